@@ -1,0 +1,155 @@
+//! Message types: plain data with a fixed layout that every process agrees on.
+//!
+//! [`IpcMessage`] marks a type whose bytes can be copied into shared memory by one
+//! process and read back by another (possibly built by another compiler, or written in
+//! another language). `#[derive(IpcMessage)]` implements it after checking the layout at
+//! compile time; the primitives and arrays of messages implement it here.
+//!
+//! Every message type carries a 64-bit layout [`IpcMessage::FINGERPRINT`], computed at
+//! compile time with the `const fn`s of [`fingerprint`]. A queue records it, so a process
+//! that attaches with another type is refused instead of misreading the bytes.
+
+/// A fixed-layout plain-data message that may live in shared memory.
+///
+/// # Safety
+/// An implementation promises that:
+/// - the layout is fixed: `#[repr(C)]` or `#[repr(transparent)]` (or a primitive), with
+///   no padding bytes, so every byte is initialised and meaningful;
+/// - every field is fixed-width plain data (integers, floats, arrays of them, nested
+///   `IpcMessage`s): no pointers, references, `bool`, `char`, `usize`/`isize` or anything
+///   else whose validity or size depends on the process;
+/// - `align_of::<Self>() <= 16` (what a queue's data area guarantees);
+/// - [`IpcMessage::FINGERPRINT`] is non-zero and changes whenever the field names, field
+///   types, offsets, size or alignment change.
+pub unsafe trait IpcMessage: bytemuck::Pod + Send + Sync + 'static {
+    /// The type's name, for error messages (e.g. `"Tick"`).
+    const NAME: &'static str;
+    /// A non-zero hash of the layout: field names, types (recursively), offsets, size
+    /// and alignment.
+    const FINGERPRINT: u64;
+}
+
+/// `const fn` building blocks for layout fingerprints (64-bit FNV-1a, then a final mix).
+///
+/// ```
+/// use fastipc::message::fingerprint;
+/// let a = fingerprint::finish(fingerprint::str(fingerprint::SEED, "price"));
+/// let b = fingerprint::finish(fingerprint::str(fingerprint::SEED, "prices"));
+/// assert_ne!(a, b);
+/// assert_ne!(a, 0);
+/// ```
+pub mod fingerprint {
+    /// The starting value (the FNV-1a 64-bit offset basis).
+    pub const SEED: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    /// Folds `bytes` into `h`.
+    pub const fn bytes(mut h: u64, bytes: &[u8]) -> u64 {
+        let mut i = 0;
+        while i < bytes.len() {
+            h ^= bytes[i] as u64;
+            h = h.wrapping_mul(PRIME);
+            i += 1;
+        }
+        h
+    }
+
+    /// Folds a string into `h`, length first so that `("ab", "c")` and `("a", "bc")`
+    /// differ.
+    pub const fn str(h: u64, s: &str) -> u64 {
+        bytes(u64(h, s.len() as u64), s.as_bytes())
+    }
+
+    /// Folds a `u64` (little-endian bytes) into `h`.
+    pub const fn u64(h: u64, v: u64) -> u64 {
+        bytes(h, &v.to_le_bytes())
+    }
+
+    /// Final avalanche mix (splitmix64's finaliser); never returns 0, which queues use
+    /// for "unknown type".
+    pub const fn finish(h: u64) -> u64 {
+        let mut z = h;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        if z == 0 { 1 } else { z }
+    }
+
+    /// The fingerprint of a primitive: its name, size and alignment.
+    pub const fn primitive(name: &str, size: usize, align: usize) -> u64 {
+        finish(u64(u64(str(SEED, name), size as u64), align as u64))
+    }
+
+    /// The fingerprint of `[T; len]` from `T`'s.
+    pub const fn array(element: u64, len: usize) -> u64 {
+        finish(u64(u64(str(SEED, "[;]"), element), len as u64))
+    }
+}
+
+macro_rules! primitive_messages {
+    ($($t:ty),*) => {$(
+        // SAFETY: a primitive integer or float: fixed size, no padding, every bit pattern
+        // valid, alignment at most 16; the fingerprint hashes its name, size and alignment.
+        unsafe impl IpcMessage for $t {
+            const NAME: &'static str = stringify!($t);
+            const FINGERPRINT: u64 =
+                fingerprint::primitive(stringify!($t), size_of::<$t>(), align_of::<$t>());
+        }
+    )*};
+}
+
+primitive_messages!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64);
+
+// SAFETY: an array of messages has no padding between elements (size is a multiple of
+// alignment), the element's alignment, and a fingerprint derived from the element's and
+// the length.
+unsafe impl<T: IpcMessage, const N: usize> IpcMessage for [T; N]
+where
+    [T; N]: bytemuck::Pod,
+{
+    const NAME: &'static str = "array";
+    const FINGERPRINT: u64 = fingerprint::array(T::FINGERPRINT, N);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primitive_fingerprints_differ_and_are_non_zero() {
+        let all = [
+            u8::FINGERPRINT,
+            u16::FINGERPRINT,
+            u32::FINGERPRINT,
+            u64::FINGERPRINT,
+            u128::FINGERPRINT,
+            i8::FINGERPRINT,
+            i16::FINGERPRINT,
+            i32::FINGERPRINT,
+            i64::FINGERPRINT,
+            i128::FINGERPRINT,
+            f32::FINGERPRINT,
+            f64::FINGERPRINT,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            assert_ne!(*a, 0);
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn array_fingerprints_depend_on_element_and_length() {
+        assert_ne!(<[u8; 4]>::FINGERPRINT, <[u8; 8]>::FINGERPRINT);
+        assert_ne!(<[u8; 4]>::FINGERPRINT, <[i8; 4]>::FINGERPRINT);
+        assert_ne!(<[u32; 1]>::FINGERPRINT, u32::FINGERPRINT);
+        assert_eq!(<[u8; 4]>::FINGERPRINT, <[u8; 4]>::FINGERPRINT);
+    }
+
+    #[test]
+    fn finish_never_yields_zero() {
+        // splitmix's finaliser maps 0 to 0; `finish` must not.
+        assert_ne!(fingerprint::finish(0), 0);
+    }
+}

@@ -1,0 +1,507 @@
+//! Named POSIX shared-memory segments (`/dev/shm/NAME`, POSIX name `/NAME`).
+//!
+//! - [`Segment::create`] makes a new segment *fully initialised before anyone can see it*:
+//!   the file is made unnamed (`O_TMPFILE`) in `/dev/shm`, sized, mapped and filled by the
+//!   caller's `init`, and only then linked under its name with `linkat`, which fails if
+//!   the name is taken. Nobody can open a half-made segment, whatever the peers do.
+//!   (Without `O_TMPFILE` a hidden, uniquely named file and `linkat` give the same
+//!   guarantee.)
+//! - [`Segment::open`] attaches to an existing segment and refuses one smaller than
+//!   needed. A peer that creates segments the POSIX way (`shm_open(O_CREAT|O_EXCL)` then
+//!   `ftruncate`) leaves a zero-length file for a moment; `open` waits a bounded time for
+//!   it to grow before calling it too small.
+//! - [`Segment::open_or_create`] is the race-free combination of the two.
+//!
+//! Segments are created with mode `0600` and are never unlinked implicitly: call
+//! [`Segment::unlink`] (the named objects do it through their attachment registry).
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use memmap2::{MmapOptions, MmapRaw};
+use rustix::fs::{self, AtFlags, CWD, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::shm;
+
+use super::clock::Deadline;
+use super::process::current_pid;
+use crate::error::ShmError;
+use crate::mem::MemRef;
+
+/// The directory where Linux keeps POSIX shared-memory segments.
+pub const SHM_DIR: &str = "/dev/shm";
+
+/// The longest segment name: `NAME_MAX`, a file name's limit.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// How long [`Segment::open`] waits for a zero-length segment (a peer between
+/// `shm_open` and `ftruncate`) to grow.
+const GROW_WAIT: Duration = Duration::from_millis(250);
+
+/// Checks that `name` can name a segment: not empty, not `.` or `..`, no `/`, no NUL,
+/// at most [`MAX_NAME_LEN`] bytes.
+///
+/// ```
+/// use fastipc::sys::shm::validate_name;
+/// assert!(validate_name("ticks").is_ok());
+/// assert!(validate_name("a/b").is_err());
+/// assert!(validate_name("").is_err());
+/// ```
+pub fn validate_name(name: &str) -> Result<(), ShmError> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name == "." || name == ".." {
+        "`.` and `..` are not segment names"
+    } else if name.contains('/') {
+        "contains `/`"
+    } else if name.contains('\0') {
+        "contains a NUL byte"
+    } else if name.len() > MAX_NAME_LEN {
+        "longer than the 255 bytes a file name may hold"
+    } else {
+        return Ok(());
+    };
+    Err(ShmError::InvalidName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+/// A mapped named shared-memory segment. Dropping it unmaps it; the segment itself stays
+/// until [`Segment::unlink`].
+#[derive(Debug)]
+pub struct Segment {
+    name: String,
+    map: MmapRaw,
+}
+
+impl Segment {
+    /// Creates segment `name` of `len` bytes, runs `init` on its (zeroed) memory, and only
+    /// then makes it visible under `name`. Fails with [`ShmError::AlreadyExists`] if the
+    /// name is taken.
+    ///
+    /// ```
+    /// use fastipc::Segment;
+    /// let name = format!("fastipc-doc-create-{}", std::process::id());
+    /// let seg = Segment::create(&name, 64, |mem| {
+    ///     mem.atomic_u32(0).unwrap().store(42, std::sync::atomic::Ordering::Release);
+    /// })?;
+    /// let again = Segment::open(&name, 64)?;
+    /// assert_eq!(again.mem().atomic_u32(0)?.load(std::sync::atomic::Ordering::Acquire), 42);
+    /// Segment::unlink(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(
+        name: &str,
+        len: usize,
+        init: impl FnOnce(MemRef<'_>),
+    ) -> Result<Segment, ShmError> {
+        validate_name(name)?;
+        if len == 0 {
+            return Err(ShmError::TooSmall {
+                name: name.to_owned(),
+                size: 0,
+                required: 1,
+            });
+        }
+        let dir = fs::open(
+            SHM_DIR,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| ShmError::from_errno(name, "open /dev/shm", e))?;
+        let (fd, temp_name) = make_unnamed(&dir, name)?;
+        let result = (|| {
+            fs::ftruncate(&fd, len as u64)
+                .map_err(|e| ShmError::from_errno(name, "ftruncate", e))?;
+            let map = map(&fd, len, name)?;
+            let seg = Segment {
+                name: name.to_owned(),
+                map,
+            };
+            init(seg.mem());
+            publish(&dir, &fd, temp_name.as_deref(), name)?;
+            Ok(seg)
+        })();
+        if let Some(temp) = &temp_name {
+            let _ = fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
+        }
+        result
+    }
+
+    /// Opens the existing segment `name`, which must hold at least `min_len` bytes.
+    ///
+    /// The whole segment is mapped, even when it is larger than `min_len`.
+    pub fn open(name: &str, min_len: usize) -> Result<Segment, ShmError> {
+        validate_name(name)?;
+        let min_len = min_len.max(1) as u64;
+        let fd = shm::open(name, shm::OFlags::RDWR, Mode::empty())
+            .map_err(|e| ShmError::from_errno(name, "shm_open", e))?;
+        let mut size = file_size(&fd, name)?;
+        if size == 0 {
+            // A POSIX-style creator between shm_open and ftruncate: give it a moment.
+            let deadline = Deadline::after(GROW_WAIT);
+            while size == 0 && !deadline.has_passed() {
+                std::thread::sleep(Duration::from_millis(1));
+                size = file_size(&fd, name)?;
+            }
+        }
+        if size < min_len {
+            return Err(ShmError::TooSmall {
+                name: name.to_owned(),
+                size,
+                required: min_len,
+            });
+        }
+        let len = usize::try_from(size).map_err(|_| ShmError::TooSmall {
+            name: name.to_owned(),
+            size,
+            required: min_len,
+        })?;
+        Ok(Segment {
+            name: name.to_owned(),
+            map: map(&fd, len, name)?,
+        })
+    }
+
+    /// Opens `name` if it exists (it must hold `len` bytes), else creates it with
+    /// [`Segment::create`]. Returns the segment and whether this call created it. Two
+    /// processes racing here get one creator and one opener, never two creators.
+    pub fn open_or_create(
+        name: &str,
+        len: usize,
+        init: impl FnOnce(MemRef<'_>),
+    ) -> Result<(Segment, bool), ShmError> {
+        let mut init = Some(init);
+        // Each round trip loses only to a concurrent creator or remover; bound it anyway.
+        for _ in 0..1000 {
+            match Segment::open(name, len) {
+                Ok(seg) => return Ok((seg, false)),
+                Err(ShmError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            let Some(f) = init.take() else { break };
+            let mut once = Some(f);
+            match Segment::create(name, len, |mem| {
+                if let Some(f) = once.take() {
+                    f(mem)
+                }
+            }) {
+                Ok(seg) => return Ok((seg, true)),
+                Err(ShmError::AlreadyExists { .. }) => init = once,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ShmError::Os {
+            name: name.to_owned(),
+            op: "open_or_create",
+            source: std::io::Error::other("the segment kept appearing and disappearing"),
+        })
+    }
+
+    /// Removes the name `name`; processes that mapped the segment keep their mapping.
+    pub fn unlink(name: &str) -> Result<(), ShmError> {
+        validate_name(name)?;
+        shm::unlink(name).map_err(|e| ShmError::from_errno(name, "shm_unlink", e))
+    }
+
+    /// Whether a segment named `name` exists.
+    pub fn exists(name: &str) -> bool {
+        validate_name(name).is_ok() && std::path::Path::new(SHM_DIR).join(name).exists()
+    }
+
+    /// The segment's name (without the leading `/`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The mapped length in bytes (the segment's size when it was opened).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the mapping is empty (never true: empty segments are refused).
+    pub fn is_empty(&self) -> bool {
+        self.map.len() == 0
+    }
+
+    /// The mapped memory.
+    pub fn mem(&self) -> MemRef<'_> {
+        // SAFETY: the mapping is valid for reads and writes of `len()` bytes for as long as
+        // `self` lives (MmapRaw unmaps on drop), and it is only reached through the MemRef,
+        // whose accessors are atomic or explicitly unsafe.
+        unsafe { MemRef::from_raw_parts(self.map.as_mut_ptr(), self.map.len()) }
+    }
+}
+
+/// Makes an unnamed file in `/dev/shm`: `O_TMPFILE` when the kernel has it, else a hidden
+/// uniquely named file (returned so that the caller removes it).
+fn make_unnamed(dir: &OwnedFd, name: &str) -> Result<(OwnedFd, Option<String>), ShmError> {
+    let mode = Mode::RUSR | Mode::WUSR;
+    match fs::openat(
+        dir,
+        ".",
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+        mode,
+    ) {
+        Ok(fd) => {
+            // O_TMPFILE honours the umask; the segment is 0600 whatever it is.
+            let _ = fs::fchmod(&fd, mode);
+            return Ok((fd, None));
+        }
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => {}
+        Err(e) => return Err(ShmError::from_errno(name, "open(O_TMPFILE)", e)),
+    }
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp = format!(".fastipc-tmp-{}-{n}", current_pid());
+        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::CLOEXEC;
+        match fs::openat(dir, temp.as_str(), flags, mode) {
+            Ok(fd) => {
+                let _ = fs::fchmod(&fd, mode);
+                return Ok((fd, Some(temp)));
+            }
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(ShmError::from_errno(name, "open temporary segment", e)),
+        }
+    }
+}
+
+/// Gives the initialised file its public name; fails with `AlreadyExists` if it is taken.
+fn publish(dir: &OwnedFd, fd: &OwnedFd, temp: Option<&str>, name: &str) -> Result<(), ShmError> {
+    let link = |r: rustix::io::Result<()>| r.map_err(|e| ShmError::from_errno(name, "linkat", e));
+    match temp {
+        Some(temp) => link(fs::linkat(dir, temp, dir, name, AtFlags::empty())),
+        None => {
+            use std::os::fd::AsRawFd;
+            let proc_path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                .expect("a formatted path has no NUL");
+            match fs::linkat(
+                CWD,
+                proc_path.as_c_str(),
+                dir,
+                name,
+                AtFlags::SYMLINK_FOLLOW,
+            ) {
+                // No /proc: linking an fd by itself needs AT_EMPTY_PATH.
+                Err(Errno::NOENT) if !std::path::Path::new("/proc/self/fd").exists() => {
+                    link(fs::linkat(fd.as_fd(), c"", dir, name, AtFlags::EMPTY_PATH))
+                }
+                r => link(r),
+            }
+        }
+    }
+}
+
+fn file_size(fd: &OwnedFd, name: &str) -> Result<u64, ShmError> {
+    let st = fs::fstat(fd).map_err(|e| ShmError::from_errno(name, "fstat", e))?;
+    Ok(u64::try_from(st.st_size).unwrap_or(0))
+}
+
+fn map(fd: &OwnedFd, len: usize, name: &str) -> Result<MmapRaw, ShmError> {
+    MmapOptions::new()
+        .len(len)
+        .map_raw(fd)
+        .map_err(|e| ShmError::from_io(name, "mmap", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn unique(tag: &str) -> String {
+        static N: AtomicU64 = AtomicU64::new(0);
+        format!(
+            "fastipc-unit-shm-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    struct Unlink(String);
+    impl Drop for Unlink {
+        fn drop(&mut self) {
+            let _ = Segment::unlink(&self.0);
+        }
+    }
+
+    #[test]
+    fn names_are_validated() {
+        for bad in ["", ".", "..", "a/b", "/lead", "nul\0", &"x".repeat(256)] {
+            assert!(
+                matches!(validate_name(bad), Err(ShmError::InvalidName { .. })),
+                "{bad:?} accepted"
+            );
+            assert!(matches!(
+                Segment::open(bad, 1),
+                Err(ShmError::InvalidName { .. })
+            ));
+            assert!(matches!(
+                Segment::create(bad, 8, |_| {}),
+                Err(ShmError::InvalidName { .. })
+            ));
+        }
+        assert!(validate_name(&"x".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn create_is_exclusive_and_initialised_before_visible() {
+        let name = unique("excl");
+        let _g = Unlink(name.clone());
+        let seg = Segment::create(&name, 128, |mem| {
+            // Until init returns, the name must not exist.
+            assert!(!Segment::exists(&name));
+            mem.atomic_u64(8)
+                .unwrap()
+                .store(0xDEAD_BEEF, Ordering::Release);
+        })
+        .unwrap();
+        assert_eq!(seg.len(), 128);
+        assert!(Segment::exists(&name));
+        assert!(matches!(
+            Segment::create(&name, 128, |_| {}),
+            Err(ShmError::AlreadyExists { .. })
+        ));
+        let other = Segment::open(&name, 128).unwrap();
+        assert_eq!(
+            other.mem().atomic_u64(8).unwrap().load(Ordering::Acquire),
+            0xDEAD_BEEF
+        );
+        // Both mappings see each other's writes.
+        seg.mem().atomic_u32(0).unwrap().store(7, Ordering::Release);
+        assert_eq!(
+            other.mem().atomic_u32(0).unwrap().load(Ordering::Acquire),
+            7
+        );
+    }
+
+    #[test]
+    fn mode_is_0600_and_no_temp_file_is_left() {
+        use std::os::unix::fs::PermissionsExt;
+        let name = unique("mode");
+        let _g = Unlink(name.clone());
+        Segment::create(&name, 16, |_| {}).unwrap();
+        let meta = std::fs::metadata(format!("{SHM_DIR}/{name}")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let pid = std::process::id();
+        let leftovers = std::fs::read_dir(SHM_DIR)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!(".fastipc-tmp-{pid}-"))
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn open_missing_and_too_small() {
+        let name = unique("small");
+        assert!(matches!(
+            Segment::open(&name, 8),
+            Err(ShmError::NotFound { .. })
+        ));
+        let _g = Unlink(name.clone());
+        Segment::create(&name, 16, |_| {}).unwrap();
+        match Segment::open(&name, 64) {
+            Err(ShmError::TooSmall {
+                size: 16,
+                required: 64,
+                ..
+            }) => {}
+            other => panic!("expected TooSmall, got {other:?}"),
+        }
+        // Larger than needed is fine and maps everything.
+        assert_eq!(Segment::open(&name, 8).unwrap().len(), 16);
+    }
+
+    #[test]
+    fn zero_length_segment_is_too_small_after_a_bounded_wait() {
+        let name = unique("zero");
+        let _g = Unlink(name.clone());
+        let fd = shm::open(
+            name.as_str(),
+            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+            Mode::RUSR | Mode::WUSR,
+        )
+        .unwrap();
+        let start = std::time::Instant::now();
+        assert!(matches!(
+            Segment::open(&name, 4),
+            Err(ShmError::TooSmall { size: 0, .. })
+        ));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        drop(fd);
+    }
+
+    #[test]
+    fn open_waits_for_a_posix_creator_to_ftruncate() {
+        let name = unique("grow");
+        let _g = Unlink(name.clone());
+        let fd = shm::open(
+            name.as_str(),
+            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+            Mode::RUSR | Mode::WUSR,
+        )
+        .unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            fs::ftruncate(&fd, 64).unwrap();
+        });
+        assert_eq!(Segment::open(&name, 64).unwrap().len(), 64);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn open_or_create_races_have_exactly_one_creator() {
+        let name = unique("race");
+        let _g = Unlink(name.clone());
+        let creators: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let (seg, created) = Segment::open_or_create(&name, 64, |mem| {
+                            mem.atomic_u32(0).unwrap().store(1, Ordering::Release);
+                        })
+                        .unwrap();
+                        // Whoever opened it sees the creator's initialisation.
+                        assert_eq!(seg.mem().atomic_u32(0).unwrap().load(Ordering::Acquire), 1);
+                        usize::from(created)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(creators, 1);
+    }
+
+    #[test]
+    fn unlink_removes_the_name_but_not_the_mapping() {
+        let name = unique("unlink");
+        let seg = Segment::create(&name, 32, |_| {}).unwrap();
+        Segment::unlink(&name).unwrap();
+        assert!(!Segment::exists(&name));
+        assert!(matches!(
+            Segment::unlink(&name),
+            Err(ShmError::NotFound { .. })
+        ));
+        seg.mem().atomic_u32(4).unwrap().store(3, Ordering::Relaxed);
+        assert_eq!(seg.mem().atomic_u32(4).unwrap().load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn zero_length_create_is_refused() {
+        let name = unique("zerolen");
+        assert!(matches!(
+            Segment::create(&name, 0, |_| {}),
+            Err(ShmError::TooSmall { .. })
+        ));
+        assert!(!Segment::exists(&name));
+    }
+}

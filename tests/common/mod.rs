@@ -1,0 +1,239 @@
+//! Helpers shared by the integration tests: unique names, cleanup guards, bounded waits
+//! on child processes, and the Python peers.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A name no other test (in this or a concurrent run) uses: tag, process id, counter and
+/// a clock reading. Short enough for every prefix the named objects add.
+pub fn unique_name(tag: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "fipct-{tag}-{}-{}-{nanos:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes `/dev/shm` entries (segment names, relative to `/dev/shm`) and directories
+/// when dropped, so a failing test still cleans up.
+#[derive(Default)]
+pub struct ShmCleanup {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+}
+
+impl ShmCleanup {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Removes `/dev/shm/<name>` on drop.
+    pub fn segment(mut self, name: impl AsRef<str>) -> Self {
+        self.add_segment(name);
+        self
+    }
+
+    pub fn add_segment(&mut self, name: impl AsRef<str>) {
+        self.files.push(PathBuf::from("/dev/shm").join(name.as_ref()));
+    }
+
+    /// Removes the directory (recursively) on drop.
+    pub fn add_dir(&mut self, dir: impl Into<PathBuf>) {
+        self.dirs.push(dir.into());
+    }
+}
+
+impl Drop for ShmCleanup {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A child process that is killed and reaped when dropped, so a failing test never
+/// leaves it running.
+pub struct ChildGuard {
+    child: Option<Child>,
+    what: String,
+}
+
+impl ChildGuard {
+    /// Spawns `cmd` with piped stdout and stderr.
+    pub fn spawn(mut cmd: Command) -> ChildGuard {
+        let what = format!("{cmd:?}");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {what}: {e}"));
+        ChildGuard {
+            child: Some(child),
+            what,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().expect("child").id()
+    }
+
+    pub fn child_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("child")
+    }
+
+    /// Sends SIGKILL and reaps the child.
+    pub fn kill(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits at most `timeout` for the child to exit; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let c = self.child.as_mut().expect("child");
+        loop {
+            if let Some(status) = c.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits at most `timeout` for the child to finish and returns its output; kills it
+    /// and panics (with whatever it printed) if it does not finish in time.
+    pub fn output(mut self, timeout: Duration) -> Output {
+        let mut child = self.child.take().expect("child");
+        // Drain the pipes on threads so a chatty child cannot block on a full pipe.
+        let mut out = child.stdout.take();
+        let mut err = child.stderr.take();
+        let out_t = std::thread::spawn(move || read_all(out.as_mut()));
+        let err_t = std::thread::spawn(move || read_all(err.as_mut()));
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let stdout = out_t.join().unwrap_or_default();
+        let stderr = err_t.join().unwrap_or_default();
+        match status {
+            Some(status) => Output {
+                status,
+                stdout,
+                stderr,
+            },
+            None => panic!(
+                "{} did not finish within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                self.what,
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            ),
+        }
+    }
+
+    /// Like [`ChildGuard::output`], and panics unless the child exited with status 0.
+    /// Returns its stdout.
+    pub fn success(self, timeout: Duration) -> String {
+        let what = self.what.clone();
+        let out = self.output(timeout);
+        assert!(
+            out.status.success(),
+            "{what} failed with {}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn read_all<R: std::io::Read>(r: Option<&mut R>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(r) = r {
+        let _ = r.read_to_end(&mut buf);
+    }
+    buf
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `cond` every millisecond until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whether this is a CI run (`CI=true`), where a missing peer is a failure, not a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The Python interpreter that has the PyPI peers (`fastipc==0.1.5`,
+/// `slick-queue-py==2.3.0`): `$FASTIPC_PYTHON`, else `.venv/bin/python` in the workspace
+/// (made by `scripts/test.sh`). `None` (test skipped, with a note) when there is none;
+/// under `CI=true` a missing peer fails the test instead.
+pub fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("FASTIPC_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let ok = Command::new(&candidate)
+        .args(["-c", "import fastipc, slick_queue_py"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(candidate);
+    }
+    let msg = format!(
+        "the Python peers are not installed at {} (run `bash scripts/test.sh`, which makes the venv)",
+        candidate.display()
+    );
+    if in_ci() {
+        panic!("{msg}");
+    }
+    eprintln!("skipping interop test: {msg}");
+    None
+}
+
+/// Runs a Python script (given as source) with the peers' interpreter, with `args`.
+pub fn python_command(python: &std::path::Path, script: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.arg("-c").arg(script).args(args);
+    cmd
+}
