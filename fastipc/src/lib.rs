@@ -8,8 +8,8 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | typed API | [`named`], [`queue`] endpoints |
-//! | algorithms | [`sync`], the queue ring |
+//! | typed API | `named` objects, `queue` endpoints (each lands with its issue) |
+//! | algorithms | `sync` primitives, the queue ring |
 //! | layouts and memory views | [`mem`], [`atomic`], [`message`] |
 //! | syscalls | [`sys`] (futex, shared memory, processes, clocks) |
 #![cfg_attr(
