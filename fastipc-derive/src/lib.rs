@@ -1,4 +1,16 @@
-//! `#[derive(IpcMessage)]` for fastipc.
-//!
-//! The derive itself lands with its own issue; until then this crate only reserves its
-//! place in the workspace so that `fastipc`'s `derive` feature resolves.
+//! `#[derive(IpcMessage)]` for fastipc (docs written below).
+
+mod ast;
+mod attr;
+mod check;
+mod ctxt;
+mod expand;
+
+use proc_macro::TokenStream;
+
+/// Derives `fastipc::IpcMessage` (see the crate documentation for the rules).
+#[proc_macro_derive(IpcMessage, attributes(ipc))]
+pub fn derive_ipc_message(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    expand::derive(&input).into()
+}
