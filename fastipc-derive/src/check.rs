@@ -207,9 +207,9 @@ fn path_hint(path: &Path) -> Option<String> {
             "`{name}` is refused: a zero-sized marker carries no data, and a message is not \
              generic; remove the field"
         ),
-        "Duration" | "Instant" | "SystemTime" => format!(
-            "`{name}` is refused: its layout is not fixed; store nanoseconds in a `u64`"
-        ),
+        "Duration" | "Instant" | "SystemTime" => {
+            format!("`{name}` is refused: its layout is not fixed; store nanoseconds in a `u64`")
+        }
         _ => return None,
     };
     Some(hint)
@@ -284,7 +284,10 @@ fn check_name(cx: &Ctxt, key: &str, name: &StrValue) {
     } else {
         return;
     };
-    cx.error_spanned_by(&name.lit, format!("ipc attribute: the {key} name {problem}"));
+    cx.error_spanned_by(
+        &name.lit,
+        format!("ipc attribute: the {key} name {problem}"),
+    );
 }
 
 /// The largest power of two below `n` (`n` > 1 and not a power of two).

@@ -79,30 +79,34 @@ fn assertions(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> To
         .attrs
         .repr
         .has(|item| matches!(item, ReprItem::Transparent));
-    let gaps = fields.iter().enumerate().filter(|_| !transparent).map(|(i, field)| {
-        let ty = field.ty;
-        let member = &field.member;
-        let end = match fields.get(i + 1) {
-            Some(next) => {
-                let next = &next.member;
-                quote!(#p::offset_of!(#ident, #next))
+    let gaps = fields
+        .iter()
+        .enumerate()
+        .filter(|_| !transparent)
+        .map(|(i, field)| {
+            let ty = field.ty;
+            let member = &field.member;
+            let end = match fields.get(i + 1) {
+                Some(next) => {
+                    let next = &next.member;
+                    quote!(#p::offset_of!(#ident, #next))
+                }
+                None => quote!(#p::size_of::<#ident>()),
+            };
+            let at = match &field.member {
+                syn::Member::Named(name) => name.span(),
+                syn::Member::Unnamed(_) => ty.span(),
+            };
+            // rustc points at the type argument whose bound fails: give it the field's span.
+            let mut this = ident.clone();
+            this.set_span(at);
+            quote_spanned! {at=>
+                #p::assert_no_padding_after_field::<
+                    #this,
+                    { #end - (#p::offset_of!(#ident, #member) + #p::size_of::<#ty>()) },
+                >();
             }
-            None => quote!(#p::size_of::<#ident>()),
-        };
-        let at = match &field.member {
-            syn::Member::Named(name) => name.span(),
-            syn::Member::Unnamed(_) => ty.span(),
-        };
-        // rustc points at the type argument whose bound fails: give it the field's span.
-        let mut this = ident.clone();
-        this.set_span(at);
-        quote_spanned! {at=>
-            #p::assert_no_padding_after_field::<
-                #this,
-                { #end - (#p::offset_of!(#ident, #member) + #p::size_of::<#ty>()) },
-            >();
-        }
-    });
+        });
     quote_spanned! {span=>
         const _: () = {
             // Rule 2: not zero-sized.
@@ -126,31 +130,28 @@ fn assertions(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> To
 fn fingerprint(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> TokenStream {
     let ident = cont.ident;
     let count = Literal::usize_unsuffixed(fields.len());
-    let steps = fields.iter().map(|field| {
+    // One nested expression, no `let`: a binding could be captured by a user constant of
+    // the same name (a pattern), whatever its hygiene.
+    let mut hash = quote! {
+        #p::fingerprint::message(#p::size_of::<#ident>(), #p::align_of::<#ident>(), #count)
+    };
+    for field in fields {
         let ty = field.ty;
         let member = &field.member;
         let name = &field.name;
         // Rule 3: the field type must be a message. This is the one place that requires
         // it, spanned on the type so that rustc's error lands on the field.
         let ty_fingerprint = quote_spanned!(ty.span()=> #p::field_fingerprint::<#ty>());
-        quote! {
-            let h = #p::fingerprint::field(
-                h,
+        hash = quote! {
+            #p::fingerprint::field(
+                #hash,
                 #name,
                 #ty_fingerprint,
                 #p::offset_of!(#ident, #member),
-            );
-        }
-    });
-    quote! {{
-        let h = #p::fingerprint::message(
-            #p::size_of::<#ident>(),
-            #p::align_of::<#ident>(),
-            #count,
-        );
-        #(#steps)*
-        #p::fingerprint::finish(h)
-    }}
+            )
+        };
+    }
+    quote!(#p::fingerprint::finish(#hash))
 }
 
 /// The inherent functions of `#[ipc(queue = ..., capacity = ...)]` and
@@ -171,9 +172,8 @@ fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
             "Opens the queue `{queue_name}` of `{ident}` messages, creating it with room for \
              {capacity} messages if it does not exist yet (`#[ipc(queue = ...)]`)."
         );
-        let doc_producer = format!(
-            "A producer on the queue `{queue_name}` (see [`{ident}::queue`])."
-        );
+        let doc_producer =
+            format!("A producer on the queue `{queue_name}` (see [`{ident}::queue`]).");
         let doc_consumer = format!(
             "A consumer on the queue `{queue_name}`, reading from now on (see \
              [`{ident}::queue`])."

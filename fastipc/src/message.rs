@@ -127,6 +127,9 @@ pub mod fingerprint {
 /// `#[diagnostic::on_unimplemented]`), at the span the derive gives the call. The
 /// numbers (padding bytes, alignment) are const generic arguments, so the message can
 /// show them.
+///
+/// The compiler quotes these signatures in its errors, so the snapshots in `tests/ui`
+/// show them: after changing one, refresh the snapshots (see the README).
 #[doc(hidden)]
 pub mod rules {
     use super::IpcMessage;
@@ -196,8 +199,7 @@ pub mod rules {
     /// Fails to compile unless `PAD` is 0 (rule 4).
     pub const fn assert_no_padding<T: NoPadding<PAD>, const PAD: usize>() {}
     /// Fails to compile unless `GAP` is 0 (rule 4).
-    pub const fn assert_no_padding_after_field<T: NoPaddingAfterField<GAP>, const GAP: usize>() {
-    }
+    pub const fn assert_no_padding_after_field<T: NoPaddingAfterField<GAP>, const GAP: usize>() {}
     /// Fails to compile unless `ALIGN` is at most 16 (rule 5).
     pub const fn assert_align_at_most_16<T: AlignAtMost16<ALIGN>, const ALIGN: usize>() {}
     /// Fails to compile if `ZERO` is true (rule 2).
