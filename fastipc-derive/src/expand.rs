@@ -43,9 +43,11 @@ fn expand(cont: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
     quote! {
         #assertions
 
-        // SAFETY: the assertions above prove, at compile time, what `Pod` and `Zeroable`
-        // need: `#[repr(C)]`/`#[repr(transparent)]` (checked by the derive), every field a
-        // message (so `Pod`), and no padding bytes.
+        // SAFETY: `Pod` and `Zeroable` need a fixed layout, `Pod` fields and no padding:
+        // the derive checked `#[repr(C)]`/`#[repr(transparent)]`, `FINGERPRINT` below
+        // requires every field type to be a message (so `Pod`), and the assertions above
+        // prove there is no padding. They also hold the alignment to 16 and the size
+        // above 0, which `IpcMessage` adds.
         #[automatically_derived]
         unsafe impl #p::bytemuck::Zeroable for #ident {}
         #[automatically_derived]

@@ -44,7 +44,9 @@ pub use sys::shm::Segment;
 pub use fastipc_derive::IpcMessage;
 
 /// What the code of `#[derive(IpcMessage)]` reaches the runtime through. Not public API:
-/// it changes with the derive.
+/// it changes with the derive. The code of `#[ipc(queue = ..)]` also names `SlickQueue`,
+/// `Producer`, `Consumer` and `QueueError` here, and `#[ipc(shared = ..)]` names
+/// `SharedCell` and `SharedCellError`: they are re-exported here when those types land.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::message::rules::{
