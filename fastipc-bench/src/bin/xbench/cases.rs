@@ -1,0 +1,405 @@
+//! Every case of the run, and the targets computed from them.
+
+use std::os::unix::net::UnixListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fastipc::Scope;
+use fastipc_bench::affinity::{self, on_cpu};
+use fastipc_bench::floors::{self, SpinLock};
+use fastipc_bench::iox;
+use fastipc_bench::locks;
+use fastipc_bench::queues::{self, Item, Placement};
+use fastipc_bench::shared::{Ctl, Slot};
+use fastipc_bench::stats::Latency;
+
+use crate::Counts;
+use crate::proc::{self, Child};
+use crate::report::{Book, Case, Figure, Kind, Target};
+
+/// How long a child may take to start, attach and say it is ready.
+const READY: Duration = Duration::from_secs(20);
+/// How long a child may take to finish after the measured part.
+const FINISH: Duration = Duration::from_secs(120);
+
+/// The CPUs of a cross-core run (the same one twice on a one-CPU machine).
+fn cpus() -> (usize, usize) {
+    affinity::two_cpus().unwrap_or_else(|| {
+        let c = affinity::allowed_cpus()[0];
+        (c, c)
+    })
+}
+
+fn wanted(only: &[String], title: &str) -> bool {
+    let t = title.to_lowercase();
+    only.is_empty() || only.iter().any(|o| t.contains(o.as_str()))
+}
+
+pub(crate) fn run_all(c: Counts, only: &[String]) -> std::io::Result<Book> {
+    let mut book = Book::default();
+    let (a, b) = cpus();
+    let run = |book: &mut Book, case: Case<'_>| -> std::io::Result<()> {
+        if wanted(only, &case.title) {
+            book.run(case, c.reps)?;
+        }
+        Ok(())
+    };
+
+    // 1. Uncontended lock+unlock.
+    run(&mut book, lock_case(c, a))?;
+    // 2. Contended mutexes in threads.
+    for threads in [2usize, 4] {
+        run(&mut book, contended_case(c, threads, &[a, b]))?;
+    }
+    // 3. Queue throughput in threads.
+    for cap in [1024usize, 65536] {
+        for producers in [1usize, 2] {
+            run(
+                &mut book,
+                queue_case::<[u64; 1]>(c, "8 B", cap, producers, a, b),
+            )?;
+            run(
+                &mut book,
+                queue_case::<[u64; 8]>(c, "64 B", cap, producers, a, b),
+            )?;
+        }
+    }
+    // 4. Spinning ping-pong between processes.
+    run(&mut book, spin_pingpong_case(c, a, b))?;
+    // 5. Blocking hand-off between processes, cross-core and same-core.
+    run(
+        &mut book,
+        blocking_case(c, a, b, c.futex_rounds_cross, "cross-core"),
+    )?;
+    run(
+        &mut book,
+        blocking_case(c, a, a, c.futex_rounds_same, "same core"),
+    )?;
+    // 6. The Python peers.
+    if let Some(py) = proc::python() {
+        run(&mut book, python_case(c, py, a, b))?;
+    } else if wanted(only, "python") {
+        eprintln!(
+            "xbench: no Python peers (run `bash scripts/test.sh` or set FASTIPC_PYTHON); skipping them"
+        );
+    }
+
+    let t = targets(&book);
+    crate::report::targets(&mut book, &t);
+    Ok(book)
+}
+
+pub(crate) const LOCK_TITLE: &str = "Uncontended lock+unlock (one thread)";
+
+fn lock_case<'a>(c: Counts, cpu: usize) -> Case<'a> {
+    let n = c.lock_ops;
+    Case::new(
+        LOCK_TITLE,
+        Kind::NsPerOp,
+        format!(
+            "Lock, add one to the protected counter, unlock; {n} operations per run on CPU {cpu}."
+        ),
+    )
+    .variant("spin floor", move || {
+        Ok(Figure::Scalar(on_cpu(cpu, move || {
+            locks::uncontended(&SpinLock::new(0u64), n)
+        })))
+    })
+    .variant("parking_lot", move || {
+        Ok(Figure::Scalar(on_cpu(cpu, move || {
+            locks::uncontended(&parking_lot::Mutex::new(0u64), n)
+        })))
+    })
+    .variant("std", move || {
+        Ok(Figure::Scalar(on_cpu(cpu, move || {
+            locks::uncontended(&std::sync::Mutex::new(0u64), n)
+        })))
+    })
+}
+
+fn contended_case<'a>(c: Counts, threads: usize, cpus: &[usize]) -> Case<'a> {
+    let per = c.contended_ops / threads as u64;
+    let cpus = cpus.to_vec();
+    let (c1, c2, c3) = (cpus.clone(), cpus.clone(), cpus.clone());
+    Case::new(
+        format!("Contended mutex, {threads} threads"),
+        Kind::Rate,
+        format!("{threads} threads pinned round-robin to CPUs {cpus:?}, {per} increments each; total increments per second."),
+    )
+    .variant("parking_lot", move || {
+        Ok(Figure::Scalar(locks::contended(Arc::new(parking_lot::Mutex::new(0u64)), threads, &c1, per)))
+    })
+    .variant("std", move || Ok(Figure::Scalar(locks::contended(Arc::new(std::sync::Mutex::new(0u64)), threads, &c2, per))))
+    .variant("spin lock", move || Ok(Figure::Scalar(locks::contended(Arc::new(SpinLock::new(0u64)), threads, &c3, per))))
+}
+
+pub(crate) fn queue_title(size: &str, cap: usize, producers: usize) -> String {
+    let shape = if producers == 1 {
+        "SPSC".to_owned()
+    } else {
+        format!("{producers}P1C")
+    };
+    format!("Queue throughput {shape}, {size} messages, capacity {cap}")
+}
+
+fn queue_case<'a, T: Item>(
+    c: Counts,
+    size: &str,
+    cap: usize,
+    producers: usize,
+    a: usize,
+    b: usize,
+) -> Case<'a> {
+    let place = Placement {
+        consumer: a,
+        producers: vec![b; producers],
+    };
+    let per = c.queue_items / producers as u64;
+    let note = format!(
+        "Consumer on CPU {a}, {producers} producer(s) on CPU {b}; {} items per run, every item checked; items per second at the consumer.",
+        per * producers as u64
+    );
+    let p1 = place.clone();
+    let mut case = Case::new(queue_title(size, cap, producers), Kind::Rate, note)
+        .variant("crossbeam ArrayQueue", move || {
+            Ok(Figure::Scalar(queues::array_queue::<T>(cap, per, &p1)?))
+        });
+    if producers == 1 {
+        let p2 = place.clone();
+        case = case.variant("rtrb", move || {
+            Ok(Figure::Scalar(queues::rtrb::<T>(cap, per, &p2)?))
+        });
+    }
+    case
+}
+
+pub(crate) const SPIN_TITLE: &str = "Spinning ping-pong, 2 processes, 8-byte messages (cross-core)";
+
+fn spin_pingpong_case<'a>(c: Counts, a: usize, b: usize) -> Case<'a> {
+    let (n, w) = (c.spin_rounds, c.warmup * 10);
+    Case::new(
+        SPIN_TITLE,
+        Kind::Latency,
+        format!("One-way latency = round trip / 2; ping process on CPU {a}, pong process on CPU {b}; {n} timed round trips per run after {w} untimed. Busy polling on both sides."),
+    )
+    .variant("cache-line floor", move || {
+        let ctl = Arc::new(Ctl::create("spin")?);
+        let child = Child::role("spin-pong", &child_args(&ctl, b, w + n))?;
+        ctl.wait_at_least(Slot::Ready, 1, READY)?;
+        let c2 = Arc::clone(&ctl);
+        let rtts = on_cpu(a, move || floors::spin_ping(c2.u64(Slot::A), w, n))?;
+        child.finish(FINISH)?;
+        Ok(Figure::Lat(Latency::of_round_trips(&rtts)))
+    })
+    .variant("iceoryx2", move || {
+        let ctl = Ctl::create("iox")?;
+        let base = ctl.name().unwrap_or("xbench").to_owned();
+        let mut args = child_args(&ctl, b, w + n);
+        args.push(base.clone());
+        let rtts = on_cpu(a, move || -> std::io::Result<Vec<u64>> {
+            let pinger = iox::Pinger::new(&base).map_err(other)?;
+            let child = Child::role("iox-pong", &args)?;
+            ctl.wait_at_least(Slot::Ready, 1, READY)?;
+            let rtts = pinger.run(w, n).map_err(other)?;
+            child.finish(FINISH)?;
+            Ok(rtts)
+        })?;
+        Ok(Figure::Lat(Latency::of_round_trips(&rtts)))
+    })
+}
+
+pub(crate) fn blocking_title(placement: &str) -> String {
+    format!("Blocking hand-off, 2 processes, 8-byte messages ({placement})")
+}
+
+fn blocking_case<'a>(c: Counts, a: usize, b: usize, n: usize, placement: &str) -> Case<'a> {
+    let w = (c.warmup / 10).max(5);
+    Case::new(
+        blocking_title(placement),
+        Kind::Latency,
+        format!("Ping-pong where each side sleeps until the other's message arrives; one-way = round trip / 2; ping on CPU {a}, pong on CPU {b}; {n} timed round trips per run."),
+    )
+    .variant("raw futex floor", move || {
+        let ctl = Arc::new(Ctl::create("futex")?);
+        let child = Child::role("futex-pong", &child_args(&ctl, b, w + n))?;
+        ctl.wait_at_least(Slot::Ready, 1, READY)?;
+        let c2 = Arc::clone(&ctl);
+        let rtts = on_cpu(a, move || floors::futex_ping(c2.u32(Slot::A), Scope::Shared, w, n))?;
+        child.finish(FINISH)?;
+        Ok(Figure::Lat(Latency::of_round_trips(&rtts)))
+    })
+    .variant("Unix socket", move || {
+        let path = std::env::temp_dir().join(format!("xbench-{}-{}.sock", std::process::id(), fastipc_bench::clock::now()));
+        let listener = UnixListener::bind(&path)?;
+        let _cleanup = RemoveOnDrop(path.clone());
+        let child = Child::role(
+            "socket-pong",
+            &[path.display().to_string(), b.to_string(), (w + n).to_string()],
+        )?;
+        let mut sock = accept_within(&listener, READY)?;
+        let rtts = on_cpu(a, move || floors::socket_ping(&mut sock, w, n))?;
+        child.finish(FINISH)?;
+        Ok(Figure::Lat(Latency::of_round_trips(&rtts)))
+    })
+}
+
+pub(crate) const PYTHON_TITLE: &str =
+    "Python peers: slick-queue SPSC, 8 B messages, capacity 1024, 2 processes";
+
+fn python_case<'a>(c: Counts, py: std::path::PathBuf, a: usize, b: usize) -> Case<'a> {
+    let n = c.python_items;
+    Case::new(
+        PYTHON_TITLE,
+        Kind::Rate,
+        format!("Producer and consumer processes (consumer CPU {a}, producer CPU {b}); at most 1024 items in flight so nothing is overwritten; {n} items per run, checked; items per second."),
+    )
+    .variant("Python↔Python (slick-queue-py 2.3.0)", move || {
+        let ctl = Ctl::create("py")?;
+        let qname = format!("{}-q", ctl.name().unwrap_or("xbench"));
+        let _q = RemoveSegment(qname.clone());
+        let script = include_str!("slick_peer.py");
+        let args = |role: &str| vec![role.to_owned(), qname.clone(), ctl.name().unwrap_or("").to_owned(), n.to_string(), "1024".into(), "8".into()];
+        let consumer = pinned_python(&py, script, &args("consumer"), a)?;
+        ctl.wait_at_least(Slot::Ready, 1, READY)?;
+        let producer = pinned_python(&py, script, &args("producer"), b)?;
+        ctl.wait_at_least(Slot::B, 1, READY)?;
+        ctl.u64(Slot::Go).store(1, std::sync::atomic::Ordering::Release);
+        let out = consumer.finish(FINISH)?;
+        producer.finish(FINISH)?;
+        let mut words = out.split_whitespace();
+        let ns: f64 = words.next().and_then(|w| w.parse().ok()).ok_or_else(|| other(format!("python consumer said {out:?}")))?;
+        let lost: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(u64::MAX);
+        if lost != 0 {
+            return Err(other(format!("python consumer lost {lost} items")));
+        }
+        Ok(Figure::Scalar(n as f64 / (ns / 1e9)))
+    })
+}
+
+/// A Python child pinned to `cpu` (with `taskset` semantics through a tiny wrapper: the
+/// interpreter pins itself first).
+fn pinned_python(
+    py: &std::path::Path,
+    script: &str,
+    args: &[String],
+    cpu: usize,
+) -> std::io::Result<Child> {
+    let script = format!("import os\nos.sched_setaffinity(0, {{{cpu}}})\n{script}");
+    Child::python(&py.to_path_buf(), &script, args, "python peer")
+}
+
+fn child_args(ctl: &Ctl, cpu: usize, rounds: usize) -> Vec<String> {
+    vec![
+        ctl.name().unwrap_or("").to_owned(),
+        cpu.to_string(),
+        rounds.to_string(),
+    ]
+}
+
+fn other(e: impl ToString) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+fn accept_within(
+    listener: &UnixListener,
+    timeout: Duration,
+) -> std::io::Result<std::os::unix::net::UnixStream> {
+    listener.set_nonblocking(true)?;
+    let start = Instant::now();
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false)?;
+                return Ok(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && start.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+struct RemoveOnDrop(std::path::PathBuf);
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Unlinks a shared segment (a queue made by a child) when dropped.
+struct RemoveSegment(String);
+impl Drop for RemoveSegment {
+    fn drop(&mut self) {
+        let _ = fastipc::Segment::unlink(&self.0);
+    }
+}
+
+/// Names of the fastipc variants, as the targets look them up.
+pub(crate) const FASTIPC_MUTEX: &str = "fastipc Mutex";
+pub(crate) const FASTIPC_LOCAL: &str = "fastipc local (threads)";
+pub(crate) const FASTIPC_SHARED: &str = "fastipc shared (processes)";
+pub(crate) const FASTIPC_PINGPONG: &str = "fastipc (two queues)";
+pub(crate) const FASTIPC_RECV: &str = "fastipc recv()";
+
+/// The targets, from the figures of this run.
+fn targets(book: &Book) -> Vec<Target> {
+    let ratio = |title: &str, a: &str, b: &str, p99: bool| -> Option<f64> {
+        let (x, y) = (book.get(title, a)?, book.get(title, b)?);
+        Some(if p99 { x.p99 / y.p99 } else { x.median / y.median })
+    };
+    let mut t = vec![
+        Target {
+            what: "uncontended lock+unlock: fastipc / parking_lot (time)".into(),
+            ratio: ratio(LOCK_TITLE, FASTIPC_MUTEX, "parking_lot", false),
+            limit: 1.0,
+            at_most: true,
+        },
+        Target {
+            what: "uncontended lock+unlock: fastipc / spin floor (time)".into(),
+            ratio: ratio(LOCK_TITLE, FASTIPC_MUTEX, "spin floor", false),
+            limit: 1.3,
+            at_most: true,
+        },
+    ];
+    for cap in [1024usize, 65536] {
+        for size in ["8 B", "64 B"] {
+            let title = queue_title(size, cap, 1);
+            t.push(Target {
+                what: format!("SPSC {size} cap {cap}: fastipc local / ArrayQueue (items/s)"),
+                ratio: ratio(&title, FASTIPC_LOCAL, "crossbeam ArrayQueue", false),
+                limit: 1.0,
+                at_most: false,
+            });
+            t.push(Target {
+                what: format!("SPSC {size} cap {cap}: fastipc cross-process / local (items/s)"),
+                ratio: ratio(&title, FASTIPC_SHARED, FASTIPC_LOCAL, false),
+                limit: 0.8,
+                at_most: false,
+            });
+        }
+    }
+    for (p99, pct) in [(false, "p50"), (true, "p99")] {
+        t.push(Target {
+            what: format!("spin ping-pong {pct}: fastipc / cache-line floor"),
+            ratio: ratio(SPIN_TITLE, FASTIPC_PINGPONG, "cache-line floor", p99),
+            limit: 1.5,
+            at_most: true,
+        });
+        t.push(Target {
+            what: format!("spin ping-pong {pct}: fastipc / iceoryx2"),
+            ratio: ratio(SPIN_TITLE, FASTIPC_PINGPONG, "iceoryx2", p99),
+            limit: 1.0,
+            at_most: true,
+        });
+    }
+    for placement in ["cross-core", "same core"] {
+        t.push(Target {
+            what: format!("blocking hand-off p50 ({placement}): fastipc / raw futex"),
+            ratio: ratio(&blocking_title(placement), FASTIPC_RECV, "raw futex floor", false),
+            limit: 1.2,
+            at_most: true,
+        });
+    }
+    t
+}

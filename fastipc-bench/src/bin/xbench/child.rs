@@ -1,0 +1,55 @@
+//! The child roles: `xbench child ROLE ARGS...`. Each pins itself, attaches, sets the
+//! control block's ready word, and plays its part.
+
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::Ordering;
+
+use fastipc::Scope;
+use fastipc_bench::affinity::pin_to;
+use fastipc_bench::floors;
+use fastipc_bench::iox;
+use fastipc_bench::shared::{Ctl, Slot};
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> std::io::Result<T> {
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("child: argument {i} missing or malformed")))
+}
+
+fn ready(ctl: &Ctl) {
+    ctl.u64(Slot::Ready).store(1, Ordering::Release);
+}
+
+/// `args[0]` is the role; the rest its arguments (`CTL CPU ROUNDS ...`).
+pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
+    let role = args.first().map(String::as_str).unwrap_or("");
+    let name: String = arg(args, 1)?;
+    let cpu: usize = arg(args, 2)?;
+    let rounds: usize = arg(args, 3)?;
+    pin_to(cpu)?;
+    match role {
+        "spin-pong" => {
+            let ctl = Ctl::open(&name)?;
+            ready(&ctl);
+            floors::spin_pong(ctl.u64(Slot::A), rounds)
+        }
+        "futex-pong" => {
+            let ctl = Ctl::open(&name)?;
+            ready(&ctl);
+            floors::futex_pong(ctl.u32(Slot::A), Scope::Shared, rounds)
+        }
+        "socket-pong" => {
+            let mut sock = UnixStream::connect(&name)?;
+            floors::socket_pong(&mut sock, rounds)
+        }
+        "iox-pong" => {
+            let ctl = Ctl::open(&name)?;
+            let base: String = arg(args, 4)?;
+            iox::pong(&base, rounds, || ready(&ctl))
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        }
+        other => Err(std::io::Error::other(format!(
+            "unknown child role `{other}`"
+        ))),
+    }
+}

@@ -1,0 +1,247 @@
+//! Cases, interleaved repetitions, summaries and the Markdown tables.
+
+use std::fmt::Write as _;
+
+use fastipc_bench::stats::{Latency, median, percentile};
+
+/// What a case measures, and so how its figures read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Nanoseconds per operation (lower is better).
+    NsPerOp,
+    /// Items or operations per second (higher is better), shown in millions.
+    Rate,
+    /// One-way latency percentiles in nanoseconds (lower is better).
+    Latency,
+}
+
+/// One run's figure.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Figure {
+    /// ns/op or items/s.
+    Scalar(f64),
+    /// p50/p99 of one run's samples.
+    Lat(Latency),
+}
+
+type Runner<'a> = Box<dyn FnMut() -> std::io::Result<Figure> + 'a>;
+
+/// A group of variants measured side by side, A B C A B C ... in one run.
+pub(crate) struct Case<'a> {
+    pub(crate) title: String,
+    pub(crate) kind: Kind,
+    pub(crate) note: String,
+    variants: Vec<(String, Runner<'a>)>,
+}
+
+impl<'a> Case<'a> {
+    pub(crate) fn new(title: impl Into<String>, kind: Kind, note: impl Into<String>) -> Case<'a> {
+        Case {
+            title: title.into(),
+            kind,
+            note: note.into(),
+            variants: Vec::new(),
+        }
+    }
+
+    /// Adds a variant; the first one added is the base of the table's ratio column.
+    pub(crate) fn variant(
+        mut self,
+        name: impl Into<String>,
+        run: impl FnMut() -> std::io::Result<Figure> + 'a,
+    ) -> Self {
+        self.variants.push((name.into(), Box::new(run)));
+        self
+    }
+}
+
+/// A variant's figures over the repetitions: medians of the per-run figures.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Summary {
+    /// Median of the scalars, or of the per-run p50s.
+    pub(crate) median: f64,
+    /// Median of the per-run p99s (latency cases).
+    pub(crate) p99: f64,
+    /// The smallest and largest per-run figure (p50 for latencies).
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+}
+
+/// Everything measured so far, and the Markdown written for it.
+#[derive(Default)]
+pub(crate) struct Book {
+    rows: Vec<(String, String, Kind, Summary)>,
+    pub(crate) markdown: String,
+}
+
+impl Book {
+    /// Runs `case` `reps` times, rotating the order of the variants every repetition
+    /// (A B C, B C A, C A B, ...), then records and prints its table.
+    pub(crate) fn run(&mut self, mut case: Case<'_>, reps: usize) -> std::io::Result<()> {
+        eprintln!("== {}", case.title);
+        let k = case.variants.len();
+        let mut figs: Vec<Vec<Figure>> = vec![Vec::new(); k];
+        for rep in 0..reps {
+            for j in 0..k {
+                let i = (rep + j) % k;
+                let (name, run) = &mut case.variants[i];
+                let fig = run()
+                    .map_err(|e| std::io::Error::other(format!("{} / {name}: {e}", case.title)))?;
+                eprintln!("   rep {rep} {name}: {}", show(case.kind, &fig));
+                figs[i].push(fig);
+            }
+        }
+        let mut summaries = Vec::new();
+        for ((name, _), f) in case.variants.iter().zip(&figs) {
+            let firsts: Vec<f64> = f
+                .iter()
+                .map(|x| match x {
+                    Figure::Scalar(v) => *v,
+                    Figure::Lat(l) => l.p50,
+                })
+                .collect();
+            let p99s: Vec<f64> = f
+                .iter()
+                .map(|x| match x {
+                    Figure::Scalar(_) => f64::NAN,
+                    Figure::Lat(l) => l.p99,
+                })
+                .collect();
+            let s = Summary {
+                median: median(&firsts),
+                p99: median(&p99s),
+                min: percentile(&firsts, 0.0),
+                max: percentile(&firsts, 100.0),
+            };
+            summaries.push((name.clone(), s));
+        }
+        self.table(&case, &summaries, reps);
+        for (name, s) in summaries {
+            self.rows.push((case.title.clone(), name, case.kind, s));
+        }
+        Ok(())
+    }
+
+    fn table(&mut self, case: &Case<'_>, rows: &[(String, Summary)], reps: usize) {
+        let md = &mut self.markdown;
+        let base = rows[0].1;
+        let _ = writeln!(md, "\n### {}\n", case.title);
+        if !case.note.is_empty() {
+            let _ = writeln!(md, "{}\n", case.note);
+        }
+        match case.kind {
+            Kind::Latency => {
+                let _ = writeln!(
+                    md,
+                    "| variant | one-way p50 | one-way p99 | p50 × {0} | p99 × {0} |",
+                    rows[0].0
+                );
+                let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+                for (name, s) in rows {
+                    let _ = writeln!(
+                        md,
+                        "| {name} | {} | {} | {:.2} | {:.2} |",
+                        ns(s.median),
+                        ns(s.p99),
+                        s.median / base.median,
+                        s.p99 / base.p99
+                    );
+                }
+            }
+            Kind::NsPerOp | Kind::Rate => {
+                let unit = if case.kind == Kind::Rate {
+                    "M/s"
+                } else {
+                    "ns/op"
+                };
+                let _ = writeln!(
+                    md,
+                    "| variant | median {unit} | range over runs | × {} |",
+                    rows[0].0
+                );
+                let _ = writeln!(md, "|---|---:|---:|---:|");
+                for (name, s) in rows {
+                    let (m, lo, hi) = if case.kind == Kind::Rate {
+                        (s.median / 1e6, s.min / 1e6, s.max / 1e6)
+                    } else {
+                        (s.median, s.min, s.max)
+                    };
+                    let _ = writeln!(
+                        md,
+                        "| {name} | {m:.2} | {lo:.2}–{hi:.2} | {:.2} |",
+                        s.median / base.median
+                    );
+                }
+            }
+        }
+        let _ = writeln!(md, "\n({reps} interleaved runs per variant; medians)");
+        print!("{}", &md[md.rfind("\n### ").unwrap_or(0)..]);
+    }
+
+    /// The summary of `variant` in case `title`.
+    pub(crate) fn get(&self, title: &str, variant: &str) -> Option<Summary> {
+        self.rows
+            .iter()
+            .find(|(t, v, _, _)| t == title && v == variant)
+            .map(|r| r.3)
+    }
+}
+
+/// A duration in ns, or µs above 10 µs.
+pub(crate) fn ns(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.1} µs", v / 1000.0)
+    } else {
+        format!("{v:.0} ns")
+    }
+}
+
+fn show(kind: Kind, f: &Figure) -> String {
+    match (kind, f) {
+        (Kind::Rate, Figure::Scalar(v)) => format!("{:.2} M/s", v / 1e6),
+        (_, Figure::Scalar(v)) => format!("{v:.2} ns/op"),
+        (_, Figure::Lat(l)) => format!("p50 {} p99 {}", ns(l.p50), ns(l.p99)),
+    }
+}
+
+/// A target: a ratio of two figures of one run against a limit.
+pub(crate) struct Target {
+    pub(crate) what: String,
+    pub(crate) ratio: Option<f64>,
+    pub(crate) limit: f64,
+    /// True when the ratio must be at most the limit, false when at least.
+    pub(crate) at_most: bool,
+}
+
+impl Target {
+    pub(crate) fn met(&self) -> Option<bool> {
+        self.ratio.map(|r| {
+            if self.at_most {
+                r <= self.limit
+            } else {
+                r >= self.limit
+            }
+        })
+    }
+}
+
+/// Appends (and prints) the targets table.
+pub(crate) fn targets(book: &mut Book, targets: &[Target]) {
+    let md = &mut book.markdown;
+    let start = md.len();
+    let _ = writeln!(
+        md,
+        "\n### Targets\n\n| target | ratio in this run | limit | met |\n|---|---:|---:|:---:|"
+    );
+    for t in targets {
+        let ratio = t.ratio.map_or("n/a".to_owned(), |r| format!("{r:.2}"));
+        let limit = format!("{} {:.2}", if t.at_most { "≤" } else { "≥" }, t.limit);
+        let met = match t.met() {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "not measured",
+        };
+        let _ = writeln!(md, "| {} | {ratio} | {limit} | {met} |", t.what);
+    }
+    print!("{}", &md[start..]);
+}
