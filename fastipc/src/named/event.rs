@@ -141,3 +141,35 @@ impl NamedEvent {
         self.segment.close()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ShmError;
+    use crate::named::EVENT_PREFIX;
+    use crate::named::test_util::{registry, unique};
+
+    #[test]
+    fn handles_share_one_event() {
+        let name = unique("ne");
+        let seg = format!("{EVENT_PREFIX}{name}");
+        let (reg, _clean) = registry("ne", &[&seg]);
+        let a = NamedEvent::open_in(&reg, &name).unwrap();
+        let b = NamedEvent::open_existing_in(&reg, &name).unwrap();
+        assert_eq!(a.segment().segment().len(), EVENT_SIZE);
+        assert!(!b.is_set());
+        std::thread::scope(|s| {
+            let t = s.spawn(|| b.wait_timeout(Duration::from_secs(20)).is_ok());
+            std::thread::sleep(Duration::from_millis(10));
+            a.set();
+            assert!(t.join().unwrap());
+        });
+        b.wait();
+        a.clear();
+        assert!(b.wait_timeout(Duration::ZERO).is_err());
+        assert!(matches!(
+            NamedEvent::open_existing_in(&reg, &unique("missing")),
+            Err(NamedError::Shm(ShmError::NotFound { .. }))
+        ));
+    }
+}

@@ -171,6 +171,52 @@ pub fn sweep(dry_run: bool) -> Result<SweepReport, NamedError> {
     Registry::from_env().sweep(dry_run)
 }
 
+/// Helpers for the unit tests of the named objects: private registries and cleanup.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::Registry;
+
+    /// A name no other test uses.
+    pub(crate) fn unique(tag: &str) -> String {
+        static N: AtomicU64 = AtomicU64::new(0);
+        format!(
+            "fastipc-unit-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Removes a private registry and the listed segments when dropped.
+    pub(crate) struct Cleanup {
+        dir: PathBuf,
+        pub(crate) segments: Vec<String>,
+    }
+
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for s in &self.segments {
+                let _ = crate::sys::shm::Segment::unlink(s);
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// A registry in a fresh directory, removed (with `segments`) on drop.
+    pub(crate) fn registry(tag: &str, segments: &[&str]) -> (Registry, Cleanup) {
+        let dir = std::env::temp_dir().join(unique(&format!("registry-{tag}")));
+        (
+            Registry::at(&dir),
+            Cleanup {
+                dir,
+                segments: segments.iter().map(|s| s.to_string()).collect(),
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,3 +167,93 @@ impl NamedMutex {
         self.segment.close()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ShmError, SyncError};
+    use crate::named::MUTEX_PREFIX;
+    use crate::named::test_util::{registry, unique};
+    use crate::sync::layout::{MUTEX_MAGIC, SEMAPHORE_MAGIC};
+    use crate::sys::shm::Segment;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn handles_share_one_lock() {
+        let name = unique("nm");
+        let seg = format!("{MUTEX_PREFIX}{name}");
+        let (reg, _clean) = registry("nm", &[&seg]);
+        let a = NamedMutex::open_in(&reg, &name).unwrap();
+        let b = NamedMutex::open_existing_in(&reg, &name).unwrap();
+        assert!(a.created() && !b.created());
+        assert_eq!(a.info().magic, MUTEX_MAGIC);
+        let g = b.lock().unwrap();
+        assert_eq!(a.owner_pid(), Some(std::process::id()));
+        assert!(a.is_locked());
+        assert!(
+            a.lock_timeout(Duration::from_millis(10))
+                .unwrap_err()
+                .is_timeout()
+        );
+        drop(g);
+        drop(a.try_lock().unwrap());
+        assert_eq!(a.name(), name);
+        assert_eq!(a.segment().name(), seg);
+        drop(a);
+        assert!(b.close().unwrap().unlinked);
+        assert!(!Segment::exists(&seg));
+    }
+
+    #[test]
+    fn bad_names_missing_and_foreign_segments_are_typed_errors() {
+        let name = unique("nm-bad");
+        let seg = format!("{MUTEX_PREFIX}{name}");
+        let (reg, _clean) = registry("nm-bad", &[&seg]);
+        assert!(matches!(
+            NamedMutex::open_in(&reg, "a/b"),
+            Err(NamedError::InvalidName { kind: "mutex", .. })
+        ));
+        assert!(matches!(
+            NamedMutex::open_in(&reg, ""),
+            Err(NamedError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            NamedMutex::open_existing_in(&reg, &name),
+            Err(NamedError::Shm(ShmError::NotFound { .. }))
+        ));
+        // A segment of the right name holding a semaphore: refused, not removed.
+        let _sem = Segment::create(&seg, 64, |mem| {
+            mem.atomic_u32(0)
+                .unwrap()
+                .store(SEMAPHORE_MAGIC, Ordering::Release);
+        })
+        .unwrap();
+        assert!(matches!(
+            NamedMutex::open_in(&reg, &name),
+            Err(NamedError::Sync {
+                source: SyncError::ForeignHeader { .. },
+                ..
+            })
+        ));
+        assert!(Segment::exists(&seg));
+        Segment::unlink(&seg).unwrap();
+        // A segment of the wrong size: refused.
+        let _small = Segment::create(&seg, 32, |_| {}).unwrap();
+        assert!(matches!(
+            NamedMutex::open_in(&reg, &name),
+            Err(NamedError::Shm(ShmError::TooSmall { size: 32, .. }))
+        ));
+    }
+
+    #[test]
+    fn a_python_made_header_with_zero_magic_is_accepted() {
+        let name = unique("nm-zero");
+        let seg = format!("{MUTEX_PREFIX}{name}");
+        let (reg, _clean) = registry("nm-zero", &[&seg]);
+        let _made = Segment::create(&seg, 64, |_| {}).unwrap();
+        let m = NamedMutex::open_in(&reg, &name).unwrap();
+        assert!(!m.created());
+        assert_eq!(m.info().magic, 0, "attaching does not rewrite the header");
+        drop(m.lock().unwrap());
+    }
+}

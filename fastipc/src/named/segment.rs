@@ -183,3 +183,85 @@ pub(crate) fn validate_segment_name(name: &str, kind: &'static str) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::named::test_util::{registry, unique};
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn create_attach_and_last_one_out() {
+        let name = unique("seg-life");
+        let (reg, _clean) = registry("seg-life", &[&name]);
+        let mut inits = 0;
+        let a = NamedSegment::open_or_create(&reg, &name, 64, |mem| {
+            inits += 1;
+            mem.atomic_u32(0).unwrap().store(9, Ordering::Release);
+        })
+        .unwrap();
+        let b =
+            NamedSegment::open_or_create(&reg, &name, 64, |_| panic!("not the creator")).unwrap();
+        assert_eq!(inits, 1);
+        assert!(a.created() && !b.created());
+        assert_eq!(b.mem().atomic_u32(0).unwrap().load(Ordering::Acquire), 9);
+        assert_eq!(b.name(), name);
+        assert_eq!(
+            reg.attached(&name).unwrap().len(),
+            1,
+            "one process, one file"
+        );
+        assert_eq!(a.close().unwrap(), Detached { unlinked: false });
+        assert!(Segment::exists(&name));
+        assert_eq!(b.close().unwrap(), Detached { unlinked: true });
+        assert!(!Segment::exists(&name));
+        assert!(!reg.pids_dir(&name).exists());
+    }
+
+    #[test]
+    fn failures_leave_no_registration_and_remove_nothing() {
+        let name = unique("seg-fail");
+        let (reg, _clean) = registry("seg-fail", &[&name]);
+        assert!(matches!(
+            NamedSegment::open(&reg, &name, 64),
+            Err(NamedError::Shm(ShmError::NotFound { .. }))
+        ));
+        assert!(reg.attached(&name).unwrap().is_empty());
+        // A segment someone else made, too small for us: refused, and left in place.
+        let _other = Segment::create(&name, 16, |_| {}).unwrap();
+        assert!(matches!(
+            NamedSegment::open_or_create(&reg, &name, 64, |_| {}),
+            Err(NamedError::Shm(ShmError::TooSmall { size: 16, .. }))
+        ));
+        assert!(Segment::exists(&name));
+        assert!(reg.attached(&name).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_segment_removed_under_us_is_not_unlinked_by_our_close() {
+        let name = unique("seg-gone");
+        let (reg, _clean) = registry("seg-gone", &[&name]);
+        let a = NamedSegment::open_or_create(&reg, &name, 8, |_| {}).unwrap();
+        Segment::unlink(&name).unwrap();
+        let newer = Segment::create(&name, 8, |_| {}).unwrap();
+        assert!(
+            !a.close().unwrap().unlinked,
+            "the name is someone else's now"
+        );
+        assert!(newer.is_linked());
+    }
+
+    #[test]
+    fn names_must_leave_room_for_the_registry_folder() {
+        let (reg, _clean) = registry("seg-name", &[]);
+        let long = "x".repeat(251);
+        assert!(matches!(
+            NamedSegment::open_or_create(&reg, &long, 8, |_| {}),
+            Err(NamedError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            NamedSegment::open(&reg, "a/b", 8),
+            Err(NamedError::Shm(ShmError::InvalidName { .. }))
+        ));
+    }
+}

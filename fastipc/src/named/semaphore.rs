@@ -167,3 +167,40 @@ impl NamedSemaphore {
         self.segment.close()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::named::SEMAPHORE_PREFIX;
+    use crate::named::test_util::{registry, unique};
+    use crate::sync::layout::SEMAPHORE_MAGIC;
+
+    #[test]
+    fn only_the_creator_sets_the_initial_count() {
+        let name = unique("ns");
+        let seg = format!("{SEMAPHORE_PREFIX}{name}");
+        let (reg, _clean) = registry("ns", &[&seg]);
+        let a = NamedSemaphore::open_in(&reg, &name, 3).unwrap();
+        let b = NamedSemaphore::open_in(&reg, &name, 100).unwrap();
+        assert!(a.created() && !b.created());
+        assert_eq!(b.value(), 3);
+        assert_eq!(b.info().magic, SEMAPHORE_MAGIC);
+        assert!(b.try_wait());
+        b.wait();
+        a.wait_timeout(Duration::ZERO).unwrap();
+        assert!(a.wait_timeout(Duration::from_millis(5)).is_err());
+        a.post(2).unwrap();
+        assert!(matches!(
+            b.post(u32::MAX),
+            Err(SyncError::Overflow { count: 2, .. })
+        ));
+        assert_eq!(b.value(), 2);
+        assert!(matches!(
+            NamedSemaphore::open_in(&reg, "x/y", 0),
+            Err(NamedError::InvalidName {
+                kind: "semaphore",
+                ..
+            })
+        ));
+    }
+}
