@@ -1,6 +1,7 @@
 //! The named sync objects between real processes (the `peer-sync` binary): mutual
 //! exclusion, token conservation, events, killed holders, and the attachment registry.
 
+#[allow(unreachable_pub)] // shared helpers: not every test file uses every one
 mod common;
 mod sync_support;
 
@@ -271,7 +272,7 @@ fn a_crashed_process_is_cleaned_up_by_sweep() {
         ),
         (seg.as_str(), dead_pid)
     );
-    assert_eq!(dry.removed_segments, [seg.clone()]);
+    assert_eq!(dry.removed_segments, std::slice::from_ref(&seg));
     assert!(Segment::exists(&seg), "a dry run removes nothing");
     assert!(
         world
@@ -282,7 +283,11 @@ fn a_crashed_process_is_cleaned_up_by_sweep() {
     );
 
     let report = world.registry.sweep(false).unwrap();
-    assert_eq!(report.removed_segments, [seg.clone()], "{report}");
+    assert_eq!(
+        report.removed_segments,
+        std::slice::from_ref(&seg),
+        "{report}"
+    );
     assert_eq!(report.dead_entries.len(), 1);
     assert!(report.in_use.iter().any(|u| u.segment == live_seg));
     assert!(!Segment::exists(&seg));

@@ -1,7 +1,7 @@
 //! Helpers for the sync tests: a private attachment registry per test, unique object
 //! names cleaned up on drop, the peer binary, and reading a child's stdout line by line
 //! with a deadline.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

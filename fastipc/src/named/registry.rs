@@ -245,18 +245,8 @@ impl Registry {
     /// the files of dead processes. Returns whether another live process remains
     /// registered (always `true` while this process keeps other handles).
     pub(crate) fn unregister(&self, lock: &DirLock) -> Result<bool, NamedError> {
-        {
-            let mut handles = local_handles();
-            match handles.get_mut(&lock.path) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    return Ok(true);
-                }
-                Some(_) => {
-                    handles.remove(&lock.path);
-                }
-                None => {}
-            }
+        if !release_local(&lock.path) {
+            return Ok(true);
         }
         remove_file_quietly(&own_pid_file(&lock.path))?;
         let mut others = false;
@@ -314,10 +304,9 @@ impl Attachment {
         let lock = self.registry.lock_existing_dir(&self.segment)?;
         let others = match &lock {
             Some(lock) => self.registry.unregister(lock)?,
-            None => {
-                forget_local(&self.registry.pids_dir(&self.segment));
-                false
-            }
+            // The folder is gone (removed by hand): nobody is registered, but other
+            // handles of this process may still use the segment.
+            None => !release_local(&self.registry.pids_dir(&self.segment)),
         };
         if others {
             return Ok(Detached { unlinked: false });
@@ -505,8 +494,21 @@ fn local_handles() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, usize>> {
     HANDLES.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn forget_local(dir: &Path) {
-    local_handles().remove(dir);
+/// Counts one handle of this process less for the folder `dir`; returns whether it was
+/// the last one.
+fn release_local(dir: &Path) -> bool {
+    let mut handles = local_handles();
+    match handles.get_mut(dir) {
+        Some(n) if *n > 1 => {
+            *n -= 1;
+            false
+        }
+        Some(_) => {
+            handles.remove(dir);
+            true
+        }
+        None => true,
+    }
 }
 
 fn own_pid_file(dir: &Path) -> PathBuf {
@@ -674,6 +676,26 @@ mod tests {
         let listed = reg.attached("seg").unwrap();
         assert_eq!(listed.len(), 1);
         assert!(!listed[0].alive);
+    }
+
+    #[test]
+    fn a_folder_removed_by_hand_does_not_end_other_handles() {
+        let (reg, _clean) = temp_registry("gone");
+        let a = reg.attach("seg").unwrap();
+        let b = reg.attach("seg").unwrap();
+        stdfs::remove_dir_all(reg.pids_dir("seg")).unwrap();
+        // `a` leaves; `b` is still this process's handle: nothing counts as last yet.
+        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
+        let c = reg.attach("seg").unwrap();
+        assert_eq!(reg.attached("seg").unwrap().len(), 1);
+        drop(b);
+        assert_eq!(
+            reg.attached("seg").unwrap().len(),
+            1,
+            "c keeps the registration"
+        );
+        drop(c);
+        assert!(reg.attached("seg").unwrap().is_empty());
     }
 
     #[test]

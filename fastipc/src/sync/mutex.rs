@@ -34,7 +34,7 @@
 //! up), it checks whether the holder is still alive:
 //! - `owner_pid != 0`: the holder is that process; its start time is compared too when the
 //!   identity word names the same process id (a fastipc holder), which catches a reused
-//!   id. An identity word naming another process is stale and is cleared.
+//!   id. An identity word naming another, dead process is stale and is cleared.
 //! - `owner_pid == 0` but an identity is recorded: a fastipc holder whose `owner_pid` was
 //!   erased by a Python peer's late store (the Python unlock clears `owner_pid` after
 //!   releasing the state); the identity is checked instead.
@@ -44,12 +44,21 @@
 //!   (use [`Mutex::force_unlock`] once you know it is dead).
 //!
 //! A holder that has exited, including a zombie not yet reaped, is dead. If it is dead,
-//! waiters race to CAS `owner_pid` from the dead id to their own: exactly one wins, takes
-//! over the still-locked state, and gets [`OwnerDied`] carrying a usable guard (the data
-//! the lock protects may be half-updated). Everyone else keeps waiting on the new holder.
-//! So a killed holder delays the others by at most about [`OWNER_CHECK_INTERVAL`] plus the
-//! cost of the check (reading `/proc/PID/stat`), well under 100 ms. All processes must
-//! share one process-id namespace.
+//! waiters race to take over with one compare-and-swap on a word whose old value can never
+//! come back (the dead holder's identity, or its process id when only that is known), so
+//! exactly one wins, takes over the still-locked state, and gets [`OwnerDied`] carrying
+//! a usable guard (the data the lock protects may be half-updated). Everyone else keeps
+//! waiting on the new holder. So a killed holder delays the others by at most about
+//! [`OWNER_CHECK_INTERVAL`] plus the cost of the check (reading `/proc/PID/stat`), well
+//! under 100 ms. All processes must share one process-id namespace.
+//!
+//! Known limits: (1) the Python peer's `force_release()` on a lock whose fastipc
+//! holder died leaves that holder's identity recorded (fastipc's own
+//! [`Mutex::force_unlock`] clears it); until a waiter sees a non-zero `owner_pid` and
+//! clears it, a later Python holder whose `owner_pid` a Python peer erased could be taken
+//! for that dead holder. (2) A process id reused, between a waiter's liveness check and
+//! its compare-and-swap (microseconds), by a new process that takes this very lock is not
+//! told apart.
 //!
 //! # `last_acquired_ns`
 //! Reading `CLOCK_REALTIME` costs about 18 ns even through the vDSO on the reference
@@ -361,56 +370,80 @@ impl<'a> Mutex<'a> {
 
     /// Checks the holder; if it is dead, tries to take over. Returns the takeover's
     /// `OwnerDied` when this caller won the race.
+    ///
+    /// Which word arbitrates the takeover depends on what names the holder, and is
+    /// always a value that can never come back once changed, so no waiter can win
+    /// against a holder that took the lock after the dead one:
+    /// - a fastipc holder (identity recorded; `owner_pid` equal to its pid, or erased to
+    ///   0 by a Python peer): CAS the identity word from the dead identity to ours, then
+    ///   store our `owner_pid`;
+    /// - a holder known only by `owner_pid` (a Python process; identity 0): CAS
+    ///   `owner_pid` from the dead id to ours, then store our identity;
+    /// - an identity that names neither (left behind by a fastipc holder that died and
+    ///   was force-released by someone else): cleared if its process is dead (never while
+    ///   it may belong to a live waiter that is taking over), and the check starts again.
     #[cold]
     fn recover_from_dead_owner(&self) -> Option<OwnerDied<MutexGuard<'a>>> {
-        if self.state().load(Acquire) == MUTEX_UNLOCKED {
-            return None;
-        }
-        let owner = self.owner().load(Acquire);
-        let ident_word = self.identity().load(Acquire);
-        let ident = OwnerIdentity::from_word(ident_word);
-        let suspect = match (owner, ident) {
-            (0, None) => return None, // anonymous holder: assumed alive (module docs)
-            (0, Some(id)) => id,
-            (pid, Some(id)) if id.pid == pid => id,
-            (pid, stale) => {
-                if stale.is_some() {
-                    // An identity left by a process that is not the holder: clear it so
-                    // it can never be mistaken for the holder's later on.
-                    let _ = self
-                        .identity()
-                        .compare_exchange(ident_word, 0, Relaxed, Relaxed);
-                }
-                OwnerIdentity {
-                    pid,
-                    start_time_low: 0,
-                }
+        let my_pid = process::current_pid();
+        for _ in 0..2 {
+            if self.state().load(Acquire) == MUTEX_UNLOCKED {
+                return None;
             }
-        };
-        if suspect.pid == process::current_pid() || !is_dead(suspect) {
-            return None;
+            let owner = self.owner().load(Acquire);
+            let ident_word = self.identity().load(Acquire);
+            let (suspect, by_identity) = match (owner, OwnerIdentity::from_word(ident_word)) {
+                // Anonymous holder: assumed alive (module docs).
+                (0, None) => return None,
+                (0, Some(id)) => (id, true),
+                (pid, Some(id)) if id.pid == pid => (id, true),
+                (pid, None) => (
+                    OwnerIdentity {
+                        pid,
+                        start_time_low: 0,
+                    },
+                    false,
+                ),
+                (_, Some(stale)) => {
+                    if stale.pid != my_pid && is_dead(stale) {
+                        let _ = self
+                            .identity()
+                            .compare_exchange(ident_word, 0, AcqRel, Relaxed);
+                        continue;
+                    }
+                    return None;
+                }
+            };
+            if suspect.pid == my_pid || !is_dead(suspect) {
+                return None;
+            }
+            let me = current_identity();
+            let won = if by_identity {
+                self.identity()
+                    .compare_exchange(ident_word, me, AcqRel, Acquire)
+                    .is_ok()
+            } else {
+                self.owner()
+                    .compare_exchange(owner, my_pid, AcqRel, Acquire)
+                    .is_ok()
+            };
+            if !won {
+                return None;
+            }
+            self.owner().store(my_pid, Release);
+            self.identity().store(me, Release);
+            // The dead holder's state is 1 or 2: keep it held, and mark it contended so
+            // that our unlock wakes whoever sleeps.
+            self.state().swap(MUTEX_CONTENDED, Acquire);
+            write_ns(
+                self.hdr.word::<OFF_LAST_NS>(),
+                self.hdr.word::<{ OFF_LAST_NS + 4 }>(),
+            );
+            return Some(OwnerDied {
+                guard: MutexGuard { mutex: *self },
+                pid: suspect.pid,
+            });
         }
-        // Exactly one waiter moves owner_pid from what it saw to itself.
-        let me = current_identity();
-        if self
-            .owner()
-            .compare_exchange(owner, (me >> 32) as u32, AcqRel, Acquire)
-            .is_err()
-        {
-            return None;
-        }
-        self.identity().store(me, Relaxed);
-        // The dead holder's state is 1 or 2; keep it held, and mark it contended so that
-        // our unlock wakes whoever sleeps.
-        self.state().swap(MUTEX_CONTENDED, Acquire);
-        write_ns(
-            self.hdr.word::<OFF_LAST_NS>(),
-            self.hdr.word::<{ OFF_LAST_NS + 4 }>(),
-        );
-        Some(OwnerDied {
-            guard: MutexGuard { mutex: *self },
-            pid: suspect.pid,
-        })
+        None
     }
 }
 
@@ -770,14 +803,62 @@ mod tests {
         assert_eq!(cell.load(Ordering::Relaxed), 6000);
     }
 
+    /// The id of a process that is certainly dead: an exited and reaped child.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn a_dead_fastipc_holder_is_recovered_by_exactly_one_of_several_waiters() {
+        let r = region();
+        let m = Mutex::attach(r.mem()).unwrap();
+        let dead = dead_pid();
+        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
+        // A fastipc holder whose owner_pid a Python peer erased: only the identity names it.
+        m.owner().store(0, Ordering::Relaxed);
+        m.identity().store(
+            OwnerIdentity {
+                pid: dead,
+                start_time_low: 12345,
+            }
+            .to_word(),
+            Ordering::Relaxed,
+        );
+        let results: Vec<bool> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| match m.lock_timeout(Duration::from_secs(20)) {
+                        Ok(_guard) => false,
+                        Err(LockError::OwnerDied(died)) => {
+                            assert_eq!(died.dead_pid(), dead);
+                            // Hold it a little so the others really wait on us.
+                            std::thread::sleep(Duration::from_millis(30));
+                            true
+                        }
+                        Err(LockError::TimedOut) => panic!("timed out"),
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(
+            results.iter().filter(|&&died| died).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(!m.is_locked());
+        assert_eq!(m.info().owner_identity, None);
+    }
+
     #[test]
     fn a_dead_owner_is_recovered_once() {
         let r = region();
         let m = Mutex::attach(r.mem()).unwrap();
-        // Fake a holder that is certainly dead: an exited and reaped child.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
+        // A holder known only by its process id (as a Python holder is).
+        let dead = dead_pid();
         m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
         m.owner().store(dead, Ordering::Relaxed);
         let err = m.lock_timeout(Duration::from_secs(10)).unwrap_err();
