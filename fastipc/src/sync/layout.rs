@@ -31,9 +31,10 @@
 //! One u32 futex word: 0 clear, anything else set (fastipc and Python store 1).
 
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire};
 
-use crate::error::SyncError;
+use crate::error::{MemError, SyncError};
 use crate::mem::MemRef;
 
 /// Size of a mutex header in bytes.
@@ -83,21 +84,31 @@ pub const fn mutex_identity_offset(addr: usize) -> usize {
 }
 
 /// A checked view of the first `LEN` bytes of a primitive's memory: the constructor
-/// verifies the length and the 4-byte alignment once, so field accessors are free.
+/// verifies the length and the 4-byte alignment once, so field accessors are free. Only
+/// the address is kept (the length is the type's `LEN`), so views and guards stay small.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RawHeader<'a, const LEN: usize> {
-    mem: MemRef<'a>,
-    _len: PhantomData<[u8; LEN]>,
+    base: NonNull<u8>,
+    _mem: PhantomData<MemRef<'a>>,
 }
 
 impl<'a, const LEN: usize> RawHeader<'a, LEN> {
     /// Checks that `mem` holds at least `LEN` bytes from a 4-aligned address.
     pub(crate) fn new(mem: MemRef<'a>, object: &'static str) -> Result<Self, SyncError> {
-        mem.ptr_at(0, LEN, ALIGN)
+        let ptr = mem
+            .ptr_at(0, LEN, ALIGN)
             .map_err(|source| SyncError::Buffer { object, source })?;
+        let base = NonNull::new(ptr).ok_or(SyncError::Buffer {
+            object,
+            source: MemError::TooShort {
+                offset: 0,
+                needed: LEN,
+                available: 0,
+            },
+        })?;
         Ok(RawHeader {
-            mem,
-            _len: PhantomData,
+            base,
+            _mem: PhantomData,
         })
     }
 
@@ -105,11 +116,11 @@ impl<'a, const LEN: usize> RawHeader<'a, LEN> {
     #[inline(always)]
     pub(crate) fn word<const OFF: usize>(&self) -> &'a AtomicU32 {
         const { assert!(OFF.is_multiple_of(4) && OFF + 4 <= LEN) };
-        // SAFETY: `new` checked that `mem` holds at least LEN bytes from a 4-aligned
-        // address; OFF is a multiple of 4 with OFF + 4 <= LEN (asserted at compile time),
-        // so the word is in bounds and aligned. By the MemRef contract the bytes stay
-        // valid for 'a and every access to them is atomic.
-        unsafe { AtomicU32::from_ptr(self.mem.as_ptr().wrapping_add(OFF).cast()) }
+        // SAFETY: `new` checked that the memory holds at least LEN bytes from the
+        // 4-aligned address `base`; OFF is a multiple of 4 with OFF + 4 <= LEN (asserted
+        // at compile time), so the word is in bounds and aligned. By the MemRef contract
+        // the bytes stay valid for 'a and every access to them is atomic.
+        unsafe { AtomicU32::from_ptr(self.base.as_ptr().wrapping_add(OFF).cast()) }
     }
 
     /// The u32 at a run-time offset, if it lies inside the header and is aligned.
@@ -118,12 +129,12 @@ impl<'a, const LEN: usize> RawHeader<'a, LEN> {
             return None;
         }
         // SAFETY: as in `word`, with the bounds and alignment checked just above.
-        Some(unsafe { AtomicU32::from_ptr(self.mem.as_ptr().wrapping_add(off).cast()) })
+        Some(unsafe { AtomicU32::from_ptr(self.base.as_ptr().wrapping_add(off).cast()) })
     }
 
     /// The header's address.
     pub(crate) fn addr(&self) -> usize {
-        self.mem.as_ptr() as usize
+        self.base.as_ptr() as usize
     }
 }
 
@@ -136,7 +147,7 @@ impl<'a> RawHeader<'a, MUTEX_SIZE> {
         // `new`); `off` is 24 when the base is 8-aligned and 28 when it is 4 mod 8, so
         // base + off is 8-aligned and off + 8 <= 36 <= 64. Valid for 'a and only
         // accessed atomically, as a u64, by fastipc (MemRef contract).
-        unsafe { AtomicU64::from_ptr(self.mem.as_ptr().wrapping_add(off).cast()) }
+        unsafe { AtomicU64::from_ptr(self.base.as_ptr().wrapping_add(off).cast()) }
     }
 }
 

@@ -494,8 +494,9 @@ impl fmt::Debug for Mutex<'_> {
     }
 }
 
-// SAFETY: a Mutex is a view of memory reached only through atomics (RawHeader holds a
-// MemRef, which is Send + Sync for that reason); nothing in it is tied to a thread.
+// SAFETY: a Mutex is a view of memory reached only through atomics (RawHeader keeps the
+// address of memory a MemRef vouched for, and MemRef is Send + Sync for that reason);
+// nothing in it is tied to a thread.
 unsafe impl Send for Mutex<'_> {}
 // SAFETY: as for Send.
 unsafe impl Sync for Mutex<'_> {}
