@@ -5,7 +5,6 @@
 //! Skipped with a note when the peers are missing, except under `CI=true`, where that is
 //! a failure.
 
-#[allow(unreachable_pub)] // shared helpers: not every test file uses every one
 mod common;
 mod sync_support;
 

@@ -1,7 +1,6 @@
 //! The named sync objects between real processes (the `peer-sync` binary): mutual
 //! exclusion, token conservation, events, killed holders, and the attachment registry.
 
-#[allow(unreachable_pub)] // shared helpers: not every test file uses every one
 mod common;
 mod sync_support;
 

@@ -1,6 +1,5 @@
 //! The sync primitives between threads of one process, and their answers to bad input.
 
-#[allow(unreachable_pub)] // shared helpers: not every test file uses every one
 mod common;
 mod sync_support;
 

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: unique names, cleanup guards, bounded waits
 //! on child processes, and the Python peers.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
