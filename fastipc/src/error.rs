@@ -110,3 +110,90 @@ impl ShmError {
         }
     }
 }
+
+/// A buffer-backed synchronisation primitive ([`crate::sync`]) cannot use its memory, or
+/// an operation on it was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// The buffer is too short or not 4-byte aligned for the primitive.
+    #[error("{object} buffer unusable: {source}")]
+    Buffer {
+        /// The primitive (`"mutex"`, `"semaphore"`, `"event"`).
+        object: &'static str,
+        /// What is wrong with the buffer.
+        #[source]
+        source: MemError,
+    },
+    /// The header's magic number names another kind of object: the memory holds
+    /// something else (or was overwritten).
+    #[error(
+        "{object} header has magic {found:#010x}, expected {expected:#010x} (or 0): \
+         the memory holds something else"
+    )]
+    ForeignHeader {
+        /// The primitive that was expected.
+        object: &'static str,
+        /// The magic number found at offset 0.
+        found: u32,
+        /// The primitive's magic number.
+        expected: u32,
+    },
+    /// `post(n)` would take the semaphore's count past `u32::MAX`; nothing was added.
+    #[error("semaphore count overflow: {count} + {added} exceeds u32::MAX; nothing was added")]
+    Overflow {
+        /// The count when the post was attempted.
+        count: u32,
+        /// The number of tokens the post tried to add.
+        added: u32,
+    },
+}
+
+/// A bounded wait ended at its deadline without getting what it waited for (a token, the
+/// event, the lock). Nothing was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("timed out waiting for the {object}")]
+pub struct TimedOut {
+    /// What was waited for (`"mutex"`, `"semaphore"`, `"event"`).
+    pub object: &'static str,
+}
+
+/// A named object ([`crate::named`]) could not be opened, attached or detached.
+#[derive(Debug, thiserror::Error)]
+pub enum NamedError {
+    /// The name cannot name this kind of object.
+    #[error("invalid name {name:?} for a named {kind}: {reason}")]
+    InvalidName {
+        /// `"mutex"`, `"semaphore"`, `"event"` or `"segment"`.
+        kind: &'static str,
+        /// The name as given.
+        name: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The backing shared-memory segment could not be created, opened or mapped (it is
+    /// missing, too small, not accessible, ...).
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+    /// The segment exists but does not hold this kind of object.
+    #[error("named {kind} {name:?}: {source}")]
+    Sync {
+        /// `"mutex"`, `"semaphore"` or `"event"`.
+        kind: &'static str,
+        /// The object's name (without prefix).
+        name: String,
+        /// What is wrong with its header.
+        #[source]
+        source: SyncError,
+    },
+    /// The attachment registry (`$FASTIPC_PID_DIR`) could not be read or written.
+    #[error("attachment registry {path:?}: {op} failed: {source}")]
+    Registry {
+        /// The file or directory concerned.
+        path: std::path::PathBuf,
+        /// The operation that failed.
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}

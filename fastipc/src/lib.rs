@@ -8,8 +8,8 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | typed API | `named` objects, `queue` endpoints (each lands with its issue) |
-//! | algorithms | `sync` primitives, the queue ring |
+//! | typed API | [`named`] objects, `queue` endpoints (lands with its issue) |
+//! | algorithms | [`sync`] primitives, the queue ring |
 //! | layouts and memory views | [`mem`], [`atomic`], [`message`] |
 //! | syscalls | [`sys`] (futex, shared memory, processes, clocks) |
 #![cfg_attr(
@@ -27,12 +27,16 @@ pub mod atomic;
 pub mod error;
 pub mod mem;
 pub mod message;
+pub mod named;
+pub mod sync;
 pub mod sys;
 
 pub use atomic::{AtomicU32, AtomicU64, FutexWord};
-pub use error::{MemError, ShmError};
+pub use error::{MemError, NamedError, ShmError, SyncError, TimedOut};
 pub use mem::{MemRef, Region};
 pub use message::IpcMessage;
+pub use named::{NamedEvent, NamedMutex, NamedSemaphore};
+pub use sync::{Event, LockError, Mutex, MutexGuard, OwnerDied, Semaphore};
 pub use sys::clock::Deadline;
 pub use sys::futex::Scope;
 pub use sys::shm::Segment;

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: unique names, cleanup guards, bounded waits
 //! on child processes, and the Python peers.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -42,7 +42,8 @@ impl ShmCleanup {
     }
 
     pub fn add_segment(&mut self, name: impl AsRef<str>) {
-        self.files.push(PathBuf::from("/dev/shm").join(name.as_ref()));
+        self.files
+            .push(PathBuf::from("/dev/shm").join(name.as_ref()));
     }
 
     /// Removes the directory (recursively) on drop.

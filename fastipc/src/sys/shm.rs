@@ -75,6 +75,8 @@ pub fn validate_name(name: &str) -> Result<(), ShmError> {
 pub struct Segment {
     name: String,
     map: MmapRaw,
+    /// Device and inode of the file, to tell whether the name still refers to it.
+    file_id: (u64, u64),
 }
 
 impl Segment {
@@ -120,6 +122,7 @@ impl Segment {
             let seg = Segment {
                 name: name.to_owned(),
                 map,
+                file_id: file_id(&fd, name)?,
             };
             init(seg.mem());
             publish(&dir, &fd, temp_name.as_deref(), name)?;
@@ -163,6 +166,7 @@ impl Segment {
         Ok(Segment {
             name: name.to_owned(),
             map: map(&fd, len, name)?,
+            file_id: file_id(&fd, name)?,
         })
     }
 
@@ -210,6 +214,16 @@ impl Segment {
     /// Whether a segment named `name` exists.
     pub fn exists(name: &str) -> bool {
         validate_name(name).is_ok() && std::path::Path::new(SHM_DIR).join(name).exists()
+    }
+
+    /// Whether the segment's name still refers to this very segment (it was not removed,
+    /// nor removed and made again by someone else, since this mapping was made).
+    pub fn is_linked(&self) -> bool {
+        let path = std::path::Path::new(SHM_DIR).join(&self.name);
+        match fs::stat(&path) {
+            Ok(st) => (st.st_dev, st.st_ino) == self.file_id,
+            Err(_) => false,
+        }
     }
 
     /// The segment's name (without the leading `/`).
@@ -294,6 +308,11 @@ fn publish(dir: &OwnedFd, fd: &OwnedFd, temp: Option<&str>, name: &str) -> Resul
             }
         }
     }
+}
+
+fn file_id(fd: &OwnedFd, name: &str) -> Result<(u64, u64), ShmError> {
+    let st = fs::fstat(fd).map_err(|e| ShmError::from_errno(name, "fstat", e))?;
+    Ok((st.st_dev, st.st_ino))
 }
 
 fn file_size(fd: &OwnedFd, name: &str) -> Result<u64, ShmError> {
@@ -503,5 +522,22 @@ mod tests {
             Err(ShmError::TooSmall { .. })
         ));
         assert!(!Segment::exists(&name));
+    }
+
+    #[test]
+    fn is_linked_tells_whether_the_name_is_still_ours() {
+        let name = unique("linked");
+        let _g = Unlink(name.clone());
+        let first = Segment::create(&name, 16, |_| {}).unwrap();
+        assert!(first.is_linked());
+        assert!(Segment::open(&name, 16).unwrap().is_linked());
+        Segment::unlink(&name).unwrap();
+        assert!(!first.is_linked());
+        let second = Segment::create(&name, 16, |_| {}).unwrap();
+        assert!(second.is_linked());
+        assert!(
+            !first.is_linked(),
+            "a new segment under the same name is not ours"
+        );
     }
 }

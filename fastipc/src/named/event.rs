@@ -1,0 +1,175 @@
+//! [`NamedEvent`]: an [`Event`] in the segment `__pyfastipc_event_NAME`.
+
+use std::time::Duration;
+
+use super::registry::{Detached, Registry};
+use super::segment::NamedSegment;
+use super::{Kind, segment_name};
+use crate::error::{NamedError, TimedOut};
+use crate::sync::Event;
+use crate::sync::layout::EVENT_SIZE;
+use crate::sys::clock::Deadline;
+
+/// A manual-reset event any process can open by name, shared with the Python package's
+/// `NamedEvent`.
+///
+/// ```
+/// use std::time::Duration;
+/// use fastipc::named::{NamedEvent, registry::Registry};
+/// # let dir = std::env::temp_dir().join(format!("fastipc-doc-nevent-{}", std::process::id()));
+/// # let registry = Registry::at(&dir);
+/// let name = format!("doc-ready-{}", std::process::id());
+/// let ready = NamedEvent::open_in(&registry, &name)?; // clear if created here
+/// assert!(ready.wait_timeout(Duration::from_millis(1)).is_err());
+/// ready.set();
+/// ready.wait(); // already set: returns at once
+/// # drop(ready); std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), fastipc::NamedError>(())
+/// ```
+#[derive(Debug)]
+pub struct NamedEvent {
+    /// A view into `segment`'s mapping; handed out only with the lifetime of a borrow of
+    /// `self`, so never used after `segment` drops.
+    event: Event<'static>,
+    segment: NamedSegment,
+    name: String,
+}
+
+impl NamedEvent {
+    /// Opens the event `name`, creating it (clear) if it does not exist, registered in the
+    /// registry of `$FASTIPC_PID_DIR`.
+    pub fn open(name: &str) -> Result<NamedEvent, NamedError> {
+        NamedEvent::open_in(&Registry::from_env(), name)
+    }
+
+    /// [`NamedEvent::open`] with an explicit registry.
+    pub fn open_in(registry: &Registry, name: &str) -> Result<NamedEvent, NamedError> {
+        let seg = segment_name(Kind::Event, name)?;
+        let segment = NamedSegment::open_or_create(registry, &seg, EVENT_SIZE, |mem| {
+            // The segment is EVENT_SIZE bytes and page-aligned: init cannot fail.
+            let _ = Event::init(mem);
+        })?;
+        NamedEvent::from_segment(segment, name)
+    }
+
+    /// Opens the event `name` only if it exists.
+    pub fn open_existing(name: &str) -> Result<NamedEvent, NamedError> {
+        NamedEvent::open_existing_in(&Registry::from_env(), name)
+    }
+
+    /// [`NamedEvent::open_existing`] with an explicit registry.
+    pub fn open_existing_in(registry: &Registry, name: &str) -> Result<NamedEvent, NamedError> {
+        let seg = segment_name(Kind::Event, name)?;
+        let segment = NamedSegment::open(registry, &seg, EVENT_SIZE)?;
+        NamedEvent::from_segment(segment, name)
+    }
+
+    fn from_segment(segment: NamedSegment, name: &str) -> Result<NamedEvent, NamedError> {
+        // SAFETY: the view is stored next to `segment` and only handed out through
+        // `event()`, whose result borrows `self`; never used after `segment` drops.
+        let mem = unsafe { segment.mem_unbounded() };
+        match Event::attach(mem) {
+            Ok(event) => Ok(NamedEvent {
+                event,
+                segment,
+                name: name.to_owned(),
+            }),
+            Err(source) => {
+                segment.abandon();
+                Err(NamedError::Sync {
+                    kind: "event",
+                    name: name.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// The buffer-backed event inside.
+    pub fn event(&self) -> Event<'_> {
+        self.event
+    }
+
+    /// Sets the event and wakes every waiter.
+    pub fn set(&self) {
+        self.event().set()
+    }
+
+    /// Clears the event.
+    pub fn clear(&self) {
+        self.event().clear()
+    }
+
+    /// Whether the event is set.
+    pub fn is_set(&self) -> bool {
+        self.event().is_set()
+    }
+
+    /// Waits until the event is set; returns at once if it already is.
+    pub fn wait(&self) {
+        self.event().wait()
+    }
+
+    /// Waits at most `timeout` in total for the event to be set.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), TimedOut> {
+        self.event().wait_timeout(timeout)
+    }
+
+    /// Waits until `deadline` at the latest for the event to be set.
+    pub fn wait_deadline(&self, deadline: Deadline) -> Result<(), TimedOut> {
+        self.event().wait_deadline(deadline)
+    }
+
+    /// The name (without prefix).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The backing segment and its registration.
+    pub fn segment(&self) -> &NamedSegment {
+        &self.segment
+    }
+
+    /// Whether this handle created the event.
+    pub fn created(&self) -> bool {
+        self.segment.created()
+    }
+
+    /// Closes this handle; the last live process out unlinks the segment. Dropping the
+    /// handle does the same, ignoring errors.
+    pub fn close(self) -> Result<Detached, NamedError> {
+        self.segment.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ShmError;
+    use crate::named::EVENT_PREFIX;
+    use crate::named::test_util::{registry, unique};
+
+    #[test]
+    fn handles_share_one_event() {
+        let name = unique("ne");
+        let seg = format!("{EVENT_PREFIX}{name}");
+        let (reg, _clean) = registry("ne", &[&seg]);
+        let a = NamedEvent::open_in(&reg, &name).unwrap();
+        let b = NamedEvent::open_existing_in(&reg, &name).unwrap();
+        assert_eq!(a.segment().segment().len(), EVENT_SIZE);
+        assert!(!b.is_set());
+        std::thread::scope(|s| {
+            let t = s.spawn(|| b.wait_timeout(Duration::from_secs(20)).is_ok());
+            std::thread::sleep(Duration::from_millis(10));
+            a.set();
+            assert!(t.join().unwrap());
+        });
+        b.wait();
+        a.clear();
+        assert!(b.wait_timeout(Duration::ZERO).is_err());
+        assert!(matches!(
+            NamedEvent::open_existing_in(&reg, &unique("missing")),
+            Err(NamedError::Shm(ShmError::NotFound { .. }))
+        ));
+    }
+}

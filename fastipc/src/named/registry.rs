@@ -1,0 +1,708 @@
+//! The attachment registry: which processes use which named segment, so that the last
+//! one to leave removes it — the protocol of the Python package's `GuardedSharedMemory`.
+//!
+//! # On disk
+//! - Root: `$FASTIPC_PID_DIR`, default [`DEFAULT_PID_DIR`] (`/dev/shm/fastipc`).
+//! - One folder per segment: `<root>/<segment name>.pids/`.
+//! - One file per attached process, named after its process id. The Python peer leaves it
+//!   empty; fastipc writes the process's start time (clock ticks after boot) into it,
+//!   which the peer ignores and fastipc uses to tell a live process from a reused id.
+//!
+//! # Protocol
+//! - **attach**: create the folder, create this process's file, then open or create the
+//!   segment. (The Python peer opens first and registers after; registering first closes
+//!   the window in which a leaving process could see nobody and remove the segment.)
+//! - **detach**: remove this process's file and those of dead processes (exited, zombies
+//!   included); if no other live process is registered, unlink the segment and remove the
+//!   folder.
+//!
+//! A process that opens one segment several times (several handles) registers once and
+//! leaves when its last handle does. fastipc processes also hold an advisory lock
+//! (`flock`) on the folder while they attach, detach or sweep, so two fastipc processes
+//! never race each other; the Python peer takes no lock, so a Python process leaving at
+//! the very moment another one attaches can still remove a segment in use (the peer's
+//! own protocol allows it). All processes must share one process-id namespace.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs as stdfs;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex as StdMutex, PoisonError};
+
+use rustix::fs::{self, FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::error::{NamedError, ShmError};
+use crate::sys::process::{self, ProcessId};
+use crate::sys::shm::Segment;
+
+/// The registry root when `$FASTIPC_PID_DIR` is not set (the Python peer's default).
+pub const DEFAULT_PID_DIR: &str = "/dev/shm/fastipc";
+/// The environment variable that moves the registry root.
+pub const PID_DIR_ENV: &str = "FASTIPC_PID_DIR";
+/// The suffix of a segment's folder in the registry.
+pub const PIDS_SUFFIX: &str = ".pids";
+
+/// How many times an operation retries when the folder it locked was removed meanwhile.
+const RETRIES: usize = 100;
+
+/// An attachment registry rooted at one directory.
+///
+/// ```
+/// use fastipc::named::registry::Registry;
+/// let dir = std::env::temp_dir().join(format!("fastipc-doc-registry-{}", std::process::id()));
+/// let registry = Registry::at(&dir);
+/// let attachment = registry.attach("some-segment")?;
+/// let pids: Vec<u32> = registry.attached("some-segment")?.iter().map(|a| a.pid).collect();
+/// assert_eq!(pids, [std::process::id()]);
+/// attachment.detach()?; // last one out: the folder goes (the segment did not exist)
+/// assert!(registry.attached("some-segment")?.is_empty());
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), fastipc::NamedError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Registry {
+    root: PathBuf,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::from_env()
+    }
+}
+
+impl Registry {
+    /// The registry the Python peer uses: `$FASTIPC_PID_DIR`, else
+    /// [`DEFAULT_PID_DIR`].
+    pub fn from_env() -> Registry {
+        match std::env::var_os(PID_DIR_ENV) {
+            Some(root) => Registry::at(root),
+            None => Registry::at(DEFAULT_PID_DIR),
+        }
+    }
+
+    /// A registry rooted at `root` (for tests, or to keep a group of processes apart;
+    /// Python peers must then run with `FASTIPC_PID_DIR` set to the same directory).
+    pub fn at(root: impl Into<PathBuf>) -> Registry {
+        Registry { root: root.into() }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder of `segment`: `<root>/<segment>.pids`, spelled as the Python peer does
+    /// (trailing slashes of the root dropped).
+    pub fn pids_dir(&self, segment: &str) -> PathBuf {
+        let root = self.root.to_string_lossy();
+        PathBuf::from(format!(
+            "{}/{segment}{PIDS_SUFFIX}",
+            root.trim_end_matches('/')
+        ))
+    }
+
+    /// The processes registered as attached to `segment`, dead or alive, by process id.
+    /// Empty when the segment has no folder.
+    pub fn attached(&self, segment: &str) -> Result<Vec<AttachedPid>, NamedError> {
+        let dir = self.pids_dir(segment);
+        let mut out = read_pid_entries(&dir)?;
+        out.sort_by_key(|a| a.pid);
+        Ok(out)
+    }
+
+    /// Registers this process as attached to `segment` (the segment itself is not
+    /// touched). Registering a segment this process already registered only counts one
+    /// more handle.
+    pub fn attach(&self, segment: &str) -> Result<Attachment, NamedError> {
+        let lock = self.lock_dir(segment)?;
+        self.register(&lock)?;
+        Ok(Attachment {
+            registry: self.clone(),
+            segment: segment.to_owned(),
+            active: true,
+        })
+    }
+
+    /// Removes the registrations of dead processes, and the segments of
+    /// [`SWEEP_PREFIXES`](super::SWEEP_PREFIXES) (the sync objects) that no live process
+    /// is registered for, with their folders. With `dry_run`, only reports what it would
+    /// do. Segments of other kinds keep their data (a Python `NamedHistoryBuffer` is
+    /// meant to outlive its processes): only their dead registrations go.
+    ///
+    /// Only folders under this registry's root are looked at: a segment registered under
+    /// another root, or under none, is left alone.
+    pub fn sweep(&self, dry_run: bool) -> Result<SweepReport, NamedError> {
+        let mut report = SweepReport {
+            dry_run,
+            ..SweepReport::default()
+        };
+        let entries = match stdfs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
+            Err(source) => return Err(registry_error(&self.root, "read_dir", source)),
+        };
+        let mut segments: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                Some(name.strip_suffix(PIDS_SUFFIX)?.to_owned())
+            })
+            .collect();
+        segments.sort();
+        for segment in segments {
+            if let Err(e) = self.sweep_one(&segment, &mut report) {
+                report.errors.push(e.to_string());
+            }
+        }
+        Ok(report)
+    }
+
+    fn sweep_one(&self, segment: &str, report: &mut SweepReport) -> Result<(), NamedError> {
+        let Some(lock) = self.lock_existing_dir(segment)? else {
+            return Ok(());
+        };
+        let mut live = Vec::new();
+        for entry in read_pid_entries(&lock.path)? {
+            if entry.alive {
+                live.push(entry.pid);
+                continue;
+            }
+            report.dead_entries.push(DeadEntry {
+                segment: segment.to_owned(),
+                pid: entry.pid,
+            });
+            if !report.dry_run {
+                remove_file_quietly(&lock.path.join(entry.pid.to_string()))?;
+            }
+        }
+        if !live.is_empty() {
+            live.sort_unstable();
+            report.in_use.push(InUse {
+                segment: segment.to_owned(),
+                pids: live,
+            });
+            return Ok(());
+        }
+        let ours = super::SWEEP_PREFIXES.iter().any(|p| segment.starts_with(p));
+        let exists = Segment::exists(segment);
+        if exists && !ours {
+            return Ok(());
+        }
+        if exists {
+            report.removed_segments.push(segment.to_owned());
+            if !report.dry_run {
+                unlink_segment(segment)?;
+            }
+        }
+        report.removed_dirs.push(lock.path.clone());
+        if !report.dry_run {
+            remove_dir_quietly(&lock.path)?;
+        }
+        Ok(())
+    }
+
+    /// Locks (creating it if needed) the folder of `segment`.
+    pub(crate) fn lock_dir(&self, segment: &str) -> Result<DirLock, NamedError> {
+        let path = self.pids_dir(segment);
+        for _ in 0..RETRIES {
+            stdfs::create_dir_all(&path).map_err(|e| registry_error(&path, "mkdir", e))?;
+            if let Some(lock) = DirLock::acquire(&path)? {
+                return Ok(lock);
+            }
+        }
+        Err(registry_error(
+            &path,
+            "lock",
+            io::Error::other("the folder kept being removed"),
+        ))
+    }
+
+    /// Locks the folder of `segment` if it exists.
+    pub(crate) fn lock_existing_dir(&self, segment: &str) -> Result<Option<DirLock>, NamedError> {
+        let path = self.pids_dir(segment);
+        DirLock::acquire(&path)
+    }
+
+    /// Writes this process's file (once per process) and counts one more handle.
+    pub(crate) fn register(&self, lock: &DirLock) -> Result<(), NamedError> {
+        let mut handles = local_handles();
+        let count = handles.entry(lock.path.clone()).or_insert(0);
+        let file = own_pid_file(&lock.path);
+        if *count == 0 || !file.exists() {
+            let me = ProcessId::current();
+            stdfs::write(&file, me.start_time.to_string())
+                .map_err(|e| registry_error(&file, "create pid file", e))?;
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    /// Counts one handle less; when it was this process's last, removes its file and
+    /// the files of dead processes. Returns whether another live process remains
+    /// registered (always `true` while this process keeps other handles).
+    pub(crate) fn unregister(&self, lock: &DirLock) -> Result<bool, NamedError> {
+        if !release_local(&lock.path) {
+            return Ok(true);
+        }
+        remove_file_quietly(&own_pid_file(&lock.path))?;
+        let mut others = false;
+        for entry in read_pid_entries(&lock.path)? {
+            if entry.alive {
+                others = true;
+            } else {
+                remove_file_quietly(&lock.path.join(entry.pid.to_string()))?;
+            }
+        }
+        Ok(others)
+    }
+
+    /// Removes a folder nobody is registered in any more.
+    pub(crate) fn remove_dir(&self, lock: &DirLock) -> Result<(), NamedError> {
+        remove_dir_quietly(&lock.path)
+    }
+}
+
+/// This process's registration for one segment (one handle). Dropping it detaches
+/// (ignoring errors); [`Attachment::detach`] reports them.
+#[derive(Debug)]
+pub struct Attachment {
+    registry: Registry,
+    segment: String,
+    active: bool,
+}
+
+impl Attachment {
+    /// The segment this attachment registers.
+    pub fn segment(&self) -> &str {
+        &self.segment
+    }
+
+    /// The registry it lives in.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Ends this handle's registration; when no other live process remains registered,
+    /// unlinks the segment and removes the folder (last one out).
+    pub fn detach(mut self) -> Result<Detached, NamedError> {
+        self.detach_with(|| true)
+    }
+
+    /// Detaches; `is_ours` says whether the segment under the name is the one this
+    /// handle used (it is not unlinked otherwise).
+    pub(crate) fn detach_with(
+        &mut self,
+        is_ours: impl FnOnce() -> bool,
+    ) -> Result<Detached, NamedError> {
+        if !std::mem::replace(&mut self.active, false) {
+            return Ok(Detached { unlinked: false });
+        }
+        let lock = self.registry.lock_existing_dir(&self.segment)?;
+        let others = match &lock {
+            Some(lock) => self.registry.unregister(lock)?,
+            // The folder is gone (removed by hand): nobody is registered, but other
+            // handles of this process may still use the segment.
+            None => !release_local(&self.registry.pids_dir(&self.segment)),
+        };
+        if others {
+            return Ok(Detached { unlinked: false });
+        }
+        let unlinked = is_ours() && Segment::exists(&self.segment);
+        if unlinked {
+            unlink_segment(&self.segment)?;
+        }
+        if let Some(lock) = &lock {
+            self.registry.remove_dir(lock)?;
+        }
+        Ok(Detached { unlinked })
+    }
+
+    /// Ends this handle's registration without removing the segment, even when no one
+    /// else is registered (for a segment this process found unusable).
+    pub(crate) fn abandon(&mut self) -> Result<(), NamedError> {
+        if !std::mem::replace(&mut self.active, false) {
+            return Ok(());
+        }
+        if let Some(lock) = self.registry.lock_existing_dir(&self.segment)? {
+            let others = self.registry.unregister(&lock)?;
+            if !others {
+                // Leaves the folder if someone else's files are in it.
+                let _ = stdfs::remove_dir(&lock.path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Wraps a registration made under `lock` by [`Registry::register`].
+    pub(crate) fn registered(registry: &Registry, segment: &str) -> Attachment {
+        Attachment {
+            registry: registry.clone(),
+            segment: segment.to_owned(),
+            active: true,
+        }
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        let _ = self.detach_with(|| true);
+    }
+}
+
+/// What [`Attachment::detach`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Detached {
+    /// Whether this was the last live process and the segment was unlinked.
+    pub unlinked: bool,
+}
+
+/// A process registered as attached to a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttachedPid {
+    /// Its process id (the file's name).
+    pub pid: u32,
+    /// Its start time as fastipc recorded it; `None` in a file a Python process wrote.
+    pub start_time: Option<u64>,
+    /// Whether that process is alive now (a zombie is not; with a start time recorded,
+    /// a reused process id is not either).
+    pub alive: bool,
+}
+
+/// A registration of a dead process, found by [`Registry::sweep`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadEntry {
+    /// The segment it was registered for.
+    pub segment: String,
+    /// The dead process's id.
+    pub pid: u32,
+}
+
+/// A segment that live processes are still registered for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InUse {
+    /// The segment.
+    pub segment: String,
+    /// The live processes registered for it.
+    pub pids: Vec<u32>,
+}
+
+/// What [`Registry::sweep`] removed (or, in a dry run, would remove).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Whether this was a dry run (nothing removed).
+    pub dry_run: bool,
+    /// Registrations of dead processes.
+    pub dead_entries: Vec<DeadEntry>,
+    /// Segments unlinked because no live process was registered for them.
+    pub removed_segments: Vec<String>,
+    /// Registry folders removed.
+    pub removed_dirs: Vec<PathBuf>,
+    /// Segments left alone because live processes use them.
+    pub in_use: Vec<InUse>,
+    /// Problems met on the way (the sweep goes on past them).
+    pub errors: Vec<String>,
+}
+
+impl SweepReport {
+    /// Whether the sweep found nothing to remove.
+    pub fn is_clean(&self) -> bool {
+        self.dead_entries.is_empty()
+            && self.removed_segments.is_empty()
+            && self.removed_dirs.is_empty()
+    }
+}
+
+impl fmt::Display for SweepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        for d in &self.dead_entries {
+            writeln!(
+                f,
+                "{verb} registration of dead process {} on {}",
+                d.pid, d.segment
+            )?;
+        }
+        for s in &self.removed_segments {
+            writeln!(f, "{verb} segment {s} (nobody attached)")?;
+        }
+        for d in &self.removed_dirs {
+            writeln!(f, "{verb} registry folder {}", d.display())?;
+        }
+        for u in &self.in_use {
+            writeln!(f, "kept {} (in use by {:?})", u.segment, u.pids)?;
+        }
+        for e in &self.errors {
+            writeln!(f, "error: {e}")?;
+        }
+        if self.is_clean() {
+            writeln!(f, "nothing stale")?;
+        }
+        Ok(())
+    }
+}
+
+/// An exclusive advisory lock on a segment's registry folder, released on drop.
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    _fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl DirLock {
+    /// Opens and locks `path`; `None` if it does not exist or was removed while we
+    /// waited for the lock.
+    fn acquire(path: &Path) -> Result<Option<DirLock>, NamedError> {
+        let fd = match fs::open(
+            path,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(registry_errno(path, "open", e)),
+        };
+        loop {
+            match fs::flock(&fd, FlockOperation::LockExclusive) {
+                Ok(()) => break,
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(registry_errno(path, "flock", e)),
+            }
+        }
+        // Removed while we waited (a directory's link count drops to 0 on rmdir)?
+        let st = fs::fstat(&fd).map_err(|e| registry_errno(path, "fstat", e))?;
+        if st.st_nlink == 0 {
+            return Ok(None);
+        }
+        Ok(Some(DirLock {
+            _fd: fd,
+            path: path.to_owned(),
+        }))
+    }
+}
+
+/// Handles this process holds per registry folder.
+fn local_handles() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, usize>> {
+    static HANDLES: StdMutex<BTreeMap<PathBuf, usize>> = StdMutex::new(BTreeMap::new());
+    HANDLES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counts one handle of this process less for the folder `dir`; returns whether it was
+/// the last one.
+fn release_local(dir: &Path) -> bool {
+    let mut handles = local_handles();
+    match handles.get_mut(dir) {
+        Some(n) if *n > 1 => {
+            *n -= 1;
+            false
+        }
+        Some(_) => {
+            handles.remove(dir);
+            true
+        }
+        None => true,
+    }
+}
+
+fn own_pid_file(dir: &Path) -> PathBuf {
+    dir.join(process::current_pid().to_string())
+}
+
+/// Reads the pid files of a folder (names of ASCII digits); missing folder: none.
+fn read_pid_entries(dir: &Path) -> Result<Vec<AttachedPid>, NamedError> {
+    let entries = match stdfs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(registry_error(dir, "read_dir", source)),
+    };
+    let mut out = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
+        let start_time = stdfs::read_to_string(entry.path())
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|&t| t != 0);
+        let alive = match start_time {
+            Some(start_time) => ProcessId { pid, start_time }.is_alive(),
+            None => process::is_alive(pid),
+        };
+        out.push(AttachedPid {
+            pid,
+            start_time,
+            alive,
+        });
+    }
+    Ok(out)
+}
+
+fn unlink_segment(segment: &str) -> Result<(), NamedError> {
+    match Segment::unlink(segment) {
+        Ok(()) | Err(ShmError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn remove_file_quietly(path: &Path) -> Result<(), NamedError> {
+    match stdfs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(registry_error(path, "remove pid file", e)),
+    }
+}
+
+/// Removes an empty folder; a folder that is gone or still holds files is left as is.
+fn remove_dir_quietly(path: &Path) -> Result<(), NamedError> {
+    match stdfs::remove_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::DirectoryNotEmpty
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(registry_error(path, "rmdir", e)),
+    }
+}
+
+fn registry_error(path: &Path, op: &'static str, source: io::Error) -> NamedError {
+    NamedError::Registry {
+        path: path.to_owned(),
+        op,
+        source,
+    }
+}
+
+fn registry_errno(path: &Path, op: &'static str, e: Errno) -> NamedError {
+    registry_error(path, op, io::Error::from_raw_os_error(e.raw_os_error()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn temp_registry(tag: &str) -> (Registry, CleanDir) {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "fastipc-unit-registry-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        (Registry::at(&dir), CleanDir(dir))
+    }
+
+    struct CleanDir(PathBuf);
+    impl Drop for CleanDir {
+        fn drop(&mut self) {
+            let _ = stdfs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn pids_dir_is_spelled_like_the_python_peer() {
+        assert_eq!(
+            Registry::at("/dev/shm/fastipc/").pids_dir("seg"),
+            PathBuf::from("/dev/shm/fastipc/seg.pids")
+        );
+        assert_eq!(Registry::at("/x").pids_dir("a"), PathBuf::from("/x/a.pids"));
+    }
+
+    #[test]
+    fn handles_of_one_process_register_once_and_leave_together() {
+        let (reg, _clean) = temp_registry("handles");
+        let a = reg.attach("seg").unwrap();
+        let b = reg.attach("seg").unwrap();
+        let listed = reg.attached("seg").unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].pid, std::process::id());
+        assert!(listed[0].alive);
+        assert_eq!(listed[0].start_time, Some(ProcessId::current().start_time));
+        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
+        assert_eq!(reg.attached("seg").unwrap().len(), 1, "b still attached");
+        drop(b);
+        assert!(reg.attached("seg").unwrap().is_empty());
+        assert!(
+            !reg.pids_dir("seg").exists(),
+            "last one out removes the folder"
+        );
+    }
+
+    #[test]
+    fn dead_registrations_are_removed_on_detach_and_live_ones_kept() {
+        let (reg, _clean) = temp_registry("dead");
+        let a = reg.attach("seg").unwrap();
+        let dir = reg.pids_dir("seg");
+        // A dead process (reaped child), an empty Python-style file, and a live process
+        // (our parent) registered by hand.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        stdfs::write(dir.join(dead.to_string()), "").unwrap();
+        let parent = std::os::unix::process::parent_id();
+        stdfs::write(dir.join(parent.to_string()), "").unwrap();
+        stdfs::write(dir.join("not-a-pid"), "").unwrap();
+        let listed = reg.attached("seg").unwrap();
+        assert_eq!(listed.iter().filter(|a| a.alive).count(), 2);
+        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
+        let left: Vec<u32> = reg.attached("seg").unwrap().iter().map(|a| a.pid).collect();
+        assert_eq!(left, [parent]);
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_alive() {
+        let (reg, _clean) = temp_registry("reuse");
+        let dir = reg.pids_dir("seg");
+        stdfs::create_dir_all(&dir).unwrap();
+        let parent = std::os::unix::process::parent_id();
+        let real = ProcessId::of(parent).unwrap().start_time;
+        stdfs::write(dir.join(parent.to_string()), (real + 1).to_string()).unwrap();
+        let listed = reg.attached("seg").unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(!listed[0].alive);
+    }
+
+    #[test]
+    fn a_folder_removed_by_hand_does_not_end_other_handles() {
+        let (reg, _clean) = temp_registry("gone");
+        let a = reg.attach("seg").unwrap();
+        let b = reg.attach("seg").unwrap();
+        stdfs::remove_dir_all(reg.pids_dir("seg")).unwrap();
+        // `a` leaves; `b` is still this process's handle: nothing counts as last yet.
+        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
+        let c = reg.attach("seg").unwrap();
+        assert_eq!(reg.attached("seg").unwrap().len(), 1);
+        drop(b);
+        assert_eq!(
+            reg.attached("seg").unwrap().len(),
+            1,
+            "c keeps the registration"
+        );
+        drop(c);
+        assert!(reg.attached("seg").unwrap().is_empty());
+    }
+
+    #[test]
+    fn sweep_of_a_missing_root_is_clean() {
+        let (reg, _clean) = temp_registry("missing");
+        let report = reg.sweep(false).unwrap();
+        assert!(report.is_clean());
+        assert!(report.to_string().contains("nothing stale"));
+    }
+}

@@ -1,0 +1,381 @@
+//! The byte layouts of the sync primitives (LAYOUT.md §2), shared with the Python
+//! package `fastipc`: offsets, magic numbers, state values, and decoders that read a
+//! header without using it (for tools such as `fastipc inspect`).
+//!
+//! All fields are little-endian and touched only with atomic instructions of their width
+//! (by fastipc; the Python peer writes `last_acquired_ns` with a plain 8-byte copy).
+//!
+//! # Mutex (64 bytes)
+//! | off | size | field | contents |
+//! |---|---|---|---|
+//! | 0 | 4 | magic | [`MUTEX_MAGIC`] (`"MUTX"`), or 0 in a mutex the Python `NamedMutex` created |
+//! | 4 | 4 | flags | 0 |
+//! | 8 | 4 | state | futex word, see [`MUTEX_UNLOCKED`], [`MUTEX_LOCKED`], [`MUTEX_CONTENDED`] |
+//! | 12 | 4 | owner_pid | process id of the holder, 0 when free (cleared *before* the state is released) |
+//! | 16 | 8 | last_acquired_ns | `CLOCK_REALTIME` ns of an acquisition (informative, see [`crate::sync::mutex`]) |
+//! | 24 or 28 | 8 | owner identity | fastipc only: `pid << 32 \| (start_time as u32)` of a fastipc holder, 0 otherwise; at the first 8-aligned address from offset 24 ([`mutex_identity_offset`]) |
+//! | rest up to 64 | | reserved | 0 |
+//!
+//! # Semaphore (64 bytes)
+//! | off | size | field | contents |
+//! |---|---|---|---|
+//! | 0 | 4 | magic | [`SEMAPHORE_MAGIC`] (`"SEMA"`) |
+//! | 4 | 4 | flags | 0 |
+//! | 8 | 4 | count | futex word: tokens available |
+//! | 12 | 4 | last_pid | process id of the last waiter that took a token (informative) |
+//! | 16 | 8 | last_acquired_ns | `CLOCK_REALTIME` ns of a wait that had to wait (informative) |
+//! | 24 | 4 | sleepers | fastipc only: fastipc waiters registered to sleep on `count` |
+//! | 28 | 36 | reserved | 0 |
+//!
+//! # Event (4 bytes)
+//! One u32 futex word: 0 clear, anything else set (fastipc and Python store 1).
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire};
+
+use crate::error::{MemError, SyncError};
+use crate::mem::MemRef;
+
+/// Size of a mutex header in bytes.
+pub const MUTEX_SIZE: usize = 64;
+/// Magic number at offset 0 of a mutex: `"MUTX"` read as a little-endian u32.
+pub const MUTEX_MAGIC: u32 = 0x4D55_5458;
+/// Size of a semaphore header in bytes.
+pub const SEMAPHORE_SIZE: usize = 64;
+/// Magic number at offset 0 of a semaphore: `"SEMA"` read as a little-endian u32.
+pub const SEMAPHORE_MAGIC: u32 = 0x5345_4D41;
+/// Size of an event in bytes.
+pub const EVENT_SIZE: usize = 4;
+/// Alignment every primitive's memory needs.
+pub const ALIGN: usize = 4;
+
+/// Offset of the magic number (mutex and semaphore).
+pub const OFF_MAGIC: usize = 0;
+/// Offset of the flags word (mutex and semaphore).
+pub const OFF_FLAGS: usize = 4;
+/// Offset of the mutex's state word (the futex word).
+pub const OFF_MUTEX_STATE: usize = 8;
+/// Offset of the mutex's owner process id.
+pub const OFF_MUTEX_OWNER: usize = 12;
+/// Offset of `last_acquired_ns` (mutex and semaphore): low half here, high half 4 later.
+pub const OFF_LAST_NS: usize = 16;
+/// Offset of the semaphore's count (the futex word).
+pub const OFF_SEM_COUNT: usize = 8;
+/// Offset of the semaphore's `last_pid`.
+pub const OFF_SEM_LAST_PID: usize = 12;
+/// Offset of the semaphore's fastipc sleeper count.
+pub const OFF_SEM_SLEEPERS: usize = 24;
+/// First offset of the reserved area (mutex and semaphore).
+pub const OFF_RESERVED: usize = 24;
+
+/// Mutex state: free.
+pub const MUTEX_UNLOCKED: u32 = 0;
+/// Mutex state: held, and nobody has announced that it sleeps on the state word.
+pub const MUTEX_LOCKED: u32 = 1;
+/// Mutex state: held, and waiters may sleep on the state word (the unlocker must wake one).
+pub const MUTEX_CONTENDED: u32 = 2;
+
+/// Offset of the mutex's owner identity (a u64) for a header at address `addr`: 24 when
+/// `addr` is 8-aligned (every mapped segment), else 28. Both lie in the reserved area,
+/// which the Python peer never touches once the mutex exists.
+pub const fn mutex_identity_offset(addr: usize) -> usize {
+    if addr.is_multiple_of(8) { 24 } else { 28 }
+}
+
+/// A checked view of the first `LEN` bytes of a primitive's memory: the constructor
+/// verifies the length and the 4-byte alignment once, so field accessors are free. Only
+/// the address is kept (the length is the type's `LEN`), so views and guards stay small.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawHeader<'a, const LEN: usize> {
+    base: NonNull<u8>,
+    _mem: PhantomData<MemRef<'a>>,
+}
+
+impl<'a, const LEN: usize> RawHeader<'a, LEN> {
+    /// Checks that `mem` holds at least `LEN` bytes from a 4-aligned address.
+    pub(crate) fn new(mem: MemRef<'a>, object: &'static str) -> Result<Self, SyncError> {
+        let ptr = mem
+            .ptr_at(0, LEN, ALIGN)
+            .map_err(|source| SyncError::Buffer { object, source })?;
+        let base = NonNull::new(ptr).ok_or(SyncError::Buffer {
+            object,
+            source: MemError::TooShort {
+                offset: 0,
+                needed: LEN,
+                available: 0,
+            },
+        })?;
+        Ok(RawHeader {
+            base,
+            _mem: PhantomData,
+        })
+    }
+
+    /// The u32 at offset `OFF` (checked at compile time to lie inside the header).
+    #[inline(always)]
+    pub(crate) fn word<const OFF: usize>(&self) -> &'a AtomicU32 {
+        const { assert!(OFF.is_multiple_of(4) && OFF + 4 <= LEN) };
+        // SAFETY: `new` checked that the memory holds at least LEN bytes from the
+        // 4-aligned address `base`; OFF is a multiple of 4 with OFF + 4 <= LEN (asserted
+        // at compile time), so the word is in bounds and aligned. By the MemRef contract
+        // the bytes stay valid for 'a and every access to them is atomic.
+        unsafe { AtomicU32::from_ptr(self.base.as_ptr().wrapping_add(OFF).cast()) }
+    }
+
+    /// The u32 at a run-time offset, if it lies inside the header and is aligned.
+    pub(crate) fn word_at(&self, off: usize) -> Option<&'a AtomicU32> {
+        if !off.is_multiple_of(4) || off.checked_add(4)? > LEN {
+            return None;
+        }
+        // SAFETY: as in `word`, with the bounds and alignment checked just above.
+        Some(unsafe { AtomicU32::from_ptr(self.base.as_ptr().wrapping_add(off).cast()) })
+    }
+
+    /// The header's address.
+    pub(crate) fn addr(&self) -> usize {
+        self.base.as_ptr() as usize
+    }
+}
+
+impl<'a> RawHeader<'a, MUTEX_SIZE> {
+    /// The mutex's owner identity word (see [`mutex_identity_offset`]).
+    #[inline(always)]
+    pub(crate) fn identity(&self) -> &'a AtomicU64 {
+        let off = mutex_identity_offset(self.addr());
+        // SAFETY: the header is 4-aligned and MUTEX_SIZE (64) bytes long (checked in
+        // `new`); `off` is 24 when the base is 8-aligned and 28 when it is 4 mod 8, so
+        // base + off is 8-aligned and off + 8 <= 36 <= 64. Valid for 'a and only
+        // accessed atomically, as a u64, by fastipc (MemRef contract).
+        unsafe { AtomicU64::from_ptr(self.base.as_ptr().wrapping_add(off).cast()) }
+    }
+}
+
+/// Reads a `last_acquired_ns` field (two u32 halves, low first).
+fn read_ns<const LEN: usize>(h: &RawHeader<'_, LEN>) -> u64 {
+    let lo = h.word_at(OFF_LAST_NS).map_or(0, |w| w.load(Acquire));
+    let hi = h.word_at(OFF_LAST_NS + 4).map_or(0, |w| w.load(Acquire));
+    u64::from(lo) | (u64::from(hi) << 32)
+}
+
+/// The fastipc identity of a mutex holder: its process id and the low 32 bits of its
+/// start time (clock ticks after boot), which together survive process-id reuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OwnerIdentity {
+    /// The holder's process id.
+    pub pid: u32,
+    /// Low 32 bits of the holder's start time; 0 when unknown.
+    pub start_time_low: u32,
+}
+
+impl OwnerIdentity {
+    /// Decodes an identity word; `None` for 0 (no fastipc holder).
+    pub const fn from_word(word: u64) -> Option<OwnerIdentity> {
+        if word == 0 {
+            None
+        } else {
+            Some(OwnerIdentity {
+                pid: (word >> 32) as u32,
+                start_time_low: word as u32,
+            })
+        }
+    }
+
+    /// Encodes the identity as stored in the header.
+    pub const fn to_word(self) -> u64 {
+        ((self.pid as u64) << 32) | self.start_time_low as u64
+    }
+}
+
+/// A mutex header as read at one moment (fields read one by one, not as a snapshot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MutexInfo {
+    /// Magic number: [`MUTEX_MAGIC`], or 0 in a mutex made by the Python `NamedMutex`.
+    pub magic: u32,
+    /// Flags word (0).
+    pub flags: u32,
+    /// State word: [`MUTEX_UNLOCKED`], [`MUTEX_LOCKED`] or [`MUTEX_CONTENDED`].
+    pub state: u32,
+    /// Holder's process id, 0 when free or not yet recorded.
+    pub owner_pid: u32,
+    /// `CLOCK_REALTIME` ns of an acquisition (informative).
+    pub last_acquired_ns: u64,
+    /// The fastipc holder's identity, if a fastipc process holds the lock.
+    pub owner_identity: Option<OwnerIdentity>,
+}
+
+impl MutexInfo {
+    /// Reads the mutex header at the start of `mem` (64 bytes, 4-aligned). The magic is
+    /// reported, not checked.
+    ///
+    /// ```
+    /// use fastipc::MemRef;
+    /// use fastipc::sync::{Mutex, layout::MutexInfo};
+    /// let mut buf = [0u64; 8];
+    /// let mem = MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf));
+    /// let m = Mutex::init(mem)?;
+    /// let _g = m.lock().unwrap();
+    /// let info = MutexInfo::read(mem)?;
+    /// assert!(info.is_locked() && info.has_valid_magic());
+    /// assert_eq!(info.owner_pid, std::process::id());
+    /// # Ok::<(), fastipc::error::SyncError>(())
+    /// ```
+    pub fn read(mem: MemRef<'_>) -> Result<MutexInfo, SyncError> {
+        let h = RawHeader::<MUTEX_SIZE>::new(mem, "mutex")?;
+        Ok(MutexInfo {
+            magic: h.word::<OFF_MAGIC>().load(Acquire),
+            flags: h.word::<OFF_FLAGS>().load(Acquire),
+            state: h.word::<OFF_MUTEX_STATE>().load(Acquire),
+            owner_pid: h.word::<OFF_MUTEX_OWNER>().load(Acquire),
+            last_acquired_ns: read_ns(&h),
+            owner_identity: OwnerIdentity::from_word(h.identity().load(Acquire)),
+        })
+    }
+
+    /// Whether the lock is held.
+    pub fn is_locked(&self) -> bool {
+        self.state != MUTEX_UNLOCKED
+    }
+
+    /// Whether waiters may be sleeping on the state word.
+    pub fn has_waiters(&self) -> bool {
+        self.state == MUTEX_CONTENDED
+    }
+
+    /// Whether the magic is one a mutex may carry ([`MUTEX_MAGIC`] or 0).
+    pub fn has_valid_magic(&self) -> bool {
+        self.magic == MUTEX_MAGIC || self.magic == 0
+    }
+}
+
+/// A semaphore header as read at one moment (fields read one by one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SemaphoreInfo {
+    /// Magic number: [`SEMAPHORE_MAGIC`].
+    pub magic: u32,
+    /// Flags word (0).
+    pub flags: u32,
+    /// Tokens available.
+    pub count: u32,
+    /// Process id of the last waiter that took a token.
+    pub last_pid: u32,
+    /// `CLOCK_REALTIME` ns of a wait that had to wait (informative).
+    pub last_acquired_ns: u64,
+    /// fastipc waiters registered to sleep (a waiter killed while asleep stays counted).
+    pub sleepers: u32,
+}
+
+impl SemaphoreInfo {
+    /// Reads the semaphore header at the start of `mem` (64 bytes, 4-aligned). The magic
+    /// is reported, not checked.
+    pub fn read(mem: MemRef<'_>) -> Result<SemaphoreInfo, SyncError> {
+        let h = RawHeader::<SEMAPHORE_SIZE>::new(mem, "semaphore")?;
+        Ok(SemaphoreInfo {
+            magic: h.word::<OFF_MAGIC>().load(Acquire),
+            flags: h.word::<OFF_FLAGS>().load(Acquire),
+            count: h.word::<OFF_SEM_COUNT>().load(Acquire),
+            last_pid: h.word::<OFF_SEM_LAST_PID>().load(Acquire),
+            last_acquired_ns: read_ns(&h),
+            sleepers: h.word::<OFF_SEM_SLEEPERS>().load(Acquire),
+        })
+    }
+
+    /// Whether the magic is [`SEMAPHORE_MAGIC`] (0 only transiently, while a Python
+    /// creator initialises it).
+    pub fn has_valid_magic(&self) -> bool {
+        self.magic == SEMAPHORE_MAGIC
+    }
+}
+
+/// An event word as read at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventInfo {
+    /// The raw word: 0 clear, otherwise set.
+    pub value: u32,
+}
+
+impl EventInfo {
+    /// Reads the event word at the start of `mem` (4 bytes, 4-aligned).
+    pub fn read(mem: MemRef<'_>) -> Result<EventInfo, SyncError> {
+        let h = RawHeader::<EVENT_SIZE>::new(mem, "event")?;
+        Ok(EventInfo {
+            value: h.word::<0>().load(Acquire),
+        })
+    }
+
+    /// Whether the event is set.
+    pub fn is_set(&self) -> bool {
+        self.value != 0
+    }
+}
+
+/// Layout checks against the byte values the Python package writes.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magics_spell_their_names_in_memory_order() {
+        assert_eq!(&MUTEX_MAGIC.to_le_bytes(), b"XTUM");
+        assert_eq!(&SEMAPHORE_MAGIC.to_le_bytes(), b"AMES");
+    }
+
+    #[test]
+    fn identity_offset_stays_in_the_reserved_area() {
+        for base in [0usize, 4, 8, 12, 4096, 4100] {
+            let off = mutex_identity_offset(base);
+            assert!(off >= OFF_RESERVED && off + 8 <= MUTEX_SIZE);
+            assert_eq!((base + off) % 8, 0);
+        }
+        let id = OwnerIdentity {
+            pid: 1234,
+            start_time_low: 99,
+        };
+        assert_eq!(OwnerIdentity::from_word(id.to_word()), Some(id));
+        assert_eq!(OwnerIdentity::from_word(0), None);
+    }
+
+    #[test]
+    fn decoders_check_length_and_alignment() {
+        let mut buf = [0u64; 9];
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
+        assert!(matches!(
+            MutexInfo::read(MemRef::from_mut(&mut bytes[..63])),
+            Err(SyncError::Buffer { .. })
+        ));
+        assert!(matches!(
+            SemaphoreInfo::read(MemRef::from_mut(&mut bytes[2..])),
+            Err(SyncError::Buffer { .. })
+        ));
+        assert!(matches!(
+            EventInfo::read(MemRef::from_mut(&mut bytes[..3])),
+            Err(SyncError::Buffer { .. })
+        ));
+        // 4-aligned but not 8-aligned is fine.
+        assert!(MutexInfo::read(MemRef::from_mut(&mut bytes[4..68])).is_ok());
+    }
+
+    #[test]
+    fn decoders_read_fields_at_their_offsets() {
+        let mut buf = [0u64; 8];
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
+        bytes[0..4].copy_from_slice(&SEMAPHORE_MAGIC.to_le_bytes());
+        bytes[8..12].copy_from_slice(&7u32.to_le_bytes());
+        bytes[12..16].copy_from_slice(&42u32.to_le_bytes());
+        bytes[16..24].copy_from_slice(&0x0102_0304_0506_0708u64.to_le_bytes());
+        bytes[24..28].copy_from_slice(&3u32.to_le_bytes());
+        let info = SemaphoreInfo::read(MemRef::from_mut(bytes)).unwrap();
+        assert_eq!(
+            info,
+            SemaphoreInfo {
+                magic: SEMAPHORE_MAGIC,
+                flags: 0,
+                count: 7,
+                last_pid: 42,
+                last_acquired_ns: 0x0102_0304_0506_0708,
+                sleepers: 3,
+            }
+        );
+        assert!(info.has_valid_magic());
+    }
+}

@@ -1,0 +1,49 @@
+//! Synchronisation primitives over caller memory: [`Mutex`], [`Semaphore`], [`Event`].
+//!
+//! Each primitive is a small header (LAYOUT.md §2; see [`layout`]) in memory the caller
+//! provides as a [`MemRef`](crate::MemRef): a local buffer for threads of one process, or
+//! a shared mapping for several processes. The bytes are those of the Python package
+//! `fastipc` 0.1.5, so Rust and Python processes can share one object. The types here
+//! are cheap copyable views; the state lives in the memory. [`crate::named`] wraps them
+//! in named shared-memory segments.
+//!
+//! | primitive | size | uncontended path | waits on |
+//! |---|---|---|---|
+//! | [`Mutex`] | 64 B | CAS 0→1, unlock swap 0 (no syscall) | the state word |
+//! | [`Semaphore`] | 64 B | CAS count−1 (no syscall) | the count word |
+//! | [`Event`] | 4 B | one load | the event word |
+//!
+//! Every wait spins briefly (bounded, with [`core::hint::spin_loop`]) before sleeping on a
+//! futex, and every timeout is total: one absolute deadline covers all retries.
+//!
+//! Where the Python peer has defects (listed in LAYOUT.md), fastipc keeps the layout and
+//! fixes the behaviour on its side: two threads may share a mutex; the owner id is
+//! cleared before the lock is released; a semaphore waiter always takes an available
+//! token and no wake-up is lost between fastipc waiters; an event wait returns at once
+//! when the event is set; a holder that dies is detected and its lock recovered.
+
+pub mod event;
+pub mod layout;
+pub mod mutex;
+pub mod semaphore;
+
+pub use event::Event;
+pub use mutex::{LockError, Mutex, MutexGuard, OWNER_CHECK_INTERVAL, OwnerDied};
+pub use semaphore::{SEMAPHORE_RECHECK_INTERVAL, Semaphore};
+
+use core::sync::atomic::AtomicU32;
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::sys::clock::realtime_ns;
+
+/// How many `spin_loop` rounds a waiter spends re-checking before it sleeps. Waking a
+/// sleeper on the other core costs tens of microseconds; this spins a few.
+pub(crate) const SPIN_LIMIT: u32 = 100;
+
+/// Writes `CLOCK_REALTIME` now into a `last_acquired_ns` field (two u32 halves, low
+/// first). Informative only: a concurrent reader may see the halves of two writes.
+pub(crate) fn write_ns(lo: &AtomicU32, hi: &AtomicU32) {
+    let ns = realtime_ns();
+    lo.store(ns as u32, Relaxed);
+    hi.store((ns >> 32) as u32, Relaxed);
+}
