@@ -8,7 +8,7 @@ use fastipc::Scope;
 use fastipc_bench::affinity::{self, on_cpu};
 use fastipc_bench::floors::{self, SpinLock};
 use fastipc_bench::iox;
-use fastipc_bench::locks;
+use fastipc_bench::locks::{self, BenchLock, FastMutex};
 use fastipc_bench::queues::{self, Item, Placement};
 use fastipc_bench::shared::{Ctl, Slot};
 use fastipc_bench::stats::Latency;
@@ -51,6 +51,7 @@ pub(crate) fn run_all(c: Counts, only: &[String]) -> std::io::Result<Book> {
     for threads in [2usize, 4] {
         run(&mut book, contended_case(c, threads, &[a, b]))?;
     }
+    run(&mut book, contended_processes_case(c, a, b))?;
     // 3. Queue throughput in threads.
     for cap in [1024usize, 65536] {
         for producers in [1usize, 2] {
@@ -115,12 +116,17 @@ fn lock_case<'a>(c: Counts, cpu: usize) -> Case<'a> {
             locks::uncontended(&std::sync::Mutex::new(0u64), n)
         })))
     })
+    .variant(FASTIPC_MUTEX, move || {
+        Ok(Figure::Scalar(on_cpu(cpu, move || {
+            locks::uncontended(&FastMutex::leaked(), n)
+        })))
+    })
 }
 
 fn contended_case<'a>(c: Counts, threads: usize, cpus: &[usize]) -> Case<'a> {
     let per = c.contended_ops / threads as u64;
     let cpus = cpus.to_vec();
-    let (c1, c2, c3) = (cpus.clone(), cpus.clone(), cpus.clone());
+    let (c1, c2, c3, c4) = (cpus.clone(), cpus.clone(), cpus.clone(), cpus.clone());
     Case::new(
         format!("Contended mutex, {threads} threads"),
         Kind::Rate,
@@ -131,6 +137,46 @@ fn contended_case<'a>(c: Counts, threads: usize, cpus: &[usize]) -> Case<'a> {
     })
     .variant("std", move || Ok(Figure::Scalar(locks::contended(Arc::new(std::sync::Mutex::new(0u64)), threads, &c2, per))))
     .variant("spin lock", move || Ok(Figure::Scalar(locks::contended(Arc::new(SpinLock::new(0u64)), threads, &c3, per))))
+    .variant(FASTIPC_MUTEX, move || Ok(Figure::Scalar(locks::contended(Arc::new(FastMutex::leaked()), threads, &c4, per))))
+}
+
+pub(crate) const CONTENDED_PROC_TITLE: &str = "Contended mutex, 2 processes";
+
+fn contended_processes_case<'a>(c: Counts, a: usize, b: usize) -> Case<'a> {
+    let per = c.contended_ops / 2;
+    let cpus = vec![a, b];
+    Case::new(
+        CONTENDED_PROC_TITLE,
+        Kind::Rate,
+        format!("The fastipc Mutex in a shared segment, one process on CPU {a} and one on CPU {b}, {per} increments each, against the same in two threads; total increments per second."),
+    )
+    .variant("fastipc Mutex, 2 threads", move || {
+        Ok(Figure::Scalar(locks::contended(Arc::new(FastMutex::leaked()), 2, &cpus, per)))
+    })
+    .variant("fastipc Mutex, 2 processes", move || {
+        let ctl = Arc::new(Ctl::create("mutex")?);
+        FastMutex::init(ctl.payload());
+        let child = Child::role("mutex-contend", &child_args(&ctl, b, per as usize))?;
+        ctl.wait_at_least(Slot::Ready, 1, READY)?;
+        let c2 = Arc::clone(&ctl);
+        let secs = on_cpu(a, move || -> std::io::Result<f64> {
+            let lock = FastMutex::attach(c2.payload());
+            let start = Instant::now();
+            c2.u64(Slot::Go).store(1, std::sync::atomic::Ordering::Release);
+            locks::contend_once(&lock, c2.u64(Slot::Go), per)?;
+            let mut dog = floors::Watchdog::new();
+            while c2.u64(Slot::Done).load(std::sync::atomic::Ordering::Acquire) == 0 {
+                dog.spin("waiting for the other process")?;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            if lock.get() != 2 * per {
+                return Err(other(format!("the mutex let two holders in: {} != {}", lock.get(), 2 * per)));
+            }
+            Ok(secs)
+        })?;
+        child.finish(FINISH)?;
+        Ok(Figure::Scalar(2.0 * per as f64 / secs))
+    })
 }
 
 pub(crate) fn queue_title(size: &str, cap: usize, producers: usize) -> String {
@@ -346,7 +392,11 @@ pub(crate) const FASTIPC_RECV: &str = "fastipc recv()";
 fn targets(book: &Book) -> Vec<Target> {
     let ratio = |title: &str, a: &str, b: &str, p99: bool| -> Option<f64> {
         let (x, y) = (book.get(title, a)?, book.get(title, b)?);
-        Some(if p99 { x.p99 / y.p99 } else { x.median / y.median })
+        Some(if p99 {
+            x.p99 / y.p99
+        } else {
+            x.median / y.median
+        })
     };
     let mut t = vec![
         Target {
@@ -396,7 +446,12 @@ fn targets(book: &Book) -> Vec<Target> {
     for placement in ["cross-core", "same core"] {
         t.push(Target {
             what: format!("blocking hand-off p50 ({placement}): fastipc / raw futex"),
-            ratio: ratio(&blocking_title(placement), FASTIPC_RECV, "raw futex floor", false),
+            ratio: ratio(
+                &blocking_title(placement),
+                FASTIPC_RECV,
+                "raw futex floor",
+                false,
+            ),
             limit: 1.2,
             at_most: true,
         });

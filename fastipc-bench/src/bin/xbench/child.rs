@@ -8,6 +8,7 @@ use fastipc::Scope;
 use fastipc_bench::affinity::pin_to;
 use fastipc_bench::floors;
 use fastipc_bench::iox;
+use fastipc_bench::locks::{self, FastMutex};
 use fastipc_bench::shared::{Ctl, Slot};
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> std::io::Result<T> {
@@ -47,6 +48,14 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
             let base: String = arg(args, 4)?;
             iox::pong(&base, rounds, || ready(&ctl))
                 .map_err(|e| std::io::Error::other(e.to_string()))
+        }
+        "mutex-contend" => {
+            let ctl = Ctl::open(&name)?;
+            let lock = FastMutex::attach(ctl.payload());
+            ready(&ctl);
+            locks::contend_once(&lock, ctl.u64(Slot::Go), rounds as u64)?;
+            ctl.u64(Slot::Done).store(1, Ordering::Release);
+            Ok(())
         }
         other => Err(std::io::Error::other(format!(
             "unknown child role `{other}`"
