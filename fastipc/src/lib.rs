@@ -8,7 +8,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | typed API | `named` objects, `queue` endpoints (each lands with its issue) |
+//! | typed API | `named` objects (with their issue), [`queue`] endpoints ([`SlickQueue`]) |
 //! | algorithms | `sync` primitives, the queue ring |
 //! | layouts and memory views | [`mem`], [`atomic`], [`message`] |
 //! | syscalls | [`sys`] (futex, shared memory, processes, clocks) |
@@ -27,12 +27,14 @@ pub mod atomic;
 pub mod error;
 pub mod mem;
 pub mod message;
+pub mod queue;
 pub mod sys;
 
 pub use atomic::{AtomicU32, AtomicU64, FutexWord};
-pub use error::{MemError, ShmError};
+pub use error::{MemError, QueueError, RecvError, ShmError};
 pub use mem::{MemRef, Region};
 pub use message::IpcMessage;
+pub use queue::SlickQueue;
 pub use sys::clock::Deadline;
 pub use sys::futex::Scope;
 pub use sys::shm::Segment;
