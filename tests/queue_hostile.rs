@@ -138,10 +138,7 @@ fn items_per_slot_other_than_one_is_refused() {
     let mut b = image(8, 8);
     put_u32(&mut b, 28, 4);
     let _g2 = plant(&name2, &b);
-    assert!(matches!(
-        open_u64(&name2),
-        QueueError::CorruptHeader { .. }
-    ));
+    assert!(matches!(open_u64(&name2), QueueError::CorruptHeader { .. }));
 }
 
 #[test]
@@ -172,7 +169,10 @@ fn element_size_mismatch_is_refused_naming_both() {
         e => panic!("{e:?}"),
     }
     let msg = e.to_string();
-    assert!(msg.contains("`u64`") && msg.contains("unrecorded type"), "{msg}");
+    assert!(
+        msg.contains("`u64`") && msg.contains("unrecorded type"),
+        "{msg}"
+    );
     assert!(matches!(
         Ring::open(&name, Some(4)),
         Err(QueueError::ElementSizeMismatch { .. })

@@ -40,7 +40,10 @@ fn processes_broadcast_two_producers_two_consumers() {
         assert_eq!(p.success(TIMEOUT).trim(), format!("sent {per}"));
     }
     for c in consumers {
-        assert_eq!(c.success(TIMEOUT).trim(), format!("ok {}", 2 * PER_PRODUCER));
+        assert_eq!(
+            c.success(TIMEOUT).trim(),
+            format!("ok {}", 2 * PER_PRODUCER)
+        );
     }
 }
 

@@ -29,8 +29,10 @@ unsafe impl bytemuck::Pod for Tick {}
 // the field names and types.
 unsafe impl IpcMessage for Tick {
     const NAME: &'static str = "Tick";
-    const FINGERPRINT: u64 =
-        fingerprint::finish(fingerprint::str(fingerprint::SEED, "Tick{ts:u64,price:f64}"));
+    const FINGERPRINT: u64 = fingerprint::finish(fingerprint::str(
+        fingerprint::SEED,
+        "Tick{ts:u64,price:f64}",
+    ));
 }
 
 #[repr(C)]
@@ -46,8 +48,10 @@ unsafe impl bytemuck::Pod for Quote {}
 // SAFETY: `#[repr(C)]`, no padding, plain integers; distinct fingerprint.
 unsafe impl IpcMessage for Quote {
     const NAME: &'static str = "Quote";
-    const FINGERPRINT: u64 =
-        fingerprint::finish(fingerprint::str(fingerprint::SEED, "Quote{bid:u64,ask:u64}"));
+    const FINGERPRINT: u64 = fingerprint::finish(fingerprint::str(
+        fingerprint::SEED,
+        "Quote{bid:u64,ask:u64}",
+    ));
 }
 
 #[repr(C, align(32))]
@@ -247,7 +251,10 @@ fn attaching_with_another_type_names_both() {
     assert!(q.created());
     assert_eq!(q.ring().header().fingerprint, Tick::FINGERPRINT);
     let t = q.ring().type_trailer().unwrap();
-    assert_eq!((t.name.as_str(), t.fingerprint), ("Tick", Tick::FINGERPRINT));
+    assert_eq!(
+        (t.name.as_str(), t.fingerprint),
+        ("Tick", Tick::FINGERPRINT)
+    );
 
     let err = SlickQueue::<Quote>::open(&name).unwrap_err();
     assert!(matches!(err, QueueError::TypeMismatch { .. }), "{err:?}");
@@ -255,7 +262,10 @@ fn attaching_with_another_type_names_both() {
     assert!(msg.contains("`Tick`") && msg.contains("`Quote`"), "{msg}");
 
     let err = SlickQueue::<u32>::open(&name).unwrap_err();
-    assert!(matches!(err, QueueError::ElementSizeMismatch { .. }), "{err:?}");
+    assert!(
+        matches!(err, QueueError::ElementSizeMismatch { .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(msg.contains("`Tick`") && msg.contains("`u32`"), "{msg}");
 

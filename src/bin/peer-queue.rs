@@ -68,7 +68,9 @@ fn run(args: &[String]) -> Result<(), String> {
             let deadline = Instant::now() + DEADLINE;
             for _ in 0..total {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let v = rx.recv_timeout(left).map_err(|e| format!("after {next:?}: {e}"))?;
+                let v = rx
+                    .recv_timeout(left)
+                    .map_err(|e| format!("after {next:?}: {e}"))?;
                 let (id, seq) = ((v >> SEQ_BITS) as usize, v & ((1 << SEQ_BITS) - 1));
                 let expected = next.get_mut(id).ok_or(format!("unknown producer {id}"))?;
                 if seq != *expected {

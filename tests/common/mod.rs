@@ -42,7 +42,8 @@ impl ShmCleanup {
     }
 
     pub fn add_segment(&mut self, name: impl AsRef<str>) {
-        self.files.push(PathBuf::from("/dev/shm").join(name.as_ref()));
+        self.files
+            .push(PathBuf::from("/dev/shm").join(name.as_ref()));
     }
 
     /// Removes the directory (recursively) on drop.
