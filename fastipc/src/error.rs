@@ -310,7 +310,9 @@ pub enum RecvError {
     #[error("timed out waiting for a message")]
     Timeout,
     /// Producers overwrote messages before this consumer read them: it missed exactly
-    /// this many elements and now continues from the oldest one still in the ring.
+    /// this many elements and now continues from the oldest one still in the ring. The
+    /// count is a difference of absolute indices: with batch reservations, the unused
+    /// positions a wrapping batch skipped at the end of the ring count too.
     #[error("the consumer fell behind and missed {0} messages")]
     Lagged(u64),
     /// A control slot holds a size no producer can have written (the segment is

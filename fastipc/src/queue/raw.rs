@@ -26,8 +26,12 @@
 //!   `next_index > x + capacity`: the copy is discarded and the consumer reports a lag.
 //!   Conversely, `next_index <= x + capacity` after the fence proves no byte of `x` (nor
 //!   of any later element of the same reservation) was being rewritten during the copy.
-//! - The second `data_index` load catches `reset()` (which clears the slots before
-//!   rewinding `reserved`).
+//! - A head below the reservation's end, or a first slot that no longer names the
+//!   reservation, reveals a `reset()` (which clears the slots before rewinding
+//!   `reserved`); the copy is discarded then too.
+//!
+//! Like the peers, absolute indices live in 48 bits of `reserved`; a queue would need
+//! 2^48 messages (weeks at 10^8 per second) before they wrap.
 //!
 //! C++ and Python producers do not issue the release fence; on x86-64 their locked CAS on
 //! `reserved` is a full barrier and stores are not reordered with older stores (TSO), so
