@@ -423,3 +423,32 @@ fn threads_work_stealing_two_producers_two_consumers_exactly_once() {
         }
     }
 }
+
+#[test]
+fn racing_open_or_create_has_exactly_one_creator() {
+    let name = unique_name("q-race");
+    let _cleanup = ShmCleanup::new().segment(&name);
+    let barrier = Arc::new(std::sync::Barrier::new(6));
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let (name, barrier) = (name.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let q = SlickQueue::<u64>::open_or_create(&name, 128).unwrap();
+                q.producer().send(&i);
+                q.created()
+            })
+        })
+        .collect();
+    let creators = racers
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(|&created| created)
+        .count();
+    assert_eq!(creators, 1);
+    let q = SlickQueue::<u64>::open(&name).unwrap();
+    let mut rx = q.consumer_from_oldest();
+    let mut got: Vec<u64> = (0..6).map(|_| rx.try_recv().unwrap()).collect();
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+}
