@@ -11,47 +11,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{ShmCleanup, unique_name, wait_until};
-use fastipc::message::fingerprint;
 use fastipc::queue::{QueueError, RecvError, SharedCursor, WaitStrategy};
 use fastipc::{IpcMessage, SlickQueue};
 
+#[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq)]
 struct Tick {
     ts: u64,
     price: f64,
 }
-// SAFETY: two 8-byte fields, no padding, every bit pattern valid.
-unsafe impl bytemuck::Zeroable for Tick {}
-// SAFETY: as above; `Copy + 'static`.
-unsafe impl bytemuck::Pod for Tick {}
-// SAFETY: `#[repr(C)]`, no padding, plain numbers, alignment 8; the fingerprint hashes
-// the field names and types.
-unsafe impl IpcMessage for Tick {
-    const NAME: &'static str = "Tick";
-    const FINGERPRINT: u64 = fingerprint::finish(fingerprint::str(
-        fingerprint::SEED,
-        "Tick{ts:u64,price:f64}",
-    ));
-}
 
+#[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq)]
 struct Quote {
     bid: u64,
     ask: u64,
-}
-// SAFETY: two u64, no padding.
-unsafe impl bytemuck::Zeroable for Quote {}
-// SAFETY: as above.
-unsafe impl bytemuck::Pod for Quote {}
-// SAFETY: `#[repr(C)]`, no padding, plain integers; distinct fingerprint.
-unsafe impl IpcMessage for Quote {
-    const NAME: &'static str = "Quote";
-    const FINGERPRINT: u64 = fingerprint::finish(fingerprint::str(
-        fingerprint::SEED,
-        "Quote{bid:u64,ask:u64}",
-    ));
 }
 
 #[repr(C, align(32))]
@@ -61,8 +35,9 @@ struct Wide([u8; 32]);
 unsafe impl bytemuck::Zeroable for Wide {}
 // SAFETY: as above.
 unsafe impl bytemuck::Pod for Wide {}
-// SAFETY: a deliberately over-aligned type, to test that queues refuse it; it breaks the
-// trait's alignment promise only to be refused.
+// SAFETY: a deliberately over-aligned type (the derive refuses it), implemented by hand
+// to test that queues refuse it too; it breaks the trait's alignment promise only to be
+// refused.
 unsafe impl IpcMessage for Wide {
     const NAME: &'static str = "Wide";
     const FINGERPRINT: u64 = 3;

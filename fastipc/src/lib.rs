@@ -38,3 +38,26 @@ pub use queue::SlickQueue;
 pub use sys::clock::Deadline;
 pub use sys::futex::Scope;
 pub use sys::shm::Segment;
+
+/// `#[derive(IpcMessage)]`: checks a struct's layout at compile time and implements
+/// [`IpcMessage`] (and `bytemuck::Pod`) for it. The rules and their errors are in the
+/// [`fastipc_derive`] documentation.
+#[cfg(feature = "derive")]
+pub use fastipc_derive::IpcMessage;
+
+/// What the code of `#[derive(IpcMessage)]` reaches the runtime through. Not public API:
+/// it changes with the derive. The code of `#[ipc(queue = ..)]` also names `SlickQueue`,
+/// `Producer`, `Consumer` and `QueueError` here, and `#[ipc(shared = ..)]` names
+/// `SharedCell` and `SharedCellError`: each is re-exported here once its type exists.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::message::rules::{
+        assert_align_at_most_16, assert_no_padding, assert_no_padding_after_field,
+        assert_not_zero_sized, field_fingerprint,
+    };
+    pub use crate::message::{IpcMessage, fingerprint};
+    pub use crate::queue::{Consumer, Producer, QueueError, SlickQueue};
+    pub use ::bytemuck;
+    pub use ::core::mem::{align_of, offset_of, size_of};
+    pub use ::core::result::Result;
+}

@@ -21,6 +21,12 @@
 /// - `align_of::<Self>() <= 16` (what a queue's data area guarantees);
 /// - [`IpcMessage::FINGERPRINT`] is non-zero and changes whenever the field names, field
 ///   types, offsets, size or alignment change.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an IpcMessage",
+    label = "not fixed-width plain data",
+    note = "messages are integers (`u8`..`u128`, `i8`..`i128`), `f32`, `f64`, arrays of \
+            messages, and structs with `#[derive(IpcMessage)]`"
+)]
 pub unsafe trait IpcMessage: bytemuck::Pod + Send + Sync + 'static {
     /// The type's name, for error messages (e.g. `"Tick"`).
     const NAME: &'static str;
@@ -84,6 +90,120 @@ pub mod fingerprint {
     pub const fn array(element: u64, len: usize) -> u64 {
         finish(u64(u64(str(SEED, "[;]"), element), len as u64))
     }
+
+    /// Starts the fingerprint of a struct from its size, alignment and number of fields;
+    /// fold each field in with [`field`], then [`finish`].
+    ///
+    /// `#[derive(IpcMessage)]` computes its `FINGERPRINT` this way. The struct's name is
+    /// deliberately not part of it: the fingerprint says what the bytes mean, so two
+    /// crates may declare the same message under their own names.
+    ///
+    /// ```
+    /// use fastipc::message::fingerprint::{field, finish, message};
+    /// use fastipc::IpcMessage;
+    /// // struct { price: u64, qty: u32, side: u32 }
+    /// let h = message(16, 8, 3);
+    /// let h = field(h, "price", u64::FINGERPRINT, 0);
+    /// let h = field(h, "qty", u32::FINGERPRINT, 8);
+    /// let h = field(h, "side", u32::FINGERPRINT, 12);
+    /// assert_ne!(finish(h), 0);
+    /// ```
+    pub const fn message(size: usize, align: usize, fields: usize) -> u64 {
+        let h = str(SEED, "struct");
+        u64(u64(u64(h, size as u64), align as u64), fields as u64)
+    }
+
+    /// Folds one field of a struct into `h`: its name, its type's fingerprint and its
+    /// offset in bytes.
+    pub const fn field(h: u64, name: &str, ty: u64, offset: usize) -> u64 {
+        u64(u64(str(h, name), ty), offset as u64)
+    }
+}
+
+/// Compile-time layout checks used by the code `#[derive(IpcMessage)]` generates.
+///
+/// Each check is a `const fn` with a trait bound that holds exactly when the rule does; a
+/// failed bound becomes a compiler error with the rule's message (through
+/// `#[diagnostic::on_unimplemented]`), at the span the derive gives the call. The
+/// numbers (padding bytes, alignment) are const generic arguments, so the message can
+/// show them.
+///
+/// The compiler quotes these signatures in its errors, so the snapshots in `tests/ui`
+/// show them: after changing one, refresh the snapshots (see the README).
+#[doc(hidden)]
+pub mod rules {
+    use super::IpcMessage;
+
+    /// Rule 3: a field's type is itself a message.
+    #[diagnostic::on_unimplemented(
+        message = "rule 3 (fixed-width fields): `{Self}` is not an IpcMessage",
+        label = "not fixed-width plain data",
+        note = "a field must be an integer (`u8`..`u128`, `i8`..`i128`), `f32`, `f64`, an array \
+                of those, or a `#[derive(IpcMessage)]` struct"
+    )]
+    pub trait FieldIsMessage {
+        /// The field type's [`IpcMessage::FINGERPRINT`].
+        const FINGERPRINT: u64;
+    }
+    impl<T: IpcMessage> FieldIsMessage for T {
+        const FINGERPRINT: u64 = T::FINGERPRINT;
+    }
+
+    /// Rule 4, whole struct: `PAD` = size minus the sum of the field sizes must be 0.
+    #[diagnostic::on_unimplemented(
+        message = "rule 4 (no padding): `{Self}` has {PAD} padding byte(s)",
+        label = "{PAD} byte(s) of this struct belong to no field",
+        note = "padding bytes are uninitialised: another process would read garbage",
+        note = "add explicit `_pad: [u8; N]` fields where the compiler leaves gaps (the other \
+                errors point at them), or order the fields from the largest alignment to the \
+                smallest"
+    )]
+    pub trait NoPadding<const PAD: usize> {}
+    impl<T> NoPadding<0> for T {}
+
+    /// Rule 4, per field: `GAP` bytes between this field's end and the next field (or
+    /// the struct's end) must be 0.
+    #[diagnostic::on_unimplemented(
+        message = "rule 4 (no padding): {GAP} padding byte(s) follow this field of `{Self}`",
+        label = "add `_pad: [u8; {GAP}]` after this field, or reorder the fields"
+    )]
+    pub trait NoPaddingAfterField<const GAP: usize> {}
+    impl<T> NoPaddingAfterField<0> for T {}
+
+    /// Rule 5: alignment at most 16.
+    #[diagnostic::on_unimplemented(
+        message = "rule 5 (alignment at most 16): `{Self}` is aligned to {ALIGN} bytes",
+        label = "aligned to {ALIGN} bytes",
+        note = "a queue's data area guarantees 16-byte alignment, no more; use `align(16)` or less"
+    )]
+    pub trait AlignAtMost16<const ALIGN: usize> {}
+    impl<T> AlignAtMost16<1> for T {}
+    impl<T> AlignAtMost16<2> for T {}
+    impl<T> AlignAtMost16<4> for T {}
+    impl<T> AlignAtMost16<8> for T {}
+    impl<T> AlignAtMost16<16> for T {}
+
+    /// Rule 2: not zero-sized (`ZERO` = size is 0).
+    #[diagnostic::on_unimplemented(
+        message = "rule 2 (plain structs only): `{Self}` is zero-sized",
+        label = "every field of this struct is zero-sized",
+        note = "a message must carry data; remove the zero-sized fields or add a real one"
+    )]
+    pub trait NotZeroSized<const ZERO: bool> {}
+    impl<T> NotZeroSized<false> for T {}
+
+    /// A field type's fingerprint; fails to compile unless `T` is a message (rule 3).
+    pub const fn field_fingerprint<T: FieldIsMessage>() -> u64 {
+        T::FINGERPRINT
+    }
+    /// Fails to compile unless `PAD` is 0 (rule 4).
+    pub const fn assert_no_padding<T: NoPadding<PAD>, const PAD: usize>() {}
+    /// Fails to compile unless `GAP` is 0 (rule 4).
+    pub const fn assert_no_padding_after_field<T: NoPaddingAfterField<GAP>, const GAP: usize>() {}
+    /// Fails to compile unless `ALIGN` is at most 16 (rule 5).
+    pub const fn assert_align_at_most_16<T: AlignAtMost16<ALIGN>, const ALIGN: usize>() {}
+    /// Fails to compile if `ZERO` is true (rule 2).
+    pub const fn assert_not_zero_sized<T: NotZeroSized<ZERO>, const ZERO: bool>() {}
 }
 
 macro_rules! primitive_messages {

@@ -41,6 +41,22 @@ use crate::message::IpcMessage;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
+/// Messages are any [`IpcMessage`], usually derived:
+///
+/// ```
+/// use fastipc::{IpcMessage, SlickQueue};
+///
+/// #[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
+/// #[repr(C)]
+/// struct Tick { ts_ns: u64, price: f64 }
+///
+/// let q = SlickQueue::<Tick>::local(64)?;
+/// let mut rx = q.consumer();
+/// q.producer().send(&Tick { ts_ns: 1, price: 9.5 });
+/// assert_eq!(rx.try_recv()?, Tick { ts_ns: 1, price: 9.5 });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// Between processes, name the queue; the first to come creates it:
 ///
 /// ```

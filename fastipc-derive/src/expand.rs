@@ -1,0 +1,224 @@
+//! Code generation: the impls, the compile-time layout assertions and the endpoint
+//! functions of the `#[ipc(...)]` attribute.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::DeriveInput;
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+
+use crate::ast::{Container, Field, Shape};
+use crate::attr::ReprItem;
+use crate::check;
+use crate::ctxt::Ctxt;
+
+/// Parses, checks and expands one derive input. On any error the output is only the
+/// errors (every one found), as `compile_error!`s at their spans.
+pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let cont = Container::from_ast(&cx, input);
+    check::check(&cx, &cont);
+    if let Err(errors) = cx.check() {
+        return errors;
+    }
+    match &cont.shape {
+        Shape::Struct(fields) => expand(&cont, fields),
+        // `check` reports every other shape, so this arm is not reached; if it were, no
+        // impl is better than a wrong one.
+        _ => TokenStream::new(),
+    }
+}
+
+fn expand(cont: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
+    let ident = cont.ident;
+    let krate = match &cont.attrs.ipc.krate {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::fastipc),
+    };
+    let p = quote!(#krate::__private);
+    let name = ident.unraw().to_string();
+    let assertions = assertions(cont, fields, &p);
+    let fingerprint = fingerprint(cont, fields, &p);
+    let endpoints = endpoints(cont, &p);
+    quote! {
+        #assertions
+
+        // SAFETY: `Pod` and `Zeroable` need a fixed layout, `Pod` fields and no padding:
+        // the derive checked `#[repr(C)]`/`#[repr(transparent)]`, `FINGERPRINT` below
+        // requires every field type to be a message (so `Pod`), and the assertions above
+        // prove there is no padding. They also hold the alignment to 16 and the size
+        // above 0, which `IpcMessage` adds.
+        #[automatically_derived]
+        unsafe impl #p::bytemuck::Zeroable for #ident {}
+        #[automatically_derived]
+        unsafe impl #p::bytemuck::Pod for #ident {}
+
+        #[automatically_derived]
+        unsafe impl #p::IpcMessage for #ident {
+            const NAME: &'static str = #name;
+            const FINGERPRINT: u64 = #fingerprint;
+        }
+
+        #endpoints
+    }
+}
+
+/// The layout rules the compiler decides, as assertions in an anonymous constant (always
+/// evaluated). Each is a call of a `const fn` whose trait bound fails with the rule's
+/// message, spanned where the problem is.
+fn assertions(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> TokenStream {
+    let ident = cont.ident;
+    let span = ident.span();
+    let sizes = fields.iter().map(|field| {
+        let ty = field.ty;
+        quote!(#p::size_of::<#ty>())
+    });
+    // Rule 4, per field: the gap between a field's end and the next field (or the end of
+    // the struct). In `repr(C)` fields follow declaration order, so gaps are never
+    // negative; in `repr(transparent)` every field is at offset 0 and the total check
+    // below is the whole rule.
+    let transparent = cont
+        .attrs
+        .repr
+        .has(|item| matches!(item, ReprItem::Transparent));
+    let gaps = fields
+        .iter()
+        .enumerate()
+        .filter(|_| !transparent)
+        .map(|(i, field)| {
+            let ty = field.ty;
+            let member = &field.member;
+            let end = match fields.get(i + 1) {
+                Some(next) => {
+                    let next = &next.member;
+                    quote!(#p::offset_of!(#ident, #next))
+                }
+                None => quote!(#p::size_of::<#ident>()),
+            };
+            let at = match &field.member {
+                syn::Member::Named(name) => name.span(),
+                syn::Member::Unnamed(_) => ty.span(),
+            };
+            // rustc points at the type argument whose bound fails: give it the field's span.
+            let mut this = ident.clone();
+            this.set_span(at);
+            quote_spanned! {at=>
+                #p::assert_no_padding_after_field::<
+                    #this,
+                    { #end - (#p::offset_of!(#ident, #member) + #p::size_of::<#ty>()) },
+                >();
+            }
+        });
+    quote_spanned! {span=>
+        const _: () = {
+            // Rule 2: not zero-sized.
+            #p::assert_not_zero_sized::<#ident, { #p::size_of::<#ident>() == 0 }>();
+            // Rule 4: the size is the sum of the field sizes.
+            #p::assert_no_padding::<
+                #ident,
+                { #p::size_of::<#ident>() - (0 #(+ #sizes)*) },
+            >();
+            #(#gaps)*
+            // Rule 5: alignment at most 16.
+            #p::assert_align_at_most_16::<#ident, { #p::align_of::<#ident>() }>();
+        };
+    }
+}
+
+/// `FINGERPRINT`: size, alignment and field count, then each field's name, type
+/// fingerprint and offset, in declaration order. It also carries rule 3: each field type
+/// must implement `IpcMessage`. The struct's own name is left out (see
+/// the crate docs).
+fn fingerprint(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> TokenStream {
+    let ident = cont.ident;
+    let count = Literal::usize_unsuffixed(fields.len());
+    // One nested expression, no `let`: a binding could be captured by a user constant of
+    // the same name (a pattern), whatever its hygiene.
+    let mut hash = quote! {
+        #p::fingerprint::message(#p::size_of::<#ident>(), #p::align_of::<#ident>(), #count)
+    };
+    for field in fields {
+        let ty = field.ty;
+        let member = &field.member;
+        let name = &field.name;
+        // Rule 3: the field type must be a message. This is the one place that requires
+        // it, spanned on the type so that rustc's error lands on the field.
+        let ty_fingerprint = quote_spanned!(ty.span()=> #p::field_fingerprint::<#ty>());
+        hash = quote! {
+            #p::fingerprint::field(
+                #hash,
+                #name,
+                #ty_fingerprint,
+                #p::offset_of!(#ident, #member),
+            )
+        };
+    }
+    quote!(#p::fingerprint::finish(#hash))
+}
+
+/// The inherent functions of `#[ipc(queue = ..., capacity = ...)]` and
+/// `#[ipc(shared = ...)]`, with the struct's visibility.
+fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
+    let ident = cont.ident;
+    let vis = cont.vis;
+    let ipc = &cont.attrs.ipc;
+    let mut fns = TokenStream::new();
+    if let (Some((queue, _)), Some((capacity, _))) = (&ipc.queue, &ipc.capacity) {
+        let queue_name = &queue.value;
+        // `check` proved the literal is a power of two no larger than 2^31.
+        let capacity = match capacity.base10_parse::<u64>() {
+            Ok(n) => Literal::u64_unsuffixed(n),
+            Err(error) => return error.to_compile_error(),
+        };
+        let doc_queue = format!(
+            "Opens the queue `{queue_name}` of `{ident}` messages, creating it with room for \
+             {capacity} messages if it does not exist yet (`#[ipc(queue = ...)]`)."
+        );
+        let doc_producer =
+            format!("A producer on the queue `{queue_name}` (see [`{ident}::queue`]).");
+        let doc_consumer = format!(
+            "A consumer on the queue `{queue_name}`, reading from now on (see \
+             [`{ident}::queue`])."
+        );
+        fns.extend(quote! {
+            #[doc = #doc_queue]
+            #[allow(dead_code)]
+            #vis fn queue() -> #p::Result<#p::SlickQueue<Self>, #p::QueueError> {
+                #p::SlickQueue::<Self>::open_or_create(#queue_name, #capacity)
+            }
+            #[doc = #doc_producer]
+            #[allow(dead_code)]
+            #vis fn producer() -> #p::Result<#p::Producer<Self>, #p::QueueError> {
+                #p::Result::Ok(Self::queue()?.producer())
+            }
+            #[doc = #doc_consumer]
+            #[allow(dead_code)]
+            #vis fn consumer() -> #p::Result<#p::Consumer<Self>, #p::QueueError> {
+                #p::Result::Ok(Self::queue()?.consumer())
+            }
+        });
+    }
+    if let Some(shared) = &ipc.shared {
+        let shared_name = &shared.value;
+        let doc = format!(
+            "Opens the named shared `{ident}` `{shared_name}`, creating it zeroed if it does \
+             not exist yet (`#[ipc(shared = ...)]`)."
+        );
+        fns.extend(quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn shared() -> #p::Result<#p::SharedCell<Self>, #p::SharedCellError> {
+                #p::SharedCell::<Self>::open_or_create(#shared_name)
+            }
+        });
+    }
+    if fns.is_empty() {
+        return fns;
+    }
+    quote! {
+        #[automatically_derived]
+        impl #ident {
+            #fns
+        }
+    }
+}

@@ -1,0 +1,10 @@
+use fastipc::IpcMessage;
+
+#[derive(IpcMessage, Clone, Copy)]
+#[repr(C)]
+struct Order {
+    qty: u32,
+    flags: [bool; 4],
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use fastipc::IpcMessage;
+
+#[derive(IpcMessage, Clone, Copy)]
+#[repr(C)]
+#[ipc(queue = "ticks", capacity = 1000)]
+struct Tick {
+    price: u64,
+}
+
+fn main() {}

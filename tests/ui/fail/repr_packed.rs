@@ -1,0 +1,10 @@
+use fastipc::IpcMessage;
+
+#[derive(IpcMessage, Clone, Copy)]
+#[repr(C, packed)]
+struct Tick {
+    price: u64,
+    qty: u32,
+}
+
+fn main() {}

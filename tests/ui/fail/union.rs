@@ -1,0 +1,10 @@
+use fastipc::IpcMessage;
+
+#[derive(IpcMessage, Clone, Copy)]
+#[repr(C)]
+union Value {
+    int: u64,
+    float: f64,
+}
+
+fn main() {}
