@@ -3,7 +3,6 @@
 //! creation on either side, read_last, 8- and 256-byte elements, batches across a wrap,
 //! and a sleeping Rust consumer fed by a Python producer (which never wakes anyone).
 
-#[allow(unreachable_pub)]
 mod common;
 
 use std::collections::HashSet;

@@ -1,7 +1,6 @@
 //! `#[derive(IpcMessage)]` with `#[ipc(queue = .., capacity = ..)]` against the real
 //! queue: the generated `queue()`, `producer()` and `consumer()`.
 
-#[allow(unreachable_pub)]
 mod common;
 
 use std::time::{Duration, Instant};

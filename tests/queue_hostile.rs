@@ -2,7 +2,6 @@
 //! error, without panicking, reading out of bounds or hanging; `Ring::inspect` decodes
 //! them without waiting.
 
-#[allow(unreachable_pub)]
 mod common;
 
 use std::time::{Duration, Instant};

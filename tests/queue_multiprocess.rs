@@ -1,7 +1,6 @@
 //! The queue between real processes (the `peer-queue` test peer): two producers and two
 //! consumers in broadcast and in work stealing, and a blocking receive in another process.
 
-#[allow(unreachable_pub)]
 mod common;
 
 use std::collections::HashSet;

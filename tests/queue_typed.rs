@@ -2,7 +2,6 @@
 //! slots, exact lag, blocking receive and its wake-ups, type identity on attach, and the
 //! multi-thread stress tests (broadcast and work stealing).
 
-#[allow(unreachable_pub)]
 mod common;
 
 use std::collections::HashSet;

@@ -195,6 +195,8 @@ pub enum NamedError {
         /// The underlying error.
         #[source]
         source: io::Error,
+    },
+}
 
 /// A queue could not be created, opened or attached as asked.
 ///
