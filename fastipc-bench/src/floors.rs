@@ -27,37 +27,43 @@ use crate::clock;
 /// (a peer that died, a harness bug): the harness fails instead of hanging.
 pub const STALL: Duration = Duration::from_secs(20);
 
-/// Counts spins and looks at the clock every 65536 of them, so a dead peer turns into an
-/// error after [`STALL`] without putting a clock read in the hot loop.
-#[derive(Debug)]
+/// Counts the spins of one wait and looks at the clock only every 65536 of them, so a
+/// dead peer turns into an error after [`STALL`] without a clock read in the hot loop.
+/// Make a new one for each wait: it is free (no clock read until a wait gets long).
+#[derive(Debug, Default)]
 pub struct Watchdog {
     spins: u32,
-    start: Instant,
-}
-
-impl Default for Watchdog {
-    fn default() -> Self {
-        Watchdog::new()
-    }
+    since: Option<Instant>,
 }
 
 impl Watchdog {
-    /// Starts the clock.
-    pub fn new() -> Watchdog {
+    /// A fresh wait.
+    #[inline(always)]
+    pub const fn new() -> Watchdog {
         Watchdog {
             spins: 0,
-            start: Instant::now(),
+            since: None,
         }
     }
 
-    /// One more spin; an error once [`STALL`] has passed since [`Watchdog::new`].
+    /// One more spin; an error once the wait has lasted about [`STALL`].
     #[inline(always)]
     pub fn spin(&mut self, what: &str) -> std::io::Result<()> {
         self.spins = self.spins.wrapping_add(1);
-        if self.spins & 0xFFFF == 0 && self.start.elapsed() > STALL {
-            return Err(stalled(what));
+        if self.spins & 0xFFFF == 0 {
+            self.check(what)?;
         }
         core::hint::spin_loop();
+        Ok(())
+    }
+
+    #[cold]
+    fn check(&mut self, what: &str) -> std::io::Result<()> {
+        match self.since {
+            None => self.since = Some(Instant::now()),
+            Some(t) if t.elapsed() > STALL => return Err(stalled(what)),
+            Some(_) => {}
+        }
         Ok(())
     }
 }
@@ -142,10 +148,10 @@ impl<T> Drop for SpinGuard<'_, T> {
 /// `word`; returns each round trip in clock ticks.
 pub fn spin_ping(word: &AtomicU64, warmup: usize, n: usize) -> std::io::Result<Vec<u64>> {
     let mut rtts = Vec::with_capacity(n);
-    let mut dog = Watchdog::new();
     for i in 0..(warmup + n) as u64 {
         let t0 = clock::now();
         word.store(2 * i + 1, Ordering::Release);
+        let mut dog = Watchdog::new();
         while word.load(Ordering::Acquire) != 2 * i + 2 {
             dog.spin("cache-line ping")?;
         }
@@ -159,8 +165,8 @@ pub fn spin_ping(word: &AtomicU64, warmup: usize, n: usize) -> std::io::Result<V
 
 /// Pong side of the cache-line floor: answers `rounds` pings on `word`.
 pub fn spin_pong(word: &AtomicU64, rounds: usize) -> std::io::Result<()> {
-    let mut dog = Watchdog::new();
     for i in 0..rounds as u64 {
+        let mut dog = Watchdog::new();
         while word.load(Ordering::Acquire) != 2 * i + 1 {
             dog.spin("cache-line pong")?;
         }

@@ -57,7 +57,8 @@ impl Ports {
 
     /// Busy-polls until a sample arrives; returns its value.
     #[inline]
-    fn recv_spin(&self, dog: &mut Watchdog) -> Result<u64, Error> {
+    fn recv_spin(&self) -> Result<u64, Error> {
+        let mut dog = Watchdog::new();
         loop {
             if let Some(s) = self.rx.receive()? {
                 return Ok(*s);
@@ -80,17 +81,16 @@ impl Pinger {
     /// `warmup` untimed then `n` timed round trips; round trips in clock ticks.
     pub fn run(&self, warmup: usize, n: usize) -> Result<Vec<u64>, Error> {
         let p = &self.0;
-        let mut dog = Watchdog::new();
         // The first exchange waits for both directions to be connected.
         p.send_connected(0)?;
-        if p.recv_spin(&mut dog)? != 0 {
+        if p.recv_spin()? != 0 {
             return Err("iceoryx2: unexpected first reply".into());
         }
         let mut rtts = Vec::with_capacity(n);
         for i in 1..=(warmup + n) as u64 {
             let t0 = clock::now();
             p.tx.send_copy(i)?;
-            let v = p.recv_spin(&mut dog)?;
+            let v = p.recv_spin()?;
             let t1 = clock::now();
             if v != i {
                 return Err(format!("iceoryx2: reply {v} to ping {i}").into());
@@ -107,11 +107,10 @@ impl Pinger {
 pub fn pong(base: &str, rounds: usize, ready: impl FnOnce()) -> Result<(), Error> {
     let p = ports(base, "pong", "ping")?;
     ready();
-    let mut dog = Watchdog::new();
-    let first = p.recv_spin(&mut dog)?;
+    let first = p.recv_spin()?;
     p.send_connected(first)?;
     for _ in 0..rounds {
-        let v = p.recv_spin(&mut dog)?;
+        let v = p.recv_spin()?;
         p.tx.send_copy(v)?;
     }
     Ok(())

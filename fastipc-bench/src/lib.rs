@@ -16,6 +16,7 @@
 //! | [`affinity`] | pinning the calling thread to one CPU |
 //! | [`clock`] | a cheap cycle counter calibrated to nanoseconds |
 //! | [`stats`] | medians and percentiles |
+//! | [`fastq`] | the fastipc queue behind the same traits, and its ping-pong |
 //! | [`floors`] | the bare mechanisms: a CAS spin lock, a shared cache line, a raw futex, a Unix socket |
 //! | [`iox`] | the iceoryx2 publish/subscribe ping-pong |
 //! | [`locks`] | lock+unlock loops over any mutex, uncontended and contended |
@@ -24,6 +25,7 @@
 
 pub mod affinity;
 pub mod clock;
+pub mod fastq;
 pub mod floors;
 pub mod iox;
 pub mod locks;

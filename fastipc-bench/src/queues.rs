@@ -215,6 +215,7 @@ pub fn consume<R: Receiver>(
                 }
                 next[p] += 1;
                 got += 1;
+                dog = Watchdog::new();
                 if got % CHUNK == 0
                     && let Some(c) = consumed
                 {

@@ -4,8 +4,12 @@ use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fastipc::Scope;
+use std::sync::atomic::Ordering;
+
+use fastipc::queue::SlickQueue;
+use fastipc::{IpcMessage, Scope};
 use fastipc_bench::affinity::{self, on_cpu};
+use fastipc_bench::fastq::{self, PingPong};
 use fastipc_bench::floors::{self, SpinLock};
 use fastipc_bench::iox;
 use fastipc_bench::locks::{self, BenchLock, FastMutex};
@@ -14,6 +18,7 @@ use fastipc_bench::shared::{Ctl, Slot};
 use fastipc_bench::stats::Latency;
 
 use crate::Counts;
+use crate::child::{PINGPONG_CAPACITY, wait_mode};
 use crate::proc::{self, Child};
 use crate::report::{Book, Case, Figure, Kind, Target};
 
@@ -188,7 +193,7 @@ pub(crate) fn queue_title(size: &str, cap: usize, producers: usize) -> String {
     format!("Queue throughput {shape}, {size} messages, capacity {cap}")
 }
 
-fn queue_case<'a, T: Item>(
+fn queue_case<'a, T: Item + IpcMessage>(
     c: Counts,
     size: &str,
     cap: usize,
@@ -216,7 +221,80 @@ fn queue_case<'a, T: Item>(
             Ok(Figure::Scalar(queues::rtrb::<T>(cap, per, &p2)?))
         });
     }
-    case
+    let p3 = place.clone();
+    case.variant(FASTIPC_LOCAL, move || {
+        Ok(Figure::Scalar(fastq::local_throughput::<T>(cap, per, &p3)?))
+    })
+    .variant(FASTIPC_SHARED, move || {
+        Ok(Figure::Scalar(shared_throughput::<T>(
+            cap, producers, per, a, b,
+        )?))
+    })
+}
+
+/// The fastipc queue in shared mode: this process consumes (on CPU `a`), `producers`
+/// child processes (on CPU `b`) produce `per` items each under the credit window.
+fn shared_throughput<T: Item + IpcMessage>(
+    cap: usize,
+    producers: usize,
+    per: u64,
+    a: usize,
+    b: usize,
+) -> std::io::Result<f64> {
+    let ctl = Arc::new(Ctl::create("q")?);
+    let qname = format!("{}-q", ctl.name().unwrap_or("xbench"));
+    let q = SlickQueue::<T>::create(&qname, cap).map_err(other)?;
+    let _rm = RemoveSegment(qname.clone());
+    let mut rx = q.consumer();
+    let children = (0..producers)
+        .map(|id| {
+            let mut args = child_args(&ctl, b, per as usize);
+            args.extend([qname.clone(), size_of::<T>().to_string(), id.to_string()]);
+            Child::role("queue-produce", &args)
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    ctl.wait_at_least(Slot::Ready, producers as u64, READY)?;
+    let c2 = Arc::clone(&ctl);
+    let rate = on_cpu(a, move || -> std::io::Result<f64> {
+        c2.u64(Slot::Go).store(1, Ordering::Release);
+        let start = Instant::now();
+        queues::consume(&mut rx, producers, per, Some(c2.u64(Slot::Consumed)))?;
+        Ok((producers as u64 * per) as f64 / start.elapsed().as_secs_f64())
+    })?;
+    for child in children {
+        child.finish(FINISH)?;
+    }
+    Ok(rate)
+}
+
+/// A ping-pong over two fastipc queues between this process (ping, CPU `a`) and a child
+/// (pong, CPU `b`), receiving as `mode` says ([`crate::child::wait_mode`]).
+fn fastipc_pingpong(
+    mode: &'static str,
+    a: usize,
+    b: usize,
+    warmup: usize,
+    n: usize,
+) -> std::io::Result<Figure> {
+    let ctl = Ctl::create("pp")?;
+    let base = format!("{}-pp", ctl.name().unwrap_or("xbench"));
+    let _rm = RemovePingPong(base.clone());
+    let mut pp = PingPong::<[u64; 1]>::new(&base, true, PINGPONG_CAPACITY, wait_mode(mode)?)?;
+    let mut args = child_args(&ctl, b, warmup + n);
+    args.extend([base.clone(), mode.to_owned()]);
+    let child = Child::role("queue-pong", &args)?;
+    ctl.wait_at_least(Slot::Ready, 1, READY)?;
+    let rtts = on_cpu(a, move || pp.ping(warmup, n))?;
+    child.finish(FINISH)?;
+    Ok(Figure::Lat(Latency::of_round_trips(&rtts)))
+}
+
+/// Unlinks both ping-pong queues when dropped.
+struct RemovePingPong(String);
+impl Drop for RemovePingPong {
+    fn drop(&mut self) {
+        PingPong::<[u64; 1]>::remove(&self.0);
+    }
 }
 
 pub(crate) const SPIN_TITLE: &str = "Spinning ping-pong, 2 processes, 8-byte messages (cross-core)";
@@ -252,6 +330,7 @@ fn spin_pingpong_case<'a>(c: Counts, a: usize, b: usize) -> Case<'a> {
         })?;
         Ok(Figure::Lat(Latency::of_round_trips(&rtts)))
     })
+    .variant(FASTIPC_PINGPONG, move || fastipc_pingpong("spin", a, b, w, n))
 }
 
 pub(crate) fn blocking_title(placement: &str) -> String {
@@ -287,13 +366,15 @@ fn blocking_case<'a>(c: Counts, a: usize, b: usize, n: usize, placement: &str) -
         child.finish(FINISH)?;
         Ok(Figure::Lat(Latency::of_round_trips(&rtts)))
     })
+    .variant(FASTIPC_RECV, move || fastipc_pingpong("sleep", a, b, w, n))
+    .variant(FASTIPC_RECV_DEFAULT, move || fastipc_pingpong("default", a, b, w, n))
 }
 
 pub(crate) const PYTHON_TITLE: &str =
     "Python peers: slick-queue SPSC, 8 B messages, capacity 1024, 2 processes";
 
 fn python_case<'a>(c: Counts, py: std::path::PathBuf, a: usize, b: usize) -> Case<'a> {
-    let n = c.python_items;
+    let (n, rust_n) = (c.python_items, c.queue_items);
     Case::new(
         PYTHON_TITLE,
         Kind::Rate,
@@ -319,6 +400,9 @@ fn python_case<'a>(c: Counts, py: std::path::PathBuf, a: usize, b: usize) -> Cas
             return Err(other(format!("python consumer lost {lost} items")));
         }
         Ok(Figure::Scalar(n as f64 / (ns / 1e9)))
+    })
+    .variant("Rust↔Rust (fastipc)", move || {
+        Ok(Figure::Scalar(shared_throughput::<[u64; 1]>(1024, 1, rust_n, a, b)?))
     })
 }
 
@@ -386,7 +470,8 @@ pub(crate) const FASTIPC_MUTEX: &str = "fastipc Mutex";
 pub(crate) const FASTIPC_LOCAL: &str = "fastipc local (threads)";
 pub(crate) const FASTIPC_SHARED: &str = "fastipc shared (processes)";
 pub(crate) const FASTIPC_PINGPONG: &str = "fastipc (two queues)";
-pub(crate) const FASTIPC_RECV: &str = "fastipc recv()";
+pub(crate) const FASTIPC_RECV: &str = "fastipc recv(), sleeping at once";
+pub(crate) const FASTIPC_RECV_DEFAULT: &str = "fastipc recv(), default wait strategy";
 
 /// The targets, from the figures of this run.
 fn targets(book: &Book) -> Vec<Target> {

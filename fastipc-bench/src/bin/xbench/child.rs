@@ -2,10 +2,14 @@
 //! control block's ready word, and plays its part.
 
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+use fastipc::queue::WaitStrategy;
 
 use fastipc::Scope;
 use fastipc_bench::affinity::pin_to;
+use fastipc_bench::fastq::{self, PingPong};
 use fastipc_bench::floors;
 use fastipc_bench::iox;
 use fastipc_bench::locks::{self, FastMutex};
@@ -17,8 +21,9 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> std::io::Result<T> {
         .ok_or_else(|| std::io::Error::other(format!("child: argument {i} missing or malformed")))
 }
 
+/// Counts this child in the ready word (several children may share one control block).
 fn ready(ctl: &Ctl) {
-    ctl.u64(Slot::Ready).store(1, Ordering::Release);
+    ctl.u64(Slot::Ready).fetch_add(1, Ordering::AcqRel);
 }
 
 /// `args[0]` is the role; the rest its arguments (`CTL CPU ROUNDS ...`).
@@ -57,8 +62,57 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
             ctl.u64(Slot::Done).store(1, Ordering::Release);
             Ok(())
         }
+        "queue-produce" => {
+            // CTL CPU N QUEUE SIZE ID
+            let ctl = Arc::new(Ctl::open(&name)?);
+            let (queue, size, id): (String, usize, u64) =
+                (arg(args, 4)?, arg(args, 5)?, arg(args, 6)?);
+            let r = || ready(&ctl);
+            match size {
+                8 => fastq::produce_shared::<[u64; 1]>(
+                    Arc::clone(&ctl),
+                    &queue,
+                    id,
+                    rounds as u64,
+                    r,
+                ),
+                64 => fastq::produce_shared::<[u64; 8]>(
+                    Arc::clone(&ctl),
+                    &queue,
+                    id,
+                    rounds as u64,
+                    r,
+                ),
+                _ => Err(std::io::Error::other(format!(
+                    "no {size}-byte message type"
+                ))),
+            }
+        }
+        "queue-pong" => {
+            // CTL CPU ROUNDS BASE MODE
+            let ctl = Ctl::open(&name)?;
+            let (base, mode): (String, String) = (arg(args, 4)?, arg(args, 5)?);
+            let mut pp =
+                PingPong::<[u64; 1]>::new(&base, false, PINGPONG_CAPACITY, wait_mode(&mode)?)?;
+            ready(&ctl);
+            pp.pong(rounds)
+        }
         other => Err(std::io::Error::other(format!(
             "unknown child role `{other}`"
         ))),
+    }
+}
+
+/// The capacity of the two ping-pong queues.
+pub(crate) const PINGPONG_CAPACITY: usize = 1024;
+
+/// How a ping-pong side receives: `spin` (busy `try_recv`), `sleep` (`recv()` that sleeps
+/// at once: no spinning, no yielding) or `default` (`recv()` with the default strategy).
+pub(crate) fn wait_mode(mode: &str) -> std::io::Result<Option<WaitStrategy>> {
+    match mode {
+        "spin" => Ok(None),
+        "sleep" => Ok(Some(WaitStrategy::default().spins(0).yields(0))),
+        "default" => Ok(Some(WaitStrategy::default())),
+        _ => Err(std::io::Error::other(format!("unknown wait mode `{mode}`"))),
     }
 }

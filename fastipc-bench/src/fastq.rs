@@ -1,0 +1,173 @@
+//! The fastipc queue as the throughput and ping-pong loops see it.
+
+use std::sync::Arc;
+
+use fastipc::queue::{Consumer, Producer, RecvError, WaitStrategy};
+use fastipc::{IpcMessage, SlickQueue};
+
+use crate::queues::{self, Credited, Credits, Item, Placement, Receiver, Sender};
+use crate::shared::Ctl;
+
+impl<T: Item + IpcMessage> Sender for Producer<T> {
+    type Item = T;
+    #[inline]
+    fn send(&mut self, item: T) -> std::io::Result<()> {
+        Producer::send(self, &item);
+        Ok(())
+    }
+}
+
+impl<T: Item + IpcMessage> Receiver for Consumer<T> {
+    type Item = T;
+    #[inline]
+    fn try_recv(&mut self) -> std::io::Result<Option<T>> {
+        match Consumer::try_recv(self) {
+            Ok(v) => Ok(Some(v)),
+            Err(RecvError::Empty) => Ok(None),
+            Err(e) => Err(std::io::Error::other(format!("fastipc consumer: {e}"))),
+        }
+    }
+}
+
+/// The fastipc queue in local mode (heap, threads), under the credit window.
+pub fn local_throughput<T: Item + IpcMessage>(
+    capacity: usize,
+    per_producer: u64,
+    place: &Placement,
+) -> std::io::Result<f64> {
+    let q = SlickQueue::<T>::local(capacity).map_err(std::io::Error::other)?;
+    let ctl = Arc::new(Ctl::local());
+    let rx = q.consumer();
+    let senders = (0..place.producers.len())
+        .map(|_| Credited {
+            inner: q.producer(),
+            credits: Credits::new(Arc::clone(&ctl), capacity),
+        })
+        .collect();
+    queues::run_threads(senders, rx, per_producer, place, Some(ctl))
+}
+
+/// A producer process's part of a shared-mode run: attaches to queue `name`, waits for
+/// the go word, sends `n` items tagged with producer `id` under the credit window in
+/// `ctl`.
+pub fn produce_shared<T: Item + IpcMessage>(
+    ctl: Arc<Ctl>,
+    name: &str,
+    id: u64,
+    n: u64,
+    ready: impl FnOnce(),
+) -> std::io::Result<()> {
+    let q = SlickQueue::<T>::open(name).map_err(std::io::Error::other)?;
+    let capacity = q.capacity();
+    let mut tx = Credited {
+        inner: q.producer(),
+        credits: Credits::new(Arc::clone(&ctl), capacity),
+    };
+    ready();
+    let mut dog = crate::floors::Watchdog::new();
+    while ctl
+        .u64(crate::shared::Slot::Go)
+        .load(std::sync::atomic::Ordering::Acquire)
+        == 0
+    {
+        dog.spin("producer waiting for go")?;
+    }
+    queues::produce(&mut tx, id, n)
+}
+
+/// One side of a ping-pong over two queues: `rx` receives with `wait`, `tx` sends.
+pub struct PingPong<T> {
+    tx: Producer<T>,
+    rx: Consumer<T>,
+    /// `None`: spin on `try_recv`; else block in `recv_timeout` with this strategy.
+    wait: Option<WaitStrategy>,
+    _queues: (SlickQueue<T>, SlickQueue<T>),
+}
+
+impl<T: Item + IpcMessage> PingPong<T> {
+    /// Opens or creates `<base>-ping` and `<base>-pong`; the ping side sends on the first,
+    /// the pong side on the second. Consumers start at the current head. With `wait`
+    /// `None` the receiving side spins on `try_recv` (a busy-polling user); otherwise it
+    /// blocks in `recv_timeout` with that strategy.
+    pub fn new(
+        base: &str,
+        ping_side: bool,
+        capacity: usize,
+        wait: Option<WaitStrategy>,
+    ) -> std::io::Result<PingPong<T>> {
+        let open = |suffix: &str| {
+            SlickQueue::<T>::open_or_create(&format!("{base}-{suffix}"), capacity)
+                .map_err(std::io::Error::other)
+        };
+        let (ping, pong) = (open("ping")?, open("pong")?);
+        let (out, inn) = if ping_side {
+            (&ping, &pong)
+        } else {
+            (&pong, &ping)
+        };
+        let (tx, rx) = (
+            out.producer(),
+            inn.consumer().with_wait_strategy(wait.unwrap_or_default()),
+        );
+        Ok(PingPong {
+            tx,
+            rx,
+            wait,
+            _queues: (ping, pong),
+        })
+    }
+
+    /// Removes both queues' names.
+    pub fn remove(base: &str) {
+        for suffix in ["ping", "pong"] {
+            let _ = SlickQueue::<T>::remove(&format!("{base}-{suffix}"));
+        }
+    }
+
+    #[inline]
+    fn recv(&mut self) -> std::io::Result<T> {
+        if self.wait.is_some() {
+            return self
+                .rx
+                .recv_timeout(crate::floors::STALL)
+                .map_err(|e| std::io::Error::other(format!("fastipc ping-pong: {e}")));
+        }
+        let mut dog = crate::floors::Watchdog::new();
+        loop {
+            if let Some(v) = Receiver::try_recv(&mut self.rx)? {
+                return Ok(v);
+            }
+            dog.spin("fastipc ping-pong")?;
+        }
+    }
+
+    /// Ping: `warmup` untimed then `n` timed round trips; round trips in ticks.
+    pub fn ping(&mut self, warmup: usize, n: usize) -> std::io::Result<Vec<u64>> {
+        let mut rtts = Vec::with_capacity(n);
+        for i in 0..(warmup + n) as u64 {
+            let t0 = crate::clock::now();
+            self.tx.send(&T::make(i));
+            let v = self.recv()?;
+            let t1 = crate::clock::now();
+            if v.tag() != i {
+                return Err(std::io::Error::other(format!(
+                    "fastipc ping-pong: reply {} to {i}",
+                    v.tag()
+                )));
+            }
+            if i as usize >= warmup {
+                rtts.push(t1 - t0);
+            }
+        }
+        Ok(rtts)
+    }
+
+    /// Pong: echoes `rounds` messages.
+    pub fn pong(&mut self, rounds: usize) -> std::io::Result<()> {
+        for _ in 0..rounds {
+            let v = self.recv()?;
+            self.tx.send(&v);
+        }
+        Ok(())
+    }
+}
