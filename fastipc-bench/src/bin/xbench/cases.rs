@@ -90,6 +90,11 @@ pub(crate) fn run_all(c: Counts, only: &[String]) -> std::io::Result<Book> {
         );
     }
 
+    // 7. Syscalls on the paths that must make none when nobody sleeps.
+    if wanted(only, SYSCALL_TITLE) {
+        syscalls(&mut book, c)?;
+    }
+
     let t = targets(&book);
     crate::report::targets(&mut book, &t);
     Ok(book)
@@ -473,6 +478,61 @@ pub(crate) const FASTIPC_PINGPONG: &str = "fastipc (two queues)";
 pub(crate) const FASTIPC_RECV: &str = "fastipc recv(), sleeping at once";
 pub(crate) const FASTIPC_RECV_DEFAULT: &str = "fastipc recv(), default wait strategy";
 
+pub(crate) const SYSCALL_TITLE: &str = "Syscalls when nobody sleeps";
+
+/// Runs `xbench child quiet-ops WHAT N` under `strace -f -c` for a small and a large N
+/// and records how many more syscalls the large run made (0: the operation makes none).
+fn syscalls(book: &mut Book, c: Counts) -> std::io::Result<()> {
+    let strace_ok = std::process::Command::new("strace")
+        .arg("-V")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !strace_ok {
+        eprintln!("xbench: strace is not installed; skipping the syscall count");
+        return Ok(());
+    }
+    eprintln!("== {SYSCALL_TITLE}");
+    let (small, large) = (1_000u64, c.lock_ops.max(10_000));
+    let mut md = format!(
+        "\n### {SYSCALL_TITLE}\n\nEach operation run {small} and {large} times in a fresh process under `strace -f -c`; the difference is what the extra operations cost in syscalls.\n\n| operation | syscalls, {small} ops | syscalls, {large} ops | futex calls, {large} ops | extra syscalls |\n|---|---:|---:|---:|---:|\n"
+    );
+    for (what, label) in [("send", "Producer::send, consumer attached and awake"), ("lock", "Mutex lock+unlock, uncontended")] {
+        let count = |n: u64| -> std::io::Result<(u64, u64)> {
+            let out = std::env::temp_dir().join(format!("xbench-strace-{}-{what}-{n}", std::process::id()));
+            let status = std::process::Command::new("strace")
+                .args(["-f", "-qq", "-c", "-o"])
+                .arg(&out)
+                .arg(std::env::current_exe()?)
+                .args(["child", "quiet-ops", what, &n.to_string()])
+                .status()?;
+            let text = std::fs::read_to_string(&out)?;
+            let _ = std::fs::remove_file(&out);
+            if !status.success() {
+                return Err(other(format!("quiet-ops {what} {n} failed: {status}")));
+            }
+            let calls = |name: &str| -> u64 {
+                text.lines()
+                    .find(|l| l.split_whitespace().last() == Some(name))
+                    .and_then(|l| {
+                        let w: Vec<&str> = l.split_whitespace().collect();
+                        // columns: % time, seconds, usecs/call, calls, [errors], name
+                        w.get(3).and_then(|v| v.parse().ok())
+                    })
+                    .unwrap_or(0)
+            };
+            Ok((calls("total"), calls("futex")))
+        };
+        let (a, _) = count(small)?;
+        let (b, futexes) = count(large)?;
+        let extra = b.saturating_sub(a);
+        md.push_str(&format!("| {label} | {a} | {b} | {futexes} | {extra} |\n"));
+        book.record(SYSCALL_TITLE, what, extra as f64);
+    }
+    book.section(&md);
+    Ok(())
+}
+
 /// The targets, from the figures of this run.
 fn targets(book: &Book) -> Vec<Target> {
     let ratio = |title: &str, a: &str, b: &str, p99: bool| -> Option<f64> {
@@ -538,6 +598,14 @@ fn targets(book: &Book) -> Vec<Target> {
                 false,
             ),
             limit: 1.2,
+            at_most: true,
+        });
+    }
+    for (what, label) in [("send", "send"), ("lock", "uncontended lock+unlock")] {
+        t.push(Target {
+            what: format!("extra syscalls for more {label}s when nobody sleeps"),
+            ratio: book.get(SYSCALL_TITLE, what).map(|s| s.median),
+            limit: 0.0,
             at_most: true,
         });
     }

@@ -29,6 +29,12 @@ fn ready(ctl: &Ctl) {
 /// `args[0]` is the role; the rest its arguments (`CTL CPU ROUNDS ...`).
 pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
     let role = args.first().map(String::as_str).unwrap_or("");
+    if role == "quiet-ops" {
+        // WHAT N: N sends on a shared queue with an idle (not sleeping) consumer, or N
+        // uncontended lock+unlock of a mutex in a shared segment. Run under strace.
+        let (what, n): (String, u64) = (arg(args, 1)?, arg(args, 2)?);
+        return quiet_ops(&what, n);
+    }
     let name: String = arg(args, 1)?;
     let cpu: usize = arg(args, 2)?;
     let rounds: usize = arg(args, 3)?;
@@ -114,5 +120,35 @@ pub(crate) fn wait_mode(mode: &str) -> std::io::Result<Option<WaitStrategy>> {
         "sleep" => Ok(Some(WaitStrategy::default().spins(0).yields(0))),
         "default" => Ok(Some(WaitStrategy::default())),
         _ => Err(std::io::Error::other(format!("unknown wait mode `{mode}`"))),
+    }
+}
+
+/// `quiet-ops`: the operations that must make no syscall when nobody sleeps.
+fn quiet_ops(what: &str, n: u64) -> std::io::Result<()> {
+    let ctl = Ctl::create("quiet")?;
+    match what {
+        "send" => {
+            let name = format!("{}-q", ctl.name().unwrap_or("xbench"));
+            let q = fastipc::SlickQueue::<[u64; 1]>::create(&name, 1024).map_err(std::io::Error::other)?;
+            let rx = q.consumer();
+            let tx = q.producer();
+            for i in 0..n {
+                tx.send(&[i]);
+            }
+            drop(rx);
+            let _ = fastipc::SlickQueue::<[u64; 1]>::remove(&name);
+            Ok(())
+        }
+        "lock" => {
+            let lock = FastMutex::init(ctl.payload());
+            for _ in 0..n {
+                locks::BenchLock::with(&lock, |c| *c += 1);
+            }
+            if locks::BenchLock::get(&lock) != n {
+                return Err(std::io::Error::other("lost increments"));
+            }
+            Ok(())
+        }
+        _ => Err(std::io::Error::other(format!("unknown quiet op `{what}`"))),
     }
 }

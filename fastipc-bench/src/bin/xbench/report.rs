@@ -178,6 +178,23 @@ impl Book {
         print!("{}", &md[md.rfind("\n### ").unwrap_or(0)..]);
     }
 
+    /// Appends (and prints) a section written by the caller.
+    pub(crate) fn section(&mut self, md: &str) {
+        self.markdown.push_str(md);
+        print!("{md}");
+    }
+
+    /// Records a figure measured outside [`Book::run`] (so that targets can use it).
+    pub(crate) fn record(&mut self, title: &str, variant: &str, value: f64) {
+        let s = Summary {
+            median: value,
+            p99: f64::NAN,
+            min: value,
+            max: value,
+        };
+        self.rows.push((title.to_owned(), variant.to_owned(), Kind::NsPerOp, s));
+    }
+
     /// The summary of `variant` in case `title`.
     pub(crate) fn get(&self, title: &str, variant: &str) -> Option<Summary> {
         self.rows
