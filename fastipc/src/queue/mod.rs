@@ -25,12 +25,9 @@
 //!
 //! Differences from the peers, all invisible in the shared bytes except the padding
 //! fastipc owns (header bytes 32..40 and 56..64, and an optional trailer after the data):
-//! - consumers re-validate every copy, so a consumer lapped by fastipc producers never
-//!   returns a torn message (fastipc producers mark a slot before rewriting its element;
-//!   a C++ or Python producer that laps a consumer in the middle of copying a message
-//!   larger than 8 bytes can tear it, as it can for the peers' own consumers); it gets
-//!   [`RecvError::Lagged`] with the exact count and continues from the oldest message
-//!   still available (the peers jump a whole lap ahead);
+//! - consumers re-validate every copy, so a lapped consumer never returns a torn message;
+//!   it gets [`RecvError::Lagged`] with the exact count and continues from the oldest
+//!   message still available (the peers jump a whole lap ahead);
 //! - consumers can block (`recv`, `recv_timeout`, ...), sleeping on a futex word that
 //!   fastipc producers wake only when someone sleeps; peers' producers never wake anyone,
 //!   so sleepers also re-check on a short timer;

@@ -7,54 +7,28 @@
 //!
 //! Payload bytes are plain memory that lapping producers (in this or another process,
 //! possibly C++ or Python) may overwrite while a consumer copies them: the peers have no
-//! back-pressure. The consumer therefore validates every copy after making it, with the
-//! *seqlock* pattern (as Aeron's broadcast receiver does). Which word plays the sequence
-//! depends on the reservation, because the cheap one only works against fastipc
-//! producers and for one-element reservations:
+//! back-pressure. The consumer therefore uses the *seqlock* pattern, as Aeron's broadcast
+//! receiver does, with the `reserved` word as the writers' "intent" counter:
 //!
-//! - **fastipc producers mark before they write.** A producer claims index `i` (`n`
-//!   elements) with a CAS on `reserved` (acq-rel), then stores a marker in the slot of
-//!   every position it is about to overwrite: [`INVALID_INDEX`] in the slot of `i` ("not
-//!   published yet" to every reader, peers included) and `i` in the slots of the other
-//!   `n - 1` positions (what a lapped reader there reads as a wrap marker to `i`: peers
-//!   jump to `i`, fastipc reports the lap). Then it issues a release fence, writes the
-//!   element bytes, and publishes: `slot.size` (relaxed), `slot.data_index = i`
-//!   (release).
-//! - **One-element reservations (every `send`) are validated by their slot.** A consumer
-//!   loads `slot.data_index` (acquire) and finds `x`; the producer's data and size writes
-//!   happen-before everything it does next. It copies the bytes with volatile reads (never
-//!   through a `&[u8]`), issues an acquire fence and loads `slot.data_index` again
-//!   (relaxed). A fastipc producer that overwrites position `x & mask` marks that slot
-//!   before writing any byte of it; if the copy read any such byte, that producer's release
-//!   fence synchronises with the consumer's acquire fence (fence-fence synchronisation
-//!   through the byte it read), so the marker is visible to the second load, which then
-//!   does not return `x` (every later value of the slot is a marker or a larger index):
-//!   the copy is discarded and the consumer reports a lag. This check touches only the
-//!   slot's cache line, which the consumer already holds: the header line, which
-//!   producers rewrite on every message, stays with them.
-//! - **Multi-element reservations are validated by the head**, as the marker of a
-//!   position inside a reservation cannot be told from the stale value it replaces.
-//!   After the acquire fence the consumer loads `reserved`: a producer that rewrote any
-//!   byte of element `x` reserved `x + capacity` or later, and its CAS happens-before that
-//!   load (same fence-fence argument, with the CAS before the producer's fence), which then
-//!   shows `next_index > x + capacity`. Conversely `next_index <= x + capacity` proves no
-//!   byte of `x` (nor of any later element of the reservation) was being rewritten.
-//! - A `reset()` clears every slot before rewinding `reserved`, so either check also
-//!   rejects a copy that raced with a reset (a head below the reservation's end, or a
-//!   slot that no longer names the reservation).
-//!
-//! C++ and Python producers do not mark slots. Against them the head check still holds
-//! (their locked CAS on `reserved` is a full barrier on x86-64 and TSO keeps their stores
-//! in order), but the slot check does not: a C++ or Python producer that laps a fastipc
-//! consumer in the middle of its copy of a one-element message can hand it a torn
-//! message, exactly as it would hand one to the peers' own consumers. Elements of 8 bytes
-//! or less are copied with one aligned load and are never torn. (Validating every
-//! message by the head costs a transfer of the header's cache line per message: about
-//! half the throughput and 1.5 times the latency; see BENCHMARKS.md.)
-//!
-//! The element copy is a data race in the language's model only with a lapping writer,
-//! and its result is then discarded, as in every seqlock (crossbeam's `AtomicCell` reads
-//! the same way).
+//! - A producer claims index `i` with a CAS on `reserved` (acq-rel), then issues a
+//!   release fence, then writes the element bytes, then stores `slot.size` (relaxed) and
+//!   `slot.data_index = i` (release). Data for absolute index `x` lives at position
+//!   `x & mask`; it can only be overwritten by a producer that reserved `x + capacity`
+//!   or later, i.e. after `next_index` (in `reserved`) has passed `x + capacity`.
+//! - A consumer loads `slot.data_index` (acquire); if it names the reservation it wants,
+//!   the producer's data and size writes happen-before everything it does next. It copies
+//!   the bytes with volatile reads (never through a `&[u8]`), issues an acquire fence,
+//!   then loads `reserved` and the slot's `data_index` again (relaxed).
+//! - If the copy read any byte written by a producer that reserved `x + capacity` or
+//!   later, that producer's release fence (after its CAS) synchronises with the consumer's
+//!   acquire fence (fence-fence synchronisation through the byte it read), so the CAS
+//!   happens-before the consumer's second load of `reserved`, which then shows
+//!   `next_index > x + capacity`: the copy is discarded and the consumer reports a lag.
+//!   Conversely, `next_index <= x + capacity` after the fence proves no byte of `x` (nor
+//!   of any later element of the same reservation) was being rewritten during the copy.
+//! - A head below the reservation's end, or a first slot that no longer names the
+//!   reservation, reveals a `reset()` (which clears the slots before rewinding
+//!   `reserved`); the copy is discarded then too.
 //!
 //! Like the peers, absolute indices live in 48 bits of `reserved`; a queue would need
 //! 2^48 messages (weeks at 10^8 per second) before they wrap.
@@ -233,13 +207,8 @@ impl RawRing {
                         marker.size.store(n as u32, Relaxed);
                         marker.data_index.store(start, Release);
                     }
-                    // Seqlock writer side: mark the slot of every position about to be
-                    // overwritten, then order the claim and the marks before every data
-                    // byte written next (see the module documentation).
-                    self.slot(start).data_index.store(INVALID_INDEX, Relaxed);
-                    for k in 1..n {
-                        self.slot(start + k).data_index.store(start, Relaxed);
-                    }
+                    // Seqlock writer side: the claim is ordered before every data byte
+                    // written next (see the module documentation).
                     fence(Release);
                     return start;
                 }
@@ -353,17 +322,13 @@ impl RawRing {
     }
 
     /// After copying elements `first..` of the reservation `start..end`: whether the copy
-    /// is intact (see the module documentation). A one-element reservation is checked by
-    /// its slot, which must still name `start` (no fastipc producer marked it, and no
-    /// reset cleared it). Larger ones by the head: nobody reserved `first + capacity` yet,
-    /// and the queue was not reset (the head is still at or past `end`, and the slot
-    /// still names `start` when the copy began at it).
+    /// is intact. No producer can have been rewriting those bytes (nobody reserved
+    /// `first + capacity` yet: see the module documentation), and the queue was not reset
+    /// (the head is still at or past `end`, and the slot still names `start` when the
+    /// copy began at it).
     #[inline]
     pub(crate) fn intact(&self, start: u64, first: u64, end: u64) -> bool {
         fence(Acquire);
-        if end - start == 1 {
-            return self.slot(start).data_index.load(Relaxed) == start;
-        }
         let head = reserved_index(self.header().reserved.load(Relaxed));
         if head > first.saturating_add(self.capacity) || head < end {
             return false;
