@@ -497,9 +497,13 @@ fn syscalls(book: &mut Book, c: Counts) -> std::io::Result<()> {
     let mut md = format!(
         "\n### {SYSCALL_TITLE}\n\nEach operation run {small} and {large} times in a fresh process under `strace -f -c`; the difference is what the extra operations cost in syscalls.\n\n| operation | syscalls, {small} ops | syscalls, {large} ops | futex calls, {large} ops | extra syscalls |\n|---|---:|---:|---:|---:|\n"
     );
-    for (what, label) in [("send", "Producer::send, consumer attached and awake"), ("lock", "Mutex lock+unlock, uncontended")] {
+    for (what, label) in [
+        ("send", "Producer::send, consumer attached and awake"),
+        ("lock", "Mutex lock+unlock, uncontended"),
+    ] {
         let count = |n: u64| -> std::io::Result<(u64, u64)> {
-            let out = std::env::temp_dir().join(format!("xbench-strace-{}-{what}-{n}", std::process::id()));
+            let out = std::env::temp_dir()
+                .join(format!("xbench-strace-{}-{what}-{n}", std::process::id()));
             let status = std::process::Command::new("strace")
                 .args(["-f", "-qq", "-c", "-o"])
                 .arg(&out)

@@ -129,7 +129,8 @@ fn quiet_ops(what: &str, n: u64) -> std::io::Result<()> {
     match what {
         "send" => {
             let name = format!("{}-q", ctl.name().unwrap_or("xbench"));
-            let q = fastipc::SlickQueue::<[u64; 1]>::create(&name, 1024).map_err(std::io::Error::other)?;
+            let q = fastipc::SlickQueue::<[u64; 1]>::create(&name, 1024)
+                .map_err(std::io::Error::other)?;
             let rx = q.consumer();
             let tx = q.producer();
             for i in 0..n {

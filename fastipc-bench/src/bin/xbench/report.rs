@@ -192,7 +192,8 @@ impl Book {
             min: value,
             max: value,
         };
-        self.rows.push((title.to_owned(), variant.to_owned(), Kind::NsPerOp, s));
+        self.rows
+            .push((title.to_owned(), variant.to_owned(), Kind::NsPerOp, s));
     }
 
     /// The summary of `variant` in case `title`.
