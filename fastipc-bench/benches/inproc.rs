@@ -1,8 +1,9 @@
 //! The in-process criterion set: `cargo bench -p fastipc-bench`.
 //!
-//! Uncontended lock+unlock against the spin-lock floor, parking_lot and std; contended
-//! mutexes in 2 and 4 threads; queue throughput in threads against crossbeam's
-//! ArrayQueue and rtrb. The cross-process set and the ratio table are `xbench`'s.
+//! Uncontended lock+unlock of the fastipc Mutex against the spin-lock floor, parking_lot
+//! and std; contended mutexes in 2 and 4 threads; the fastipc queue's throughput in local
+//! mode (threads) against crossbeam's ArrayQueue and rtrb. The cross-process set and the
+//! ratio table are `xbench`'s (`cargo run --release -p fastipc-bench --bin xbench`).
 #![allow(missing_docs)]
 
 use std::hint::black_box;
@@ -11,8 +12,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fastipc_bench::affinity;
+use fastipc_bench::fastq;
 use fastipc_bench::floors::SpinLock;
-use fastipc_bench::locks::{self, BenchLock};
+use fastipc_bench::locks::{self, BenchLock, FastMutex};
 use fastipc_bench::queues::{self, Item, Placement};
 
 fn lock_unlock<L: BenchLock>(lock: &L) {
@@ -27,6 +29,8 @@ fn uncontended(c: &mut Criterion) {
     g.bench_function("parking_lot", |b| b.iter(|| lock_unlock(&pl)));
     let std = std::sync::Mutex::new(0u64);
     g.bench_function("std", |b| b.iter(|| lock_unlock(&std)));
+    let fast = FastMutex::leaked();
+    g.bench_function("fastipc Mutex", |b| b.iter(|| lock_unlock(&fast)));
     g.finish();
 }
 
@@ -46,6 +50,17 @@ fn contended(c: &mut Criterion) {
                         &cpus,
                         10_000,
                     );
+                    total += Duration::from_secs_f64(threads as f64 * 10_000.0 / ops);
+                }
+                total
+            })
+        });
+        g.bench_function(format!("fastipc Mutex {threads} threads"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let ops =
+                        locks::contended(Arc::new(FastMutex::leaked()), threads, &cpus, 10_000);
                     total += Duration::from_secs_f64(threads as f64 * 10_000.0 / ops);
                 }
                 total
@@ -77,7 +92,7 @@ fn timed(iters: u64, n: u64, mut run: impl FnMut() -> f64) -> Duration {
         .sum()
 }
 
-fn queue_group<T: Item>(c: &mut Criterion, label: &str) {
+fn queue_group<T: Item + fastipc::IpcMessage>(c: &mut Criterion, label: &str) {
     let cpus = affinity::allowed_cpus();
     let (a, b) = (cpus[0], *cpus.last().unwrap());
     let spsc = Placement {
@@ -102,6 +117,20 @@ fn queue_group<T: Item>(c: &mut Criterion, label: &str) {
         });
         g.bench_function(format!("rtrb SPSC cap {cap}"), |bch| {
             bch.iter_custom(|iters| timed(iters, N, || queues::rtrb::<T>(cap, N, &spsc).unwrap()))
+        });
+        g.bench_function(format!("fastipc local SPSC cap {cap}"), |bch| {
+            bch.iter_custom(|iters| {
+                timed(iters, N, || {
+                    fastq::local_throughput::<T>(cap, N, &spsc).unwrap()
+                })
+            })
+        });
+        g.bench_function(format!("fastipc local 2P1C cap {cap}"), |bch| {
+            bch.iter_custom(|iters| {
+                timed(iters, N, || {
+                    fastq::local_throughput::<T>(cap, N / 2, &mpsc).unwrap()
+                })
+            })
         });
         g.bench_function(format!("ArrayQueue 2P1C cap {cap}"), |bch| {
             bch.iter_custom(|iters| {
