@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use fastipc::Deadline;
 use fastipc::error::{QueueError, RecvError, ShmError};
-use fastipc::queue::{Ring, RingSpec, SharedCursor, WaitStrategy};
+use fastipc::queue::layout::GeometryError;
+use fastipc::queue::{Geometry, Ring, RingSpec, SharedCursor, WaitStrategy};
 
 use crate::error::{CliError, secs};
 use crate::progress::{Progress, UPDATE_EVERY};
@@ -356,6 +357,18 @@ fn check_send(opts: &SendOptions) -> Result<(), CliError> {
             option: "--batch",
             reason: "must be at least 1".into(),
         });
+    }
+    if let Some(c) = opts.capacity {
+        Geometry::new(c, opts.elem_size).map_err(|e| match e {
+            GeometryError::Capacity(reason) => QueueError::InvalidCapacity {
+                capacity: c,
+                reason,
+            },
+            GeometryError::ElementSize(reason) => QueueError::InvalidElementSize {
+                size: opts.elem_size,
+                reason,
+            },
+        })?;
     }
     if let Some(c) = opts.capacity
         && opts.batch > c
@@ -807,6 +820,10 @@ mod tests {
             },
             SendOptions {
                 rate: Some(f64::NAN),
+                ..base.clone()
+            },
+            SendOptions {
+                capacity: Some(12),
                 ..base.clone()
             },
         ];
