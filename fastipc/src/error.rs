@@ -198,6 +198,221 @@ pub enum NamedError {
     },
 }
 
+/// A queue could not be created, opened or attached as asked.
+///
+/// Every way a segment can fail the attach checks of the SlickQueue handshake (LAYOUT.md
+/// §1) has its own variant, so a caller (or the `fastipc inspect` tool) can tell a foreign
+/// file from a truncated one, a newer layout, or a queue of another message type.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The named segment could not be created, opened or mapped.
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+    /// The capacity asked for cannot make a queue.
+    #[error("queue capacity {capacity} is invalid: {reason}")]
+    InvalidCapacity {
+        /// The capacity asked for.
+        capacity: usize,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The element size asked for cannot make a queue.
+    #[error("queue element size {size} is invalid: {reason}")]
+    InvalidElementSize {
+        /// The element size asked for, in bytes.
+        size: usize,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The message type needs a stricter alignment than a queue's data area guarantees.
+    #[error(
+        "message type `{type_name}` needs {align}-byte alignment; a queue's data area only guarantees 16"
+    )]
+    UnsupportedAlignment {
+        /// The message type.
+        type_name: &'static str,
+        /// Its alignment in bytes.
+        align: usize,
+    },
+    /// A batch holds more messages than the queue can hold at once, or none.
+    #[error("a batch of {len} messages cannot be sent on a queue of capacity {capacity}")]
+    InvalidBatch {
+        /// Messages in the batch.
+        len: usize,
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// A write into a byte-level reservation runs past its end.
+    #[error(
+        "writing {len} bytes at offset {offset} runs past the {reserved} bytes of the reservation"
+    )]
+    WriteOutOfBounds {
+        /// Byte offset of the write inside the reservation.
+        offset: usize,
+        /// Bytes written.
+        len: usize,
+        /// Bytes the reservation holds.
+        reserved: usize,
+    },
+    /// The segment is shorter than the 64-byte queue header.
+    #[error("segment {name:?} is truncated: {size} bytes, shorter than the 64-byte queue header")]
+    Truncated {
+        /// The segment name.
+        name: String,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// The creator never finished initialising the queue (bounded wait, as the peers do).
+    #[error(
+        "queue {name:?} was not initialised within {waited:?} (init_state is {state}, 3 means ready)"
+    )]
+    NotReady {
+        /// The segment name.
+        name: String,
+        /// The last `init_state` seen.
+        state: u32,
+        /// How long the attach waited.
+        waited: std::time::Duration,
+    },
+    /// The segment does not carry the "SLQ" layout marker: it is not a queue.
+    #[error(
+        "segment {name:?} is not a SlickQueue: its layout marker is {found:#010x}, expected 0x534C513X (\"SLQ\" and a feature digit)"
+    )]
+    BadMagic {
+        /// The segment name.
+        name: String,
+        /// The marker found at offset 24.
+        found: u32,
+    },
+    /// The queue was made with layout features this build does not know.
+    #[error(
+        "queue {name:?} uses unknown layout features (marker {magic:#010x}, unknown feature bits {unknown:#x})"
+    )]
+    UnknownFeatures {
+        /// The segment name.
+        name: String,
+        /// The marker found at offset 24.
+        magic: u32,
+        /// The feature bits not understood.
+        unknown: u32,
+    },
+    /// The queue's creator does not maintain the last-published index ("SLQ0"); every
+    /// fastipc endpoint maintains it, so sharing the segment would break `read_last`.
+    #[error(
+        "queue {name:?} was created without the last-published index (marker {magic:#010x}, \"SLQ0\"); fastipc needs \"SLQ1\""
+    )]
+    ReadLastDisabled {
+        /// The segment name.
+        name: String,
+        /// The marker found at offset 24.
+        magic: u32,
+    },
+    /// The queue groups several elements per control slot, which fastipc does not support.
+    #[error("queue {name:?} has {items_per_slot} items per slot; fastipc supports only 1")]
+    UnsupportedItemsPerSlot {
+        /// The segment name.
+        name: String,
+        /// The header's `items_per_slot`.
+        items_per_slot: u32,
+    },
+    /// The header's capacity is zero or not a power of two.
+    #[error("queue {name:?} claims capacity {capacity}, which is not a power of two")]
+    CapacityNotPowerOfTwo {
+        /// The segment name.
+        name: String,
+        /// The header's capacity.
+        capacity: u32,
+    },
+    /// The header's fields contradict each other or the protocol.
+    #[error("queue {name:?} has a corrupt header: {reason}")]
+    CorruptHeader {
+        /// The segment name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The existing queue has another capacity than the one asked for.
+    #[error("queue {name:?} has capacity {found}, but {requested} was asked for")]
+    CapacityMismatch {
+        /// The segment name.
+        name: String,
+        /// The capacity asked for.
+        requested: usize,
+        /// The queue's capacity.
+        found: usize,
+    },
+    /// The existing queue holds elements of another size.
+    #[error(
+        "queue {name:?} holds {found} ({found_size} bytes per element), not {expected} ({expected_size} bytes)"
+    )]
+    ElementSizeMismatch {
+        /// The segment name.
+        name: String,
+        /// The type (or element size) the caller expected, described.
+        expected: String,
+        /// Its size in bytes.
+        expected_size: usize,
+        /// The type the queue holds, described (its name when the creator recorded one).
+        found: String,
+        /// The queue's element size.
+        found_size: usize,
+    },
+    /// The existing queue holds another message type of the same size.
+    #[error(
+        "queue {name:?} holds {found}, not {expected} (layout fingerprints {found_fingerprint:#018x} and {expected_fingerprint:#018x} differ)"
+    )]
+    TypeMismatch {
+        /// The segment name.
+        name: String,
+        /// The caller's message type, described.
+        expected: String,
+        /// Its layout fingerprint.
+        expected_fingerprint: u64,
+        /// The type the queue holds, described.
+        found: String,
+        /// The fingerprint recorded in the queue's header.
+        found_fingerprint: u64,
+    },
+    /// The header describes a queue larger than the segment.
+    #[error(
+        "segment {name:?} is {file_size} bytes, but its header describes a {required}-byte queue"
+    )]
+    FileTooSmall {
+        /// The segment name.
+        name: String,
+        /// The segment's size in bytes.
+        file_size: u64,
+        /// The size the header's capacity and element size need.
+        required: u128,
+    },
+}
+
+/// Why a receive returned no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// Nothing new has been published (non-blocking receives only).
+    #[error("no message is available")]
+    Empty,
+    /// The deadline passed before a message arrived.
+    #[error("timed out waiting for a message")]
+    Timeout,
+    /// Producers overwrote messages before this consumer read them: it missed exactly
+    /// this many elements and now continues from the oldest one still in the ring. The
+    /// count is a difference of absolute indices: with batch reservations, the unused
+    /// positions a wrapping batch skipped at the end of the ring count too.
+    #[error("the consumer fell behind and missed {0} messages")]
+    Lagged(u64),
+    /// A control slot holds a size no producer can have written (the segment is
+    /// corrupt); the consumer skipped it.
+    #[error("the slot of index {index} holds the impossible size {size}; skipped it")]
+    Corrupt {
+        /// The absolute index of the slot.
+        index: u64,
+        /// The size it holds.
+        size: u32,
+    },
+}
+
 /// A [`SharedCell`](crate::named::SharedCell) could not be opened as asked.
 #[derive(Debug, thiserror::Error)]
 pub enum SharedCellError {

@@ -8,7 +8,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | typed API | [`named`] objects and [`SharedCell`], `queue` endpoints (lands with its issue) |
+//! | typed API | [`named`] objects and [`SharedCell`], [`queue`] endpoints ([`SlickQueue`]) |
 //! | algorithms | [`sync`] primitives, the queue ring |
 //! | layouts and memory views | [`mem`], [`atomic`], [`message`] |
 //! | syscalls | [`sys`] (futex, shared memory, processes, clocks) |
@@ -28,14 +28,18 @@ pub mod error;
 pub mod mem;
 pub mod message;
 pub mod named;
+pub mod queue;
 pub mod sync;
 pub mod sys;
 
 pub use atomic::{AtomicU32, AtomicU64, FutexWord};
-pub use error::{MemError, NamedError, SharedCellError, ShmError, SyncError, TimedOut};
+pub use error::{
+    MemError, NamedError, QueueError, RecvError, SharedCellError, ShmError, SyncError, TimedOut,
+};
 pub use mem::{MemRef, Region};
 pub use message::IpcMessage;
 pub use named::{NamedEvent, NamedMutex, NamedSemaphore, SharedCell, SharedCellGuard};
+pub use queue::SlickQueue;
 pub use sync::{Event, LockError, Mutex, MutexGuard, OwnerDied, Semaphore};
 pub use sys::clock::Deadline;
 pub use sys::futex::Scope;
@@ -49,8 +53,8 @@ pub use fastipc_derive::IpcMessage;
 
 /// What the code of `#[derive(IpcMessage)]` reaches the runtime through. Not public API:
 /// it changes with the derive. The code of `#[ipc(queue = ..)]` also names `SlickQueue`,
-/// `Producer`, `Consumer` and `QueueError` here (re-exported when the queue lands), and
-/// `#[ipc(shared = ..)]` names `SharedCell` and `SharedCellError`.
+/// `Producer`, `Consumer` and `QueueError` here, and `#[ipc(shared = ..)]` names
+/// `SharedCell` and `SharedCellError`.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::error::SharedCellError;
@@ -60,6 +64,7 @@ pub mod __private {
     };
     pub use crate::message::{IpcMessage, fingerprint};
     pub use crate::named::SharedCell;
+    pub use crate::queue::{Consumer, Producer, QueueError, SlickQueue};
     pub use ::bytemuck;
     pub use ::core::mem::{align_of, offset_of, size_of};
     pub use ::core::result::Result;

@@ -1,0 +1,145 @@
+//! [`SharedCursor`]: the read position a work-stealing group of consumers shares, an
+//! atomic `u64` that can live in its own 8-byte named segment, exactly like the Python
+//! peer's `AtomicCursor` over `SharedMemory(size=8)`.
+
+use core::ptr::NonNull;
+use core::sync::atomic::AtomicU64;
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use std::sync::Arc;
+
+use crate::error::{QueueError, ShmError};
+use crate::mem::Region;
+use crate::sys::shm::Segment;
+
+/// Size of a named cursor segment in bytes.
+pub const CURSOR_SIZE: usize = 8;
+
+/// A shared read position: each reservation claimed through it goes to exactly one of
+/// the consumers that share it (threads, processes, Rust or Python).
+///
+/// Cloning gives another handle to the same cursor.
+///
+/// ```
+/// use fastipc::queue::SharedCursor;
+///
+/// let cursor = SharedCursor::local(0);
+/// let other = cursor.clone();
+/// assert_eq!(other.compare_exchange(0, 5), Ok(0));
+/// assert_eq!(cursor.load(), 5);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SharedCursor {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    word: NonNull<AtomicU64>,
+    name: Option<String>,
+    // Owns the memory `word` points into; declared last so it drops last.
+    _region: Region,
+}
+
+// SAFETY: `word` points into `_region`, which `Inner` owns, and is only used as an atomic.
+unsafe impl Send for Inner {}
+// SAFETY: as for Send: concurrent atomic access is sound.
+unsafe impl Sync for Inner {}
+
+impl SharedCursor {
+    /// A cursor in private memory, for consumers that are threads of one process.
+    pub fn local(initial: u64) -> SharedCursor {
+        let cursor = SharedCursor::from_region(Region::heap(CURSOR_SIZE), None)
+            .expect("a heap region of 8 bytes is 64-aligned");
+        cursor.store(initial);
+        cursor
+    }
+
+    /// Creates the 8-byte named segment `name` holding `initial` (visible under its name
+    /// only once written). Fails with [`ShmError::AlreadyExists`] if the name is taken.
+    pub fn create(name: &str, initial: u64) -> Result<SharedCursor, QueueError> {
+        let segment = Segment::create(name, CURSOR_SIZE, |mem| {
+            if let Ok(word) = mem.atomic_u64(0) {
+                word.store(initial, Release);
+            }
+        })?;
+        SharedCursor::from_region(Region::shared(segment), Some(name))
+    }
+
+    /// Attaches to the existing cursor segment `name` (at least 8 bytes; a peer's
+    /// `AtomicCursor` at offset 0).
+    pub fn open(name: &str) -> Result<SharedCursor, QueueError> {
+        let segment = Segment::open(name, CURSOR_SIZE)?;
+        SharedCursor::from_region(Region::shared(segment), Some(name))
+    }
+
+    /// Attaches to `name` if it exists, else creates it holding `initial`.
+    pub fn open_or_create(name: &str, initial: u64) -> Result<SharedCursor, QueueError> {
+        for _ in 0..100 {
+            match SharedCursor::open(name) {
+                Err(QueueError::Shm(ShmError::NotFound { .. })) => {}
+                other => return other,
+            }
+            match SharedCursor::create(name, initial) {
+                Err(QueueError::Shm(ShmError::AlreadyExists { .. })) => {}
+                other => return other,
+            }
+        }
+        Err(QueueError::Shm(ShmError::AlreadyExists {
+            name: name.to_owned(),
+        }))
+    }
+
+    /// Removes the name of cursor segment `name`; `Ok(false)` if there was none.
+    pub fn remove(name: &str) -> Result<bool, QueueError> {
+        match Segment::unlink(name) {
+            Ok(()) => Ok(true),
+            Err(ShmError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn from_region(region: Region, name: Option<&str>) -> Result<SharedCursor, QueueError> {
+        let word = NonNull::from(region.mem().atomic_u64(0).map_err(|_| {
+            QueueError::Shm(ShmError::TooSmall {
+                name: name.unwrap_or("<local>").to_owned(),
+                size: region.len() as u64,
+                required: CURSOR_SIZE as u64,
+            })
+        })?);
+        Ok(SharedCursor {
+            inner: Arc::new(Inner {
+                word,
+                name: name.map(str::to_owned),
+                _region: region,
+            }),
+        })
+    }
+
+    fn word(&self) -> &AtomicU64 {
+        // SAFETY: checked in bounds and aligned when made; the region it points into is
+        // owned by `inner` and lives as long as `self`.
+        unsafe { self.inner.word.as_ref() }
+    }
+
+    /// The segment name (`None` for a local cursor).
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// The position (acquire).
+    pub fn load(&self) -> u64 {
+        self.word().load(Acquire)
+    }
+
+    /// Sets the position (release), e.g. to a queue's `next_index()` so that a new group
+    /// starts "now" rather than at 0.
+    pub fn store(&self, value: u64) {
+        self.word().store(value, Release)
+    }
+
+    /// Strong compare-and-swap: `Ok(previous)` when the position was `current` and is
+    /// now `new`, else `Err(actual)`.
+    pub fn compare_exchange(&self, current: u64, new: u64) -> Result<u64, u64> {
+        self.word().compare_exchange(current, new, AcqRel, Acquire)
+    }
+}

@@ -1,0 +1,458 @@
+//! The ring algorithm (LAYOUT.md §1 "Algorithms"), over precomputed pointers into a
+//! validated queue: reserve with wrap markers, publish, locate a reservation at a cursor,
+//! post-copy validation, recovery after a lap, read_last, reset, and the wake protocol of
+//! blocking consumers.
+//!
+//! # Memory-ordering argument
+//!
+//! Payload bytes are plain memory that lapping producers (in this or another process,
+//! possibly C++ or Python) may overwrite while a consumer copies them: the peers have no
+//! back-pressure. The consumer therefore uses the *seqlock* pattern, as Aeron's broadcast
+//! receiver does, with the `reserved` word as the writers' "intent" counter:
+//!
+//! - A producer claims index `i` with a CAS on `reserved` (acq-rel), then issues a
+//!   release fence, then writes the element bytes, then stores `slot.size` (relaxed) and
+//!   `slot.data_index = i` (release). Data for absolute index `x` lives at position
+//!   `x & mask`; it can only be overwritten by a producer that reserved `x + capacity`
+//!   or later, i.e. after `next_index` (in `reserved`) has passed `x + capacity`.
+//! - A consumer loads `slot.data_index` (acquire); if it names the reservation it wants,
+//!   the producer's data and size writes happen-before everything it does next. It copies
+//!   the bytes with volatile reads (never through a `&[u8]`), issues an acquire fence,
+//!   then loads `reserved` and the slot's `data_index` again (relaxed).
+//! - If the copy read any byte written by a producer that reserved `x + capacity` or
+//!   later, that producer's release fence (after its CAS) synchronises with the consumer's
+//!   acquire fence (fence-fence synchronisation through the byte it read), so the CAS
+//!   happens-before the consumer's second load of `reserved`, which then shows
+//!   `next_index > x + capacity`: the copy is discarded and the consumer reports a lag.
+//!   Conversely, `next_index <= x + capacity` after the fence proves no byte of `x` (nor
+//!   of any later element of the same reservation) was being rewritten during the copy.
+//! - A head below the reservation's end, or a first slot that no longer names the
+//!   reservation, reveals a `reset()` (which clears the slots before rewinding
+//!   `reserved`); the copy is discarded then too.
+//!
+//! Like the peers, absolute indices live in 48 bits of `reserved`; a queue would need
+//! 2^48 messages (weeks at 10^8 per second) before they wrap.
+//!
+//! C++ and Python producers do not issue the release fence; on x86-64 their locked CAS on
+//! `reserved` is a full barrier and stores are not reordered with older stores (TSO), so
+//! the argument holds for them too. The element copy is a data race in the language's
+//! model only with a lapping writer, and its result is then discarded, as in every
+//! seqlock (crossbeam's `AtomicCell` reads the same way).
+//!
+//! # Wake protocol
+//!
+//! A consumer that runs out of spinning registers in `sleepers` (SeqCst RMW), then loads
+//! `last_published` (SeqCst), re-checks its slot, and sleeps on `wake_seq` with the value
+//! it read *before* registering. A producer, after its release store of `data_index`,
+//! raises `last_published` with a SeqCst RMW (always an RMW, even when the value does not
+//! change) and then loads `sleepers` (SeqCst). Both sides' SeqCst operations are in one
+//! total order, so either the producer sees the sleeper (and bumps `wake_seq` and wakes
+//! it) or the consumer's load of `last_published` reads the producer's RMW, which makes
+//! the slot store visible to the consumer's re-check. Peers never wake anyone, so every
+//! sleep is also bounded by the wait strategy's poll interval.
+
+use core::ptr::NonNull;
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use core::sync::atomic::fence;
+
+use super::layout::{
+    Geometry, HEADER_SIZE, Header, INVALID_INDEX, Slot, pack_reserved, reserved_index,
+};
+use crate::mem::MemRef;
+use crate::sys::futex::{self, Scope};
+
+/// How far [`RawRing::recover`] scans for the oldest published reservation before it
+/// settles for the head.
+const RECOVERY_SCAN_LIMIT: u64 = 1 << 16;
+
+/// Wrap-marker hops [`RawRing::locate`] follows before calling the slot corrupt (a
+/// correct ring needs at most one: markers always point at position 0).
+const MAX_MARKER_HOPS: u32 = 4;
+
+/// Precomputed pointers into a validated queue and its geometry.
+///
+/// Invariant: a `RawRing` is only made by [`RawRing::new`] over a queue whose header,
+/// `capacity` slots and `capacity × element_size` data bytes lie inside one live mapping
+/// (or heap block), and every holder of a `RawRing` also holds (an `Arc` of) the owner of
+/// that memory for as long as it uses it. The pointers are never turned into references
+/// to anything but atomics.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawRing {
+    header: NonNull<Header>,
+    slots: NonNull<Slot>,
+    data: NonNull<u8>,
+    mask: u64,
+    capacity: u64,
+    element_size: usize,
+    scope: Scope,
+}
+
+// SAFETY: the pointers target shared memory that is only accessed through atomics or the
+// seqlock protocol above, which are designed for concurrent use from any thread; the
+// memory's owner is kept alive by whoever holds the RawRing (type invariant).
+unsafe impl Send for RawRing {}
+// SAFETY: as for Send: every operation through `&RawRing` is thread-safe by protocol.
+unsafe impl Sync for RawRing {}
+
+/// What [`RawRing::locate`] found at a cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Locate {
+    /// Nothing published at `cursor` yet (the cursor after following wrap markers).
+    Empty { cursor: u64 },
+    /// A published reservation of `n` elements starting at `start`.
+    Found { start: u64, n: u64 },
+    /// Producers lapped the reader: `cursor`'s reservation was overwritten.
+    Lapped { cursor: u64 },
+    /// The slot holds a size no producer writes.
+    Corrupt { index: u64, size: u32 },
+}
+
+impl RawRing {
+    /// Pointers into the queue at the start of `mem`.
+    ///
+    /// # Safety
+    /// `mem` holds at least `geom.len` bytes, its start is 16-aligned, the header's
+    /// capacity and element size are `geom`'s, and the memory outlives every use of the
+    /// returned value (see the type invariant).
+    pub(crate) unsafe fn new(mem: &MemRef<'_>, geom: &Geometry, scope: Scope) -> RawRing {
+        debug_assert!(mem.len() >= geom.len);
+        // SAFETY: a MemRef's address is never null.
+        let base = unsafe { NonNull::new_unchecked(mem.as_ptr()) };
+        // SAFETY: the caller guarantees `geom.len` bytes from `base`; the slots start at
+        // 64, inside that range.
+        let slots = unsafe { base.add(HEADER_SIZE) };
+        // SAFETY: the data area starts at `geom.data_offset < geom.len`, inside the range.
+        let data = unsafe { base.add(geom.data_offset) };
+        RawRing {
+            header: base.cast(),
+            slots: slots.cast(),
+            data,
+            mask: geom.capacity as u64 - 1,
+            capacity: geom.capacity as u64,
+            element_size: geom.element_size,
+            scope,
+        }
+    }
+
+    /// The header.
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: type invariant: the header is live, 8-aligned (the base is 16-aligned)
+        // and made of atomics only.
+        unsafe { self.header.as_ref() }
+    }
+
+    /// The slot at position `index & mask`.
+    #[inline]
+    pub(crate) fn slot(&self, index: u64) -> &Slot {
+        let slot = self
+            .slots
+            .as_ptr()
+            .wrapping_add((index & self.mask) as usize);
+        // SAFETY: the position is `< capacity` and the slot array holds `capacity`
+        // 16-byte, 8-aligned slots of atomics, live for as long as `self` is used (type
+        // invariant); atomics tolerate any concurrent access.
+        unsafe { &*slot }
+    }
+
+    /// Address of the element with absolute index `index` (position `index & mask`).
+    #[inline]
+    pub(crate) fn element_ptr(&self, index: u64) -> *mut u8 {
+        // The position is `< capacity`, so the offset is inside the
+        // `capacity × element_size` data area (type invariant).
+        let pos = (index & self.mask) as usize;
+        self.data.as_ptr().wrapping_add(pos * self.element_size)
+    }
+
+    /// Capacity in elements.
+    #[inline]
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The next free absolute index: where a consumer that reads "from now" starts.
+    pub(crate) fn next_index(&self) -> u64 {
+        reserved_index(self.header().reserved.load(Acquire))
+    }
+
+    /// Claims `n` consecutive elements (`1 <= n <= capacity`, checked by the caller) and
+    /// returns the absolute index of the first. A reservation never straddles the end of
+    /// the ring: when it would, it starts at the next lap and leaves a wrap marker in the
+    /// slot where it would have started.
+    #[inline]
+    pub(crate) fn reserve(&self, n: u64) -> u64 {
+        debug_assert!(n >= 1 && n <= self.capacity);
+        let reserved = &self.header().reserved;
+        let mut current = reserved.load(Relaxed);
+        loop {
+            let index = reserved_index(current);
+            let pos = index & self.mask;
+            let wraps = pos + n > self.capacity;
+            let start = if wraps {
+                index + (self.capacity - pos)
+            } else {
+                index
+            };
+            match reserved.compare_exchange_weak(
+                current,
+                pack_reserved(start + n, n),
+                AcqRel,
+                Relaxed,
+            ) {
+                Ok(_) => {
+                    if wraps {
+                        // Wrap marker in the skipped slot: readers at `index` jump to
+                        // `start`. Size first, index (release) last, as a publish.
+                        let marker = self.slot(index);
+                        marker.size.store(n as u32, Relaxed);
+                        marker.data_index.store(start, Release);
+                    }
+                    // Seqlock writer side: the claim is ordered before every data byte
+                    // written next (see the module documentation).
+                    fence(Release);
+                    return start;
+                }
+                Err(actual) => {
+                    current = actual;
+                    core::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Publishes the reservation of `n` elements at `start`: slot size, then slot index
+    /// (release), then raises `last_published` and wakes sleeping consumers if any.
+    #[inline]
+    pub(crate) fn publish(&self, start: u64, n: u64) {
+        let slot = self.slot(start);
+        slot.size.store(n as u32, Relaxed);
+        slot.data_index.store(start, Release);
+        let header = self.header();
+        let last = &header.last_published;
+        let mut current = last.load(Relaxed);
+        loop {
+            // Always an RMW (SeqCst), even when `last_published` is already higher: it is
+            // the producer's half of the sleeper handshake (module documentation).
+            let new = if current == INVALID_INDEX || current < start {
+                start
+            } else {
+                current
+            };
+            match last.compare_exchange_weak(current, new, SeqCst, Relaxed) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        if header.sleepers.load(SeqCst) != 0 {
+            self.wake_sleepers();
+        }
+    }
+
+    /// Wakes every consumer sleeping on the queue's futex word.
+    #[cold]
+    pub(crate) fn wake_sleepers(&self) {
+        let word = &self.header().wake_seq;
+        word.fetch_add(1, Release);
+        futex::wake_all(word, self.scope);
+    }
+
+    /// The futex scope of the queue's wake word.
+    pub(crate) fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// Finds the reservation a reader whose cursor is `cursor` reads next, following wrap
+    /// markers, and detects being lapped.
+    #[inline]
+    pub(crate) fn locate(&self, mut cursor: u64) -> Locate {
+        let mut hops = 0;
+        loop {
+            let pos = cursor & self.mask;
+            let slot = self.slot(cursor);
+            let d = slot.data_index.load(Acquire);
+            if d == INVALID_INDEX || d < cursor {
+                return Locate::Empty { cursor };
+            }
+            if d & self.mask != pos {
+                // A wrap marker. It belongs to the reservation attempted at `cursor` when
+                // it points to the start of the next lap; a later one means this reader
+                // was lapped.
+                let Some(next_lap) = cursor.checked_add(self.capacity - pos) else {
+                    return Locate::Corrupt {
+                        index: cursor,
+                        size: slot.size.load(Relaxed),
+                    };
+                };
+                if d != next_lap {
+                    return Locate::Lapped { cursor };
+                }
+                hops += 1;
+                if hops > MAX_MARKER_HOPS {
+                    return Locate::Corrupt {
+                        index: cursor,
+                        size: slot.size.load(Relaxed),
+                    };
+                }
+                cursor = d;
+                continue;
+            }
+            if d > cursor {
+                return Locate::Lapped { cursor };
+            }
+            let n = slot.size.load(Relaxed);
+            if n == 0 || u64::from(n) > self.capacity - pos {
+                // No producer publishes such a size, but a lapping producer writing a wrap
+                // marker here stores its (straddling) size before its index: tell the two
+                // apart by whether anyone reserved a lap ahead of this reader.
+                fence(Acquire);
+                let head = reserved_index(self.header().reserved.load(Relaxed));
+                if head > cursor.saturating_add(self.capacity) {
+                    return Locate::Lapped { cursor };
+                }
+                return Locate::Corrupt {
+                    index: cursor,
+                    size: n,
+                };
+            }
+            return Locate::Found {
+                start: cursor,
+                n: u64::from(n),
+            };
+        }
+    }
+
+    /// After copying elements `first..` of the reservation `start..end`: whether the copy
+    /// is intact. No producer can have been rewriting those bytes (nobody reserved
+    /// `first + capacity` yet: see the module documentation), and the queue was not reset
+    /// (the head is still at or past `end`, and the slot still names `start` when the
+    /// copy began at it).
+    #[inline]
+    pub(crate) fn intact(&self, start: u64, first: u64, end: u64) -> bool {
+        fence(Acquire);
+        let head = reserved_index(self.header().reserved.load(Relaxed));
+        if head > first.saturating_add(self.capacity) || head < end {
+            return false;
+        }
+        first != start || self.slot(start).data_index.load(Relaxed) == start
+    }
+
+    /// Where a reader that lost its place at `from` continues: the oldest reservation
+    /// start whose elements are all still in the ring, or the head when none can be found
+    /// (everything in between counts as missed). Never returns less than `from` unless
+    /// the queue was reset.
+    pub(crate) fn recover(&self, from: u64) -> u64 {
+        let head = reserved_index(self.header().reserved.load(Acquire));
+        if head < from {
+            // The queue was reset under this reader: start over at the new head.
+            return head;
+        }
+        let oldest = from.max(head.saturating_sub(self.capacity));
+        if oldest == from {
+            return from;
+        }
+        let end = head.min(oldest.saturating_add(RECOVERY_SCAN_LIMIT.min(self.capacity)));
+        let mut x = oldest;
+        while x < end {
+            let pos = x & self.mask;
+            let d = self.slot(x).data_index.load(Acquire);
+            if d == x {
+                return x;
+            }
+            if d != INVALID_INDEX
+                && d & self.mask != pos
+                && x.checked_add(self.capacity - pos) == Some(d)
+            {
+                // The wrap marker of a reservation attempted at `x`: `locate` follows it.
+                return x;
+            }
+            x += 1;
+        }
+        head
+    }
+
+    /// The last published reservation `(start, n)` if its slot still describes it.
+    pub(crate) fn locate_last(&self) -> Option<(u64, u64)> {
+        let li = self.header().last_published.load(Acquire);
+        if li == INVALID_INDEX {
+            return None;
+        }
+        let slot = self.slot(li);
+        if slot.data_index.load(Acquire) != li {
+            return None;
+        }
+        let n = slot.size.load(Relaxed);
+        let pos = li & self.mask;
+        if n == 0 || u64::from(n) > self.capacity - pos {
+            return None;
+        }
+        Some((li, u64::from(n)))
+    }
+
+    /// Clears every slot, then rewinds `reserved` and `last_published`, as the peers'
+    /// `reset()` does. Only safe to call while no producer is active.
+    pub(crate) fn reset(&self) {
+        for i in 0..self.capacity {
+            let slot = self.slot(i);
+            slot.data_index.store(INVALID_INDEX, Relaxed);
+            slot.size.store(1, Relaxed);
+        }
+        fence(Release);
+        let header = self.header();
+        header.reserved.store(0, Release);
+        header.last_published.store(INVALID_INDEX, Release);
+    }
+}
+
+/// Copies `len` bytes from shared memory that another thread or process may be writing,
+/// with volatile reads (8 bytes at a time where aligned), into private memory.
+///
+/// # Safety
+/// `src..src + len` must be valid for reads (a live mapping) and `dst..dst + len` valid
+/// for writes; the ranges must not overlap and nothing else may access `dst` meanwhile.
+#[inline]
+pub(crate) unsafe fn copy_from_shared(src: *const u8, dst: *mut u8, len: usize) {
+    let mut i = 0;
+    // Head: single bytes until `src + i` is 8-aligned; body: aligned u64 words; tail:
+    // single bytes.
+    while i < len {
+        let (s, d) = (src.wrapping_add(i), dst.wrapping_add(i));
+        if (s as usize).is_multiple_of(8) && i + 8 <= len {
+            // SAFETY: `s` is 8-aligned and `i + 8 <= len`: in bounds (caller contract).
+            let word = unsafe { s.cast::<u64>().read_volatile() };
+            // SAFETY: `i + 8 <= len`: in bounds of `dst`, which may be unaligned.
+            unsafe { d.cast::<u64>().write_unaligned(word) };
+            i += 8;
+        } else {
+            // SAFETY: `i < len`: in bounds of `src` (caller contract).
+            let byte = unsafe { s.read_volatile() };
+            // SAFETY: `i < len`: in bounds of `dst`.
+            unsafe { d.write(byte) };
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_from_shared_handles_every_alignment() {
+        let src: Vec<u8> = (0..64u8).collect();
+        for start in 0..9 {
+            for len in [0, 1, 7, 8, 9, 15, 16, 17, 40] {
+                let mut dst = vec![0xFFu8; len + 3];
+                let (s, d) = (
+                    src.as_ptr().wrapping_add(start),
+                    dst.as_mut_ptr().wrapping_add(1),
+                );
+                // SAFETY: `start + len <= 49 < 64` bytes of `src`; `dst` holds `len + 3`
+                // bytes, written from offset 1; the vectors do not overlap.
+                unsafe { copy_from_shared(s, d, len) };
+                assert_eq!(&dst[1..1 + len], &src[start..start + len]);
+                assert_eq!(dst[0], 0xFF);
+                assert_eq!(dst[len + 1], 0xFF);
+            }
+        }
+    }
+}

@@ -1,0 +1,834 @@
+//! The untyped, byte-level queue: [`Ring`] creates or attaches a SlickQueue segment (the
+//! handshake of LAYOUT.md §1) and offers reserve / publish / read / read_shared /
+//! read_last on bytes, with the element size known only at run time. The typed endpoints
+//! and the command-line tool are built on it.
+//!
+//! ```
+//! use fastipc::queue::{Ring, RingSpec};
+//!
+//! let ring = Ring::local(&RingSpec::new(8, 4))?;      // 8 elements of 4 bytes
+//! ring.send_bytes(&[1, 2, 3, 4, 5, 6, 7, 8])?;          // one reservation of 2 elements
+//! let mut cursor = 0;
+//! let mut buf = Vec::new();
+//! let info = ring.read(&mut cursor, &mut buf)?;
+//! assert_eq!((info.index, info.count), (0, 2));
+//! assert_eq!(buf, [1, 2, 3, 4, 5, 6, 7, 8]);
+//! assert_eq!(cursor, 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use core::sync::atomic::Ordering::{Release, SeqCst};
+use std::time::{Duration, Instant};
+
+use super::cursor::SharedCursor;
+use super::layout::{
+    FEATURE_ITEMS_PER_SLOT, FEATURE_READ_LAST, Geometry, GeometryError, HEADER_SIZE, Header,
+    HeaderSnapshot, INVALID_INDEX, KNOWN_FEATURES, MAGIC, TypeTrailer, init_state,
+};
+use super::raw::{Locate, RawRing, copy_from_shared};
+use crate::error::{QueueError, RecvError, ShmError};
+use crate::mem::{MemRef, Region};
+use crate::sys::futex::Scope;
+use crate::sys::shm::Segment;
+
+/// How long an attacher waits for the creator to finish (`init_state == 3`), as the
+/// peers do.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A segment in the legacy state (1) is accepted after this grace period when its size
+/// fields are set, as the peers do.
+const LEGACY_GRACE: Duration = Duration::from_millis(5);
+
+/// What a new queue is made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingSpec {
+    /// Capacity in elements: a power of two, at most 2^31.
+    pub capacity: usize,
+    /// Bytes per element (non-zero).
+    pub element_size: usize,
+    /// Message layout fingerprint recorded in header bytes 32..40 (0 = unknown). When the
+    /// queue is opened rather than created, a non-zero value must match the queue's.
+    pub fingerprint: u64,
+    /// Message type name recorded in the type trailer (shared queues only).
+    pub type_name: Option<String>,
+}
+
+impl RingSpec {
+    /// A queue of `capacity` elements of `element_size` bytes, of no recorded type.
+    pub fn new(capacity: usize, element_size: usize) -> RingSpec {
+        RingSpec {
+            capacity,
+            element_size,
+            fingerprint: 0,
+            type_name: None,
+        }
+    }
+
+    /// Records a message type: its fingerprint in the header and its name in the trailer.
+    pub fn with_type(mut self, name: &str, fingerprint: u64) -> RingSpec {
+        self.type_name = Some(name.to_owned());
+        self.fingerprint = fingerprint;
+        self
+    }
+
+    fn geometry(&self) -> Result<Geometry, QueueError> {
+        Geometry::new(self.capacity, self.element_size).map_err(|e| match e {
+            GeometryError::Capacity(reason) => QueueError::InvalidCapacity {
+                capacity: self.capacity,
+                reason,
+            },
+            GeometryError::ElementSize(reason) => QueueError::InvalidElementSize {
+                size: self.element_size,
+                reason,
+            },
+        })
+    }
+}
+
+/// What an attacher requires of an existing queue.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Expect {
+    pub(crate) capacity: Option<usize>,
+    pub(crate) element_size: Option<usize>,
+    /// Non-zero fingerprint and the type's name.
+    pub(crate) ty: Option<(String, u64)>,
+}
+
+impl Expect {
+    fn from_spec(spec: &RingSpec) -> Expect {
+        Expect {
+            capacity: Some(spec.capacity),
+            element_size: Some(spec.element_size),
+            ty: (spec.fingerprint != 0).then(|| {
+                (
+                    spec.type_name.clone().unwrap_or_else(|| "?".into()),
+                    spec.fingerprint,
+                )
+            }),
+        }
+    }
+
+    fn describe(&self, element_size: usize) -> String {
+        match &self.ty {
+            Some((name, _)) => format!("`{name}`"),
+            None => format!("{element_size}-byte elements"),
+        }
+    }
+}
+
+/// One element range read from the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadInfo {
+    /// Absolute index of the first element read.
+    pub index: u64,
+    /// Number of elements read (a batch reservation is read whole).
+    pub count: usize,
+}
+
+/// What [`Ring::inspect`] found in a segment, without attaching to it.
+#[derive(Debug)]
+pub struct Inspection {
+    /// The header, decoded field by field.
+    pub header: HeaderSnapshot,
+    /// The segment's size in bytes.
+    pub file_size: u64,
+    /// The type trailer, when the queue was made by fastipc for a named type.
+    pub trailer: Option<TypeTrailer>,
+    /// The geometry if the header passes every attach check, else the error an attach
+    /// would report (without waiting for a creator that has not finished).
+    pub validation: Result<Geometry, QueueError>,
+}
+
+/// A SlickQueue of untyped elements, local (heap) or in a named shared segment.
+///
+/// All operations take `&self` and are safe from any number of threads and processes:
+/// producers are multi-producer safe, each reader owns its cursor (`u64`) or shares a
+/// [`SharedCursor`] for work stealing.
+#[derive(Debug)]
+pub struct Ring {
+    raw: RawRing,
+    geometry: Geometry,
+    name: Option<String>,
+    created: bool,
+    // Owns the memory `raw` points into; declared last so it drops last.
+    region: Region,
+}
+
+impl Ring {
+    /// A queue in private heap memory, for threads of one process.
+    pub fn local(spec: &RingSpec) -> Result<Ring, QueueError> {
+        let geometry = spec.geometry()?;
+        let region = Region::heap(geometry.len);
+        init_queue(&region.mem(), &geometry, spec.fingerprint, None);
+        Ok(Ring::assemble(region, geometry, None, true, Scope::Private))
+    }
+
+    /// Creates the shared queue `name` (`/dev/shm/NAME`). The segment becomes visible
+    /// under its name only once fully initialised (`init_state == 3`), so peers attaching
+    /// at any moment find a ready queue. Fails with [`ShmError::AlreadyExists`] (inside
+    /// [`QueueError::Shm`]) if the name is taken.
+    pub fn create(name: &str, spec: &RingSpec) -> Result<Ring, QueueError> {
+        let geometry = spec.geometry()?;
+        let name_for_trailer = spec.type_name.as_deref();
+        let total = match name_for_trailer {
+            Some(t) => geometry.trailer_offset() + TypeTrailer::len_for(t),
+            None => geometry.len,
+        };
+        let segment = Segment::create(name, total, |mem| {
+            init_queue(&mem, &geometry, spec.fingerprint, name_for_trailer)
+        })?;
+        Ok(Ring::assemble(
+            Region::shared(segment),
+            geometry,
+            Some(name.to_owned()),
+            true,
+            Scope::Shared,
+        ))
+    }
+
+    /// Attaches to the existing shared queue `name`: waits (at most [`READY_TIMEOUT`])
+    /// for its creator to finish, then validates the header (marker, feature bits, items
+    /// per slot, capacity, element size, and that the segment holds what the header
+    /// describes). With `element_size`, the queue's must match it.
+    pub fn open(name: &str, element_size: Option<usize>) -> Result<Ring, QueueError> {
+        Ring::open_expecting(
+            name,
+            &Expect {
+                element_size,
+                ..Expect::default()
+            },
+        )
+    }
+
+    /// Attaches to `name` if it exists (its capacity and element size must match `spec`,
+    /// and its fingerprint too when both are non-zero), else creates it. Two processes
+    /// racing here get one creator; [`Ring::created`] tells which one this is.
+    pub fn open_or_create(name: &str, spec: &RingSpec) -> Result<Ring, QueueError> {
+        let expect = Expect::from_spec(spec);
+        spec.geometry()?;
+        Ring::open_or_create_expecting(name, spec, &expect)
+    }
+
+    pub(crate) fn open_or_create_expecting(
+        name: &str,
+        spec: &RingSpec,
+        expect: &Expect,
+    ) -> Result<Ring, QueueError> {
+        // Each failed round lost a race to a concurrent creator or remover; bound them.
+        let mut last = None;
+        for _ in 0..100 {
+            match Ring::open_expecting(name, expect) {
+                Err(QueueError::Shm(ShmError::NotFound { .. })) => {}
+                other => return other,
+            }
+            match Ring::create(name, spec) {
+                Err(QueueError::Shm(e @ ShmError::AlreadyExists { .. })) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(QueueError::Shm(last.unwrap_or(ShmError::NotFound {
+            name: name.to_owned(),
+        })))
+    }
+
+    /// Attaches and checks the expectations; see [`Ring::open`].
+    pub(crate) fn open_expecting(name: &str, expect: &Expect) -> Result<Ring, QueueError> {
+        let segment = Segment::open(name, HEADER_SIZE).map_err(|e| truncated(name, e))?;
+        let file_size = segment.len() as u64;
+        let mem = segment.mem();
+        let header = Header::from_mem(&mem).map_err(|_| QueueError::Truncated {
+            name: name.to_owned(),
+            size: file_size,
+        })?;
+        wait_ready(header, name)?;
+        let snap = HeaderSnapshot::load(header);
+        let geometry = validate(&snap, file_size, name)?;
+        check_expectations(&mem, &snap, &geometry, expect, name)?;
+        Ok(Ring::assemble(
+            Region::shared(segment),
+            geometry,
+            Some(name.to_owned()),
+            false,
+            Scope::Shared,
+        ))
+    }
+
+    /// Decodes and checks the header of segment `name` without waiting or attaching:
+    /// what `fastipc inspect` shows. Fails only when the segment cannot be opened or is
+    /// shorter than the header.
+    pub fn inspect(name: &str) -> Result<Inspection, QueueError> {
+        let segment = Segment::open(name, HEADER_SIZE).map_err(|e| truncated(name, e))?;
+        let file_size = segment.len() as u64;
+        let mem = segment.mem();
+        let header = Header::from_mem(&mem).map_err(|_| QueueError::Truncated {
+            name: name.to_owned(),
+            size: file_size,
+        })?;
+        let snap = HeaderSnapshot::load(header);
+        let validation = if snap.init_state == init_state::READY {
+            validate(&snap, file_size, name)
+        } else {
+            Err(QueueError::NotReady {
+                name: name.to_owned(),
+                state: snap.init_state,
+                waited: Duration::ZERO,
+            })
+        };
+        let trailer = match &validation {
+            Ok(g) => TypeTrailer::read(&mem, g.trailer_offset()),
+            Err(_) => None,
+        };
+        Ok(Inspection {
+            header: snap,
+            file_size,
+            trailer,
+            validation,
+        })
+    }
+
+    /// Removes the name `name` (processes attached keep their mapping). `Ok(false)` if
+    /// there was no such segment. Queues are never removed implicitly.
+    pub fn remove(name: &str) -> Result<bool, QueueError> {
+        match Segment::unlink(name) {
+            Ok(()) => Ok(true),
+            Err(ShmError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn assemble(
+        region: Region,
+        geometry: Geometry,
+        name: Option<String>,
+        created: bool,
+        scope: Scope,
+    ) -> Ring {
+        // SAFETY: the region holds a queue of `geometry` (initialised by `init_queue` or
+        // validated by `validate`, which checked the length); heap regions are 64-aligned
+        // and mappings page-aligned; the region lives in the returned Ring, and every
+        // copy of `raw` handed out is paired with an `Arc<Ring>` or `&Ring`.
+        let raw = unsafe { RawRing::new(&region.mem(), &geometry, scope) };
+        Ring {
+            raw,
+            geometry,
+            name,
+            created,
+            region,
+        }
+    }
+
+    pub(crate) fn raw(&self) -> &RawRing {
+        &self.raw
+    }
+
+    /// The segment name (`None` for a local queue).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Whether this handle created the queue (rather than attached to it).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Whether the queue lives in a named shared segment.
+    pub fn is_shared(&self) -> bool {
+        self.region.is_shared()
+    }
+
+    /// Capacity in elements.
+    pub fn capacity(&self) -> usize {
+        self.geometry.capacity
+    }
+
+    /// Bytes per element.
+    pub fn element_size(&self) -> usize {
+        self.geometry.element_size
+    }
+
+    /// Where header, slots and data live.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// The header as it is now.
+    pub fn header(&self) -> HeaderSnapshot {
+        HeaderSnapshot::load(self.raw.header())
+    }
+
+    /// The type trailer, if the creator recorded one.
+    pub fn type_trailer(&self) -> Option<TypeTrailer> {
+        TypeTrailer::read(&self.region.mem(), self.geometry.trailer_offset())
+    }
+
+    /// The next free absolute index: the cursor of a reader that starts "now".
+    pub fn next_index(&self) -> u64 {
+        self.raw.next_index()
+    }
+
+    /// The cursor of a reader that starts from the oldest reservation still in the ring.
+    pub fn oldest_index(&self) -> u64 {
+        self.raw.recover(0)
+    }
+
+    /// Reserves `n` consecutive elements (`1 <= n <= capacity`) to fill and publish.
+    ///
+    /// A reservation that is dropped without [`Reservation::publish`] is published anyway
+    /// (with whatever bytes it holds): an unpublished reservation would stall every reader
+    /// at it forever.
+    pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, QueueError> {
+        if n == 0 || n > self.capacity() {
+            return Err(QueueError::InvalidBatch {
+                len: n,
+                capacity: self.capacity(),
+            });
+        }
+        let start = self.raw.reserve(n as u64);
+        Ok(Reservation {
+            ring: self,
+            start,
+            n: n as u64,
+            published: false,
+        })
+    }
+
+    /// Sends `bytes` (a non-zero multiple of the element size, at most a capacity's
+    /// worth) as one reservation; returns its index.
+    pub fn send_bytes(&self, bytes: &[u8]) -> Result<u64, QueueError> {
+        let es = self.element_size();
+        if !bytes.len().is_multiple_of(es) {
+            return Err(QueueError::InvalidElementSize {
+                size: bytes.len(),
+                reason: "a message must be a whole number of elements",
+            });
+        }
+        let mut r = self.reserve(bytes.len() / es)?;
+        r.write(0, bytes)?;
+        Ok(r.publish())
+    }
+
+    /// Reads the reservation at `*cursor` into `out` (replacing its contents) and
+    /// advances the cursor past it. `Err(Empty)` when nothing new is published;
+    /// `Err(Lagged(n))` when producers overwrote `n` elements before this reader got to
+    /// them (the cursor then points at the oldest reservation still available).
+    pub fn read(&self, cursor: &mut u64, out: &mut Vec<u8>) -> Result<ReadInfo, RecvError> {
+        out.clear();
+        match self.raw.locate(*cursor) {
+            Locate::Empty { cursor: c } => {
+                *cursor = c;
+                Err(RecvError::Empty)
+            }
+            Locate::Lapped { cursor: c } => Err(self.lag(cursor, c)),
+            Locate::Corrupt { index, size } => {
+                *cursor = self.raw.recover(index.saturating_add(1));
+                Err(RecvError::Corrupt { index, size })
+            }
+            Locate::Found { start, n } => {
+                self.copy_out(start, n, out);
+                if self.raw.intact(start, start, start + n) {
+                    *cursor = start + n;
+                    Ok(ReadInfo {
+                        index: start,
+                        count: n as usize,
+                    })
+                } else {
+                    out.clear();
+                    Err(self.lag(cursor, start))
+                }
+            }
+        }
+    }
+
+    /// Work stealing: claims the reservation at the shared cursor, so that each one goes
+    /// to exactly one of the readers sharing `cursor` (in this or other processes, Rust
+    /// or Python). The bytes are copied and validated *before* the claim, so a claimed
+    /// reservation is never torn. A lag is reported to the reader whose claim skipped it.
+    pub fn read_shared(
+        &self,
+        cursor: &SharedCursor,
+        out: &mut Vec<u8>,
+    ) -> Result<ReadInfo, RecvError> {
+        loop {
+            out.clear();
+            let c = cursor.load();
+            match self.raw.locate(c) {
+                Locate::Empty { cursor: m } => {
+                    if m != c {
+                        // Past a wrap marker: move the group along, as the peers do.
+                        let _ = cursor.compare_exchange(c, m);
+                    }
+                    return Err(RecvError::Empty);
+                }
+                Locate::Lapped { cursor: m } => {
+                    if let Some(e) = self.shared_lag(cursor, c, m) {
+                        return Err(e);
+                    }
+                }
+                Locate::Corrupt { index, size } => {
+                    let next = self.raw.recover(index.saturating_add(1));
+                    if cursor.compare_exchange(c, next).is_ok() {
+                        return Err(RecvError::Corrupt { index, size });
+                    }
+                }
+                Locate::Found { start, n } => {
+                    self.copy_out(start, n, out);
+                    if !self.raw.intact(start, start, start + n) {
+                        if let Some(e) = self.shared_lag(cursor, c, start) {
+                            out.clear();
+                            return Err(e);
+                        }
+                        continue;
+                    }
+                    if cursor.compare_exchange(c, start + n).is_ok() {
+                        return Ok(ReadInfo {
+                            index: start,
+                            count: n as usize,
+                        });
+                    }
+                }
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Copies the last published reservation into `out` (replacing its contents), if any.
+    pub fn read_last(&self, out: &mut Vec<u8>) -> Option<ReadInfo> {
+        for _ in 0..64 {
+            out.clear();
+            let (start, n) = self.raw.locate_last()?;
+            self.copy_out(start, n, out);
+            if self.raw.intact(start, start, start + n) {
+                return Some(ReadInfo {
+                    index: start,
+                    count: n as usize,
+                });
+            }
+        }
+        out.clear();
+        None
+    }
+
+    /// Clears every slot and rewinds the queue to index 0, as the peers' `reset()`. Only
+    /// call it while no producer is active; readers restart from 0 when they notice.
+    pub fn reset(&self) {
+        self.raw.reset();
+    }
+
+    fn copy_out(&self, start: u64, n: u64, out: &mut Vec<u8>) {
+        let bytes = n as usize * self.element_size();
+        out.reserve(bytes);
+        // SAFETY: the reservation's `n` elements are contiguous from `start`'s position
+        // (reservations never straddle the end; `locate` checked `pos + n <= capacity`),
+        // so the source lies inside the data area; `out` has room for `bytes` bytes
+        // (reserved above) and is private memory.
+        unsafe { copy_from_shared(self.raw.element_ptr(start), out.as_mut_ptr(), bytes) };
+        // SAFETY: the first `bytes` bytes were just written (capacity reserved above).
+        unsafe { out.set_len(bytes) };
+    }
+
+    fn lag(&self, cursor: &mut u64, at: u64) -> RecvError {
+        let next = self.raw.recover(at);
+        *cursor = next;
+        match next.saturating_sub(at) {
+            0 => RecvError::Empty,
+            missed => RecvError::Lagged(missed),
+        }
+    }
+
+    /// Moves a shared cursor past a lap; the error to return if this reader's CAS won.
+    fn shared_lag(&self, cursor: &SharedCursor, seen: u64, at: u64) -> Option<RecvError> {
+        let next = self.raw.recover(at);
+        cursor.compare_exchange(seen, next).ok()?;
+        Some(match next.saturating_sub(at) {
+            0 => RecvError::Empty,
+            missed => RecvError::Lagged(missed),
+        })
+    }
+}
+
+/// Elements reserved by [`Ring::reserve`]: fill them with [`Reservation::write`], then
+/// [`Reservation::publish`]. Dropping it publishes it too.
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    ring: &'a Ring,
+    start: u64,
+    n: u64,
+    published: bool,
+}
+
+impl Reservation<'_> {
+    /// Absolute index of the first reserved element.
+    pub fn index(&self) -> u64 {
+        self.start
+    }
+
+    /// Number of reserved elements.
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    /// Always false: a reservation holds at least one element.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Bytes the reservation holds.
+    pub fn byte_len(&self) -> usize {
+        self.len() * self.ring.element_size()
+    }
+
+    /// Copies `bytes` into the reservation at byte `offset`.
+    pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), QueueError> {
+        let reserved = self.byte_len();
+        if offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > reserved)
+        {
+            return Err(QueueError::WriteOutOfBounds {
+                offset,
+                len: bytes.len(),
+                reserved,
+            });
+        }
+        let dst = self.ring.raw.element_ptr(self.start).wrapping_add(offset);
+        // SAFETY: `offset + bytes.len() <= byte_len`, and the reservation's bytes are
+        // contiguous inside the data area from `start`'s position (it never straddles
+        // the end). They belong to this reservation until it is published (readers only
+        // touch them when lapped, and then discard what they copied).
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        Ok(())
+    }
+
+    /// Publishes the reservation; returns its index.
+    pub fn publish(mut self) -> u64 {
+        self.published = true;
+        self.ring.raw.publish(self.start, self.n);
+        self.start
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            self.ring.raw.publish(self.start, self.n);
+        }
+    }
+}
+
+/// Writes a fresh queue over `mem` exactly as the handshake's winner does, then marks it
+/// ready: marker, `reserved = 0`, `last_published = MAX`, capacity, element size, items
+/// per slot 1, fingerprint, every slot `(MAX, 1)`, the type trailer, `init_state = 3`.
+fn init_queue(mem: &MemRef<'_>, geometry: &Geometry, fingerprint: u64, type_name: Option<&str>) {
+    let Ok(header) = Header::from_mem(mem) else {
+        return;
+    };
+    header.magic.store(MAGIC, Release);
+    header.reserved.store(0, Release);
+    header.last_published.store(INVALID_INDEX, Release);
+    header.size.store(geometry.capacity as u32, Release);
+    header
+        .element_size
+        .store(geometry.element_size as u32, Release);
+    header.items_per_slot.store(1, Release);
+    header.fingerprint.store(fingerprint, Release);
+    header.wake_seq.store(0, Release);
+    header.sleepers.store(0, Release);
+    // SAFETY: `mem` holds at least `geometry.len` bytes (it was sized from the geometry)
+    // and is 16-aligned, and nobody else can see it yet; the RawRing is dropped at the
+    // end of this function.
+    let raw = unsafe { RawRing::new(mem, geometry, Scope::Private) };
+    for i in 0..geometry.capacity as u64 {
+        let slot = raw.slot(i);
+        slot.data_index.store(INVALID_INDEX, Release);
+        slot.size.store(1, Release);
+    }
+    if let Some(name) = type_name {
+        TypeTrailer::write(mem, geometry.trailer_offset(), fingerprint, name);
+    }
+    header.init_state.store(init_state::READY, SeqCst);
+}
+
+fn truncated(name: &str, e: ShmError) -> QueueError {
+    match e {
+        ShmError::TooSmall { size, .. } => QueueError::Truncated {
+            name: name.to_owned(),
+            size,
+        },
+        e => QueueError::Shm(e),
+    }
+}
+
+/// The attacher's side of the handshake: wait (bounded) for `init_state == 3`.
+fn wait_ready(header: &Header, name: &str) -> Result<(), QueueError> {
+    let start = Instant::now();
+    let mut state;
+    loop {
+        state = header
+            .init_state
+            .load(core::sync::atomic::Ordering::Acquire);
+        match state {
+            init_state::READY => return Ok(()),
+            init_state::LEGACY if start.elapsed() >= LEGACY_GRACE => {
+                let snap = HeaderSnapshot::load(header);
+                if snap.capacity != 0 && snap.element_size != 0 {
+                    return Ok(());
+                }
+            }
+            s if s > init_state::READY => {
+                return Err(QueueError::CorruptHeader {
+                    name: name.to_owned(),
+                    reason: format!("init_state is {s}, not a handshake state (0..=3)"),
+                });
+            }
+            _ => {}
+        }
+        let waited = start.elapsed();
+        if waited >= READY_TIMEOUT {
+            return Err(QueueError::NotReady {
+                name: name.to_owned(),
+                state,
+                waited,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Every structural check of an attach, in the order the peers make them; each failure
+/// its own error. Returns the geometry the header describes.
+pub(crate) fn validate(
+    snap: &HeaderSnapshot,
+    file_size: u64,
+    name: &str,
+) -> Result<Geometry, QueueError> {
+    let name_s = || name.to_owned();
+    if snap.pad_52 != 0 {
+        return Err(QueueError::CorruptHeader {
+            name: name_s(),
+            reason: format!(
+                "bytes 52..56 hold {:#x}; they must be 0 (peers read init_state as a u64)",
+                snap.pad_52
+            ),
+        });
+    }
+    if !snap.has_slq_prefix() {
+        return Err(QueueError::BadMagic {
+            name: name_s(),
+            found: snap.magic,
+        });
+    }
+    let unknown = snap.features() & !KNOWN_FEATURES;
+    if unknown != 0 {
+        return Err(QueueError::UnknownFeatures {
+            name: name_s(),
+            magic: snap.magic,
+            unknown,
+        });
+    }
+    let items_per_slot = snap.effective_items_per_slot();
+    if (snap.features() & FEATURE_ITEMS_PER_SLOT != 0) != (items_per_slot != 1) {
+        return Err(QueueError::CorruptHeader {
+            name: name_s(),
+            reason: format!(
+                "the marker {:#010x} and items_per_slot {} disagree",
+                snap.magic, snap.items_per_slot
+            ),
+        });
+    }
+    if items_per_slot != 1 {
+        return Err(QueueError::UnsupportedItemsPerSlot {
+            name: name_s(),
+            items_per_slot,
+        });
+    }
+    if snap.features() & FEATURE_READ_LAST == 0 {
+        return Err(QueueError::ReadLastDisabled {
+            name: name_s(),
+            magic: snap.magic,
+        });
+    }
+    if snap.capacity == 0 || !snap.capacity.is_power_of_two() {
+        return Err(QueueError::CapacityNotPowerOfTwo {
+            name: name_s(),
+            capacity: snap.capacity,
+        });
+    }
+    if snap.element_size == 0 {
+        return Err(QueueError::CorruptHeader {
+            name: name_s(),
+            reason: "the element size is 0".into(),
+        });
+    }
+    let required = snap.required_len();
+    if u128::from(file_size) < required {
+        return Err(QueueError::FileTooSmall {
+            name: name_s(),
+            file_size,
+            required,
+        });
+    }
+    Geometry::new(snap.capacity as usize, snap.element_size as usize).map_err(|e| {
+        QueueError::CorruptHeader {
+            name: name_s(),
+            reason: format!("{e:?}"),
+        }
+    })
+}
+
+fn describe_found(snap: &HeaderSnapshot, trailer: Option<&TypeTrailer>) -> String {
+    match trailer {
+        Some(t) if snap.fingerprint != 0 && t.fingerprint == snap.fingerprint => {
+            format!("`{}`", t.name)
+        }
+        _ if snap.fingerprint != 0 => {
+            format!("an unnamed type (fingerprint {:#018x})", snap.fingerprint)
+        }
+        _ => "elements of an unrecorded type (made by a peer that records none)".into(),
+    }
+}
+
+fn check_expectations(
+    mem: &MemRef<'_>,
+    snap: &HeaderSnapshot,
+    geometry: &Geometry,
+    expect: &Expect,
+    name: &str,
+) -> Result<(), QueueError> {
+    let trailer = || TypeTrailer::read(mem, geometry.trailer_offset());
+    if let Some(requested) = expect.capacity
+        && requested != geometry.capacity
+    {
+        return Err(QueueError::CapacityMismatch {
+            name: name.to_owned(),
+            requested,
+            found: geometry.capacity,
+        });
+    }
+    if let Some(es) = expect.element_size
+        && es != geometry.element_size
+    {
+        return Err(QueueError::ElementSizeMismatch {
+            name: name.to_owned(),
+            expected: expect.describe(es),
+            expected_size: es,
+            found: describe_found(snap, trailer().as_ref()),
+            found_size: geometry.element_size,
+        });
+    }
+    if let Some((type_name, fingerprint)) = &expect.ty
+        && snap.fingerprint != 0
+        && snap.fingerprint != *fingerprint
+    {
+        return Err(QueueError::TypeMismatch {
+            name: name.to_owned(),
+            expected: format!("`{type_name}`"),
+            expected_fingerprint: *fingerprint,
+            found: describe_found(snap, trailer().as_ref()),
+            found_fingerprint: snap.fingerprint,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,361 @@
+//! Unit tests of the ring algorithm in local mode (heap memory, threads).
+
+use super::*;
+use crate::queue::SharedCursor;
+use core::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+fn ring(capacity: usize, element_size: usize) -> Ring {
+    Ring::local(&RingSpec::new(capacity, element_size)).unwrap()
+}
+
+fn send_u64(r: &Ring, v: u64) -> u64 {
+    r.send_bytes(&v.to_le_bytes()).unwrap()
+}
+
+fn u64s(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn empty_queue_reads_nothing() {
+    let r = ring(8, 8);
+    let mut cursor = 0;
+    let mut out = vec![1, 2, 3];
+    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Empty));
+    assert_eq!(cursor, 0);
+    assert!(out.is_empty());
+    assert_eq!(r.read_last(&mut out), None);
+    let shared = SharedCursor::local(0);
+    assert_eq!(r.read_shared(&shared, &mut out), Err(RecvError::Empty));
+    assert_eq!(shared.load(), 0);
+    assert_eq!(r.next_index(), 0);
+    assert_eq!(r.oldest_index(), 0);
+    let h = r.header();
+    assert_eq!(h.magic, MAGIC);
+    assert_eq!(h.init_state, init_state::READY);
+    assert_eq!(h.last_published_index(), None);
+    assert_eq!((h.capacity, h.element_size, h.items_per_slot), (8, 8, 1));
+}
+
+#[test]
+fn out_of_order_publish_blocks_readers_at_the_first_hole() {
+    let r = ring(8, 8);
+    let mut a = r.reserve(1).unwrap();
+    let mut b = r.reserve(1).unwrap();
+    assert_eq!((a.index(), b.index()), (0, 1));
+    a.write(0, &10u64.to_le_bytes()).unwrap();
+    b.write(0, &11u64.to_le_bytes()).unwrap();
+    b.publish();
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    // Index 1 is published, but index 0 (the first hole) is not: nothing to read.
+    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Empty));
+    assert_eq!(cursor, 0);
+    // read_last already sees index 1.
+    assert_eq!(r.read_last(&mut out).map(|i| i.index), Some(1));
+    a.publish();
+    assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 0);
+    assert_eq!(u64s(&out), [10]);
+    assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 1);
+    assert_eq!(u64s(&out), [11]);
+    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Empty));
+    assert_eq!(cursor, 2);
+}
+
+#[test]
+fn batch_reservations_wrap_with_a_marker() {
+    let r = ring(8, 8);
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    let mut starts = Vec::new();
+    let mut got = Vec::new();
+    for batch in 0..3u64 {
+        let mut res = r.reserve(3).unwrap();
+        let values: Vec<u8> = (0..3)
+            .flat_map(|k| (batch * 10 + k).to_le_bytes())
+            .collect();
+        res.write(0, &values).unwrap();
+        starts.push(res.publish());
+        // Read as we go: the third reservation reuses positions 0..3.
+        let info = r.read(&mut cursor, &mut out).unwrap();
+        assert_eq!(info.count, 3);
+        got.push((info.index, u64s(&out)));
+    }
+    // The third reservation (index 6, 6 + 3 > 8) skips to the next lap.
+    assert_eq!(starts, [0, 3, 8]);
+    assert_eq!(r.next_index(), 11);
+    let marker = r.raw().slot(6);
+    assert_eq!(marker.data_index.load(Relaxed), 8);
+    assert_eq!(marker.size.load(Relaxed), 3);
+    assert_eq!(
+        got,
+        [
+            (0, vec![0, 1, 2]),
+            (3, vec![10, 11, 12]),
+            (8, vec![20, 21, 22])
+        ]
+    );
+    assert_eq!(cursor, 11);
+    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Empty));
+    // A reader that was at the marker follows it; so does a shared cursor.
+    let mut at_marker = 6;
+    assert_eq!(r.read(&mut at_marker, &mut out).unwrap().index, 8);
+    let shared = SharedCursor::local(6);
+    assert_eq!(r.read_shared(&shared, &mut out).unwrap().index, 8);
+    assert_eq!(shared.load(), 11);
+    // A reader still at 0 was lapped by the reservation at 8.
+    let mut stale = 0;
+    assert_eq!(r.read(&mut stale, &mut out), Err(RecvError::Lagged(3)));
+    assert_eq!(stale, 3);
+}
+
+#[test]
+fn lossy_overwrite_reports_the_exact_loss_and_resumes_at_the_oldest() {
+    let r = ring(8, 8);
+    for v in 0..20 {
+        send_u64(&r, v);
+    }
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    // Items 0..12 were overwritten; 12..20 are still in the ring.
+    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Lagged(12)));
+    assert_eq!(cursor, 12);
+    let mut got = Vec::new();
+    while r.read(&mut cursor, &mut out).is_ok() {
+        got.extend(u64s(&out));
+    }
+    assert_eq!(got, (12..20).collect::<Vec<_>>());
+    assert_eq!(r.oldest_index(), 12);
+
+    // A reader lapped while positioned on a wrap marker's slot: reservations of 3 at 0,
+    // 3, 8 (marker at 6 -> 8), 11, 16 (marker at 6 -> 16), 19; head 22.
+    let r = ring(8, 8);
+    for _ in 0..6 {
+        r.send_bytes(&[0; 24]).unwrap();
+    }
+    assert_eq!(r.next_index(), 22);
+    let mut stale = 6;
+    // 6..14 are gone (2 padding positions, the batch at 8, the batch at 11 which the one
+    // at 19 overwrote); the oldest intact reservation is the marker at 14 -> 16.
+    assert_eq!(r.read(&mut stale, &mut out), Err(RecvError::Lagged(8)));
+    assert_eq!(stale, 14);
+    assert_eq!(r.read(&mut stale, &mut out).unwrap().index, 16);
+    assert_eq!(r.read(&mut stale, &mut out).unwrap().index, 19);
+}
+
+#[test]
+fn read_last_returns_the_newest_reservation() {
+    let r = ring(4, 8);
+    let mut out = Vec::new();
+    assert_eq!(r.read_last(&mut out), None);
+    for v in 0..6 {
+        send_u64(&r, v);
+    }
+    assert_eq!(r.read_last(&mut out), Some(ReadInfo { index: 5, count: 1 }));
+    assert_eq!(u64s(&out), [5]);
+    let batch: Vec<u8> = [7u64, 8].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let at = r.send_bytes(&batch).unwrap();
+    assert_eq!(at, 6); // position 2, fits
+    assert_eq!(r.read_last(&mut out), Some(ReadInfo { index: 6, count: 2 }));
+    assert_eq!(u64s(&out), [7, 8]);
+    // The last published index is masked before indexing the slots.
+    assert_eq!(r.header().last_published_index(), Some(6));
+}
+
+#[test]
+fn work_stealing_delivers_each_item_to_exactly_one_of_three_consumers() {
+    const ITEMS: u64 = 200;
+    let r = Arc::new(ring(256, 8));
+    let cursor = SharedCursor::local(0);
+    let taken = Arc::new(AtomicUsize::new(0));
+    let consumers: Vec<_> = (0..3)
+        .map(|_| {
+            let (r, cursor, taken) = (Arc::clone(&r), cursor.clone(), Arc::clone(&taken));
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let mut mine = Vec::new();
+                let mut out = Vec::new();
+                while taken.load(Relaxed) < ITEMS as usize && Instant::now() < deadline {
+                    match r.read_shared(&cursor, &mut out) {
+                        Ok(_) => {
+                            mine.extend(u64s(&out));
+                            taken.fetch_add(1, Relaxed);
+                        }
+                        Err(RecvError::Empty) => std::thread::yield_now(),
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                }
+                mine
+            })
+        })
+        .collect();
+    for v in 0..ITEMS {
+        send_u64(&r, v);
+        if v % 16 == 0 {
+            std::thread::yield_now();
+        }
+    }
+    let mut all: Vec<u64> = consumers
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(all.len(), ITEMS as usize, "every item exactly once");
+    all.sort_unstable();
+    assert_eq!(all, (0..ITEMS).collect::<Vec<_>>());
+}
+
+#[test]
+fn shared_cursor_lag_is_counted_once() {
+    let r = ring(8, 8);
+    for v in 0..20 {
+        send_u64(&r, v);
+    }
+    let cursor = SharedCursor::local(0);
+    let mut out = Vec::new();
+    assert_eq!(r.read_shared(&cursor, &mut out), Err(RecvError::Lagged(12)));
+    assert_eq!(cursor.load(), 12);
+    let mut got = Vec::new();
+    while r.read_shared(&cursor, &mut out).is_ok() {
+        got.extend(u64s(&out));
+    }
+    assert_eq!(got, (12..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn lapped_readers_never_see_torn_elements() {
+    // Elements of 64 bytes, every byte the same counter value: a torn copy mixes two.
+    let r = Arc::new(ring(4, 64));
+    let stop = Arc::new(AtomicUsize::new(0));
+    let producer = {
+        let (r, stop) = (Arc::clone(&r), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut v = 0u8;
+            while stop.load(Relaxed) == 0 {
+                r.send_bytes(&[v; 64]).unwrap();
+                v = v.wrapping_add(1);
+            }
+        })
+    };
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    let (mut good, mut lagged) = (0, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (good < 2_000 || lagged == 0) && Instant::now() < deadline {
+        match r.read(&mut cursor, &mut out) {
+            Ok(_) => {
+                assert!(out.iter().all(|&b| b == out[0]), "torn element: {out:?}");
+                good += 1;
+            }
+            Err(RecvError::Lagged(n)) => lagged += n,
+            Err(RecvError::Empty) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    stop.store(1, Relaxed);
+    producer.join().unwrap();
+    assert!(good > 0, "no element read intact");
+    assert!(
+        lagged > 0,
+        "the producer never lapped the reader: nothing was tested"
+    );
+}
+
+#[test]
+fn corrupt_slot_sizes_are_reported_and_skipped() {
+    let r = ring(8, 8);
+    send_u64(&r, 1);
+    send_u64(&r, 2);
+    r.raw().slot(0).size.store(0, Relaxed);
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    assert_eq!(
+        r.read(&mut cursor, &mut out),
+        Err(RecvError::Corrupt { index: 0, size: 0 })
+    );
+    assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 1);
+    // A size running past the end of the ring.
+    r.raw().slot(1).size.store(8, Relaxed);
+    let mut cursor = 1;
+    assert_eq!(
+        r.read(&mut cursor, &mut out),
+        Err(RecvError::Corrupt { index: 1, size: 8 })
+    );
+}
+
+#[test]
+fn bad_parameters_are_typed_errors() {
+    assert!(matches!(
+        Ring::local(&RingSpec::new(12, 8)),
+        Err(QueueError::InvalidCapacity { capacity: 12, .. })
+    ));
+    assert!(matches!(
+        Ring::local(&RingSpec::new(0, 8)),
+        Err(QueueError::InvalidCapacity { .. })
+    ));
+    assert!(matches!(
+        Ring::local(&RingSpec::new(8, 0)),
+        Err(QueueError::InvalidElementSize { .. })
+    ));
+    let r = ring(8, 4);
+    assert!(matches!(
+        r.reserve(0),
+        Err(QueueError::InvalidBatch { len: 0, .. })
+    ));
+    assert!(matches!(
+        r.reserve(9),
+        Err(QueueError::InvalidBatch {
+            len: 9,
+            capacity: 8
+        })
+    ));
+    assert!(matches!(
+        r.send_bytes(&[0; 6]),
+        Err(QueueError::InvalidElementSize { .. })
+    ));
+    let mut res = r.reserve(2).unwrap();
+    assert!(matches!(
+        res.write(4, &[0; 5]),
+        Err(QueueError::WriteOutOfBounds {
+            offset: 4,
+            len: 5,
+            reserved: 8
+        })
+    ));
+    assert!(res.write(usize::MAX, &[0]).is_err());
+    assert!(res.write(4, &[0; 4]).is_ok());
+}
+
+#[test]
+fn dropped_reservations_are_published() {
+    let r = ring(8, 8);
+    drop(r.reserve(1).unwrap());
+    send_u64(&r, 9);
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 0);
+    assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 1);
+    assert_eq!(u64s(&out), [9]);
+}
+
+#[test]
+fn reset_rewinds_everything() {
+    let r = ring(8, 8);
+    for v in 0..5 {
+        send_u64(&r, v);
+    }
+    r.reset();
+    let h = r.header();
+    assert_eq!(h.next_index(), 0);
+    assert_eq!(h.last_published_index(), None);
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Empty));
+    send_u64(&r, 42);
+    r.read(&mut cursor, &mut out).unwrap();
+    assert_eq!(u64s(&out), [42]);
+}

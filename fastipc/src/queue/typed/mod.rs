@@ -1,0 +1,239 @@
+//! Typed endpoints over a [`Ring`]: [`SlickQueue<T>`] makes or attaches the queue and
+//! hands out [`Producer<T>`], [`Consumer<T>`] and [`SharedConsumer<T>`], each owning an
+//! `Arc` of the mapping so it can move to another thread.
+
+mod consumer;
+mod producer;
+
+use core::marker::PhantomData;
+use std::sync::Arc;
+
+pub use consumer::{Consumer, SharedConsumer};
+pub use producer::{BatchGuard, Producer, SlotGuard};
+
+use super::cursor::SharedCursor;
+use super::layout::DATA_ALIGN;
+use super::raw::RawRing;
+use super::ring::{Expect, Ring, RingSpec};
+use crate::error::QueueError;
+use crate::message::IpcMessage;
+
+/// A lock-free multi-producer, multi-consumer ring of `T` messages, byte-compatible with
+/// the C++ `slick::SlickQueue<T>` and Python `slick-queue-py` 2.3.
+///
+/// Producers never block and never fail: when consumers fall a whole ring behind, the
+/// oldest messages are overwritten and those consumers get
+/// [`RecvError::Lagged`](crate::queue::RecvError::Lagged) with the exact count.
+///
+/// ```
+/// use fastipc::SlickQueue;
+///
+/// let q = SlickQueue::<u64>::local(1024)?;
+/// let tx = q.producer();
+/// let mut rx = q.consumer(); // sees everything sent from now on
+/// tx.send(&7);
+/// tx.send_batch(&[8, 9])?;
+/// assert_eq!(rx.try_recv()?, 7);
+/// let mut buf = [0u64; 4];
+/// assert_eq!(rx.try_recv_into(&mut buf)?, 2);
+/// assert_eq!(&buf[..2], &[8, 9]);
+/// assert_eq!(q.latest(), Some(9));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Messages are any [`IpcMessage`], usually derived:
+///
+/// ```
+/// use fastipc::{IpcMessage, SlickQueue};
+///
+/// #[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
+/// #[repr(C)]
+/// struct Tick { ts_ns: u64, price: f64 }
+///
+/// let q = SlickQueue::<Tick>::local(64)?;
+/// let mut rx = q.consumer();
+/// q.producer().send(&Tick { ts_ns: 1, price: 9.5 });
+/// assert_eq!(rx.try_recv()?, Tick { ts_ns: 1, price: 9.5 });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Between processes, name the queue; the first to come creates it:
+///
+/// ```
+/// use fastipc::SlickQueue;
+///
+/// # let name = format!("fastipc-doc-queue-{}", std::process::id());
+/// let q = SlickQueue::<[u8; 32]>::open_or_create(&name, 256)?;
+/// let again = SlickQueue::<[u8; 32]>::open(&name)?;      // e.g. in another process
+/// assert_eq!(again.capacity(), 256);
+/// assert!(SlickQueue::<u64>::open(&name).is_err());      // another type is refused
+/// SlickQueue::<[u8; 32]>::remove(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SlickQueue<T> {
+    ring: Arc<Ring>,
+    _marker: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for SlickQueue<T> {
+    fn clone(&self) -> Self {
+        SlickQueue {
+            ring: Arc::clone(&self.ring),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T> core::fmt::Debug for SlickQueue<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SlickQueue")
+            .field("name", &self.ring.name())
+            .field("capacity", &self.ring.capacity())
+            .field("element_size", &self.ring.element_size())
+            .finish()
+    }
+}
+
+impl<T: IpcMessage> SlickQueue<T> {
+    /// Creates the shared queue `name` for `capacity` (a power of two) messages; fails if
+    /// the name is taken. The message type's fingerprint and name are recorded.
+    pub fn create(name: &str, capacity: usize) -> Result<Self, QueueError> {
+        check_type::<T>()?;
+        Ok(Self::wrap(Ring::create(name, &spec::<T>(capacity))?))
+    }
+
+    /// Attaches to the existing shared queue `name`, which must hold `T`: same element
+    /// size, and same fingerprint when the creator recorded one.
+    pub fn open(name: &str) -> Result<Self, QueueError> {
+        check_type::<T>()?;
+        Ok(Self::wrap(Ring::open_expecting(name, &expect::<T>(None))?))
+    }
+
+    /// Attaches to `name` if it exists (it must hold `T` and have this capacity), else
+    /// creates it.
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, QueueError> {
+        check_type::<T>()?;
+        let spec = spec::<T>(capacity);
+        Ok(Self::wrap(Ring::open_or_create_expecting(
+            name,
+            &spec,
+            &expect::<T>(Some(capacity)),
+        )?))
+    }
+
+    /// A queue in private memory for threads of one process.
+    pub fn local(capacity: usize) -> Result<Self, QueueError> {
+        check_type::<T>()?;
+        Ok(Self::wrap(Ring::local(&spec::<T>(capacity))?))
+    }
+
+    /// Removes the name of queue `name` (attached processes keep their mapping);
+    /// `Ok(false)` if there was none. Queues are never removed implicitly.
+    pub fn remove(name: &str) -> Result<bool, QueueError> {
+        Ring::remove(name)
+    }
+
+    fn wrap(ring: Ring) -> Self {
+        SlickQueue {
+            ring: Arc::new(ring),
+            _marker: PhantomData,
+        }
+    }
+
+    /// A producer (cheap; any number may exist, in any thread or process).
+    pub fn producer(&self) -> Producer<T> {
+        Producer::new(Arc::clone(&self.ring))
+    }
+
+    /// A consumer that sees every message published from now on.
+    pub fn consumer(&self) -> Consumer<T> {
+        Consumer::new(Arc::clone(&self.ring), self.ring.next_index())
+    }
+
+    /// A consumer that starts at the oldest message still in the ring.
+    pub fn consumer_from_oldest(&self) -> Consumer<T> {
+        Consumer::new(Arc::clone(&self.ring), self.ring.oldest_index())
+    }
+
+    /// A consumer in a work-stealing group: every consumer sharing `cursor` (threads,
+    /// processes, Rust or Python) gets each message exactly once.
+    pub fn shared_consumer(&self, cursor: SharedCursor) -> SharedConsumer<T> {
+        SharedConsumer::new(Arc::clone(&self.ring), cursor)
+    }
+
+    /// The most recently published message, if any (the last element of the last
+    /// published batch).
+    pub fn latest(&self) -> Option<T> {
+        read_latest(self.ring.raw())
+    }
+
+    /// Capacity in messages.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// The segment name (`None` for a local queue).
+    pub fn name(&self) -> Option<&str> {
+        self.ring.name()
+    }
+
+    /// Whether this handle created the queue.
+    pub fn created(&self) -> bool {
+        self.ring.created()
+    }
+
+    /// The absolute index the next message will get.
+    pub fn next_index(&self) -> u64 {
+        self.ring.next_index()
+    }
+
+    /// The untyped queue underneath.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// Clears the queue back to index 0, as the peers' `reset()`. Only while no producer
+    /// is active; consumers notice when they next wait.
+    pub fn reset(&self) {
+        self.ring.reset();
+    }
+}
+
+fn spec<T: IpcMessage>(capacity: usize) -> RingSpec {
+    RingSpec::new(capacity, size_of::<T>()).with_type(T::NAME, T::FINGERPRINT)
+}
+
+fn expect<T: IpcMessage>(capacity: Option<usize>) -> Expect {
+    Expect {
+        capacity,
+        element_size: Some(size_of::<T>()),
+        ty: Some((T::NAME.to_owned(), T::FINGERPRINT)),
+    }
+}
+
+fn check_type<T: IpcMessage>() -> Result<(), QueueError> {
+    if align_of::<T>() > DATA_ALIGN {
+        return Err(QueueError::UnsupportedAlignment {
+            type_name: T::NAME,
+            align: align_of::<T>(),
+        });
+    }
+    Ok(())
+}
+
+/// The last element of the last published reservation, validated after the copy.
+fn read_latest<T: IpcMessage>(raw: &RawRing) -> Option<T> {
+    for _ in 0..64 {
+        let (start, n) = raw.locate_last()?;
+        let last = start + n - 1;
+        // SAFETY: `last`'s position is inside the data area (masked), aligned for T
+        // (`check_type` and the 16-aligned data area; element size == size_of::<T>()
+        // was checked on attach), and T is Pod, so any bytes make a valid T. The read is
+        // volatile because producers may be rewriting it; `intact` rejects such a copy.
+        let value = unsafe { raw.element_ptr(last).cast::<T>().read_volatile() };
+        if raw.intact(start, last, start + n) {
+            return Some(value);
+        }
+    }
+    None
+}

@@ -1,0 +1,151 @@
+//! How a blocking receive waits: spin, then yield, then sleep on the queue's futex word
+//! (header bytes 56..64, see [`layout`](super::layout)) with a bounded poll interval,
+//! because C++ and Python producers never wake anyone.
+
+use core::sync::atomic::Ordering::{Acquire, Release, SeqCst};
+use std::time::Duration;
+
+use super::raw::RawRing;
+use crate::error::RecvError;
+use crate::sys::clock::Deadline;
+use crate::sys::futex;
+
+/// How a blocking receive waits for the next message.
+///
+/// ```
+/// use std::time::Duration;
+/// use fastipc::queue::WaitStrategy;
+///
+/// let low_latency = WaitStrategy::busy_spin();
+/// let frugal = WaitStrategy::default().spins(0).yields(0).poll_interval(Duration::from_millis(5));
+/// assert_eq!(frugal.poll(), Duration::from_millis(5));
+/// assert!(low_latency.never_sleeps());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitStrategy {
+    spins: u32,
+    yields: u32,
+    poll: Duration,
+    sleep: bool,
+}
+
+impl Default for WaitStrategy {
+    /// Spin about 2000 times (tens of microseconds), yield 16 times, then sleep on the
+    /// futex, re-checking at least every millisecond.
+    fn default() -> Self {
+        WaitStrategy {
+            spins: 2000,
+            yields: 16,
+            poll: Duration::from_millis(1),
+            sleep: true,
+        }
+    }
+}
+
+impl WaitStrategy {
+    /// Never sleeps: spins (checking the deadline) until a message arrives. Lowest
+    /// latency; burns a core while waiting.
+    pub fn busy_spin() -> WaitStrategy {
+        WaitStrategy {
+            spins: u32::MAX,
+            yields: 0,
+            poll: Duration::from_millis(1),
+            sleep: false,
+        }
+    }
+
+    /// Sets how many times to poll with a CPU spin hint before yielding.
+    pub fn spins(mut self, n: u32) -> WaitStrategy {
+        self.spins = n;
+        self
+    }
+
+    /// Sets how many times to poll with `thread::yield_now` before sleeping.
+    pub fn yields(mut self, n: u32) -> WaitStrategy {
+        self.yields = n;
+        self
+    }
+
+    /// Sets the longest sleep between two checks (peers' producers never wake a sleeping
+    /// consumer, so this bounds the latency of their messages). Clamped to at least 10 µs.
+    pub fn poll_interval(mut self, interval: Duration) -> WaitStrategy {
+        self.poll = interval.max(Duration::from_micros(10));
+        self
+    }
+
+    /// The longest sleep between two checks.
+    pub fn poll(&self) -> Duration {
+        self.poll
+    }
+
+    /// Whether this strategy spins forever rather than sleeping.
+    pub fn never_sleeps(&self) -> bool {
+        !self.sleep
+    }
+}
+
+/// Calls `attempt` until it returns anything but `Err(Empty)` or `deadline` passes
+/// (`Err(Timeout)`), waiting between attempts as `strategy` says. `attempt(true)` is the
+/// re-check just before a sleep: consumers also check there (off the fast path) whether
+/// the queue was reset under them.
+pub(crate) fn wait_for<R>(
+    raw: &RawRing,
+    strategy: &WaitStrategy,
+    deadline: Deadline,
+    mut attempt: impl FnMut(bool) -> Result<R, RecvError>,
+) -> Result<R, RecvError> {
+    let mut round: u64 = 0;
+    loop {
+        match attempt(false) {
+            Err(RecvError::Empty) => {}
+            other => return other,
+        }
+        round += 1;
+        if round <= u64::from(strategy.spins) || !strategy.sleep {
+            core::hint::spin_loop();
+            if round.is_multiple_of(64) && deadline.has_passed() {
+                return Err(RecvError::Timeout);
+            }
+            continue;
+        }
+        if deadline.has_passed() {
+            return Err(RecvError::Timeout);
+        }
+        if round <= u64::from(strategy.spins) + u64::from(strategy.yields) {
+            std::thread::yield_now();
+            continue;
+        }
+        if let Some(r) = sleep_once(raw, strategy, deadline, &mut attempt) {
+            return r;
+        }
+    }
+}
+
+/// Registers as a sleeper, re-checks, and sleeps until woken or the poll interval (or
+/// the deadline) passes. `Some(result)` when the re-check found something.
+fn sleep_once<R>(
+    raw: &RawRing,
+    strategy: &WaitStrategy,
+    deadline: Deadline,
+    attempt: &mut impl FnMut(bool) -> Result<R, RecvError>,
+) -> Option<Result<R, RecvError>> {
+    let header = raw.header();
+    // Read before registering: a wake-up after this point changes the word, and
+    // FUTEX_WAIT then returns at once instead of sleeping.
+    let seq = header.wake_seq.load(Acquire);
+    header.sleepers.fetch_add(1, SeqCst);
+    // The consumer's half of the SeqCst handshake (raw.rs, "Wake protocol"): after this
+    // load, either a producer that published before it is visible to the re-check below,
+    // or that producer will see `sleepers != 0` and wake us.
+    let _ = header.last_published.load(SeqCst);
+    let found = match attempt(true) {
+        Err(RecvError::Empty) => None,
+        other => Some(other),
+    };
+    if found.is_none() {
+        let until = deadline.min(Deadline::after(strategy.poll));
+        futex::wait(&header.wake_seq, seq, until, raw.scope());
+    }
+    header.sleepers.fetch_sub(1, Release);
+    found
+}
