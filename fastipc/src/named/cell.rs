@@ -68,7 +68,7 @@
 //! whatever was written so far (there is no poisoning across processes).
 //!
 //! # Cleanup
-//! Each handle registers this process in the attachment [registry](super::registry),
+//! Each handle registers this process in the attachment [`registry`],
 //! exactly as the named sync objects do; the last live process to close the cell unlinks
 //! it, and [`sweep`](super::sweep) removes a cell whose processes all died.
 
