@@ -177,8 +177,8 @@ pub fn parse_segment_name(segment: &str) -> Option<(Kind, &str)> {
 }
 
 /// Sweeps the registry of `$FASTIPC_PID_DIR` (default `/dev/shm/fastipc`): removes the
-/// registrations of dead processes and the sync objects nobody live is attached to. With
-/// `dry_run`, only reports. See [`Registry::sweep`].
+/// registrations of dead processes and the sync objects and shared cells nobody live is
+/// attached to. With `dry_run`, only reports. See [`Registry::sweep`].
 pub fn sweep(dry_run: bool) -> Result<SweepReport, NamedError> {
     Registry::from_env().sweep(dry_run)
 }
