@@ -53,8 +53,10 @@
 //!
 //! Outside the contract, as for any shared memory: a process that writes the segment
 //! without holding the mutex (a tool writing `/dev/shm` directly, or code that releases
-//! the lock by force while its holder still runs), or that shrinks the file. Such a
-//! writer races with the guard holder; fastipc cannot prevent it.
+//! the lock by force while its holder still runs), or that shrinks the file; and
+//! processes in different process-id namespaces, whose holders the dead-owner check
+//! cannot see (see [`crate::sync::mutex`]). Such a writer races with the guard holder;
+//! fastipc cannot prevent it.
 //!
 //! # Dead holders
 //! The mutex is the one of [`NamedMutex`](super::NamedMutex): if a holder is killed while
