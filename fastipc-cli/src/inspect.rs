@@ -12,6 +12,9 @@ use std::fmt::{self, Write as _};
 use std::path::Path;
 
 use fastipc::MemRef;
+use fastipc::named::cell::layout::{
+    CELL_MAGIC, CELL_VERSION, CellInfo, HEADER_SIZE as CELL_HEADER_SIZE,
+};
 use fastipc::named::registry::Registry;
 use fastipc::queue::Inspection;
 use fastipc::queue::layout::{
@@ -82,6 +85,8 @@ pub enum Details {
     Semaphore(SemaphoreDetails),
     /// A named event.
     Event(EventDetails),
+    /// A shared cell.
+    SharedCell(CellDetails),
     /// A queue of the Python package.
     PyfastipcQueue(PyDataDetails),
     /// A history buffer of the Python package.
@@ -182,6 +187,29 @@ pub struct EventDetails {
     pub set: bool,
 }
 
+/// A shared cell's header: its mutex and the value type it records.
+#[derive(Clone, Debug, Serialize)]
+pub struct CellDetails {
+    /// The mutex that guards the value (bytes 0..64).
+    pub mutex: MutexDetails,
+    /// The cell magic at offset 64, in hex (`0x4c4c4543`, "CELL").
+    pub magic: String,
+    /// The layout version.
+    pub version: u32,
+    /// The value's offset in the segment.
+    pub value_offset: u32,
+    /// The value type's name as recorded (possibly cut short).
+    pub type_name: String,
+    /// The value type's layout fingerprint, in hex.
+    pub fingerprint: String,
+    /// `size_of` the value type.
+    pub value_size: u32,
+    /// `align_of` the value type.
+    pub value_align: u32,
+    /// Whether the header is one fastipc writes and the segment holds the value.
+    pub valid: bool,
+}
+
 /// The header of a Python `NamedQueue` or `NamedHistoryBuffer` (fields the Python
 /// package defines; fastipc itself does not use these objects).
 #[derive(Clone, Debug, Serialize)]
@@ -232,6 +260,7 @@ pub fn decode(
         Kind::Mutex => MUTEX_SIZE,
         Kind::Semaphore => SEMAPHORE_SIZE,
         Kind::Event => EVENT_SIZE,
+        Kind::SharedCell => CELL_HEADER_SIZE,
         Kind::PyfastipcQueue | Kind::PyfastipcHistoryBuffer => PY_HEADER_SIZE,
     };
     if head.len() < needed {
@@ -249,6 +278,7 @@ pub fn decode(
         Kind::Mutex => Details::Mutex(mutex(head, &mut problems)),
         Kind::Semaphore => Details::Semaphore(semaphore(head, &mut problems)),
         Kind::Event => Details::Event(event(head, &mut problems)),
+        Kind::SharedCell => Details::SharedCell(shared_cell(seg.size(), head, &mut problems)),
         Kind::PyfastipcQueue => Details::PyfastipcQueue(py_data(head, true, &mut problems)),
         Kind::PyfastipcHistoryBuffer => {
             Details::PyfastipcHistoryBuffer(py_data(head, false, &mut problems))
@@ -418,6 +448,47 @@ fn mutex(head: &[u8], problems: &mut Vec<String>) -> MutexDetails {
     }
 }
 
+fn shared_cell(size: u64, head: &[u8], problems: &mut Vec<String>) -> CellDetails {
+    let mutex = mutex(&head[..MUTEX_SIZE], problems);
+    let info = with_aligned(head, CellInfo::read)
+        .expect("an 8-aligned copy of 128 bytes holds a cell header");
+    if info.magic != CELL_MAGIC {
+        problems.push(format!(
+            "cell magic {:#010x} at offset 64 is not {CELL_MAGIC:#010x} (\"CELL\"): not a shared cell",
+            info.magic
+        ));
+    } else if info.version != CELL_VERSION {
+        problems.push(format!(
+            "layout version {} (this build reads {CELL_VERSION})",
+            info.version
+        ));
+    }
+    let end = u64::from(info.value_offset) + u64::from(info.value_type.size);
+    let holds_value = size >= end;
+    if info.magic == CELL_MAGIC && !holds_value {
+        problems.push(format!(
+            "the segment is {size} bytes but its value ends at byte {end}"
+        ));
+    }
+    if info.magic == CELL_MAGIC && info.version == CELL_VERSION && !info.is_valid() {
+        problems.push(format!(
+            "inconsistent header: value offset {}, alignment {}, fingerprint {:#018x}",
+            info.value_offset, info.value_type.align, info.value_type.fingerprint
+        ));
+    }
+    CellDetails {
+        mutex,
+        magic: hex32(info.magic),
+        version: info.version,
+        value_offset: info.value_offset,
+        type_name: info.value_type.name.clone(),
+        fingerprint: hex64(info.value_type.fingerprint),
+        value_size: info.value_type.size,
+        value_align: info.value_type.align,
+        valid: info.is_valid() && holds_value,
+    }
+}
+
 fn semaphore(head: &[u8], problems: &mut Vec<String>) -> SemaphoreDetails {
     let info = with_aligned(head, SemaphoreInfo::read)
         .expect("an 8-aligned copy of 64 bytes holds a semaphore header");
@@ -479,6 +550,41 @@ fn py_data(head: &[u8], is_queue: bool, problems: &mut Vec<String>) -> PyDataDet
     }
 }
 
+fn mutex_summary(m: &MutexDetails) -> String {
+    match (m.locked, m.owner_pid, m.owner_alive) {
+        (false, _, _) => "unlocked".into(),
+        (true, Some(pid), Some(alive)) => {
+            format!("locked by {pid} ({})", if alive { "alive" } else { "dead" })
+        }
+        (true, _, _) => "locked".into(),
+    }
+}
+
+fn mutex_lines(m: &MutexDetails, l: &mut Vec<(&'static str, String)>) {
+    l.push(("magic", m.magic.clone()));
+    l.push(("state", format!("{} ({})", m.state, m.state_name)));
+    l.push((
+        "owner",
+        match (m.owner_pid, m.owner_alive) {
+            (Some(pid), Some(alive)) => {
+                format!("{pid} ({})", if alive { "alive" } else { "dead" })
+            }
+            (Some(pid), None) => pid.to_string(),
+            (None, _) => "none".into(),
+        },
+    ));
+    if let Some(id) = m.owner_identity {
+        l.push((
+            "owner identity",
+            format!(
+                "pid {}, start time (low bits) {}",
+                id.pid, id.start_time_low
+            ),
+        ));
+    }
+    l.push(("last acquired", ago(m.last_acquired_ns)));
+}
+
 fn pids(list: &[Attached]) -> String {
     if list.is_empty() {
         return "none".into();
@@ -513,6 +619,7 @@ impl Report {
             Details::Mutex(_) => Kind::Mutex,
             Details::Semaphore(_) => Kind::Semaphore,
             Details::Event(_) => Kind::Event,
+            Details::SharedCell(_) => Kind::SharedCell,
             Details::PyfastipcQueue(_) => Kind::PyfastipcQueue,
             Details::PyfastipcHistoryBuffer(_) => Kind::PyfastipcHistoryBuffer,
         }
@@ -531,13 +638,13 @@ impl Report {
                 }
                 s
             }
-            Details::Mutex(m) => match (m.locked, m.owner_pid, m.owner_alive) {
-                (false, _, _) => "unlocked".into(),
-                (true, Some(pid), Some(alive)) => {
-                    format!("locked by {pid} ({})", if alive { "alive" } else { "dead" })
-                }
-                (true, _, _) => "locked".into(),
-            },
+            Details::Mutex(m) => mutex_summary(m),
+            Details::SharedCell(c) => format!(
+                "{} ({} B), {}",
+                c.type_name,
+                c.value_size,
+                mutex_summary(&c.mutex)
+            ),
             Details::Semaphore(s) => format!("count {}", s.count),
             Details::Event(e) => (if e.set { "set" } else { "clear" }).into(),
             Details::PyfastipcQueue(p) | Details::PyfastipcHistoryBuffer(p) => {
@@ -608,29 +715,24 @@ impl Report {
                 ));
                 l.push(("valid", if q.valid { "yes" } else { "no" }.into()));
             }
-            Details::Mutex(m) => {
-                l.push(("magic", m.magic.clone()));
-                l.push(("state", format!("{} ({})", m.state, m.state_name)));
+            Details::Mutex(m) => mutex_lines(m, &mut l),
+            Details::SharedCell(c) => {
                 l.push((
-                    "owner",
-                    match (m.owner_pid, m.owner_alive) {
-                        (Some(pid), Some(alive)) => {
-                            format!("{pid} ({})", if alive { "alive" } else { "dead" })
-                        }
-                        (Some(pid), None) => pid.to_string(),
-                        (None, _) => "none".into(),
-                    },
+                    "value type",
+                    format!(
+                        "{} ({} bytes, align {}, fingerprint {})",
+                        c.type_name, c.value_size, c.value_align, c.fingerprint
+                    ),
                 ));
-                if let Some(id) = m.owner_identity {
-                    l.push((
-                        "owner identity",
-                        format!(
-                            "pid {}, start time (low bits) {}",
-                            id.pid, id.start_time_low
-                        ),
-                    ));
-                }
-                l.push(("last acquired", ago(m.last_acquired_ns)));
+                l.push((
+                    "cell header",
+                    format!(
+                        "magic {}, version {}, value at offset {}",
+                        c.magic, c.version, c.value_offset
+                    ),
+                ));
+                l.push(("valid", if c.valid { "yes" } else { "no" }.into()));
+                mutex_lines(&c.mutex, &mut l);
             }
             Details::Semaphore(s) => {
                 l.push(("magic", s.magic.clone()));
@@ -833,6 +935,30 @@ mod tests {
             inspect_bytes(&dir, "plain", &noise),
             Err(CliError::Foreign { .. })
         ));
+    }
+
+    #[test]
+    fn a_shared_cell_header_is_decoded() {
+        let dir = TempDir::new("insp-cell");
+        let mut buf = [0u64; 18];
+        let mem = MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf));
+        fastipc::named::cell::layout::write_header::<[u32; 4]>(mem).unwrap();
+        let bytes: Vec<u8> = bytemuck::cast_slice(&buf).to_vec();
+        let r = inspect_bytes(&dir, "__fastipc_cell_c", &bytes[..144]).unwrap();
+        let Details::SharedCell(c) = &r.details else {
+            panic!("{r:?}")
+        };
+        assert!(c.valid && r.problems.is_empty(), "{r}");
+        assert_eq!((c.value_size, c.value_align, c.value_offset), (16, 4, 128));
+        assert!(!c.mutex.locked);
+        assert_eq!(r.summary(), format!("{} (16 B), unlocked", c.type_name));
+        // Cut before the end of the value.
+        let r = inspect_bytes(&dir, "__fastipc_cell_short", &bytes[..130]).unwrap();
+        assert!(r.problems[0].contains("value ends at byte 144"), "{r}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["kind"], "shared-cell");
+        assert_eq!(json["valid"], false);
+        assert_eq!(json["mutex"]["state_name"], "unlocked");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use fastipc::named::cell::{self, layout::CELL_PREFIX};
 use fastipc::named::{self, Kind as SyncKind};
 use fastipc::queue::layout::{HEADER_SIZE as QUEUE_HEADER_SIZE, MAGIC_FEATURE_MASK, MAGIC_PREFIX};
 use rustix::io::Errno;
@@ -36,6 +37,8 @@ pub enum Kind {
     Semaphore,
     /// A named event (`__pyfastipc_event_NAME`).
     Event,
+    /// A shared cell (`__fastipc_cell_NAME`).
+    SharedCell,
     /// A queue of the Python package (`__pyfastipc_queue_NAME`, magic `"PFNQ"`).
     PyfastipcQueue,
     /// A history buffer of the Python package (`__pyfastipc_history_buffer_NAME`, magic
@@ -51,6 +54,7 @@ impl Kind {
             Kind::Mutex => "mutex",
             Kind::Semaphore => "semaphore",
             Kind::Event => "event",
+            Kind::SharedCell => "shared-cell",
             Kind::PyfastipcQueue => "pyfastipc-queue",
             Kind::PyfastipcHistoryBuffer => "pyfastipc-history-buffer",
         }
@@ -71,6 +75,9 @@ impl Kind {
                 SyncKind::Event => Kind::Event,
             });
         }
+        if cell::parse_segment_name(segment).is_some() {
+            return Some(Kind::SharedCell);
+        }
         [
             (PY_HISTORY_PREFIX, Kind::PyfastipcHistoryBuffer),
             (PY_QUEUE_PREFIX, Kind::PyfastipcQueue),
@@ -90,6 +97,7 @@ pub const PREFIXES: &[&str] = &[
     named::MUTEX_PREFIX,
     named::SEMAPHORE_PREFIX,
     named::EVENT_PREFIX,
+    CELL_PREFIX,
     PY_QUEUE_PREFIX,
     PY_HISTORY_PREFIX,
 ];

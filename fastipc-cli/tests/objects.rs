@@ -14,7 +14,9 @@ use common::{ChildGuard, World, unique_name};
 use fastipc::named::registry::Registry;
 use fastipc::named::{Kind, segment_name};
 use fastipc::queue::{Ring, RingSpec};
-use fastipc::{IpcMessage, NamedEvent, NamedMutex, NamedSemaphore, Segment, SlickQueue};
+use fastipc::{
+    IpcMessage, NamedEvent, NamedMutex, NamedSemaphore, Segment, SharedCell, SlickQueue,
+};
 use serde_json::{Value, json};
 
 fn me() -> u32 {
@@ -141,6 +143,43 @@ fn inspect_decodes_a_semaphore_and_an_event() {
     assert_eq!(v["size"], 4);
     let text = w.run(&["inspect", &ev_seg]);
     assert!(text.ok().contains("state     set (value 1)"), "{text:?}");
+}
+
+#[test]
+fn inspect_decodes_a_shared_cell() {
+    let mut w = World::new("insp-cell");
+    let n = unique_name("cell");
+    let seg = fastipc::named::cell::segment_name(&n).unwrap();
+    w.cleanup(&seg);
+    let cell = SharedCell::<Quote>::open_or_create_in(&Registry::at(&w.registry), &n).unwrap();
+    let v = w.run(&["inspect", &seg, "--json"]).json();
+    assert_eq!(v["kind"], "shared-cell");
+    assert_eq!(v["type_name"], "Quote");
+    assert_eq!(v["fingerprint"], format!("{:#018x}", Quote::FINGERPRINT));
+    assert_eq!(v["value_size"], 16);
+    assert_eq!(v["value_align"], 8);
+    assert_eq!(v["value_offset"], 128);
+    assert_eq!(v["magic"], "0x4c4c4543");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["mutex"]["locked"], false);
+    assert_eq!(v["attached"], json!([{"pid": me(), "alive": true}]));
+    assert_eq!(v["problems"], json!([]));
+    let guard = cell.lock().unwrap();
+    let v = w.run(&["inspect", &seg, "--json"]).json();
+    assert_eq!(v["mutex"]["locked"], true);
+    assert_eq!(v["mutex"]["owner_pid"], me());
+    drop(guard);
+    let ls = w.run(&["ls", "--json"]).json();
+    let e = ls["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == seg.as_str())
+        .cloned()
+        .expect("the cell is listed");
+    assert_eq!(e["kind"], "shared-cell");
+    assert_eq!(e["state"], "Quote (16 B), unlocked");
 }
 
 #[test]
