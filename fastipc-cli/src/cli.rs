@@ -28,8 +28,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the decoded header of a segment (a queue, mutex, semaphore, event, or a
-    /// pyfastipc data object).
+    /// Show the decoded header of a segment (a queue, mutex, semaphore, event, shared
+    /// cell, or a pyfastipc data object).
     Inspect {
         /// The segment name, as `ls` shows it.
         name: String,
