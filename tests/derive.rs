@@ -269,8 +269,9 @@ fn transparent_newtype_keeps_its_field_layout() {
 
 /// A stand-in for the runtime behind `#[ipc(queue = ..)]` and `#[ipc(shared = ..)]`, with
 /// the signatures of the cross-team contract, reached through `#[ipc(crate = "...")]`.
-/// It checks the code the attributes generate (names, capacity, the `?` conversions)
-/// before the real queue and `SharedCell` are re-exported from `fastipc::__private`.
+/// It records exactly what the generated code asks for (names, capacity, the `?`
+/// conversions); `tests/ui/pass/attributes.rs`, `tests/derive_processes.rs` and
+/// `tests/shared_cell.rs` run the same attributes against the real runtime.
 mod mock {
     pub(crate) mod __private {
         pub(crate) use fastipc::__private::*;

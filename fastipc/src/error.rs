@@ -412,3 +412,52 @@ pub enum RecvError {
         size: u32,
     },
 }
+
+/// A [`SharedCell`](crate::named::SharedCell) could not be opened as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SharedCellError {
+    /// The name is refused, the segment could not be created, opened or mapped, or the
+    /// attachment registry failed.
+    #[error(transparent)]
+    Named(#[from] NamedError),
+    /// The cell exists but holds another message type: its fingerprint (or size) differs
+    /// from the one it was opened with.
+    #[error(
+        "shared cell {name:?} holds `{found}` (fingerprint {found_fingerprint:#018x}, \
+         {found_size} bytes), not `{expected}` (fingerprint {expected_fingerprint:#018x}, \
+         {expected_size} bytes): open it with the type it was created with"
+    )]
+    TypeMismatch {
+        /// The cell's name (without prefix).
+        name: String,
+        /// The type it was opened with.
+        expected: &'static str,
+        /// That type's fingerprint.
+        expected_fingerprint: u64,
+        /// That type's size in bytes.
+        expected_size: usize,
+        /// The type the cell was created with, as recorded in its header.
+        found: String,
+        /// The recorded fingerprint.
+        found_fingerprint: u64,
+        /// The recorded value size in bytes.
+        found_size: u32,
+    },
+    /// The segment under the cell's name does not hold a fastipc shared cell (another
+    /// kind of object, another layout version, or a damaged header). It is left alone.
+    #[error("segment {segment:?} is not a fastipc shared cell: {reason}")]
+    NotACell {
+        /// The segment name.
+        segment: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The message type cannot live in a cell (larger than 4 GiB, or aligned above 16).
+    #[error("`{type_name}` cannot live in a shared cell: {reason}")]
+    Unsupported {
+        /// The type's name.
+        type_name: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+}

@@ -8,7 +8,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | typed API | [`named`] objects, [`queue`] endpoints ([`SlickQueue`]) |
+//! | typed API | [`named`] objects and [`SharedCell`], [`queue`] endpoints ([`SlickQueue`]) |
 //! | algorithms | [`sync`] primitives, the queue ring |
 //! | layouts and memory views | [`mem`], [`atomic`], [`message`] |
 //! | syscalls | [`sys`] (futex, shared memory, processes, clocks) |
@@ -33,10 +33,12 @@ pub mod sync;
 pub mod sys;
 
 pub use atomic::{AtomicU32, AtomicU64, FutexWord};
-pub use error::{MemError, NamedError, QueueError, RecvError, ShmError, SyncError, TimedOut};
+pub use error::{
+    MemError, NamedError, QueueError, RecvError, SharedCellError, ShmError, SyncError, TimedOut,
+};
 pub use mem::{MemRef, Region};
 pub use message::IpcMessage;
-pub use named::{NamedEvent, NamedMutex, NamedSemaphore};
+pub use named::{NamedEvent, NamedMutex, NamedSemaphore, SharedCell, SharedCellGuard};
 pub use queue::SlickQueue;
 pub use sync::{Event, LockError, Mutex, MutexGuard, OwnerDied, Semaphore};
 pub use sys::clock::Deadline;
@@ -52,14 +54,16 @@ pub use fastipc_derive::IpcMessage;
 /// What the code of `#[derive(IpcMessage)]` reaches the runtime through. Not public API:
 /// it changes with the derive. The code of `#[ipc(queue = ..)]` also names `SlickQueue`,
 /// `Producer`, `Consumer` and `QueueError` here, and `#[ipc(shared = ..)]` names
-/// `SharedCell` and `SharedCellError`: each is re-exported here once its type exists.
+/// `SharedCell` and `SharedCellError`.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::error::SharedCellError;
     pub use crate::message::rules::{
         assert_align_at_most_16, assert_no_padding, assert_no_padding_after_field,
         assert_not_zero_sized, field_fingerprint,
     };
     pub use crate::message::{IpcMessage, fingerprint};
+    pub use crate::named::SharedCell;
     pub use crate::queue::{Consumer, Producer, QueueError, SlickQueue};
     pub use ::bytemuck;
     pub use ::core::mem::{align_of, offset_of, size_of};

@@ -14,6 +14,10 @@
 //! [`registry`]; the last live process to leave unlinks the segment. [`sweep`] removes
 //! what crashed processes left behind.
 //!
+//! [`SharedCell<T>`](SharedCell) holds one value of a message type under a mutex
+//! (segment `__fastipc_cell_NAME`, see [`cell`]); it registers and is cleaned up the same
+//! way.
+//!
 //! [`NamedSegment`] is the reusable piece underneath: a segment plus its registration.
 //!
 //! ```
@@ -37,12 +41,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cell;
 pub mod event;
 pub mod mutex;
 pub mod registry;
 pub mod segment;
 pub mod semaphore;
 
+pub use cell::{SharedCell, SharedCellGuard};
 pub use event::NamedEvent;
 pub use mutex::NamedMutex;
 pub use registry::{Registry, SweepReport};
@@ -58,8 +64,14 @@ pub const MUTEX_PREFIX: &str = "__pyfastipc_mutex_";
 pub const SEMAPHORE_PREFIX: &str = "__pyfastipc_sema_";
 /// Segment-name prefix of a named event.
 pub const EVENT_PREFIX: &str = "__pyfastipc_event_";
-/// The prefixes of segments [`sweep`] may unlink once nobody is attached.
-pub const SWEEP_PREFIXES: &[&str] = &[MUTEX_PREFIX, SEMAPHORE_PREFIX, EVENT_PREFIX];
+/// The prefixes of segments [`sweep`] may unlink once nobody is attached: the sync
+/// objects and the [shared cells](cell).
+pub const SWEEP_PREFIXES: &[&str] = &[
+    MUTEX_PREFIX,
+    SEMAPHORE_PREFIX,
+    EVENT_PREFIX,
+    cell::layout::CELL_PREFIX,
+];
 
 /// The kinds of named sync objects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -165,8 +177,8 @@ pub fn parse_segment_name(segment: &str) -> Option<(Kind, &str)> {
 }
 
 /// Sweeps the registry of `$FASTIPC_PID_DIR` (default `/dev/shm/fastipc`): removes the
-/// registrations of dead processes and the sync objects nobody live is attached to. With
-/// `dry_run`, only reports. See [`Registry::sweep`].
+/// registrations of dead processes and the sync objects and shared cells nobody live is
+/// attached to. With `dry_run`, only reports. See [`Registry::sweep`].
 pub fn sweep(dry_run: bool) -> Result<SweepReport, NamedError> {
     Registry::from_env().sweep(dry_run)
 }

@@ -127,8 +127,8 @@ impl Registry {
     }
 
     /// Removes the registrations of dead processes, and the segments of
-    /// [`SWEEP_PREFIXES`](super::SWEEP_PREFIXES) (the sync objects) that no live process
-    /// is registered for, with their folders. With `dry_run`, only reports what it would
+    /// [`SWEEP_PREFIXES`](super::SWEEP_PREFIXES) (the sync objects and shared cells) that
+    /// no live process is registered for, with their folders. With `dry_run`, only reports what it would
     /// do. Segments of other kinds keep their data (a Python `NamedHistoryBuffer` is
     /// meant to outlive its processes): only their dead registrations go.
     ///

@@ -1,0 +1,280 @@
+//! Quick start: a producer process and a consumer process exchange `Tick`s through the
+//! queue that `#[ipc(queue = ..)]` names, with the endpoints the derive generates.
+//!
+//! ```text
+//! cargo run --release --example quickstart [-- --millis MS]
+//! ```
+//!
+//! Run without a role, it starts two copies of itself (the consumer, then the producer),
+//! waits for both, removes the queues and exits. The producer sends for `MS` milliseconds
+//! (default 1000), then a last tick marked `last`; the consumer checks every tick (its
+//! checksum, and that its sequence number follows the previous one).
+//!
+//! A queue never blocks its producer: a producer that gets a whole ring ahead of a
+//! consumer overwrites ticks the consumer has not read, and the consumer is told exactly
+//! how many (`RecvError::Lagged(n)`). Here nothing may be lost, so the consumer returns
+//! credit on a second queue (`Ack`, every [`ACK_EVERY`] ticks) and the producer never
+//! runs more than [`WINDOW`] ticks (half the ring) ahead of the acknowledged count. Any
+//! lost, corrupt or out-of-order tick makes the exit status non-zero.
+
+use std::process::{Child, Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use fastipc::queue::RecvError;
+use fastipc::{IpcMessage, NamedEvent, NamedMutex, SlickQueue};
+
+/// A market tick. `#[derive(IpcMessage)]` checks the layout at compile time (`repr(C)`,
+/// fixed-width fields, no padding: `_pad` fills the gap) and the attribute generates
+/// `Tick::queue()`, `Tick::producer()` and `Tick::consumer()` for the queue
+/// `fastipc-quickstart-ticks` of 4096 ticks.
+#[derive(IpcMessage, Clone, Copy, Debug)]
+#[repr(C)]
+#[ipc(queue = "fastipc-quickstart-ticks", capacity = 4096)]
+struct Tick {
+    seq: u64,
+    ts_ns: u64,
+    price: f64,
+    qty: u32,
+    side: u8,
+    /// 1 on the producer's last tick.
+    last: u8,
+    _pad: [u8; 2],
+    /// A checksum of the other fields.
+    check: u64,
+}
+
+impl Tick {
+    fn new(seq: u64, last: bool) -> Tick {
+        let mut tick = Tick {
+            seq,
+            ts_ns: fastipc::sys::clock::realtime_ns(),
+            price: 100.0 + (seq % 200) as f64 * 0.25,
+            qty: (seq % 97) as u32 + 1,
+            side: (seq % 2) as u8,
+            last: u8::from(last),
+            _pad: [0; 2],
+            check: 0,
+        };
+        tick.check = tick.checksum();
+        tick
+    }
+
+    fn checksum(&self) -> u64 {
+        let words = [
+            self.seq,
+            self.ts_ns,
+            self.price.to_bits(),
+            u64::from(self.qty) << 16 | u64::from(self.side) << 8 | u64::from(self.last),
+        ];
+        words.iter().fold(0xcbf2_9ce4_8422_2325, |h, w| {
+            (h ^ w).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+}
+
+/// The consumer's acknowledgement: how many ticks it has taken so far.
+#[derive(IpcMessage, Clone, Copy, Debug)]
+#[repr(C)]
+#[ipc(queue = "fastipc-quickstart-acks", capacity = 64)]
+struct Ack {
+    received: u64,
+}
+
+/// The queues' names (as in the attributes), for removal.
+const QUEUES: [&str; 2] = ["fastipc-quickstart-ticks", "fastipc-quickstart-acks"];
+/// How far the producer may run ahead of the consumer's acknowledged count: half the
+/// ring, so it never overwrites an unread tick.
+const WINDOW: u64 = 2048;
+/// The consumer acknowledges every this many ticks.
+const ACK_EVERY: u64 = 256;
+/// Set by the consumer once it is subscribed; the producer waits for it.
+const READY: &str = "fastipc-quickstart-ready";
+/// Held by the launcher for the whole run, so two runs at once take turns.
+const RUN_LOCK: &str = "fastipc-quickstart";
+/// How long any process waits for the others.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("consumer") => consumer(),
+        Some("producer") => producer(millis(&args[1..])),
+        _ => launcher(millis(&args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quickstart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// `--millis MS` from the arguments, default 1000.
+fn millis(args: &[String]) -> u64 {
+    args.windows(2)
+        .find(|w| w[0] == "--millis")
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(1000)
+}
+
+/// Starts the consumer and the producer, waits for both, removes the queue.
+fn launcher(millis: u64) -> Result<()> {
+    let run_lock = NamedMutex::open(RUN_LOCK)?;
+    let _turn = match run_lock.lock_timeout(Duration::from_secs(120)) {
+        Ok(guard) => guard,
+        Err(e) => e.into_guard().ok_or("another quickstart kept running")?,
+    };
+    // Queues or an event left by a killed run must not confuse this one.
+    remove_queues()?;
+    let ready = NamedEvent::open(READY)?;
+    ready.clear();
+
+    let me = std::env::current_exe()?;
+    println!("quickstart: exchanging ticks between two processes for {millis} ms");
+    let consumer = Command::new(&me).arg("consumer").spawn()?;
+    let producer = Command::new(&me)
+        .args(["producer", "--millis", &millis.to_string()])
+        .spawn()?;
+    let limit = Duration::from_millis(millis) + 2 * PATIENCE;
+    let producer_ok = wait(producer, "producer", limit);
+    let consumer_ok = wait(consumer, "consumer", limit);
+    remove_queues()?;
+    if producer_ok && consumer_ok {
+        println!("quickstart: done, queues removed");
+        Ok(())
+    } else {
+        Err("a process failed".into())
+    }
+}
+
+/// Queues are never removed implicitly (the peers' rule): the launcher removes both.
+fn remove_queues() -> Result<()> {
+    SlickQueue::<Tick>::remove(QUEUES[0])?;
+    SlickQueue::<Ack>::remove(QUEUES[1])?;
+    Ok(())
+}
+
+/// Waits for `child` at most `limit`, killing it after that; whether it succeeded.
+fn wait(mut child: Child, role: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                if !status.success() {
+                    eprintln!("quickstart: the {role} failed ({status})");
+                }
+                return status.success();
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                eprintln!("quickstart: the {role} did not finish within {limit:?}; killing it");
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}
+
+fn producer(millis: u64) -> Result<()> {
+    let mut acks = Ack::consumer()?; // subscribed before the first tick goes out
+    let ready = NamedEvent::open(READY)?;
+    ready.wait_timeout(PATIENCE)?; // the consumer is subscribed
+    let tx = Tick::producer()?; // = SlickQueue::<Tick>::open_or_create(.., 4096)?.producer()
+    let run_for = Duration::from_millis(millis);
+    let start = Instant::now();
+    let (mut seq, mut acked, mut stalls) = (0u64, 0u64, 0u64);
+    loop {
+        // Take the credit returned so far; wait for more only when the window is full.
+        loop {
+            match acks.try_recv() {
+                Ok(ack) => acked = acked.max(ack.received),
+                Err(RecvError::Lagged(_)) => {} // older acks overwritten: newer ones follow
+                Err(_) => break,
+            }
+        }
+        while seq >= acked + WINDOW {
+            stalls += 1;
+            match acks.recv_timeout(PATIENCE) {
+                Ok(ack) => acked = acked.max(ack.received),
+                Err(RecvError::Lagged(_)) => {}
+                Err(e) => return Err(format!("no credit from the consumer: {e}").into()),
+            }
+        }
+        tx.send(&Tick::new(seq, false));
+        seq += 1;
+        if seq % 1024 == 0 && start.elapsed() >= run_for {
+            break;
+        }
+    }
+    tx.send(&Tick::new(seq, true));
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "producer: sent {} ticks in {secs:.2} s ({:.2} M ticks/s); waited for credit {stalls} times",
+        seq + 1,
+        (seq + 1) as f64 / secs / 1e6
+    );
+    Ok(())
+}
+
+fn consumer() -> Result<()> {
+    let mut rx = Tick::consumer()?; // sees every tick sent from now on
+    let acks = Ack::producer()?;
+    NamedEvent::open(READY)?.set();
+    let (mut received, mut lagged, mut corrupt, mut gaps) = (0u64, 0u64, 0u64, 0u64);
+    let mut expected = 0u64;
+    let mut first: Option<(Tick, Instant)> = None;
+    let last = loop {
+        match rx.recv_timeout(PATIENCE) {
+            Ok(tick) => {
+                first.get_or_insert((tick, Instant::now()));
+                received += 1;
+                if tick.check != tick.checksum() {
+                    corrupt += 1;
+                    continue;
+                }
+                if tick.seq != expected {
+                    gaps += 1;
+                }
+                expected = tick.seq + 1;
+                if tick.last == 1 {
+                    break tick;
+                }
+                if received % ACK_EVERY == 0 {
+                    acks.send(&Ack { received });
+                }
+            }
+            // Lapped by the producer: exactly `n` ticks were overwritten unread (the
+            // window should prevent it; reported below).
+            Err(RecvError::Lagged(n)) => {
+                lagged += n;
+                expected += n;
+            }
+            Err(RecvError::Timeout) => return Err("no tick for 30 s".into()),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let (first, started) = first.ok_or("no tick received")?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "consumer: received {received} ticks in {secs:.2} s ({:.2} M ticks/s); {lagged} \
+         lost, {corrupt} corrupt, {gaps} out of order",
+        received as f64 / secs / 1e6
+    );
+    println!("consumer: first {first:?}");
+    println!("consumer: last  {last:?}");
+    if received + lagged != last.seq + 1 {
+        return Err(format!(
+            "{} ticks sent, {received} received and {lagged} reported lost",
+            last.seq + 1
+        )
+        .into());
+    }
+    if lagged > 0 || corrupt > 0 || gaps > 0 {
+        return Err(format!("{lagged} lost, {corrupt} corrupt, {gaps} out of order").into());
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! `#[derive(IpcMessage)]` end to end between real processes (the `peer-derive` binary):
+//! a producer and a consumer process exchange a derived message through the generated
+//! `Quote::producer()` / `Quote::consumer()`, every value counted and checked; a consumer
+//! of another message type on the same queue is refused with an error naming both.
+//!
+//! The queue's name is fixed at compile time by `#[ipc(queue = ..)]`, so two runs of this
+//! file (two checkouts tested at once) would share it. Each test holds the named mutex
+//! `RUN_LOCK` while it uses the queue, so such runs take turns.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{ChildGuard, ShmCleanup};
+use fastipc::named::NamedMutex;
+use fastipc::queue::QueueError;
+use fastipc::{IpcMessage, SlickQueue};
+
+/// Generous: the machine has two vCPUs shared with other builds.
+const LONG: Duration = Duration::from_secs(120);
+/// Serialises the runs that use [`QUEUE`].
+const RUN_LOCK: &str = "fipct-derive-e2e";
+/// The queue of `Quote` (as in its attribute).
+const QUEUE: &str = "fipct-derive-e2e-quotes";
+/// Quotes exchanged: below the capacity, so nothing may be overwritten.
+const N: u64 = 10_000;
+
+/// The peer's `Quote` (same fields, same order, same attribute).
+#[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+#[ipc(queue = "fipct-derive-e2e-quotes", capacity = 16384)]
+struct Quote {
+    seq: u64,
+    bid: f64,
+    ask: f64,
+    bid_qty: u32,
+    ask_qty: u32,
+    check: u64,
+}
+
+/// The peer's `Other`: same size as `Quote`, another layout, the same queue.
+#[derive(IpcMessage, Clone, Copy, Debug)]
+#[repr(C)]
+#[ipc(queue = "fipct-derive-e2e-quotes", capacity = 16384)]
+struct Other {
+    a: u64,
+    b: u64,
+    c: u64,
+    d: u64,
+    e: u64,
+}
+
+fn peer(args: &[&str]) -> ChildGuard {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peer-derive"));
+    cmd.args(args);
+    ChildGuard::spawn(cmd)
+}
+
+/// Runs `test` holding the run lock, and removes the queue when it ends (even when it
+/// fails), before the lock is released.
+fn exclusive(test: impl FnOnce()) {
+    let mutex = NamedMutex::open(RUN_LOCK).unwrap();
+    let _lock = match mutex.lock_timeout(LONG) {
+        Ok(guard) => guard,
+        Err(e) => e
+            .into_guard()
+            .unwrap_or_else(|| panic!("another run kept {RUN_LOCK:?} for {LONG:?}")),
+    };
+    // A queue left by a run that was killed: start afresh.
+    let _ = SlickQueue::<Quote>::remove(QUEUE);
+    let _cleanup = ShmCleanup::new().segment(QUEUE);
+    test();
+}
+
+#[test]
+fn two_processes_exchange_a_derived_message_through_the_generated_endpoints() {
+    exclusive(|| {
+        let mut consumer = peer(&["consume", &N.to_string(), "60000"]);
+        let lines = sync_lines(&mut consumer);
+        assert_eq!(lines.recv_timeout(LONG).ok().as_deref(), Some("ready"));
+        let producer = peer(&["produce", &N.to_string()]);
+        assert_eq!(producer.success(LONG).trim(), format!("sent {N}"));
+        assert_eq!(
+            lines.recv_timeout(LONG).ok().as_deref(),
+            Some(format!("received {N}").as_str())
+        );
+        assert!(consumer.wait_timeout(LONG).is_some_and(|s| s.success()));
+        // The generated `queue()` sees what the processes did.
+        let q = Quote::queue().unwrap();
+        assert_eq!(q.capacity(), 16384);
+        assert_eq!(q.next_index(), N);
+        assert_eq!(q.latest().map(|quote| quote.seq), Some(N - 1));
+    });
+}
+
+#[test]
+fn a_consumer_of_another_type_is_refused_naming_both_types() {
+    exclusive(|| {
+        let _queue = Quote::queue().unwrap();
+        let message = peer(&["consume-other"]).success(LONG);
+        assert!(
+            message.contains("Quote") && message.contains("Other"),
+            "{message}"
+        );
+        // The same in this process, as a typed error.
+        let err = Other::consumer().unwrap_err();
+        assert!(
+            matches!(&err, QueueError::TypeMismatch { found, expected, .. }
+            if found.contains("Quote") && expected.contains("Other")),
+            "{err:?}"
+        );
+        // And a producer, through `producer()`.
+        assert!(matches!(
+            Other::producer(),
+            Err(QueueError::TypeMismatch { .. })
+        ));
+    });
+}
+
+/// The child's stdout lines, read on a thread.
+fn sync_lines(child: &mut ChildGuard) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.child_mut().stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

@@ -1,0 +1,97 @@
+//! The `#[ipc(...)]` attribute forms, compiled with every warning denied, then run
+//! against the real runtime: the generated `queue()`, `producer()`, `consumer()` and
+//! `shared()` open the named objects.
+//!
+//! The names are fixed at compile time, so another run of this suite at the same moment
+//! may share them: every check below holds whatever such a run does.
+#![deny(warnings)]
+
+use std::time::{Duration, Instant};
+
+use fastipc::{IpcMessage, SharedCell, SlickQueue};
+
+/// A default queue.
+#[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+#[ipc(queue = "fipct-ui-pass-orders", capacity = 64)]
+pub struct Order {
+    pub id: u64,
+    pub qty: u32,
+    pub side: u32,
+}
+
+/// A named shared cell.
+#[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+#[ipc(shared = "fipct-ui-pass-totals")]
+pub struct Totals {
+    pub orders: u64,
+    pub qty: u64,
+}
+
+/// Both, in one attribute (a queue and a cell may share a name: their segments differ).
+#[derive(IpcMessage, Clone, Copy)]
+#[repr(C)]
+#[ipc(queue = "fipct-ui-pass-state", capacity = 1, shared = "fipct-ui-pass-state")]
+pub struct State {
+    pub value: u64,
+}
+
+mod private {
+    /// Endpoints of a private type get its visibility; unused ones do not warn.
+    #[derive(fastipc::IpcMessage, Clone, Copy)]
+    #[repr(C)]
+    #[ipc(queue = "fipct-ui-pass-unused", capacity = 2)]
+    #[ipc(shared = "fipct-ui-pass-unused")]
+    pub(crate) struct Unused {
+        pub(crate) n: u32,
+    }
+}
+
+fn main() {
+    // A value no other run sends.
+    let nonce = u64::from(std::process::id()) << 32
+        | u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos(),
+        );
+
+    let queue: SlickQueue<Order> = Order::queue().unwrap();
+    assert_eq!(queue.capacity(), 64);
+    assert_eq!(queue.name(), Some("fipct-ui-pass-orders"));
+    let mut rx = Order::consumer().unwrap();
+    let sent = Order { id: nonce, qty: 3, side: 1 };
+    Order::producer().unwrap().send(&sent);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let got = rx.recv_timeout(left).expect("the order arrives");
+        if got.id == nonce {
+            assert_eq!(got, sent);
+            break;
+        }
+    }
+
+    let totals: SharedCell<Totals> = Totals::shared().unwrap();
+    let before = totals.update(|t| {
+        t.orders += 1;
+        t.qty += 3;
+        *t
+    });
+    let before = before.unwrap_or_else(|died| *died.into_guard());
+    let after = totals.load().unwrap_or_else(|died| *died.into_guard());
+    assert!(after.orders >= before.orders && after.qty >= before.qty);
+
+    let state_queue = State::queue().unwrap();
+    let state_cell = State::shared().unwrap();
+    state_cell.store(&State { value: 1 }).unwrap_or_else(|died| drop(died));
+    assert_eq!(state_queue.capacity(), 1);
+    assert_eq!(state_cell.name(), "fipct-ui-pass-state");
+
+    drop((rx, queue, state_queue, totals, state_cell));
+    // Queues are removed explicitly (cells go with their last handle).
+    let _ = SlickQueue::<Order>::remove("fipct-ui-pass-orders");
+    let _ = SlickQueue::<State>::remove("fipct-ui-pass-state");
+}
