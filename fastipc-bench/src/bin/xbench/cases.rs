@@ -43,6 +43,7 @@ fn wanted(only: &[String], title: &str) -> bool {
 pub(crate) fn run_all(c: Counts, only: &[String]) -> std::io::Result<Book> {
     let mut book = Book::default();
     let (a, b) = cpus();
+    book.section(&machine(c));
     let run = |book: &mut Book, case: Case<'_>| -> std::io::Result<()> {
         if wanted(only, &case.title) {
             book.run(case, c.reps)?;
@@ -98,6 +99,35 @@ pub(crate) fn run_all(c: Counts, only: &[String]) -> std::io::Result<Book> {
     let t = targets(&book);
     crate::report::targets(&mut book, &t);
     Ok(book)
+}
+
+/// A short description of the machine and the run, from /proc.
+fn machine(c: Counts) -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.split(':').next().map(str::trim) == Some(name))
+            .and_then(|l| l.split_once(':'))
+            .map_or(String::from("?"), |(_, v)| v.trim().to_owned())
+    };
+    let hypervisor = if field("flags").split_whitespace().any(|f| f == "hypervisor") {
+        ", virtual machine"
+    } else {
+        ""
+    };
+    format!(
+        "\n### Machine\n\n{} (family {}, model {}){hypervisor}; {} CPUs allowed ({:?}); kernel {}; clock source {}; {} interleaved runs per variant.\n",
+        field("model name"),
+        field("cpu family"),
+        field("model"),
+        affinity::allowed_cpus().len(),
+        affinity::allowed_cpus(),
+        read("/proc/sys/kernel/osrelease").trim(),
+        read("/sys/devices/system/clocksource/clocksource0/current_clocksource").trim(),
+        c.reps,
+    )
 }
 
 pub(crate) const LOCK_TITLE: &str = "Uncontended lock+unlock (one thread)";

@@ -43,7 +43,7 @@ impl Counts {
             queue_items: 4_000_000,
             spin_rounds: 200_000,
             futex_rounds_cross: 5_000,
-            futex_rounds_same: 50_000,
+            futex_rounds_same: 20_000,
             python_items: 100_000,
             warmup: 1_000,
         }
