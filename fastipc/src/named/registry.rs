@@ -13,7 +13,7 @@
 //!   segment. (The Python peer opens first and registers after; registering first closes
 //!   the window in which a leaving process could see nobody and remove the segment.)
 //! - **detach**: remove this process's file and those of dead processes (exited, zombies
-//!   included); if no other live process is registered, unlink the segment and remove the
+//!   included, but not a process whose main thread alone exited); if no other live process is registered, unlink the segment and remove the
 //!   folder.
 //!
 //! A process that opens one segment several times (several handles) registers once and
@@ -663,6 +663,25 @@ mod tests {
         assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
         let left: Vec<u32> = reg.attached("seg").unwrap().iter().map(|a| a.pid).collect();
         assert_eq!(left, [parent]);
+    }
+
+    #[test]
+    fn a_process_whose_main_thread_exited_while_another_runs_stays_registered() {
+        let (reg, _clean) = temp_registry("leader");
+        let a = reg.attach("seg").unwrap();
+        let proc = crate::sys::process::test_util::LeaderExited::spawn("");
+        let id = ProcessId::of(proc.pid()).unwrap();
+        let file = reg.pids_dir("seg").join(proc.pid().to_string());
+        stdfs::write(&file, id.start_time.to_string()).unwrap();
+        let listed = reg.attached("seg").unwrap();
+        assert!(listed.iter().all(|a| a.alive), "{listed:?}");
+        // Leaving, we neither remove its registration nor the segment's folder.
+        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
+        assert!(proc.still_runs());
+        assert!(file.exists());
+        let report = reg.sweep(false).unwrap();
+        assert!(report.dead_entries.is_empty(), "{report}");
+        assert!(file.exists());
     }
 
     #[test]

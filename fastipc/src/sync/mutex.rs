@@ -43,7 +43,9 @@
 //!   killed inside that window leaves a lock that is never recovered automatically
 //!   (use [`Mutex::force_unlock`] once you know it is dead).
 //!
-//! A holder that has exited, including a zombie not yet reaped, is dead. If it is dead,
+//! A holder that has exited, including a zombie not yet reaped, is dead; a process whose
+//! main thread exited while other threads run on is alive (see
+//! [`process::is_alive`](crate::sys::process::is_alive)). If it is dead,
 //! waiters race to take over with one compare-and-swap on a word whose old value can never
 //! come back (the dead holder's identity, or its process id when only that is known), so
 //! exactly one wins, takes over the still-locked state, and gets [`OwnerDied`] carrying
@@ -940,6 +942,55 @@ mod tests {
         // SAFETY: the fake holder never touches anything.
         unsafe { m.force_unlock() };
         assert!(m.try_lock().is_some());
+    }
+
+    /// A segment holding an unlocked mutex, unlinked on drop.
+    struct MutexSegment(crate::sys::shm::Segment);
+
+    impl MutexSegment {
+        fn new(tag: &str) -> MutexSegment {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let name = format!(
+                "fastipc-unit-mutex-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            let seg = crate::sys::shm::Segment::create(&name, MUTEX_SIZE, |mem| {
+                Mutex::init(mem).unwrap();
+            })
+            .unwrap();
+            MutexSegment(seg)
+        }
+    }
+
+    impl Drop for MutexSegment {
+        fn drop(&mut self) {
+            let _ = crate::sys::shm::Segment::unlink(self.0.name());
+        }
+    }
+
+    #[test]
+    fn a_holder_whose_main_thread_exited_while_another_runs_keeps_the_lock() {
+        let seg = MutexSegment::new("leader");
+        let m = Mutex::attach(seg.0.mem()).unwrap();
+        // A fastipc-style holder (owner pid and identity) whose main thread then exits
+        // while its other thread, the one "holding" the lock, runs on.
+        let holder = crate::sys::process::test_util::LeaderExited::spawn(&format!(
+            "m = mmap.mmap(os.open('/dev/shm/{}', os.O_RDWR), 64)\n\
+             start = int(open('/proc/self/stat').read().rsplit(')', 1)[1].split()[19])\n\
+             struct.pack_into('<II', m, 8, 1, os.getpid())\n\
+             struct.pack_into('<Q', m, 24, (os.getpid() << 32) | (start & 0xFFFFFFFF))",
+            seg.0.name()
+        ));
+        assert_eq!(m.owner_pid(), Some(holder.pid()));
+        assert_eq!(m.info().owner_identity.unwrap().pid, holder.pid());
+        // The deadline's final check judges the holder: alive, so no takeover.
+        let r = m.lock_timeout(Duration::from_secs(1));
+        assert!(holder.still_runs());
+        assert!(
+            r.as_ref().is_err_and(|e| e.is_timeout()),
+            "the lock of a live holder was taken over: {r:?}"
+        );
     }
 
     #[test]

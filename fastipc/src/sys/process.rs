@@ -36,27 +36,40 @@ pub fn refresh_pid() -> u32 {
 
 /// Whether a process with id `pid` exists and has not exited.
 ///
-/// A zombie (exited, not yet reaped by its parent) counts as dead: it will never release
-/// anything it held. Id 0 and ids above `i32::MAX` are never alive. A process we may not
-/// signal (`EPERM`) exists, so it is alive.
+/// A process that has exited but is not yet reaped by its parent (a zombie) counts as
+/// dead: it will never release anything it held. Only a *whole* process counts, though:
+/// `/proc/PID/stat` also shows the state `Z` when the main thread has exited while other
+/// threads still run (`pthread_exit` in `main`), and such a process is alive. So a
+/// process is dead when it is gone, or when its state is `Z` (or `X`) and it has at most
+/// one thread left (field 20, `num_threads`). Id 0 and ids above `i32::MAX` are never
+/// alive. A process we may not signal (`EPERM`) exists, so it is alive.
 pub fn is_alive(pid: u32) -> bool {
     let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return false;
     };
     match test_kill_process(p) {
-        Ok(()) | Err(Errno::PERM) => !is_zombie(pid),
+        Ok(()) | Err(Errno::PERM) => !matches!(read_stat(pid), Some(stat) if stat.has_exited()),
         Err(_) => false,
     }
 }
 
-fn is_zombie(pid: u32) -> bool {
-    matches!(read_stat(pid), Some(stat) if stat.state == 'Z')
-}
-
 /// What fastipc reads of `/proc/PID/stat`.
 struct Stat {
+    /// Field 3: the state of the main thread (`R`, `S`, `Z`, ...).
     state: char,
+    /// Field 20: the number of threads in the process.
+    num_threads: u64,
+    /// Field 22: start time in clock ticks after boot.
     start_time: u64,
+}
+
+impl Stat {
+    /// Whether the whole process has exited: its main thread is a zombie (or dead) and no
+    /// other thread runs. A main thread that exited alone leaves state `Z` with
+    /// `num_threads >= 2`: that process is alive.
+    fn has_exited(&self) -> bool {
+        matches!(self.state, 'Z' | 'X') && self.num_threads <= 1
+    }
 }
 
 fn read_stat(pid: u32) -> Option<Stat> {
@@ -71,8 +84,13 @@ fn parse_stat(text: &str) -> Option<Stat> {
     let mut fields = rest.split_ascii_whitespace();
     // Fields 3 (state) .. 22 (starttime): state is the first after `)`.
     let state = fields.next()?.chars().next()?;
-    let start_time = fields.nth(18)?.parse().ok()?;
-    Some(Stat { state, start_time })
+    let num_threads = fields.nth(16)?.parse().ok()?; // field 20
+    let start_time = fields.nth(1)?.parse().ok()?; // field 22
+    Some(Stat {
+        state,
+        num_threads,
+        start_time,
+    })
 }
 
 /// A process id paired with the process's start time: it names one process for the whole
@@ -113,15 +131,123 @@ impl ProcessId {
             return true;
         }
         match read_stat(self.pid) {
-            Some(stat) => stat.start_time == self.start_time && stat.state != 'Z',
+            Some(stat) => stat.start_time == self.start_time && !stat.has_exited(),
             // Alive by kill(2) but /proc is unreadable (hidepid): trust the id.
             None => true,
         }
     }
 }
 
+/// Processes in known states for the tests of every module that judges liveness.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::read_stat;
+
+    /// An exited child that is not reaped: dead by every check, and its process id
+    /// cannot be given to another process until this guard reaps it on drop (so a test
+    /// never mistakes a new process for it).
+    pub(crate) struct Zombie(Child);
+
+    impl Zombie {
+        /// Spawns `true` and waits (at most 10 s) until it has exited.
+        pub(crate) fn new() -> Zombie {
+            let child = Command::new("true")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn true");
+            let zombie = Zombie(child);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while read_stat(zombie.pid()).is_none_or(|s| s.state != 'Z') {
+                assert!(Instant::now() < deadline, "`true` never exited");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            zombie
+        }
+
+        /// Its process id.
+        pub(crate) fn pid(&self) -> u32 {
+            self.0.id()
+        }
+    }
+
+    impl Drop for Zombie {
+        fn drop(&mut self) {
+            let _ = self.0.wait();
+        }
+    }
+
+    /// The interpreter for the helper scripts: `$FASTIPC_PYTHON`, else `python3`.
+    fn python() -> std::ffi::OsString {
+        std::env::var_os("FASTIPC_PYTHON").unwrap_or_else(|| "python3".into())
+    }
+
+    /// A live process whose main thread has exited (`pthread_exit`) while another thread
+    /// runs on: `/proc/PID/stat` shows it as `Z`, yet it is alive. Killed and reaped on
+    /// drop.
+    pub(crate) struct LeaderExited(Child);
+
+    impl LeaderExited {
+        /// Runs the Python statements `setup` (which may use `os`, `mmap` and `struct`),
+        /// then starts a thread that sleeps for a minute and ends the main thread. Returns
+        /// once the main thread has exited and the other one still runs (at most 20 s).
+        pub(crate) fn spawn(setup: &str) -> LeaderExited {
+            let script = format!(
+                "import ctypes, mmap, os, struct, threading, time\n\
+                 {setup}\n\
+                 threading.Thread(target=lambda: time.sleep(60)).start()\n\
+                 print('ready', flush=True)\n\
+                 ctypes.CDLL(None).pthread_exit(None)\n"
+            );
+            let mut child = Command::new(python())
+                .args(["-c", &script])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("spawn python3 (a prerequisite of the tests)");
+            let stdout = child.stdout.take().expect("piped stdout");
+            let guard = LeaderExited(child);
+            let mut line = String::new();
+            BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("read the helper's stdout");
+            assert_eq!(line.trim(), "ready", "the helper script failed");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let stat = read_stat(guard.pid()).expect("the helper process is gone");
+                if stat.state == 'Z' {
+                    assert!(stat.num_threads >= 2, "the helper's other thread ended");
+                    return guard;
+                }
+                assert!(Instant::now() < deadline, "the main thread never exited");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+
+        /// Its process id.
+        pub(crate) fn pid(&self) -> u32 {
+            self.0.id()
+        }
+
+        /// Whether its other thread still runs (so the process is alive).
+        pub(crate) fn still_runs(&self) -> bool {
+            read_stat(self.pid()).is_some_and(|s| s.num_threads >= 2)
+        }
+    }
+
+    impl Drop for LeaderExited {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_util::{LeaderExited, Zombie};
     use super::*;
     use std::process::{Command, Stdio};
 
@@ -145,7 +271,9 @@ mod tests {
         let line = "1234 (a) b) (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21";
         let stat = parse_stat(line).unwrap();
         assert_eq!(stat.state, 'S');
+        assert_eq!(stat.num_threads, 17);
         assert_eq!(stat.start_time, 987654);
+        assert!(!stat.has_exited());
         assert!(parse_stat("garbage").is_none());
         assert!(parse_stat("1 (x) R 1 2").is_none());
     }
@@ -168,6 +296,25 @@ mod tests {
         }
         child.wait().unwrap();
         assert!(!is_alive(child.id()));
+    }
+
+    #[test]
+    fn a_process_whose_main_thread_exited_while_another_runs_is_alive() {
+        let proc = LeaderExited::spawn("");
+        let pid = proc.pid();
+        assert_eq!(read_stat(pid).unwrap().state, 'Z', "the main thread exited");
+        assert!(is_alive(pid), "its other thread still runs");
+        let id = ProcessId::of(pid).unwrap();
+        assert!(id.is_alive());
+        assert!(proc.still_runs());
+    }
+
+    #[test]
+    fn a_zombie_is_dead() {
+        let zombie = Zombie::new();
+        assert!(!is_alive(zombie.pid()));
+        let id = ProcessId::of(zombie.pid()).expect("a zombie's stat is readable");
+        assert!(!id.is_alive());
     }
 
     #[test]
