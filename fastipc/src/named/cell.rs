@@ -693,6 +693,7 @@ mod tests {
 
     #[test]
     fn a_dead_holder_is_reported_to_the_next_locker_with_the_cell_guard() {
+        crate::sync::mutex::test_knob::short_owner_checks();
         let name = unique("cell-dead");
         let (reg, _clean) = registry("cell-dead", &[&seg(&name)]);
         let cell = SharedCell::open_or_create_with_in(&reg, &name, &[1u32, 1]).unwrap();

@@ -96,6 +96,40 @@ use crate::sys::process::{self, ProcessId};
 /// bounds how long a dead holder blocks the others (plus the check itself).
 pub const OWNER_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
+/// The owner-check slice in use: [`OWNER_CHECK_INTERVAL`].
+#[cfg(not(test))]
+#[inline(always)]
+fn owner_check_interval() -> Duration {
+    OWNER_CHECK_INTERVAL
+}
+
+/// The owner-check slice in use. In unit tests it is an hour unless the calling thread
+/// asked for [`test_knob::short_owner_checks`]: the periodic check would otherwise also
+/// wake a waiter whose wake-up was lost, and hide the bug behind a 20 ms delay. Tests of
+/// wake-ups run with the long slice (a lost wake-up then hangs, caught by their
+/// watchdogs); tests of dead owners ask for the real one.
+#[cfg(test)]
+fn owner_check_interval() -> Duration {
+    test_knob::OWNER_CHECK.with(std::cell::Cell::get)
+}
+
+#[cfg(test)]
+pub(crate) mod test_knob {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    thread_local! {
+        pub(super) static OWNER_CHECK: Cell<Duration> =
+            const { Cell::new(Duration::from_secs(3600)) };
+    }
+
+    /// Makes this thread's waiters check the holder every
+    /// [`OWNER_CHECK_INTERVAL`](super::OWNER_CHECK_INTERVAL), as outside the unit tests.
+    pub(crate) fn short_owner_checks() {
+        OWNER_CHECK.with(|c| c.set(super::OWNER_CHECK_INTERVAL));
+    }
+}
+
 /// A mutex over a 64-byte header in caller memory (LAYOUT.md §2).
 ///
 /// `Mutex` is a cheap, copyable view; the lock lives in the memory. It works between
@@ -351,7 +385,7 @@ impl<'a> Mutex<'a> {
             }
             spin_loop();
         }
-        let mut next_check = Deadline::after(OWNER_CHECK_INTERVAL);
+        let mut next_check = Deadline::after(owner_check_interval());
         loop {
             if state.swap(MUTEX_CONTENDED, Acquire) == MUTEX_UNLOCKED {
                 return Ok(self.acquired_slowly());
@@ -364,7 +398,7 @@ impl<'a> Mutex<'a> {
                 if final_round {
                     return Err(LockError::TimedOut);
                 }
-                next_check = Deadline::after(OWNER_CHECK_INTERVAL);
+                next_check = Deadline::after(owner_check_interval());
             }
             futex::wait(state, MUTEX_CONTENDED, deadline.min(next_check), self.scope);
         }
@@ -770,40 +804,85 @@ mod tests {
         assert_eq!(m.info().owner_identity.unwrap().pid, std::process::id());
     }
 
+    /// Runs `f` on a thread of its own and returns its result; fails the test if `f`
+    /// has not returned within `limit`. Unit tests check owners only once an hour (see
+    /// `owner_check_interval`), so a lost wake-up leaves a waiter asleep and this turns
+    /// the hang into a failure. A bound on a wait, not a speed claim: the work itself
+    /// takes milliseconds.
+    fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(v) => v,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("not done within {limit:?}: a waiter was never woken (lost wake-up?)")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the test panicked"),
+        }
+    }
+
+    /// Whether thread `tid` of this process is asleep (state `S`).
+    fn thread_sleeps(tid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+            .ok()
+            .and_then(|s| Some(s[s.rfind(')')? + 1..].trim_start().starts_with('S')))
+            .unwrap_or(false)
+    }
+
     #[test]
     fn unlock_wakes_a_sleeping_thread() {
-        let r = region();
-        let m = Mutex::attach(r.mem()).unwrap();
-        let g = m.lock().unwrap();
-        std::thread::scope(|s| {
-            let t = s.spawn(|| m.lock_timeout(Duration::from_secs(20)).is_ok());
-            // Let the thread go to sleep (state 2) before unlocking.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while m.info().state != MUTEX_CONTENDED && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            drop(g);
-            assert!(t.join().unwrap());
+        let r: &'static Region = Box::leak(Box::new(region()));
+        within(Duration::from_secs(60), move || {
+            let m = Mutex::attach(r.mem()).unwrap();
+            let g = m.lock().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::scope(|s| {
+                let t = s.spawn(move || {
+                    tx.send(rustix::thread::gettid().as_raw_nonzero().get())
+                        .unwrap();
+                    drop(m.lock().unwrap()); // no deadline: only a wake-up ends it
+                });
+                // Unlock only once the waiter sleeps in FUTEX_WAIT (state 2, thread
+                // asleep), so that nothing but the unlock's wake can end its sleep.
+                let tid = rx.recv().unwrap();
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while !(m.info().state == MUTEX_CONTENDED && thread_sleeps(tid)) {
+                    assert!(Instant::now() < deadline, "the waiter never slept");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                drop(g);
+                t.join().unwrap();
+            });
         });
     }
 
     #[test]
     fn private_scope_works_between_threads() {
-        let r = region();
-        let m = Mutex::attach(r.mem()).unwrap().with_scope(Scope::Private);
-        let cell = std::sync::atomic::AtomicU64::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..3 {
-                s.spawn(|| {
-                    for _ in 0..2000 {
-                        let _g = m.lock().unwrap();
-                        let v = cell.load(Ordering::Relaxed);
-                        cell.store(v + 1, Ordering::Relaxed);
-                    }
-                });
-            }
+        let r: &'static Region = Box::leak(Box::new(region()));
+        let total = within(Duration::from_secs(120), move || {
+            let m = Mutex::attach(r.mem()).unwrap().with_scope(Scope::Private);
+            let cell = std::sync::atomic::AtomicU64::new(0);
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| {
+                        for i in 0..2000 {
+                            let _g = m.lock().unwrap();
+                            let v = cell.load(Ordering::Relaxed);
+                            if i % 50 == 0 {
+                                // Hold the lock across a yield now and then, so that the
+                                // others spin out and sleep on the state word.
+                                std::thread::yield_now();
+                            }
+                            cell.store(v + 1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            cell.load(Ordering::Relaxed)
         });
-        assert_eq!(cell.load(Ordering::Relaxed), 6000);
+        assert_eq!(total, 6000);
     }
 
     /// The id of a process that is certainly dead: an exited and reaped child.
@@ -833,15 +912,18 @@ mod tests {
         let results: Vec<bool> = std::thread::scope(|s| {
             let threads: Vec<_> = (0..4)
                 .map(|_| {
-                    s.spawn(|| match m.lock_timeout(Duration::from_secs(20)) {
-                        Ok(_guard) => false,
-                        Err(LockError::OwnerDied(died)) => {
-                            assert_eq!(died.dead_pid(), dead);
-                            // Hold it a little so the others really wait on us.
-                            std::thread::sleep(Duration::from_millis(30));
-                            true
+                    s.spawn(|| {
+                        test_knob::short_owner_checks();
+                        match m.lock_timeout(Duration::from_secs(20)) {
+                            Ok(_guard) => false,
+                            Err(LockError::OwnerDied(died)) => {
+                                assert_eq!(died.dead_pid(), dead);
+                                // Hold it a little so the others really wait on us.
+                                std::thread::sleep(Duration::from_millis(30));
+                                true
+                            }
+                            Err(LockError::TimedOut) => panic!("timed out"),
                         }
-                        Err(LockError::TimedOut) => panic!("timed out"),
                     })
                 })
                 .collect();
@@ -858,6 +940,7 @@ mod tests {
 
     #[test]
     fn a_dead_owner_is_recovered_once() {
+        test_knob::short_owner_checks();
         let r = region();
         let m = Mutex::attach(r.mem()).unwrap();
         // A holder known only by its process id (as a Python holder is).
@@ -877,6 +960,7 @@ mod tests {
 
     #[test]
     fn a_reused_pid_with_another_start_time_is_dead() {
+        test_knob::short_owner_checks();
         let r = region();
         let m = Mutex::attach(r.mem()).unwrap();
         // A holder whose pid is alive (our parent) but whose recorded start time differs.
