@@ -12,9 +12,11 @@ use crate::sys::clock::Deadline;
 
 /// A mutex any process can open by name, shared with the Python package's `NamedMutex`.
 ///
-/// Dead owners are handled: if the holder is killed, the next locker gets the lock with
-/// [`OwnerDied`] within about [`OWNER_CHECK_INTERVAL`](crate::sync::OWNER_CHECK_INTERVAL)
-/// (see [`crate::sync::mutex`]).
+/// Dead owners are handled: if a fastipc holder of this pid namespace is killed, the next
+/// locker gets the lock with [`OwnerDied`] within about
+/// [`OWNER_CHECK_INTERVAL`](crate::sync::OWNER_CHECK_INTERVAL). A holder of another pid
+/// namespace, or a Python holder (it records no namespace), is never judged dead (see
+/// [`crate::sync::mutex`]).
 ///
 /// ```
 /// use fastipc::named::{NamedMutex, registry::Registry};

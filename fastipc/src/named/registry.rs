@@ -5,23 +5,36 @@
 //! - Root: `$FASTIPC_PID_DIR`, default [`DEFAULT_PID_DIR`] (`/dev/shm/fastipc`).
 //! - One folder per segment: `<root>/<segment name>.pids/`.
 //! - One file per attached process, named after its process id. The Python peer leaves it
-//!   empty; fastipc writes the process's start time (clock ticks after boot) into it,
-//!   which the peer ignores and fastipc uses to tell a live process from a reused id.
+//!   empty (and ignores what is in it); fastipc writes two decimal numbers separated by a
+//!   space and ended by a newline: the process's start time (clock ticks after boot), to
+//!   tell a live process from a reused id, and its pid namespace (the inode number of
+//!   `/proc/self/ns/pid`, 0 when unknown), to know where the id means something.
 //!
 //! # Protocol
 //! - **attach**: create the folder, create this process's file, then open or create the
 //!   segment. (The Python peer opens first and registers after; registering first closes
 //!   the window in which a leaving process could see nobody and remove the segment.)
-//! - **detach**: remove this process's file and those of dead processes (exited, zombies
-//!   included, but not a process whose main thread alone exited); if no other live process is registered, unlink the segment and remove the
-//!   folder.
+//! - **detach**: remove this process's file and those of dead processes; if no other
+//!   registered process may still be alive, unlink the segment and remove the folder.
 //!
 //! A process that opens one segment several times (several handles) registers once and
 //! leaves when its last handle does. fastipc processes also hold an advisory lock
 //! (`flock`) on the folder while they attach, detach or sweep, so two fastipc processes
 //! never race each other; the Python peer takes no lock, so a Python process leaving at
 //! the very moment another one attaches can still remove a segment in use (the peer's
-//! own protocol allows it). All processes must share one process-id namespace.
+//! own protocol allows it).
+//!
+//! # Who is dead
+//! A registered process is dead only when fastipc can tell for sure (see
+//! [`process::has_exited`]): its file records its start time and pid namespace, the
+//! namespace is the caller's own, and the process has exited (zombies included, but not
+//! a process whose main thread alone exited) or its id now names a process that started
+//! at another time. A file from another pid namespace (containers sharing `/dev/shm`), or
+//! one that records no namespace — every file the Python peer writes — is never judged:
+//! fastipc neither removes it nor unlinks a segment while it is there. A crashed Python
+//! process therefore leaves its file, and with it the segment, until a Python peer
+//! closing the same object removes it (the peer judges by process id alone) or someone
+//! removes it by hand; [`Registry::sweep`] lists such files as unverifiable.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,7 +48,7 @@ use rustix::fs::{self, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::{NamedError, ShmError};
-use crate::sys::process::{self, ProcessId};
+use crate::sys::process::{self, ProcessId, StartTime};
 use crate::sys::shm::Segment;
 
 /// The registry root when `$FASTIPC_PID_DIR` is not set (the Python peer's default).
@@ -166,9 +179,13 @@ impl Registry {
             return Ok(());
         };
         let mut live = Vec::new();
+        let mut unverifiable = Vec::new();
         for entry in read_pid_entries(&lock.path)? {
             if entry.alive {
                 live.push(entry.pid);
+                if !entry.is_verifiable() {
+                    unverifiable.push(entry.pid);
+                }
                 continue;
             }
             report.dead_entries.push(DeadEntry {
@@ -181,9 +198,11 @@ impl Registry {
         }
         if !live.is_empty() {
             live.sort_unstable();
+            unverifiable.sort_unstable();
             report.in_use.push(InUse {
                 segment: segment.to_owned(),
                 pids: live,
+                unverifiable,
             });
             return Ok(());
         }
@@ -234,7 +253,7 @@ impl Registry {
         let file = own_pid_file(&lock.path);
         if *count == 0 || !file.exists() {
             let me = ProcessId::current();
-            stdfs::write(&file, me.start_time.to_string())
+            stdfs::write(&file, format!("{} {}\n", me.start_time, me.pid_namespace))
                 .map_err(|e| registry_error(&file, "create pid file", e))?;
         }
         *count += 1;
@@ -367,9 +386,23 @@ pub struct AttachedPid {
     pub pid: u32,
     /// Its start time as fastipc recorded it; `None` in a file a Python process wrote.
     pub start_time: Option<u64>,
-    /// Whether that process is alive now (a zombie is not; with a start time recorded,
-    /// a reused process id is not either).
+    /// Its pid namespace as fastipc recorded it; `None` when unknown (every file a
+    /// Python process wrote).
+    pub pid_namespace: Option<u32>,
+    /// Whether that process may still be alive: `false` only when it is certainly dead
+    /// (see the [module docs](self)); always `true` for a file this process cannot judge
+    /// ([`AttachedPid::is_verifiable`]).
     pub alive: bool,
+}
+
+impl AttachedPid {
+    /// Whether this process can judge the registered process's liveness: the file
+    /// records a start time and the caller's own pid namespace.
+    pub fn is_verifiable(&self) -> bool {
+        self.start_time.is_some()
+            && self.pid_namespace.is_some()
+            && self.pid_namespace == process::pid_namespace().map(|ns| ns.get())
+    }
 }
 
 /// A registration of a dead process, found by [`Registry::sweep`].
@@ -386,8 +419,13 @@ pub struct DeadEntry {
 pub struct InUse {
     /// The segment.
     pub segment: String,
-    /// The live processes registered for it.
+    /// The processes registered for it that may be alive.
     pub pids: Vec<u32>,
+    /// Those of `pids` whose liveness this process cannot judge (registered from another
+    /// pid namespace, or by a peer that records none, such as the Python package): kept
+    /// because they *may* be alive. Remove such a file by hand once you know its process
+    /// is gone.
+    pub unverifiable: Vec<u32>,
 }
 
 /// What [`Registry::sweep`] removed (or, in a dry run, would remove).
@@ -437,7 +475,15 @@ impl fmt::Display for SweepReport {
             writeln!(f, "{verb} registry folder {}", d.display())?;
         }
         for u in &self.in_use {
-            writeln!(f, "kept {} (in use by {:?})", u.segment, u.pids)?;
+            write!(f, "kept {} (in use by {:?}", u.segment, u.pids)?;
+            if !u.unverifiable.is_empty() {
+                write!(
+                    f,
+                    "; {:?} cannot be checked from this pid namespace",
+                    u.unverifiable
+                )?;
+            }
+            writeln!(f, ")")?;
         }
         for e in &self.errors {
             writeln!(f, "error: {e}")?;
@@ -533,21 +579,36 @@ fn read_pid_entries(dir: &Path) -> Result<Vec<AttachedPid>, NamedError> {
         let Ok(pid) = name.parse::<u32>() else {
             continue;
         };
-        let start_time = stdfs::read_to_string(entry.path())
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .filter(|&t| t != 0);
-        let alive = match start_time {
-            Some(start_time) => ProcessId { pid, start_time }.is_alive(),
-            None => process::is_alive(pid),
+        let (start_time, pid_namespace) =
+            parse_pid_file(&stdfs::read_to_string(entry.path()).unwrap_or_default());
+        let alive = !match (start_time, pid_namespace) {
+            (Some(start), Some(ns)) => process::has_exited(pid, ns, StartTime::Full(start)),
+            // Nothing says in which namespace the id lives: never judged.
+            _ => false,
         };
         out.push(AttachedPid {
             pid,
             start_time,
+            pid_namespace,
             alive,
         });
     }
     Ok(out)
+}
+
+/// The start time and pid namespace a pid file records (`"START NS\n"`); `None` for
+/// what is missing, 0 or unreadable (an empty Python file gives neither).
+fn parse_pid_file(text: &str) -> (Option<u64>, Option<u32>) {
+    let mut fields = text.split_ascii_whitespace();
+    let start_time = fields
+        .next()
+        .and_then(|f| f.parse::<u64>().ok())
+        .filter(|&t| t != 0);
+    let pid_namespace = fields
+        .next()
+        .and_then(|f| f.parse::<u32>().ok())
+        .filter(|&ns| ns != 0);
+    (start_time, pid_namespace)
 }
 
 fn unlink_segment(segment: &str) -> Result<(), NamedError> {
@@ -596,6 +657,7 @@ fn registry_errno(path: &Path, op: &'static str, e: Errno) -> NamedError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::process::test_util::Zombie;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     fn temp_registry(tag: &str) -> (Registry, CleanDir) {
@@ -634,6 +696,8 @@ mod tests {
         assert_eq!(listed[0].pid, std::process::id());
         assert!(listed[0].alive);
         assert_eq!(listed[0].start_time, Some(ProcessId::current().start_time));
+        assert_eq!(listed[0].pid_namespace, Some(my_ns()));
+        assert!(listed[0].is_verifiable());
         assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
         assert_eq!(reg.attached("seg").unwrap().len(), 1, "b still attached");
         drop(b);
@@ -644,57 +708,65 @@ mod tests {
         );
     }
 
+    /// What a fastipc process of pid namespace `ns` writes into its pid file.
+    fn record(id: ProcessId, ns: u32) -> String {
+        format!("{} {ns}\n", id.start_time)
+    }
+
+    fn my_ns() -> u32 {
+        process::pid_namespace().unwrap().get()
+    }
+
     #[test]
-    fn dead_registrations_are_removed_on_detach_and_live_ones_kept() {
+    fn dead_registrations_are_removed_on_detach_and_the_others_kept() {
         let (reg, _clean) = temp_registry("dead");
         let a = reg.attach("seg").unwrap();
         let dir = reg.pids_dir("seg");
-        // A dead process (reaped child), an empty Python-style file, and a live process
-        // (our parent) registered by hand.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        stdfs::write(dir.join(dead.to_string()), "").unwrap();
+        // Exited, unreaped children (their ids cannot be reused meanwhile): one recorded
+        // by a fastipc process of our namespace (dead), one of another namespace and one
+        // in a Python-style empty file (neither can be judged); our parent, alive.
+        let (dead, foreign, python) = (Zombie::new(), Zombie::new(), Zombie::new());
+        let id = |z: &Zombie| ProcessId::of(z.pid()).unwrap();
+        stdfs::write(dir.join(dead.pid().to_string()), record(id(&dead), my_ns())).unwrap();
+        stdfs::write(
+            dir.join(foreign.pid().to_string()),
+            record(id(&foreign), my_ns() ^ 1),
+        )
+        .unwrap();
+        stdfs::write(dir.join(python.pid().to_string()), "").unwrap();
         let parent = std::os::unix::process::parent_id();
-        stdfs::write(dir.join(parent.to_string()), "").unwrap();
+        let parent_id = ProcessId::of(parent).unwrap();
+        stdfs::write(dir.join(parent.to_string()), record(parent_id, my_ns())).unwrap();
         stdfs::write(dir.join("not-a-pid"), "").unwrap();
         let listed = reg.attached("seg").unwrap();
-        assert_eq!(listed.iter().filter(|a| a.alive).count(), 2);
+        let alive: Vec<u32> = listed.iter().filter(|a| a.alive).map(|a| a.pid).collect();
+        assert_eq!(listed.len(), 5, "{listed:?}");
+        assert!(!alive.contains(&dead.pid()), "{listed:?}");
+        assert_eq!(alive.len(), 4, "{listed:?}");
+        let unverifiable: Vec<u32> = listed
+            .iter()
+            .filter(|a| !a.is_verifiable())
+            .map(|a| a.pid)
+            .collect();
+        assert_eq!(unverifiable.len(), 2);
+        assert!(unverifiable.contains(&foreign.pid()) && unverifiable.contains(&python.pid()));
         assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
-        let left: Vec<u32> = reg.attached("seg").unwrap().iter().map(|a| a.pid).collect();
-        assert_eq!(left, [parent]);
-    }
-
-    #[test]
-    fn a_process_whose_main_thread_exited_while_another_runs_stays_registered() {
-        let (reg, _clean) = temp_registry("leader");
-        let a = reg.attach("seg").unwrap();
-        let proc = crate::sys::process::test_util::LeaderExited::spawn("");
-        let id = ProcessId::of(proc.pid()).unwrap();
-        let file = reg.pids_dir("seg").join(proc.pid().to_string());
-        stdfs::write(&file, id.start_time.to_string()).unwrap();
-        let listed = reg.attached("seg").unwrap();
-        assert!(listed.iter().all(|a| a.alive), "{listed:?}");
-        // Leaving, we neither remove its registration nor the segment's folder.
-        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
-        assert!(proc.still_runs());
-        assert!(file.exists());
+        let mut left: Vec<u32> = reg.attached("seg").unwrap().iter().map(|a| a.pid).collect();
+        left.sort_unstable();
+        let mut want = vec![parent, foreign.pid(), python.pid()];
+        want.sort_unstable();
+        assert_eq!(left, want);
+        // A sweep keeps them too, and says which it cannot check.
+        stdfs::remove_file(dir.join(parent.to_string())).unwrap();
         let report = reg.sweep(false).unwrap();
         assert!(report.dead_entries.is_empty(), "{report}");
-        assert!(file.exists());
-    }
-
-    #[test]
-    fn a_reused_pid_is_not_alive() {
-        let (reg, _clean) = temp_registry("reuse");
-        let dir = reg.pids_dir("seg");
-        stdfs::create_dir_all(&dir).unwrap();
-        let parent = std::os::unix::process::parent_id();
-        let real = ProcessId::of(parent).unwrap().start_time;
-        stdfs::write(dir.join(parent.to_string()), (real + 1).to_string()).unwrap();
-        let listed = reg.attached("seg").unwrap();
-        assert_eq!(listed.len(), 1);
-        assert!(!listed[0].alive);
+        assert_eq!(report.in_use.len(), 1);
+        let mut kept = report.in_use[0].unverifiable.clone();
+        kept.sort_unstable();
+        let mut want = vec![foreign.pid(), python.pid()];
+        want.sort_unstable();
+        assert_eq!(kept, want);
+        assert!(report.to_string().contains("cannot be checked"), "{report}");
     }
 
     #[test]

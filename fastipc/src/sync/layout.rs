@@ -14,6 +14,7 @@
 //! | 12 | 4 | owner_pid | process id of the holder, 0 when free (cleared *before* the state is released) |
 //! | 16 | 8 | last_acquired_ns | `CLOCK_REALTIME` ns of an acquisition (informative, see [`crate::sync::mutex`]) |
 //! | 24 or 28 | 8 | owner identity | fastipc only: `pid << 32 \| (start_time as u32)` of a fastipc holder, 0 otherwise; at the first 8-aligned address from offset 24 ([`mutex_identity_offset`]) |
+//! | 40 | 4 | owner pid namespace | fastipc only: pid namespace of the holder the identity names |
 //! | rest up to 64 | | reserved | 0 |
 //!
 //! # Semaphore (64 bytes)
@@ -66,6 +67,9 @@ pub const OFF_SEM_COUNT: usize = 8;
 pub const OFF_SEM_LAST_PID: usize = 12;
 /// Offset of the semaphore's fastipc sleeper count.
 pub const OFF_SEM_SLEEPERS: usize = 24;
+/// Offset of the mutex's owner pid namespace (fastipc only): the pid namespace of the
+/// holder its owner identity names.
+pub const OFF_MUTEX_OWNER_NS: usize = 40;
 /// First offset of the reserved area (mutex and semaphore).
 pub const OFF_RESERVED: usize = 24;
 
@@ -202,6 +206,10 @@ pub struct MutexInfo {
     pub last_acquired_ns: u64,
     /// The fastipc holder's identity, if a fastipc process holds the lock.
     pub owner_identity: Option<OwnerIdentity>,
+    /// The pid namespace of the holder `owner_identity` names (the inode number of its
+    /// `/proc/self/ns/pid`); 0 when unknown. Left in place on unlock: meaningful only
+    /// while `owner_identity` is recorded.
+    pub owner_pid_namespace: u32,
 }
 
 impl MutexInfo {
@@ -229,6 +237,7 @@ impl MutexInfo {
             owner_pid: h.word::<OFF_MUTEX_OWNER>().load(Acquire),
             last_acquired_ns: read_ns(&h),
             owner_identity: OwnerIdentity::from_word(h.identity().load(Acquire)),
+            owner_pid_namespace: h.word::<OFF_MUTEX_OWNER_NS>().load(Acquire),
         })
     }
 

@@ -8,11 +8,11 @@
 //! | 1 ([`MUTEX_LOCKED`]) | held; nobody announced that it sleeps, so unlock wakes nobody |
 //! | 2 ([`MUTEX_CONTENDED`]) | held; waiters may sleep on the word, so unlock wakes one |
 //!
-//! - **lock**: CAS 0→1 (acquire). That is the whole uncontended path, followed by two
-//!   plain stores of the owner fields. On failure: spin a bounded number of rounds while
-//!   the state is 1 (CAS again whenever it reads 0), then loop on `swap(2)`: a swap that
-//!   returns 0 took the lock (leaving 2, because other waiters may sleep), else sleep with
-//!   `FUTEX_WAIT(state, 2)`.
+//! - **lock**: CAS 0→1 (acquire). That is the whole uncontended path, followed by three
+//!   plain stores of the owner fields (see below). On failure: spin a bounded number of
+//!   rounds while the state is 1 (CAS again whenever it reads 0), then loop on `swap(2)`:
+//!   a swap that returns 0 took the lock (leaving 2, because other waiters may sleep),
+//!   else sleep with `FUTEX_WAIT(state, 2)`.
 //! - **unlock**: clear `owner_pid` and the owner identity, then `swap(0)` (release);
 //!   `FUTEX_WAKE(1)` only if the old state was 2. The owner fields are cleared *before*
 //!   the state is released, so they never erase the next holder's.
@@ -24,35 +24,47 @@
 //! `owner_pid` (offset 12) is the holder's *process* id, as the Python peer expects.
 //! Ownership between threads of one process is the [`MutexGuard`], not the id: any thread
 //! may hold the lock, and unlocking checks nothing but the guard. fastipc holders also
-//! write their identity, `pid << 32 | (start_time as u32)`, into the reserved area (see
-//! [`mutex_identity_offset`]) and clear it on unlock; a process id plus start time names
-//! one process even after the id is reused.
+//! record, in the reserved area the Python peer never touches (see [`layout`](super::layout)):
+//! - their pid namespace ([`OFF_MUTEX_OWNER_NS`], offset 40), first;
+//! - their identity, `pid << 32 | (start_time as u32)` (see [`mutex_identity_offset`]),
+//!   with a release store, so that whoever reads an identity also reads its namespace;
+//! - then `owner_pid`.
+//!
+//! Unlock clears the identity (the namespace word stays, meaningless without it). A
+//! process id plus start time names one process even after the id is reused; the
+//! namespace says in which pid namespace that id means something.
 //!
 //! # Dead owners
 //! A waiter sleeps at most [`OWNER_CHECK_INTERVAL`] at a time. Whenever the lock has
 //! stayed held for that long while it waited (and once more before a timed lock gives
-//! up), it checks whether the holder is still alive:
-//! - `owner_pid != 0`: the holder is that process; its start time is compared too when the
-//!   identity word names the same process id (a fastipc holder), which catches a reused
-//!   id. An identity word naming another, dead process is stale and is cleared.
-//! - `owner_pid == 0` but an identity is recorded: a fastipc holder whose `owner_pid` was
-//!   erased by a Python peer's late store (the Python unlock clears `owner_pid` after
-//!   releasing the state); the identity is checked instead.
-//! - neither: the holder is between its CAS and its first store (a few instructions), or
-//!   a Python creator is still zero-filling the header. It is treated as alive: a process
-//!   killed inside that window leaves a lock that is never recovered automatically
-//!   (use [`Mutex::force_unlock`] once you know it is dead).
+//! up), it looks at who holds it:
+//! - an identity is recorded, and `owner_pid` is its process id (a fastipc holder) or 0
+//!   (a fastipc holder whose `owner_pid` a Python peer's late store erased: the Python
+//!   unlock clears `owner_pid` after releasing the state): that process is checked;
+//! - an identity naming another process than a non-zero `owner_pid` is stale (left by a
+//!   fastipc holder that died and was force-released by a Python peer); it is cleared if
+//!   its process is dead, and the check starts again;
+//! - no identity: the holder is a Python process (it records only `owner_pid`, not its
+//!   pid namespace), or a fastipc holder between its CAS and its identity store (a few
+//!   instructions), or a Python creator is still zero-filling the header. Its namespace
+//!   is unknown, so it is never judged dead: a Python holder killed while holding the
+//!   lock leaves it held, as it would for Python peers (use [`Mutex::force_unlock`] once
+//!   you know it is dead).
 //!
-//! A holder that has exited, including a zombie not yet reaped, is dead; a process whose
-//! main thread exited while other threads run on is alive (see
-//! [`process::is_alive`](crate::sys::process::is_alive)). If it is dead,
-//! waiters race to take over with one compare-and-swap on a word whose old value can never
-//! come back (the dead holder's identity, or its process id when only that is known), so
-//! exactly one wins, takes over the still-locked state, and gets [`OwnerDied`] carrying
-//! a usable guard (the data the lock protects may be half-updated). Everyone else keeps
-//! waiting on the new holder. So a killed holder delays the others by at most about
+//! A checked holder is dead when its pid namespace is known and is the waiter's own, and
+//! its process has exited (a zombie not yet reaped included; a process whose main thread
+//! exited while other threads run on is alive) or its id now names a process that started
+//! at another time: see [`process::has_exited`]. A holder
+//! in another pid namespace (containers sharing `/dev/shm`), or one whose namespace could
+//! not be read, is never judged dead: its process id means nothing here.
+//!
+//! If it is dead, waiters race to take over with one compare-and-swap on the identity
+//! word, whose old value (the dead holder's identity) can never come back, so exactly one
+//! wins, takes over the still-locked state, and gets [`OwnerDied`] carrying a usable
+//! guard (the data the lock protects may be half-updated). Everyone else keeps waiting on
+//! the new holder. So a killed fastipc holder delays the others by at most about
 //! [`OWNER_CHECK_INTERVAL`] plus the cost of the check (reading `/proc/PID/stat`), well
-//! under 100 ms. All processes must share one process-id namespace.
+//! under 100 ms.
 //!
 //! Known limits: (1) the Python peer's `force_release()` on a lock whose fastipc
 //! holder died leaves that holder's identity recorded (fastipc's own
@@ -73,6 +85,7 @@
 //! [`MUTEX_LOCKED`]: super::layout::MUTEX_LOCKED
 //! [`MUTEX_CONTENDED`]: super::layout::MUTEX_CONTENDED
 //! [`mutex_identity_offset`]: super::layout::mutex_identity_offset
+//! [`OFF_MUTEX_OWNER_NS`]: super::layout::OFF_MUTEX_OWNER_NS
 
 use core::fmt;
 use core::hint::spin_loop;
@@ -82,15 +95,15 @@ use std::time::Duration;
 
 use super::layout::{
     MUTEX_CONTENDED, MUTEX_LOCKED, MUTEX_MAGIC, MUTEX_SIZE, MUTEX_UNLOCKED, MutexInfo, OFF_FLAGS,
-    OFF_LAST_NS, OFF_MAGIC, OFF_MUTEX_OWNER, OFF_MUTEX_STATE, OFF_RESERVED, OwnerIdentity,
-    RawHeader, mutex_identity_offset,
+    OFF_LAST_NS, OFF_MAGIC, OFF_MUTEX_OWNER, OFF_MUTEX_OWNER_NS, OFF_MUTEX_STATE, OFF_RESERVED,
+    OwnerIdentity, RawHeader, mutex_identity_offset,
 };
 use super::{SPIN_LIMIT, write_ns};
 use crate::error::SyncError;
 use crate::mem::MemRef;
 use crate::sys::clock::Deadline;
 use crate::sys::futex::{self, Scope};
-use crate::sys::process::{self, ProcessId};
+use crate::sys::process::{self, ProcessId, StartTime};
 
 /// How long a waiter sleeps before it checks whether the holder is still alive; this
 /// bounds how long a dead holder blocks the others (plus the check itself).
@@ -297,6 +310,7 @@ impl<'a> Mutex<'a> {
             owner_pid: self.owner().load(Acquire),
             last_acquired_ns: self.last_acquired_ns(),
             owner_identity: OwnerIdentity::from_word(self.identity().load(Acquire)),
+            owner_pid_namespace: self.owner_ns().load(Acquire),
         }
     }
 
@@ -327,13 +341,20 @@ impl<'a> Mutex<'a> {
         self.hdr.identity()
     }
 
-    /// Records this process as the holder: `owner_pid` first, then the identity (the
-    /// order the liveness check relies on; see the module docs).
+    #[inline(always)]
+    fn owner_ns(&self) -> &'a core::sync::atomic::AtomicU32 {
+        self.hdr.word::<OFF_MUTEX_OWNER_NS>()
+    }
+
+    /// Records this process as the holder: its pid namespace, then its identity (release:
+    /// whoever reads the identity reads the namespace too), then `owner_pid`.
     #[inline(always)]
     fn mark_owner(&self) {
         let me = current_identity();
+        self.owner_ns()
+            .store(process::pid_namespace_word(), Relaxed);
+        self.identity().store(me, Release);
         self.owner().store((me >> 32) as u32, Relaxed);
-        self.identity().store(me, Relaxed);
     }
 
     /// Unlock: owner fields first, then the state (release), then a wake if needed.
@@ -407,17 +428,12 @@ impl<'a> Mutex<'a> {
     /// Checks the holder; if it is dead, tries to take over. Returns the takeover's
     /// `OwnerDied` when this caller won the race.
     ///
-    /// Which word arbitrates the takeover depends on what names the holder, and is
-    /// always a value that can never come back once changed, so no waiter can win
-    /// against a holder that took the lock after the dead one:
-    /// - a fastipc holder (identity recorded; `owner_pid` equal to its pid, or erased to
-    ///   0 by a Python peer): CAS the identity word from the dead identity to ours, then
-    ///   store our `owner_pid`;
-    /// - a holder known only by `owner_pid` (a Python process; identity 0): CAS
-    ///   `owner_pid` from the dead id to ours, then store our identity;
-    /// - an identity that names neither (left behind by a fastipc holder that died and
-    ///   was force-released by someone else): cleared if its process is dead (never while
-    ///   it may belong to a live waiter that is taking over), and the check starts again.
+    /// The takeover is arbitrated on the identity word, a value that can never come
+    /// back once changed, so no waiter can win against a holder that took the lock after
+    /// the dead one: CAS the identity from the dead holder's to ours, then record our
+    /// namespace and `owner_pid`. A stale identity (naming another process than a
+    /// non-zero `owner_pid`) is cleared if its process is dead (never while it may belong
+    /// to a live waiter that is taking over), and the check starts again.
     #[cold]
     fn recover_from_dead_owner(&self) -> Option<OwnerDied<MutexGuard<'a>>> {
         let my_pid = process::current_pid();
@@ -427,20 +443,15 @@ impl<'a> Mutex<'a> {
             }
             let owner = self.owner().load(Acquire);
             let ident_word = self.identity().load(Acquire);
-            let (suspect, by_identity) = match (owner, OwnerIdentity::from_word(ident_word)) {
-                // Anonymous holder: assumed alive (module docs).
-                (0, None) => return None,
-                (0, Some(id)) => (id, true),
-                (pid, Some(id)) if id.pid == pid => (id, true),
-                (pid, None) => (
-                    OwnerIdentity {
-                        pid,
-                        start_time_low: 0,
-                    },
-                    false,
-                ),
+            // Read after the identity: the namespace its holder stored before it.
+            let ns = self.owner_ns().load(Acquire);
+            let suspect = match (owner, OwnerIdentity::from_word(ident_word)) {
+                // No identity: a Python holder (namespace unknown) or an anonymous one.
+                (_, None) => return None,
+                (0, Some(id)) => id,
+                (pid, Some(id)) if id.pid == pid => id,
                 (_, Some(stale)) => {
-                    if stale.pid != my_pid && is_dead(stale) {
+                    if stale.pid != my_pid && is_dead(stale, ns) {
                         let _ = self
                             .identity()
                             .compare_exchange(ident_word, 0, AcqRel, Relaxed);
@@ -449,24 +460,20 @@ impl<'a> Mutex<'a> {
                     return None;
                 }
             };
-            if suspect.pid == my_pid || !is_dead(suspect) {
+            if suspect.pid == my_pid || !is_dead(suspect, ns) {
                 return None;
             }
             let me = current_identity();
-            let won = if by_identity {
-                self.identity()
-                    .compare_exchange(ident_word, me, AcqRel, Acquire)
-                    .is_ok()
-            } else {
-                self.owner()
-                    .compare_exchange(owner, my_pid, AcqRel, Acquire)
-                    .is_ok()
-            };
-            if !won {
+            if self
+                .identity()
+                .compare_exchange(ident_word, me, AcqRel, Acquire)
+                .is_err()
+            {
                 return None;
             }
+            self.owner_ns()
+                .store(process::pid_namespace_word(), Release);
             self.owner().store(my_pid, Release);
-            self.identity().store(me, Release);
             // The dead holder's state is 1 or 2: keep it held, and mark it contended so
             // that our unlock wakes whoever sleeps.
             self.state().swap(MUTEX_CONTENDED, Acquire);
@@ -483,20 +490,14 @@ impl<'a> Mutex<'a> {
     }
 }
 
-/// Whether the process named by `id` is gone: exited (zombies included), or its id now
-/// belongs to a process that started at another time. A process whose `/proc` entry
-/// cannot be read while it answers signals counts as alive.
-fn is_dead(id: OwnerIdentity) -> bool {
-    if !process::is_alive(id.pid) {
-        return true;
-    }
-    if id.start_time_low == 0 {
-        return false;
-    }
-    match ProcessId::of(id.pid) {
-        Some(p) => p.start_time as u32 != id.start_time_low,
-        None => false,
-    }
+/// Whether the fastipc holder `id`, recorded with pid namespace `ns`, is certainly gone
+/// (see [`process::has_exited`]): never when `ns` is not this process's namespace.
+fn is_dead(id: OwnerIdentity, ns: u32) -> bool {
+    let start = match id.start_time_low {
+        0 => StartTime::Unknown,
+        low => StartTime::Low32(low),
+    };
+    process::has_exited(id.pid, ns, start)
 }
 
 /// This process's identity word, `pid << 32 | (start_time as u32)`, cached; recomputed
@@ -714,6 +715,7 @@ impl<G> std::error::Error for LockError<G> {}
 mod tests {
     use super::*;
     use crate::mem::Region;
+    use crate::sys::process::test_util::Zombie;
     use std::sync::atomic::Ordering;
     use std::time::Instant;
 
@@ -885,30 +887,39 @@ mod tests {
         assert_eq!(total, 6000);
     }
 
-    /// The id of a process that is certainly dead: an exited and reaped child.
-    fn dead_pid() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
+    /// This process's pid namespace (readable wherever these tests run).
+    fn my_ns() -> u32 {
+        process::pid_namespace()
+            .expect("/proc/self/ns/pid is readable")
+            .get()
+    }
+
+    /// Makes `m` look held by a fastipc process: state 1, `owner_pid`, identity and pid
+    /// namespace as given.
+    fn fake_holder(m: &Mutex<'_>, owner_pid: u32, identity: OwnerIdentity, ns: u32) {
+        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
+        m.owner().store(owner_pid, Ordering::Relaxed);
+        m.owner_ns().store(ns, Ordering::Relaxed);
+        m.identity().store(identity.to_word(), Ordering::Relaxed);
+    }
+
+    /// The identity of an exited, unreaped child: dead, and its id not reusable while
+    /// `zombie` lives.
+    fn identity_of(zombie: &Zombie) -> OwnerIdentity {
+        let id = ProcessId::of(zombie.pid()).unwrap();
+        OwnerIdentity {
+            pid: id.pid,
+            start_time_low: id.start_time as u32,
+        }
     }
 
     #[test]
     fn a_dead_fastipc_holder_is_recovered_by_exactly_one_of_several_waiters() {
         let r = region();
         let m = Mutex::attach(r.mem()).unwrap();
-        let dead = dead_pid();
-        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
+        let dead = Zombie::new();
         // A fastipc holder whose owner_pid a Python peer erased: only the identity names it.
-        m.owner().store(0, Ordering::Relaxed);
-        m.identity().store(
-            OwnerIdentity {
-                pid: dead,
-                start_time_low: 12345,
-            }
-            .to_word(),
-            Ordering::Relaxed,
-        );
+        fake_holder(&m, 0, identity_of(&dead), my_ns());
         let results: Vec<bool> = std::thread::scope(|s| {
             let threads: Vec<_> = (0..4)
                 .map(|_| {
@@ -917,7 +928,7 @@ mod tests {
                         match m.lock_timeout(Duration::from_secs(20)) {
                             Ok(_guard) => false,
                             Err(LockError::OwnerDied(died)) => {
-                                assert_eq!(died.dead_pid(), dead);
+                                assert_eq!(died.dead_pid(), dead.pid());
                                 // Hold it a little so the others really wait on us.
                                 std::thread::sleep(Duration::from_millis(30));
                                 true
@@ -939,23 +950,63 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_owner_is_recovered_once() {
+    fn a_dead_owner_is_recovered_once_and_records_the_new_holder() {
         test_knob::short_owner_checks();
         let r = region();
         let m = Mutex::attach(r.mem()).unwrap();
-        // A holder known only by its process id (as a Python holder is).
-        let dead = dead_pid();
-        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
-        m.owner().store(dead, Ordering::Relaxed);
+        let dead = Zombie::new();
+        fake_holder(&m, dead.pid(), identity_of(&dead), my_ns());
         let err = m.lock_timeout(Duration::from_secs(10)).unwrap_err();
         let LockError::OwnerDied(died) = err else {
             panic!("expected OwnerDied, got {err:?}")
         };
-        assert_eq!(died.dead_pid(), dead);
-        assert_eq!(m.owner_pid(), Some(std::process::id()));
+        assert_eq!(died.dead_pid(), dead.pid());
+        let info = m.info();
+        assert_eq!(info.owner_pid, std::process::id());
+        assert_eq!(info.owner_identity.unwrap().pid, std::process::id());
+        assert_eq!(info.owner_pid_namespace, my_ns());
         drop(died.into_guard());
         assert!(!m.is_locked());
         drop(m.lock().unwrap());
+    }
+
+    #[test]
+    fn a_holder_known_only_by_its_process_id_is_never_taken_over() {
+        // As a Python holder is: `owner_pid` alone, no namespace. Even a dead id (a
+        // zombie here) may name a live process of another pid namespace.
+        let r = region();
+        let m = Mutex::attach(r.mem()).unwrap();
+        let dead = Zombie::new();
+        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
+        m.owner().store(dead.pid(), Ordering::Relaxed);
+        assert!(m.lock_timeout(Duration::ZERO).unwrap_err().is_timeout());
+        assert_eq!(m.owner_pid(), Some(dead.pid()));
+    }
+
+    #[test]
+    fn a_holder_of_another_or_an_unknown_pid_namespace_is_never_taken_over() {
+        let r = region();
+        let m = Mutex::attach(r.mem()).unwrap();
+        let dead = Zombie::new();
+        for ns in [0, my_ns() ^ 1] {
+            // The id names an exited process *here*; in its own namespace it may run.
+            fake_holder(&m, dead.pid(), identity_of(&dead), ns);
+            assert!(
+                m.lock_timeout(Duration::ZERO).unwrap_err().is_timeout(),
+                "namespace {ns}"
+            );
+            // A stale identity of that namespace is not cleared either.
+            m.owner()
+                .store(std::os::unix::process::parent_id(), Ordering::Relaxed);
+            assert!(m.lock_timeout(Duration::ZERO).unwrap_err().is_timeout());
+            assert_eq!(m.info().owner_identity, Some(identity_of(&dead)));
+        }
+        // The same holder in our own namespace is dead.
+        fake_holder(&m, dead.pid(), identity_of(&dead), my_ns());
+        assert!(matches!(
+            m.lock_timeout(Duration::ZERO),
+            Err(LockError::OwnerDied(_))
+        ));
     }
 
     #[test]
@@ -966,16 +1017,11 @@ mod tests {
         // A holder whose pid is alive (our parent) but whose recorded start time differs.
         let parent = std::os::unix::process::parent_id();
         let real = ProcessId::of(parent).unwrap().start_time as u32;
-        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
-        m.owner().store(parent, Ordering::Relaxed);
-        m.identity().store(
-            OwnerIdentity {
-                pid: parent,
-                start_time_low: real.wrapping_add(1).max(1),
-            }
-            .to_word(),
-            Ordering::Relaxed,
-        );
+        let recorded = OwnerIdentity {
+            pid: parent,
+            start_time_low: real.wrapping_add(1).max(1),
+        };
+        fake_holder(&m, parent, recorded, my_ns());
         let err = m.lock_timeout(Duration::from_secs(10)).unwrap_err();
         assert!(matches!(err, LockError::OwnerDied(ref d) if d.dead_pid() == parent));
     }
@@ -985,42 +1031,33 @@ mod tests {
         let r = region();
         let m = Mutex::attach(r.mem()).unwrap();
         let parent = std::os::unix::process::parent_id();
-        // Live holder (our parent), no identity: wait, then time out.
-        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
-        m.owner().store(parent, Ordering::Relaxed);
+        let parent_id = OwnerIdentity {
+            pid: parent,
+            start_time_low: ProcessId::of(parent).unwrap().start_time as u32,
+        };
+        // Live fastipc holder (our parent): wait, then time out.
+        fake_holder(&m, parent, parent_id, my_ns());
         assert!(matches!(
             m.lock_timeout(Duration::from_millis(60)),
             Err(LockError::TimedOut)
         ));
         // Anonymous holder (owner 0, no identity): assumed alive.
         m.owner().store(0, Ordering::Relaxed);
+        m.identity().store(0, Ordering::Relaxed);
         assert!(matches!(
             m.lock_timeout(Duration::from_millis(60)),
             Err(LockError::TimedOut)
         ));
         // Owner erased by a Python peer, identity of a live process: alive.
-        m.identity().store(
-            OwnerIdentity {
-                pid: parent,
-                start_time_low: ProcessId::of(parent).unwrap().start_time as u32,
-            }
-            .to_word(),
-            Ordering::Relaxed,
-        );
+        m.identity().store(parent_id.to_word(), Ordering::Relaxed);
         assert!(matches!(
             m.lock_timeout(Duration::ZERO),
             Err(LockError::TimedOut)
         ));
-        // A stale identity (another pid than the owner) is cleared by the check.
-        m.owner().store(parent, Ordering::Relaxed);
-        m.identity().store(
-            OwnerIdentity {
-                pid: 1,
-                start_time_low: 5,
-            }
-            .to_word(),
-            Ordering::Relaxed,
-        );
+        // A stale identity (another pid than the owner) of a dead process is cleared by
+        // the check.
+        let dead = Zombie::new();
+        fake_holder(&m, parent, identity_of(&dead), my_ns());
         assert!(m.lock_timeout(Duration::ZERO).unwrap_err().is_timeout());
         assert_eq!(m.identity().load(Ordering::Relaxed), 0);
         // SAFETY: the fake holder never touches anything.
@@ -1063,11 +1100,13 @@ mod tests {
             "m = mmap.mmap(os.open('/dev/shm/{}', os.O_RDWR), 64)\n\
              start = int(open('/proc/self/stat').read().rsplit(')', 1)[1].split()[19])\n\
              struct.pack_into('<II', m, 8, 1, os.getpid())\n\
+             struct.pack_into('<I', m, 40, os.stat('/proc/self/ns/pid').st_ino)\n\
              struct.pack_into('<Q', m, 24, (os.getpid() << 32) | (start & 0xFFFFFFFF))",
             seg.0.name()
         ));
         assert_eq!(m.owner_pid(), Some(holder.pid()));
         assert_eq!(m.info().owner_identity.unwrap().pid, holder.pid());
+        assert_eq!(m.info().owner_pid_namespace, my_ns());
         // The deadline's final check judges the holder: alive, so no takeover.
         let r = m.lock_timeout(Duration::from_secs(1));
         assert!(holder.still_runs());
