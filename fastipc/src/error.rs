@@ -196,6 +196,19 @@ pub enum NamedError {
         #[source]
         source: io::Error,
     },
+    /// Another process kept a folder of the attachment registry locked for longer than
+    /// the registry's lock timeout (a process stopped or hung while it attached,
+    /// detached or swept). Nothing was changed.
+    #[error(
+        "attachment registry folder {path:?} stayed locked by another process for {waited:?} \
+         (is a process stopped or hung while attaching or detaching?)"
+    )]
+    RegistryBusy {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
 }
 
 /// A queue could not be created, opened or attached as asked.

@@ -24,6 +24,16 @@
 //! the very moment another one attaches can still remove a segment in use (the peer's
 //! own protocol allows it).
 //!
+//! The lock is held for microseconds, but a process stopped (`SIGSTOP`, a debugger) or
+//! hung while it holds it would hold it indefinitely, so nobody waits for it without
+//! bound: attempts that do not block are retried with a growing pause (up to 10 ms) until
+//! the registry's [lock timeout](Registry::with_lock_timeout) ([`DEFAULT_LOCK_TIMEOUT`],
+//! 5 s) has passed, then the operation fails with [`NamedError::RegistryBusy`]. Opening
+//! a named object then fails; closing one (or dropping it) gives up leaving the registry
+//! and keeps this process's file, which goes once this process has exited (any later
+//! detach or [`Registry::sweep`] removes a dead process's file); a sweep reports the
+//! folder among its errors and moves on.
+//!
 //! # Who is dead
 //! A registered process is dead only when fastipc can tell for sure (see
 //! [`process::has_exited`]): its file records its start time and pid namespace, the
@@ -43,11 +53,13 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex as StdMutex, PoisonError};
+use std::time::Duration;
 
 use rustix::fs::{self, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::{NamedError, ShmError};
+use crate::sys::clock::Deadline;
 use crate::sys::process::{self, ProcessId, StartTime};
 use crate::sys::shm::Segment;
 
@@ -60,6 +72,14 @@ pub const PIDS_SUFFIX: &str = ".pids";
 
 /// How many times an operation retries when the folder it locked was removed meanwhile.
 const RETRIES: usize = 100;
+
+/// How long a registry operation waits for another process's lock on a folder before it
+/// fails with [`NamedError::RegistryBusy`], unless [`Registry::with_lock_timeout`] says
+/// otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest pause between two attempts to take a folder's lock.
+const MAX_LOCK_BACKOFF: Duration = Duration::from_millis(10);
 
 /// An attachment registry rooted at one directory.
 ///
@@ -78,6 +98,7 @@ const RETRIES: usize = 100;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Registry {
     root: PathBuf,
+    lock_timeout: Duration,
 }
 
 impl Default for Registry {
@@ -98,23 +119,50 @@ impl Registry {
 
     /// A registry rooted at `root` (for tests, or to keep a group of processes apart;
     /// Python peers must then run with `FASTIPC_PID_DIR` set to the same directory).
+    ///
+    /// A relative `root` is made absolute here, against the current directory of this
+    /// moment, so that a later `chdir` does not move the registry under open handles
+    /// (which would then leave from, or remove segments according to, another folder). If
+    /// the current directory cannot be read, `root` is kept as given.
+    ///
+    /// ```
+    /// use fastipc::named::registry::Registry;
+    /// let registry = Registry::at("pids");
+    /// assert_eq!(registry.root(), std::env::current_dir()?.join("pids"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn at(root: impl Into<PathBuf>) -> Registry {
-        Registry { root: root.into() }
+        let root = root.into();
+        Registry {
+            root: std::path::absolute(&root).unwrap_or(root),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
     }
 
-    /// The root directory.
+    /// The same registry with another lock timeout: how long an operation waits for a
+    /// folder another process has locked before it fails with
+    /// [`NamedError::RegistryBusy`] (see the [module docs](self)). The default is
+    /// [`DEFAULT_LOCK_TIMEOUT`].
+    pub fn with_lock_timeout(self, timeout: Duration) -> Registry {
+        Registry {
+            lock_timeout: timeout,
+            ..self
+        }
+    }
+
+    /// The lock timeout (see [`Registry::with_lock_timeout`]).
+    pub fn lock_timeout(&self) -> Duration {
+        self.lock_timeout
+    }
+
+    /// The root directory (absolute, see [`Registry::at`]).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The folder of `segment`: `<root>/<segment>.pids`, spelled as the Python peer does
-    /// (trailing slashes of the root dropped).
+    /// The folder of `segment`: `<root>/<segment>.pids`.
     pub fn pids_dir(&self, segment: &str) -> PathBuf {
-        let root = self.root.to_string_lossy();
-        PathBuf::from(format!(
-            "{}/{segment}{PIDS_SUFFIX}",
-            root.trim_end_matches('/')
-        ))
+        self.root.join(format!("{segment}{PIDS_SUFFIX}"))
     }
 
     /// The processes registered as attached to `segment`, dead or alive, by process id.
@@ -224,12 +272,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Locks (creating it if needed) the folder of `segment`.
+    /// Locks (creating it if needed) the folder of `segment`, waiting at most the lock
+    /// timeout for another process's lock.
     pub(crate) fn lock_dir(&self, segment: &str) -> Result<DirLock, NamedError> {
         let path = self.pids_dir(segment);
+        let deadline = Deadline::after(self.lock_timeout);
         for _ in 0..RETRIES {
             stdfs::create_dir_all(&path).map_err(|e| registry_error(&path, "mkdir", e))?;
-            if let Some(lock) = DirLock::acquire(&path)? {
+            if let Some(lock) = DirLock::acquire(&path, deadline, self.lock_timeout)? {
                 return Ok(lock);
             }
         }
@@ -243,7 +293,7 @@ impl Registry {
     /// Locks the folder of `segment` if it exists.
     pub(crate) fn lock_existing_dir(&self, segment: &str) -> Result<Option<DirLock>, NamedError> {
         let path = self.pids_dir(segment);
-        DirLock::acquire(&path)
+        DirLock::acquire(&path, Deadline::after(self.lock_timeout), self.lock_timeout)
     }
 
     /// Writes this process's file (once per process) and counts one more handle.
@@ -320,7 +370,10 @@ impl Attachment {
         if !std::mem::replace(&mut self.active, false) {
             return Ok(Detached { unlinked: false });
         }
-        let lock = self.registry.lock_existing_dir(&self.segment)?;
+        let lock = self
+            .registry
+            .lock_existing_dir(&self.segment)
+            .inspect_err(|_| self.give_up())?;
         let others = match &lock {
             Some(lock) => self.registry.unregister(lock)?,
             // The folder is gone (removed by hand): nobody is registered, but other
@@ -346,7 +399,11 @@ impl Attachment {
         if !std::mem::replace(&mut self.active, false) {
             return Ok(());
         }
-        if let Some(lock) = self.registry.lock_existing_dir(&self.segment)? {
+        let lock = self
+            .registry
+            .lock_existing_dir(&self.segment)
+            .inspect_err(|_| self.give_up())?;
+        if let Some(lock) = lock {
             let others = self.registry.unregister(&lock)?;
             if !others {
                 // Leaves the folder if someone else's files are in it.
@@ -354,6 +411,14 @@ impl Attachment {
             }
         }
         Ok(())
+    }
+
+    /// Leaves without the folder's lock (another process holds it too long): counts this
+    /// handle out, so that the process's other handles keep counting right, and leaves
+    /// its file in place. The file goes once this process has exited (the next detach or
+    /// sweep removes a dead process's file); until then others count it as attached.
+    fn give_up(&self) {
+        release_local(&self.registry.pids_dir(&self.segment));
     }
 
     /// Wraps a registration made under `lock` by [`Registry::register`].
@@ -503,9 +568,14 @@ pub(crate) struct DirLock {
 }
 
 impl DirLock {
-    /// Opens and locks `path`; `None` if it does not exist or was removed while we
-    /// waited for the lock.
-    fn acquire(path: &Path) -> Result<Option<DirLock>, NamedError> {
+    /// Opens and locks `path`, waiting until `deadline` at most for another process's
+    /// lock (`timeout` is that wait, for the error); `None` if it does not exist or was
+    /// removed while we waited for the lock.
+    fn acquire(
+        path: &Path,
+        deadline: Deadline,
+        timeout: Duration,
+    ) -> Result<Option<DirLock>, NamedError> {
         let fd = match fs::open(
             path,
             OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
@@ -515,10 +585,22 @@ impl DirLock {
             Err(Errno::NOENT) => return Ok(None),
             Err(e) => return Err(registry_errno(path, "open", e)),
         };
+        let mut pause = Duration::from_micros(50);
         loop {
-            match fs::flock(&fd, FlockOperation::LockExclusive) {
+            match fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => break,
                 Err(Errno::INTR) => continue,
+                Err(Errno::WOULDBLOCK) => {
+                    let left = deadline.remaining();
+                    if left.is_zero() {
+                        return Err(NamedError::RegistryBusy {
+                            path: path.to_owned(),
+                            waited: timeout,
+                        });
+                    }
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(MAX_LOCK_BACKOFF);
+                }
                 Err(e) => return Err(registry_errno(path, "flock", e)),
             }
         }
@@ -787,6 +869,80 @@ mod tests {
         );
         drop(c);
         assert!(reg.attached("seg").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_relative_root_is_made_absolute_at_construction() {
+        let reg = Registry::at("some/relative/pids");
+        let cwd = std::env::current_dir().unwrap();
+        assert!(reg.root().is_absolute());
+        assert_eq!(reg.root(), cwd.join("some/relative/pids"));
+        assert_eq!(reg.pids_dir("seg"), cwd.join("some/relative/pids/seg.pids"));
+        assert_eq!(reg.lock_timeout(), DEFAULT_LOCK_TIMEOUT);
+    }
+
+    #[test]
+    fn a_folder_locked_by_a_stuck_process_fails_open_close_and_sweep_in_bounded_time() {
+        use crate::named::NamedMutex;
+        use crate::named::test_util::{registry, unique};
+        use std::sync::mpsc;
+        let name = unique("flock");
+        let seg = format!("{}{name}", crate::named::MUTEX_PREFIX);
+        let (reg, _clean) = registry("flock", &[&seg]);
+        let reg = reg.with_lock_timeout(Duration::from_millis(300));
+        let held = NamedMutex::open_in(&reg, &name).unwrap();
+        let own_file = reg.pids_dir(&seg).join(std::process::id().to_string());
+        // "Another process", stopped while it holds the folder's lock: flock locks belong
+        // to an open file description, so this one excludes ours.
+        let stuck = fs::open(
+            reg.pids_dir(&seg),
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        fs::flock(&stuck, FlockOperation::LockExclusive).unwrap();
+        // Each operation runs on a thread; the bound below is on the wait (the timeout
+        // is 300 ms), so a blocking implementation fails instead of hanging the test.
+        let bounded = |f: Box<dyn FnOnce() -> Result<(), NamedError> + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(f());
+            });
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("blocked on the registry folder's lock without a timeout")
+        };
+        let reg2 = reg.clone();
+        let name2 = name.clone();
+        let opened = bounded(Box::new(move || {
+            NamedMutex::open_in(&reg2, &name2).map(|_| ())
+        }));
+        assert!(
+            matches!(&opened, Err(NamedError::RegistryBusy { waited, .. }) if *waited == Duration::from_millis(300)),
+            "{opened:?}"
+        );
+        assert!(opened.unwrap_err().to_string().contains("stayed locked"));
+        // Closing (and dropping) gives up too, leaving our file for later.
+        let closed = bounded(Box::new(move || held.close().map(|_| ())));
+        assert!(
+            matches!(closed, Err(NamedError::RegistryBusy { .. })),
+            "{closed:?}"
+        );
+        assert!(own_file.exists());
+        assert!(Segment::exists(&seg));
+        let reg3 = reg.clone();
+        let report = bounded(Box::new(move || {
+            let report = reg3.sweep(false)?;
+            assert_eq!(report.errors.len(), 1, "{report}");
+            assert!(report.errors[0].contains("stayed locked"), "{report}");
+            Ok(())
+        }));
+        report.unwrap();
+        drop(stuck);
+        // Free again: a new handle works, and as the last one out removes everything.
+        let again = NamedMutex::open_in(&reg, &name).unwrap();
+        assert!(again.close().unwrap().unlinked);
+        assert!(!own_file.exists());
+        assert!(!Segment::exists(&seg));
     }
 
     #[test]
