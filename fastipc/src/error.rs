@@ -67,6 +67,18 @@ pub enum ShmError {
         /// The size required.
         required: u64,
     },
+    /// `/dev/shm` has no room for a new segment of this size (it is full, or smaller than
+    /// the segment). Nothing was created.
+    #[error(
+        "no room in /dev/shm for shared-memory segment {name:?} of {len} bytes \
+         (the file system is full or smaller than that)"
+    )]
+    NoSpace {
+        /// The segment name.
+        name: String,
+        /// The size asked for, in bytes.
+        len: u64,
+    },
     /// Any other operating-system error.
     #[error("{op} on shared-memory segment {name:?} failed: {source}")]
     Os {
