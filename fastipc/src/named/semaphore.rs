@@ -10,9 +10,20 @@ use crate::sync::Semaphore;
 use crate::sync::layout::{SEMAPHORE_SIZE, SemaphoreInfo};
 use crate::sys::clock::Deadline;
 
-/// How long attaching waits for a Python creator to write the magic number (it creates
-/// the segment, then writes the header).
-const CREATOR_GRACE: Duration = Duration::from_millis(100);
+/// How long attaching gives a Python creator to write the magic number: it creates and
+/// sizes the segment (zero-filled), maps it, registers, and only then writes the header.
+/// Also how young a segment must be for its creator to be possibly still at work.
+const CREATOR_GRACE: Duration = Duration::from_secs(2);
+
+/// How long attaching waits, once the magic is there, for a Python creator's count. The
+/// creator stores the magic first and the count a few instructions later; a post that
+/// landed in between would be overwritten. Unit tests wait much longer, so that their
+/// check of this wait does not depend on scheduling.
+const COUNT_GRACE: Duration = if cfg!(test) {
+    Duration::from_secs(30)
+} else {
+    Duration::from_millis(50)
+};
 
 /// A counting semaphore any process can open by name, shared with the Python package's
 /// `NamedSemaphore`.
@@ -81,12 +92,11 @@ impl NamedSemaphore {
         let mem = unsafe { segment.mem_unbounded() };
         match Semaphore::attach(mem) {
             Ok(semaphore) => {
-                if semaphore.info().magic == 0 {
-                    // A Python creator between creating the segment and writing the
-                    // header: give it a moment (its initial count would overwrite ours).
-                    let deadline = Deadline::after(CREATOR_GRACE);
-                    while semaphore.info().magic == 0 && !deadline.has_passed() {
-                        std::thread::sleep(Duration::from_millis(1));
+                let info = semaphore.info();
+                if !info.made_by_fastipc {
+                    let young = segment_age(segment.name()).is_none_or(|age| age < CREATOR_GRACE);
+                    if info.magic == 0 || (info.count == 0 && young) {
+                        wait_for_python_creator(semaphore);
                     }
                 }
                 Ok(NamedSemaphore {
@@ -168,12 +178,134 @@ impl NamedSemaphore {
     }
 }
 
+/// How long ago the segment `name` was last resized or written with `write(2)` — for a
+/// segment created the POSIX way, when its creator sized it (writes through a mapping
+/// leave the time alone). `None` if that cannot be told.
+fn segment_age(name: &str) -> Option<Duration> {
+    let path = std::path::Path::new(crate::sys::shm::SHM_DIR).join(name);
+    let modified = std::fs::symlink_metadata(path).ok()?.modified().ok()?;
+    std::time::SystemTime::now().duration_since(modified).ok()
+}
+
+/// Waits for a Python creator that may still be writing the header of a semaphore it
+/// just created, so that its stores do not overwrite what this process does next.
+///
+/// The Python creator zero-fills the segment (`ftruncate`), then stores the magic, then
+/// the initial count. fastipc's own creator initialises the header before anyone can see
+/// it and marks it ([`made_by_fastipc`](crate::sync::layout::SemaphoreInfo)), so only an
+/// unmarked header is waited for, and only while it may be under construction: its magic
+/// is still 0 (then up to [`CREATOR_GRACE`]), or its count is 0 in a segment younger than
+/// `CREATOR_GRACE` (then up to [`COUNT_GRACE`] for the count to change; a creator whose
+/// initial count is 0, or none, leaves it at 0 and costs this wait).
+///
+/// What remains: a Python creator stalled for longer than these bounds between its stores
+/// (descheduled for more than 50 ms between two adjacent stores, or for 2 s before them)
+/// can still overwrite a post made meanwhile. The layout gives no way to tell a finished
+/// header from one whose count is yet to come.
+fn wait_for_python_creator(semaphore: Semaphore<'_>) {
+    let pause = Duration::from_micros(200);
+    let magic_deadline = Deadline::after(CREATOR_GRACE);
+    while semaphore.info().magic == 0 {
+        if magic_deadline.has_passed() {
+            // Not being initialised after all (or its creator died): nothing to wait for.
+            return;
+        }
+        std::thread::sleep(pause);
+    }
+    let count_deadline = Deadline::after(COUNT_GRACE);
+    while semaphore.value() == 0 && !count_deadline.has_passed() {
+        std::thread::sleep(pause);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::named::SEMAPHORE_PREFIX;
     use crate::named::test_util::{registry, unique};
     use crate::sync::layout::SEMAPHORE_MAGIC;
+    use crate::sys::shm::Segment;
+    use std::time::Instant;
+
+    /// The stores of the Python package's creator (`NamedSemaphore(name, initial)`), in
+    /// its order, with a pause where a scheduler could put one: magic, then count.
+    fn python_creator_stores(mem: crate::mem::MemRef<'_>, initial: u32, pause: Duration) {
+        use crate::sync::layout::{OFF_MAGIC, OFF_SEM_COUNT};
+        use std::sync::atomic::Ordering::Release;
+        let word = |off| mem.atomic_u32(off).unwrap();
+        word(OFF_MAGIC).store(SEMAPHORE_MAGIC, Release);
+        std::thread::sleep(pause);
+        word(OFF_SEM_COUNT).store(initial, Release);
+    }
+
+    #[test]
+    fn a_post_made_between_a_python_creators_magic_and_count_is_not_overwritten() {
+        // A fresh Python-made segment: zero-filled, then (once this process has attached)
+        // the magic, and the initial count 30 ms later.
+        let name = unique("ns-py");
+        let seg = format!("{SEMAPHORE_PREFIX}{name}");
+        let (reg, _clean) = registry("ns-py", &[&seg]);
+        let made = Segment::create(&seg, 64, |_| {}).unwrap();
+        std::thread::scope(|s| {
+            let attacher = s.spawn(|| {
+                let sem = NamedSemaphore::open_in(&reg, &name, 0).unwrap();
+                assert!(!sem.created());
+                sem.post(1).unwrap();
+                sem
+            });
+            // The attacher registers before it opens the segment.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while reg.attached(&seg).unwrap().is_empty() {
+                assert!(Instant::now() < deadline, "the attacher never registered");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            python_creator_stores(made.mem(), 5, Duration::from_millis(30));
+            let sem = attacher.join().unwrap();
+            assert_eq!(
+                sem.value(),
+                6,
+                "the post was overwritten by the creator's count"
+            );
+        });
+        // The magic already there and the count still to come: the same.
+        let name = unique("ns-py2");
+        let seg = format!("{SEMAPHORE_PREFIX}{name}");
+        let (reg, _clean) = registry("ns-py2", &[&seg]);
+        let made = Segment::create(&seg, 64, |mem| {
+            mem.atomic_u32(0)
+                .unwrap()
+                .store(SEMAPHORE_MAGIC, std::sync::atomic::Ordering::Release);
+        })
+        .unwrap();
+        std::thread::scope(|s| {
+            let attacher = s.spawn(|| {
+                let sem = NamedSemaphore::open_in(&reg, &name, 0).unwrap();
+                sem.post(1).unwrap();
+                sem
+            });
+            std::thread::sleep(Duration::from_millis(30));
+            python_creator_stores(made.mem(), 5, Duration::ZERO);
+            assert_eq!(attacher.join().unwrap().value(), 6);
+        });
+    }
+
+    #[test]
+    fn a_semaphore_fastipc_made_is_marked_and_attached_without_waiting_for_a_count() {
+        let name = unique("ns-mark");
+        let seg = format!("{SEMAPHORE_PREFIX}{name}");
+        let (reg, _clean) = registry("ns-mark", &[&seg]);
+        let a = NamedSemaphore::open_in(&reg, &name, 0).unwrap();
+        assert!(a.info().made_by_fastipc);
+        // With the 30 s count grace of the unit tests, any wait here would show.
+        let start = Instant::now();
+        let b = NamedSemaphore::open_in(&reg, &name, 0).unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "waited for a count"
+        );
+        assert_eq!(b.value(), 0);
+    }
 
     #[test]
     fn only_the_creator_sets_the_initial_count() {

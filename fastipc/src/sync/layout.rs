@@ -26,7 +26,8 @@
 //! | 12 | 4 | last_pid | process id of the last waiter that took a token (informative) |
 //! | 16 | 8 | last_acquired_ns | `CLOCK_REALTIME` ns of a wait that had to wait (informative) |
 //! | 24 | 4 | sleepers | fastipc only: fastipc waiters registered to sleep on `count` |
-//! | 28 | 36 | reserved | 0 |
+//! | 28 | 4 | made by | fastipc only: [`SEMAPHORE_MADE_BY_FASTIPC`] (`"FIPC"`) when fastipc initialised the header, 0 when the Python package did |
+//! | 32 | 32 | reserved | 0 |
 //!
 //! # Event (4 bytes)
 //! One u32 futex word: 0 clear, anything else set (fastipc and Python store 1).
@@ -67,6 +68,12 @@ pub const OFF_SEM_COUNT: usize = 8;
 pub const OFF_SEM_LAST_PID: usize = 12;
 /// Offset of the semaphore's fastipc sleeper count.
 pub const OFF_SEM_SLEEPERS: usize = 24;
+/// Offset of the semaphore's creator mark (fastipc only): [`SEMAPHORE_MADE_BY_FASTIPC`]
+/// when [`Semaphore::init`](super::Semaphore::init) wrote the header.
+pub const OFF_SEM_MADE_BY: usize = 28;
+/// The creator mark of a semaphore fastipc initialised: `"FIPC"` in memory order. A
+/// semaphore the Python package created has 0 there.
+pub const SEMAPHORE_MADE_BY_FASTIPC: u32 = u32::from_le_bytes(*b"FIPC");
 /// Offset of the mutex's owner pid namespace (fastipc only): the pid namespace of the
 /// holder its owner identity names.
 pub const OFF_MUTEX_OWNER_NS: usize = 40;
@@ -272,6 +279,9 @@ pub struct SemaphoreInfo {
     pub last_acquired_ns: u64,
     /// fastipc waiters registered to sleep (a waiter killed while asleep stays counted).
     pub sleepers: u32,
+    /// Whether fastipc initialised the header ([`SEMAPHORE_MADE_BY_FASTIPC`] at
+    /// [`OFF_SEM_MADE_BY`]); `false` for one the Python package created.
+    pub made_by_fastipc: bool,
 }
 
 impl SemaphoreInfo {
@@ -286,6 +296,7 @@ impl SemaphoreInfo {
             last_pid: h.word::<OFF_SEM_LAST_PID>().load(Acquire),
             last_acquired_ns: read_ns(&h),
             sleepers: h.word::<OFF_SEM_SLEEPERS>().load(Acquire),
+            made_by_fastipc: h.word::<OFF_SEM_MADE_BY>().load(Acquire) == SEMAPHORE_MADE_BY_FASTIPC,
         })
     }
 
@@ -383,6 +394,7 @@ mod tests {
                 last_pid: 42,
                 last_acquired_ns: 0x0102_0304_0506_0708,
                 sleepers: 3,
+                made_by_fastipc: false,
             }
         );
         assert!(info.has_valid_magic());

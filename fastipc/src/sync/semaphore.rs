@@ -34,6 +34,11 @@
 //! A fastipc waiter killed while registered leaves `sleepers` one too high; that only
 //! costs later posts a spare `FUTEX_WAKE`.
 //!
+//! [`Semaphore::init`] also writes a creator mark, `"FIPC"` at offset 28
+//! ([`SEMAPHORE_MADE_BY_FASTIPC`]): a semaphore fastipc made is complete before anyone
+//! sees it, while one the Python package made may still be getting its count, which
+//! [`NamedSemaphore`](crate::named::NamedSemaphore) waits for.
+//!
 //! `last_pid` is written by every successful wait; `last_acquired_ns` only by waits that
 //! had to spin or sleep (reading the realtime clock costs more than the uncontended wait).
 
@@ -45,7 +50,8 @@ use std::time::Duration;
 
 use super::layout::{
     OFF_FLAGS, OFF_LAST_NS, OFF_MAGIC, OFF_RESERVED, OFF_SEM_COUNT, OFF_SEM_LAST_PID,
-    OFF_SEM_SLEEPERS, RawHeader, SEMAPHORE_MAGIC, SEMAPHORE_SIZE, SemaphoreInfo,
+    OFF_SEM_MADE_BY, OFF_SEM_SLEEPERS, RawHeader, SEMAPHORE_MADE_BY_FASTIPC, SEMAPHORE_MAGIC,
+    SEMAPHORE_SIZE, SemaphoreInfo,
 };
 use super::{SPIN_LIMIT, write_ns};
 use crate::error::{SyncError, TimedOut};
@@ -108,6 +114,8 @@ impl<'a> Semaphore<'a> {
             }
         }
         hdr.word::<OFF_SEM_SLEEPERS>().store(0, Relaxed);
+        hdr.word::<OFF_SEM_MADE_BY>()
+            .store(SEMAPHORE_MADE_BY_FASTIPC, Relaxed);
         hdr.word::<OFF_LAST_NS>().store(0, Relaxed);
         hdr.word::<{ OFF_LAST_NS + 4 }>().store(0, Relaxed);
         hdr.word::<OFF_SEM_LAST_PID>().store(0, Relaxed);
@@ -242,6 +250,8 @@ impl<'a> Semaphore<'a> {
             last_pid: self.last_pid(),
             last_acquired_ns: self.last_acquired_ns(),
             sleepers: self.sleepers().load(Acquire),
+            made_by_fastipc: self.hdr.word::<OFF_SEM_MADE_BY>().load(Acquire)
+                == SEMAPHORE_MADE_BY_FASTIPC,
         }
     }
 
