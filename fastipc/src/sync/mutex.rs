@@ -93,12 +93,11 @@ use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::Duration;
 
+use super::SPIN_LIMIT;
 use super::layout::{
-    MUTEX_CONTENDED, MUTEX_LOCKED, MUTEX_MAGIC, MUTEX_SIZE, MUTEX_UNLOCKED, MutexInfo, OFF_FLAGS,
-    OFF_LAST_NS, OFF_MAGIC, OFF_MUTEX_OWNER, OFF_MUTEX_OWNER_NS, OFF_MUTEX_STATE, OFF_RESERVED,
-    OwnerIdentity, RawHeader, mutex_identity_offset,
+    MUTEX_CONTENDED, MUTEX_LOCKED, MUTEX_MAGIC, MUTEX_SIZE, MUTEX_UNLOCKED, MutexInfo, OFF_MAGIC,
+    OFF_MUTEX_OWNER, OFF_MUTEX_OWNER_NS, OFF_MUTEX_STATE, OwnerIdentity, RawHeader,
 };
-use super::{SPIN_LIMIT, write_ns};
 use crate::error::SyncError;
 use crate::mem::MemRef;
 use crate::sys::clock::Deadline;
@@ -175,19 +174,10 @@ impl<'a> Mutex<'a> {
     /// Only the creator calls this, before anyone else uses the memory.
     pub fn init(mem: MemRef<'a>) -> Result<Mutex<'a>, SyncError> {
         let hdr = RawHeader::new(mem, "mutex")?;
-        let identity_off = mutex_identity_offset(hdr.addr());
-        for off in (OFF_RESERVED..MUTEX_SIZE).step_by(4) {
-            let outside_identity = off < identity_off || off >= identity_off + 8;
-            if let (true, Some(w)) = (outside_identity, hdr.word_at(off)) {
-                w.store(0, Relaxed);
-            }
-        }
+        // Everything 0 (state unlocked, no owner), the identity as the u64 it always is,
+        // then the magic, released last.
+        hdr.zero_after_magic(true);
         hdr.identity().store(0, Relaxed);
-        hdr.word::<OFF_LAST_NS>().store(0, Relaxed);
-        hdr.word::<{ OFF_LAST_NS + 4 }>().store(0, Relaxed);
-        hdr.word::<OFF_MUTEX_OWNER>().store(0, Relaxed);
-        hdr.word::<OFF_MUTEX_STATE>().store(MUTEX_UNLOCKED, Relaxed);
-        hdr.word::<OFF_FLAGS>().store(0, Relaxed);
         hdr.word::<OFF_MAGIC>().store(MUTEX_MAGIC, Release);
         Ok(Mutex {
             hdr,
@@ -296,22 +286,12 @@ impl<'a> Mutex<'a> {
 
     /// `CLOCK_REALTIME` ns of the last acquisition that recorded it (see the module docs).
     pub fn last_acquired_ns(&self) -> u64 {
-        let lo = self.hdr.word::<OFF_LAST_NS>().load(Relaxed);
-        let hi = self.hdr.word::<{ OFF_LAST_NS + 4 }>().load(Relaxed);
-        u64::from(lo) | (u64::from(hi) << 32)
+        self.hdr.last_acquired_ns()
     }
 
     /// The whole header, decoded.
     pub fn info(&self) -> MutexInfo {
-        MutexInfo {
-            magic: self.hdr.word::<OFF_MAGIC>().load(Acquire),
-            flags: self.hdr.word::<OFF_FLAGS>().load(Acquire),
-            state: self.state().load(Acquire),
-            owner_pid: self.owner().load(Acquire),
-            last_acquired_ns: self.last_acquired_ns(),
-            owner_identity: OwnerIdentity::from_word(self.identity().load(Acquire)),
-            owner_pid_namespace: self.owner_ns().load(Acquire),
-        }
+        MutexInfo::of(&self.hdr)
     }
 
     /// Releases the lock whoever holds it, and wakes one waiter if some may sleep. For
@@ -375,10 +355,7 @@ impl<'a> Mutex<'a> {
     /// Marks the holder and stamps `last_acquired_ns` after a slow acquisition.
     fn acquired_slowly(&self) -> MutexGuard<'a> {
         self.mark_owner();
-        write_ns(
-            self.hdr.word::<OFF_LAST_NS>(),
-            self.hdr.word::<{ OFF_LAST_NS + 4 }>(),
-        );
+        self.hdr.stamp_last_acquired();
         MutexGuard { mutex: *self }
     }
 
@@ -477,10 +454,7 @@ impl<'a> Mutex<'a> {
             // The dead holder's state is 1 or 2: keep it held, and mark it contended so
             // that our unlock wakes whoever sleeps.
             self.state().swap(MUTEX_CONTENDED, Acquire);
-            write_ns(
-                self.hdr.word::<OFF_LAST_NS>(),
-                self.hdr.word::<{ OFF_LAST_NS + 4 }>(),
-            );
+            self.hdr.stamp_last_acquired();
             return Some(OwnerDied {
                 guard: MutexGuard { mutex: *self },
                 pid: suspect.pid,

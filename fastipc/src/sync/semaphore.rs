@@ -48,12 +48,11 @@ use core::sync::atomic::AtomicU32;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::time::Duration;
 
+use super::SPIN_LIMIT;
 use super::layout::{
-    OFF_FLAGS, OFF_LAST_NS, OFF_MAGIC, OFF_RESERVED, OFF_SEM_COUNT, OFF_SEM_LAST_PID,
-    OFF_SEM_MADE_BY, OFF_SEM_SLEEPERS, RawHeader, SEMAPHORE_MADE_BY_FASTIPC, SEMAPHORE_MAGIC,
-    SEMAPHORE_SIZE, SemaphoreInfo,
+    OFF_MAGIC, OFF_SEM_COUNT, OFF_SEM_LAST_PID, OFF_SEM_MADE_BY, OFF_SEM_SLEEPERS, RawHeader,
+    SEMAPHORE_MADE_BY_FASTIPC, SEMAPHORE_MAGIC, SEMAPHORE_SIZE, SemaphoreInfo,
 };
-use super::{SPIN_LIMIT, write_ns};
 use crate::error::{SyncError, TimedOut};
 use crate::mem::MemRef;
 use crate::sys::clock::Deadline;
@@ -108,19 +107,12 @@ impl<'a> Semaphore<'a> {
     /// before anyone else uses the memory.
     pub fn init(mem: MemRef<'a>, initial: u32) -> Result<Semaphore<'a>, SyncError> {
         let hdr = RawHeader::new(mem, "semaphore")?;
-        for off in (OFF_RESERVED..SEMAPHORE_SIZE).step_by(4) {
-            if let Some(w) = hdr.word_at(off) {
-                w.store(0, Relaxed);
-            }
-        }
-        hdr.word::<OFF_SEM_SLEEPERS>().store(0, Relaxed);
+        // Everything 0, then the count and the creator mark, then the magic, released
+        // last.
+        hdr.zero_after_magic(false);
+        hdr.word::<OFF_SEM_COUNT>().store(initial, Relaxed);
         hdr.word::<OFF_SEM_MADE_BY>()
             .store(SEMAPHORE_MADE_BY_FASTIPC, Relaxed);
-        hdr.word::<OFF_LAST_NS>().store(0, Relaxed);
-        hdr.word::<{ OFF_LAST_NS + 4 }>().store(0, Relaxed);
-        hdr.word::<OFF_SEM_LAST_PID>().store(0, Relaxed);
-        hdr.word::<OFF_SEM_COUNT>().store(initial, Relaxed);
-        hdr.word::<OFF_FLAGS>().store(0, Relaxed);
         hdr.word::<OFF_MAGIC>().store(SEMAPHORE_MAGIC, Release);
         Ok(Semaphore {
             hdr,
@@ -236,23 +228,12 @@ impl<'a> Semaphore<'a> {
 
     /// `CLOCK_REALTIME` ns of the last wait that recorded it (see the module docs).
     pub fn last_acquired_ns(&self) -> u64 {
-        let lo = self.hdr.word::<OFF_LAST_NS>().load(Relaxed);
-        let hi = self.hdr.word::<{ OFF_LAST_NS + 4 }>().load(Relaxed);
-        u64::from(lo) | (u64::from(hi) << 32)
+        self.hdr.last_acquired_ns()
     }
 
     /// The whole header, decoded.
     pub fn info(&self) -> SemaphoreInfo {
-        SemaphoreInfo {
-            magic: self.hdr.word::<OFF_MAGIC>().load(Acquire),
-            flags: self.hdr.word::<OFF_FLAGS>().load(Acquire),
-            count: self.value(),
-            last_pid: self.last_pid(),
-            last_acquired_ns: self.last_acquired_ns(),
-            sleepers: self.sleepers().load(Acquire),
-            made_by_fastipc: self.hdr.word::<OFF_SEM_MADE_BY>().load(Acquire)
-                == SEMAPHORE_MADE_BY_FASTIPC,
-        }
+        SemaphoreInfo::of(&self.hdr)
     }
 
     #[inline(always)]
@@ -276,12 +257,7 @@ impl<'a> Semaphore<'a> {
 
     #[cold]
     fn wait_slow(&self, deadline: Deadline) -> Result<(), TimedOut> {
-        let stamp = || {
-            write_ns(
-                self.hdr.word::<OFF_LAST_NS>(),
-                self.hdr.word::<{ OFF_LAST_NS + 4 }>(),
-            )
-        };
+        let stamp = || self.hdr.stamp_last_acquired();
         if !deadline.has_passed() {
             for _ in 0..SPIN_LIMIT {
                 if self.count().load(Relaxed) > 0 && self.try_wait() {
