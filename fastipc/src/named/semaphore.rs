@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
+use super::handle::Handle;
 use super::registry::{Detached, Registry};
 use super::segment::NamedSegment;
-use super::{Kind, segment_name};
 use crate::error::{NamedError, SyncError, TimedOut};
 use crate::sync::Semaphore;
-use crate::sync::layout::{SEMAPHORE_SIZE, SemaphoreInfo};
+use crate::sync::layout::SemaphoreInfo;
 use crate::sys::clock::Deadline;
 
 /// How long attaching gives a Python creator to write the magic number: it creates and
@@ -44,13 +44,7 @@ const COUNT_GRACE: Duration = if cfg!(test) {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct NamedSemaphore {
-    /// A view into `segment`'s mapping; handed out only with the lifetime of a borrow of
-    /// `self`, so never used after `segment` drops.
-    semaphore: Semaphore<'static>,
-    segment: NamedSegment,
-    name: String,
-}
+pub struct NamedSemaphore(Handle<Semaphore<'static>>);
 
 impl NamedSemaphore {
     /// Opens the semaphore `name`; if it does not exist, creates it holding `initial`
@@ -66,12 +60,11 @@ impl NamedSemaphore {
         name: &str,
         initial: u32,
     ) -> Result<NamedSemaphore, NamedError> {
-        let seg = segment_name(Kind::Semaphore, name)?;
-        let segment = NamedSegment::open_or_create(registry, &seg, SEMAPHORE_SIZE, |mem| {
+        let handle = Handle::open_or_create(registry, name, |mem| {
             // The segment is SEMAPHORE_SIZE bytes and page-aligned: init cannot fail.
             let _ = Semaphore::init(mem, initial);
         })?;
-        NamedSemaphore::from_segment(segment, name)
+        Ok(NamedSemaphore::settled(handle))
     }
 
     /// Opens the semaphore `name` only if it exists.
@@ -81,44 +74,26 @@ impl NamedSemaphore {
 
     /// [`NamedSemaphore::open_existing`] with an explicit registry.
     pub fn open_existing_in(registry: &Registry, name: &str) -> Result<NamedSemaphore, NamedError> {
-        let seg = segment_name(Kind::Semaphore, name)?;
-        let segment = NamedSegment::open(registry, &seg, SEMAPHORE_SIZE)?;
-        NamedSemaphore::from_segment(segment, name)
+        Handle::open_existing(registry, name).map(NamedSemaphore::settled)
     }
 
-    fn from_segment(segment: NamedSegment, name: &str) -> Result<NamedSemaphore, NamedError> {
-        // SAFETY: the view is stored next to `segment` and only handed out through
-        // `semaphore()`, whose result borrows `self`; never used after `segment` drops.
-        let mem = unsafe { segment.mem_unbounded() };
-        match Semaphore::attach(mem) {
-            Ok(semaphore) => {
-                let info = semaphore.info();
-                if !info.made_by_fastipc {
-                    let young = segment_age(segment.name()).is_none_or(|age| age < CREATOR_GRACE);
-                    if info.magic == 0 || (info.count == 0 && young) {
-                        wait_for_python_creator(semaphore);
-                    }
-                }
-                Ok(NamedSemaphore {
-                    semaphore,
-                    segment,
-                    name: name.to_owned(),
-                })
-            }
-            Err(source) => {
-                segment.abandon();
-                Err(NamedError::Sync {
-                    kind: "semaphore",
-                    name: name.to_owned(),
-                    source,
-                })
+    /// Wraps a handle once a Python creator that may still be writing the header is done
+    /// (see [`wait_for_python_creator`]).
+    fn settled(handle: Handle<Semaphore<'static>>) -> NamedSemaphore {
+        let semaphore = handle.view();
+        let info = semaphore.info();
+        if !info.made_by_fastipc {
+            let young = segment_age(handle.segment().name()).is_none_or(|age| age < CREATOR_GRACE);
+            if info.magic == 0 || (info.count == 0 && young) {
+                wait_for_python_creator(semaphore);
             }
         }
+        NamedSemaphore(handle)
     }
 
     /// The buffer-backed semaphore inside.
     pub fn semaphore(&self) -> Semaphore<'_> {
-        self.semaphore
+        self.0.view()
     }
 
     /// Adds `n` tokens and wakes waiters. See [`Semaphore::post`].
@@ -158,23 +133,23 @@ impl NamedSemaphore {
 
     /// The name (without prefix).
     pub fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// The backing segment and its registration.
     pub fn segment(&self) -> &NamedSegment {
-        &self.segment
+        self.0.segment()
     }
 
     /// Whether this handle created the semaphore.
     pub fn created(&self) -> bool {
-        self.segment.created()
+        self.0.created()
     }
 
     /// Closes this handle; the last live process out unlinks the segment. Dropping the
     /// handle does the same, ignoring errors.
     pub fn close(self) -> Result<Detached, NamedError> {
-        self.segment.close()
+        self.0.close()
     }
 }
 
