@@ -86,7 +86,9 @@ pub(crate) fn pid_namespace_word() -> u32 {
     pid_namespace().map_or(0, NonZeroU32::get)
 }
 
-/// Whether a process with id `pid` exists and has not exited.
+/// Whether a process with id `pid` *of the caller's pid namespace* exists and has not
+/// exited. To judge a process id recorded by another process, use [`has_exited`], which
+/// also checks that the id belongs to this namespace.
 ///
 /// A process that has exited but is not yet reaped by its parent (a zombie) counts as
 /// dead: it will never release anything it held. Only a *whole* process counts, though:
