@@ -14,8 +14,9 @@
 //! - **attach**: create the folder, create this process's file, then open or create the
 //!   segment. (The Python peer opens first and registers after; registering first closes
 //!   the window in which a leaving process could see nobody and remove the segment.)
-//! - **detach**: remove this process's file and those of dead processes; if no other
-//!   registered process may still be alive, unlink the segment and remove the folder.
+//! - **detach**: remove this process's file and those of processes that are certainly
+//!   dead; if no other registered process may still be alive, unlink the segment and
+//!   remove the folder.
 //!
 //! A process that opens one segment several times (several handles) registers once and
 //! leaves when its last handle does. fastipc processes also hold an advisory lock
@@ -35,16 +36,21 @@
 //! folder among its errors and moves on.
 //!
 //! # Who is dead
-//! A registered process is dead only when fastipc can tell for sure (see
-//! [`process::has_exited`]): its file records its start time and pid namespace, the
-//! namespace is the caller's own, and the process has exited (zombies included, but not
-//! a process whose main thread alone exited) or its id now names a process that started
-//! at another time. A file from another pid namespace (containers sharing `/dev/shm`), or
-//! one that records no namespace — every file the Python peer writes — is never judged:
-//! fastipc neither removes it nor unlinks a segment while it is there. A crashed Python
-//! process therefore leaves its file, and with it the segment, until a Python peer
-//! closing the same object removes it (the peer judges by process id alone) or someone
-//! removes it by hand; [`Registry::sweep`] lists such files as unverifiable.
+//! A process id means something only in one pid namespace (see
+//! [`crate::sys::process`]). A fastipc file records the namespace; a Python file does
+//! not. So:
+//! - A file recording the caller's own namespace is judged exactly ([`process::has_exited`]):
+//!   dead when its process has exited (zombies included, but not a process whose main
+//!   thread alone exited) or its id now names a process that started at another time.
+//! - A file recording another namespace (containers sharing `/dev/shm`) is never judged
+//!   dead: its id means nothing here.
+//! - A file recording no namespace (every file the Python peer writes) is judged by its
+//!   process id in the caller's namespace only by [`Registry::sweep`], an explicit
+//!   clean-up, which so applies the Python peer's own rule (run it from the namespace of
+//!   the Python processes). Leaving (detach, close, drop) never removes such a file, nor
+//!   unlinks a segment while one is there: a crashed Python process's segment stays until
+//!   a Python peer closes the object (the peer removes files by process id) or a sweep
+//!   runs.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -189,9 +195,16 @@ impl Registry {
 
     /// Removes the registrations of dead processes, and the segments of
     /// [`SWEEP_PREFIXES`](super::SWEEP_PREFIXES) (the sync objects and shared cells) that
-    /// no live process is registered for, with their folders. With `dry_run`, only reports what it would
-    /// do. Segments of other kinds keep their data (a Python `NamedHistoryBuffer` is
-    /// meant to outlive its processes): only their dead registrations go.
+    /// no live process is registered for, with their folders. With `dry_run`, only
+    /// reports what it would do. Segments of other kinds keep their data (a Python
+    /// `NamedHistoryBuffer` is meant to outlive its processes): only their dead
+    /// registrations go.
+    ///
+    /// A registration is dead as [`AttachedPid::alive`] says: a file of this process's
+    /// pid namespace when its process has exited; a Python peer's file (no namespace
+    /// recorded) when no process with its id runs in this namespace — so sweep from the
+    /// namespace the Python processes run in; a file of another namespace never (it is
+    /// reported in [`InUse::unverifiable`]).
     ///
     /// Only folders under this registry's root are looked at: a segment registered under
     /// another root, or under none, is left alone.
@@ -231,7 +244,7 @@ impl Registry {
         for entry in read_pid_entries(&lock.path)? {
             if entry.alive {
                 live.push(entry.pid);
-                if !entry.is_verifiable() {
+                if entry.pid_namespace.is_some() && !entry.is_verifiable() {
                     unverifiable.push(entry.pid);
                 }
                 continue;
@@ -311,8 +324,9 @@ impl Registry {
     }
 
     /// Counts one handle less; when it was this process's last, removes its file and
-    /// the files of dead processes. Returns whether another live process remains
-    /// registered (always `true` while this process keeps other handles).
+    /// the files of processes that are certainly dead. Returns whether another process
+    /// that may be alive remains registered (always `true` while this process keeps other
+    /// handles, and while a file this process cannot judge is there).
     pub(crate) fn unregister(&self, lock: &DirLock) -> Result<bool, NamedError> {
         if !release_local(&lock.path) {
             return Ok(true);
@@ -320,10 +334,11 @@ impl Registry {
         remove_file_quietly(&own_pid_file(&lock.path))?;
         let mut others = false;
         for entry in read_pid_entries(&lock.path)? {
-            if entry.alive {
-                others = true;
-            } else {
+            if entry.is_certainly_dead() {
                 remove_file_quietly(&lock.path.join(entry.pid.to_string()))?;
+            } else {
+                // Alive, or not judged from here: it may use the segment.
+                others = true;
             }
         }
         Ok(others)
@@ -454,19 +469,26 @@ pub struct AttachedPid {
     /// Its pid namespace as fastipc recorded it; `None` when unknown (every file a
     /// Python process wrote).
     pub pid_namespace: Option<u32>,
-    /// Whether that process may still be alive: `false` only when it is certainly dead
-    /// (see the [module docs](self)); always `true` for a file this process cannot judge
-    /// ([`AttachedPid::is_verifiable`]).
+    /// Whether that process looks alive from here: exact for a file recording this
+    /// process's pid namespace (start time compared, so a reused id is dead); always
+    /// `true` for a file of another namespace; for a file recording none (the Python
+    /// peer's), whether a process with that id runs in this namespace — the Python peer's
+    /// own rule, which only [`Registry::sweep`] acts on (see the [module docs](self)).
     pub alive: bool,
 }
 
 impl AttachedPid {
-    /// Whether this process can judge the registered process's liveness: the file
-    /// records a start time and the caller's own pid namespace.
+    /// Whether this process can judge the registered process's liveness for sure: the
+    /// file records the caller's own pid namespace (and the start time).
     pub fn is_verifiable(&self) -> bool {
-        self.start_time.is_some()
-            && self.pid_namespace.is_some()
+        self.pid_namespace.is_some()
             && self.pid_namespace == process::pid_namespace().map(|ns| ns.get())
+    }
+
+    /// Whether the registered process is certainly dead: judged dead from a file that
+    /// records this process's namespace. What a leaving process removes.
+    pub fn is_certainly_dead(&self) -> bool {
+        !self.alive && self.is_verifiable()
     }
 }
 
@@ -486,10 +508,9 @@ pub struct InUse {
     pub segment: String,
     /// The processes registered for it that may be alive.
     pub pids: Vec<u32>,
-    /// Those of `pids` whose liveness this process cannot judge (registered from another
-    /// pid namespace, or by a peer that records none, such as the Python package): kept
-    /// because they *may* be alive. Remove such a file by hand once you know its process
-    /// is gone.
+    /// Those of `pids` registered from another pid namespace: kept because they *may* be
+    /// alive, which cannot be checked from here. Remove such a file by hand once you know
+    /// its process is gone (or sweep from that namespace).
     pub unverifiable: Vec<u32>,
 }
 
@@ -663,10 +684,14 @@ fn read_pid_entries(dir: &Path) -> Result<Vec<AttachedPid>, NamedError> {
         };
         let (start_time, pid_namespace) =
             parse_pid_file(&stdfs::read_to_string(entry.path()).unwrap_or_default());
-        let alive = !match (start_time, pid_namespace) {
-            (Some(start), Some(ns)) => process::has_exited(pid, ns, StartTime::Full(start)),
-            // Nothing says in which namespace the id lives: never judged.
-            _ => false,
+        let alive = match pid_namespace {
+            Some(ns) => {
+                let start = start_time.map_or(StartTime::Unknown, StartTime::Full);
+                !process::has_exited(pid, ns, start)
+            }
+            // No namespace recorded (a Python peer's file): by the process id in this
+            // namespace, the Python peer's own rule.
+            None => process::is_alive(pid),
         };
         out.push(AttachedPid {
             pid,
@@ -800,13 +825,14 @@ mod tests {
     }
 
     #[test]
-    fn dead_registrations_are_removed_on_detach_and_the_others_kept() {
+    fn leaving_removes_only_certainly_dead_registrations_and_sweep_the_python_ones_too() {
         let (reg, _clean) = temp_registry("dead");
         let a = reg.attach("seg").unwrap();
         let dir = reg.pids_dir("seg");
         // Exited, unreaped children (their ids cannot be reused meanwhile): one recorded
-        // by a fastipc process of our namespace (dead), one of another namespace and one
-        // in a Python-style empty file (neither can be judged); our parent, alive.
+        // by a fastipc process of our namespace (dead), one of another namespace (never
+        // judged), one in a Python-style empty file (dead by its id here); our parent,
+        // alive.
         let (dead, foreign, python) = (Zombie::new(), Zombie::new(), Zombie::new());
         let id = |z: &Zombie| ProcessId::of(z.pid()).unwrap();
         stdfs::write(dir.join(dead.pid().to_string()), record(id(&dead), my_ns())).unwrap();
@@ -821,34 +847,72 @@ mod tests {
         stdfs::write(dir.join(parent.to_string()), record(parent_id, my_ns())).unwrap();
         stdfs::write(dir.join("not-a-pid"), "").unwrap();
         let listed = reg.attached("seg").unwrap();
-        let alive: Vec<u32> = listed.iter().filter(|a| a.alive).map(|a| a.pid).collect();
         assert_eq!(listed.len(), 5, "{listed:?}");
-        assert!(!alive.contains(&dead.pid()), "{listed:?}");
-        assert_eq!(alive.len(), 4, "{listed:?}");
-        let unverifiable: Vec<u32> = listed
-            .iter()
-            .filter(|a| !a.is_verifiable())
-            .map(|a| a.pid)
-            .collect();
-        assert_eq!(unverifiable.len(), 2);
-        assert!(unverifiable.contains(&foreign.pid()) && unverifiable.contains(&python.pid()));
+        let find = |pid: u32| *listed.iter().find(|a| a.pid == pid).unwrap();
+        assert!(find(dead.pid()).is_certainly_dead());
+        assert!(find(foreign.pid()).alive && !find(foreign.pid()).is_verifiable());
+        let py = find(python.pid());
+        assert!(!py.alive && !py.is_verifiable() && !py.is_certainly_dead());
+        assert_eq!((py.start_time, py.pid_namespace), (None, None));
+        assert!(find(parent).alive && find(parent).is_verifiable());
+        assert!(find(std::process::id()).alive);
+        // Leaving removes only the certainly dead one; the Python file keeps the segment.
         assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
         let mut left: Vec<u32> = reg.attached("seg").unwrap().iter().map(|a| a.pid).collect();
         left.sort_unstable();
         let mut want = vec![parent, foreign.pid(), python.pid()];
         want.sort_unstable();
         assert_eq!(left, want);
-        // A sweep keeps them too, and says which it cannot check.
+        // A sweep removes the Python file too (the Python peer's rule), keeps the other
+        // namespace's, and says so.
         stdfs::remove_file(dir.join(parent.to_string())).unwrap();
         let report = reg.sweep(false).unwrap();
-        assert!(report.dead_entries.is_empty(), "{report}");
+        let swept: Vec<u32> = report.dead_entries.iter().map(|d| d.pid).collect();
+        assert_eq!(swept, [python.pid()], "{report}");
         assert_eq!(report.in_use.len(), 1);
-        let mut kept = report.in_use[0].unverifiable.clone();
-        kept.sort_unstable();
-        let mut want = vec![foreign.pid(), python.pid()];
-        want.sort_unstable();
-        assert_eq!(kept, want);
+        assert_eq!(report.in_use[0].unverifiable, [foreign.pid()]);
         assert!(report.to_string().contains("cannot be checked"), "{report}");
+        let left: Vec<u32> = reg.attached("seg").unwrap().iter().map(|a| a.pid).collect();
+        assert_eq!(left, [foreign.pid()]);
+    }
+
+    #[test]
+    fn a_process_whose_main_thread_exited_while_another_runs_stays_registered() {
+        let (reg, _clean) = temp_registry("leader");
+        let a = reg.attach("seg").unwrap();
+        let proc = crate::sys::process::test_util::LeaderExited::spawn("");
+        let id = ProcessId::of(proc.pid()).unwrap();
+        let file = reg.pids_dir("seg").join(proc.pid().to_string());
+        stdfs::write(&file, record(id, my_ns())).unwrap();
+        let listed = reg.attached("seg").unwrap();
+        assert!(
+            listed.iter().all(|a| a.alive && a.is_verifiable()),
+            "{listed:?}"
+        );
+        // Leaving, we neither remove its registration nor the segment's folder.
+        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
+        assert!(proc.still_runs());
+        assert!(file.exists());
+        let report = reg.sweep(false).unwrap();
+        assert!(report.dead_entries.is_empty(), "{report}");
+        assert!(file.exists());
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_alive() {
+        let (reg, _clean) = temp_registry("reuse");
+        let dir = reg.pids_dir("seg");
+        stdfs::create_dir_all(&dir).unwrap();
+        let parent = std::os::unix::process::parent_id();
+        let real = ProcessId::of(parent).unwrap();
+        let reused = ProcessId {
+            start_time: real.start_time + 1,
+            ..real
+        };
+        stdfs::write(dir.join(parent.to_string()), record(reused, my_ns())).unwrap();
+        let listed = reg.attached("seg").unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].is_certainly_dead());
     }
 
     #[test]

@@ -464,6 +464,30 @@ impl<'a> Mutex<'a> {
     }
 }
 
+impl OwnerIdentity {
+    /// Whether the process this identity names may still be alive, given the pid
+    /// namespace recorded with it (`MutexInfo::owner_pid_namespace`): `false` only when
+    /// it is certainly dead — the namespace is the caller's own, and the process has
+    /// exited (zombies included) or its id now names a process that started at another
+    /// time. The test a locker makes before taking over a mutex, for tools that show a
+    /// holder's liveness.
+    ///
+    /// ```
+    /// use fastipc::sync::layout::OwnerIdentity;
+    /// use fastipc::sys::process::ProcessId;
+    /// let me = ProcessId::current();
+    /// let id = OwnerIdentity { pid: me.pid, start_time_low: me.start_time as u32 };
+    /// assert!(id.is_alive(me.pid_namespace));
+    /// let reused = OwnerIdentity { start_time_low: id.start_time_low.wrapping_add(1).max(1), ..id };
+    /// assert!(!reused.is_alive(me.pid_namespace));
+    /// // Recorded in another pid namespace: never judged dead from here.
+    /// assert!(reused.is_alive(me.pid_namespace ^ 1));
+    /// ```
+    pub fn is_alive(self, pid_namespace: u32) -> bool {
+        !is_dead(self, pid_namespace)
+    }
+}
+
 /// Whether the fastipc holder `id`, recorded with pid namespace `ns`, is certainly gone
 /// (see [`process::has_exited`]): never when `ns` is not this process's namespace.
 fn is_dead(id: OwnerIdentity, ns: u32) -> bool {

@@ -17,9 +17,11 @@
 //! caller's own. A record from another namespace, or one whose namespace is unknown —
 //! written by a process that could not read `/proc/self/ns/pid`, or by a peer that
 //! records none, such as the Python package, whose registry files are empty and whose
-//! mutex holders leave only their process id — is never judged dead: fastipc then neither
-//! takes a lock over nor removes what the process may use. What such a process leaves
-//! behind when it crashes stays until it is removed by hand.
+//! mutex holders leave only their process id — is never judged dead by what fastipc
+//! does on its own: it neither takes such a holder's lock over nor, when it leaves a
+//! named object, removes such a registration or the segment it protects. (Only an
+//! explicit [sweep](crate::named::registry::Registry::sweep) judges the Python peer's
+//! registrations, by process id in the sweeper's namespace, as the Python peer does.)
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
