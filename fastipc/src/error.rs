@@ -396,10 +396,15 @@ pub enum RecvError {
     /// The deadline passed before a message arrived.
     #[error("timed out waiting for a message")]
     Timeout,
-    /// Producers overwrote messages before this consumer read them: it missed exactly
-    /// this many elements and now continues from the oldest one still in the ring. The
-    /// count is a difference of absolute indices: with batch reservations, the unused
-    /// positions a wrapping batch skipped at the end of the ring count too.
+    /// Producers overwrote messages before this consumer read them: it skipped this many
+    /// absolute indices and now continues from the oldest message still in the ring.
+    ///
+    /// When every message was sent on its own (`send`, one-element reservations), or no
+    /// batch wrapped around the end of the ring, that is exactly the number of messages
+    /// missed. A batch that would straddle the end of the ring starts at the next lap
+    /// instead and leaves the positions it skipped unused (at most its size minus one);
+    /// such positions inside the skipped range count too. Which positions they were is
+    /// recorded only in wrap markers the producers overwrote, so it cannot be subtracted.
     #[error("the consumer fell behind and missed {0} messages")]
     Lagged(u64),
     /// A control slot holds a size no producer can have written (the segment is

@@ -1,6 +1,6 @@
 //! SlickQueue: a lock-free multi-producer, multi-consumer ring in shared memory, byte for
 //! byte the queue of the C++ `slick::SlickQueue<T>` and Python `slick-queue-py` 2.3, with
-//! typed endpoints, blocking receive, exact lag reporting and torn-read protection.
+//! typed endpoints, blocking receive, lag reporting and torn-read protection.
 //!
 //! | module | holds |
 //! |---|---|
@@ -26,8 +26,8 @@
 //! Differences from the peers, all invisible in the shared bytes except the padding
 //! fastipc owns (header bytes 32..40 and 56..64, and an optional trailer after the data):
 //! - consumers re-validate every copy, so a lapped consumer never returns a torn message;
-//!   it gets [`RecvError::Lagged`] with the exact count and continues from the oldest
-//!   message still available (the peers jump a whole lap ahead);
+//!   it gets [`RecvError::Lagged`] with the count (exact for single sends) and continues
+//!   from the oldest message still available (the peers jump a whole lap ahead);
 //! - consumers can block (`recv`, `recv_timeout`, ...), sleeping on a futex word that
 //!   fastipc producers wake only when someone sleeps; peers' producers never wake anyone,
 //!   so sleepers also re-check on a short timer;

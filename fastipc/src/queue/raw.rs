@@ -1,7 +1,7 @@
 //! The ring algorithm (LAYOUT.md §1 "Algorithms"), over precomputed pointers into a
 //! validated queue: reserve with wrap markers, publish, locate a reservation at a cursor,
-//! post-copy validation, recovery after a lap, read_last, reset, and the wake protocol of
-//! blocking consumers.
+//! post-copy validation, recovery after a lap and its count, read_last, reset, and the
+//! wake protocol of blocking consumers.
 //!
 //! # Memory-ordering argument
 //!
@@ -58,6 +58,7 @@ use core::sync::atomic::fence;
 use super::layout::{
     Geometry, HEADER_SIZE, Header, INVALID_INDEX, Slot, pack_reserved, reserved_index,
 };
+use crate::error::RecvError;
 use crate::mem::MemRef;
 use crate::sys::futex::{self, Scope};
 
@@ -97,14 +98,15 @@ unsafe impl Sync for RawRing {}
 /// What [`RawRing::locate`] found at a cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Locate {
+    /// A published reservation of the elements `start..end` (never empty, never past the
+    /// end of the ring, `end` computed without overflow).
+    Found { start: u64, end: u64 },
     /// Nothing published at `cursor` yet (the cursor after following wrap markers).
     Empty { cursor: u64 },
-    /// A published reservation of `n` elements starting at `start`.
-    Found { start: u64, n: u64 },
-    /// Producers lapped the reader: `cursor`'s reservation was overwritten.
-    Lapped { cursor: u64 },
-    /// The slot holds a size no producer writes.
-    Corrupt { index: u64, size: u32 },
+    /// The reader lost its place (lapped, or a corrupt slot): it continues at `cursor`
+    /// and reports `error` ([`RecvError::Lagged`], [`RecvError::Corrupt`], or
+    /// [`RecvError::Empty`] when nothing was actually lost).
+    Skip { cursor: u64, error: RecvError },
 }
 
 impl RawRing {
@@ -200,6 +202,9 @@ impl RawRing {
                 Relaxed,
             ) {
                 Ok(_) => {
+                    // Seqlock writer side: the claim is ordered before every write that
+                    // follows, the wrap marker's included (see the module documentation).
+                    fence(Release);
                     if wraps {
                         // Wrap marker in the skipped slot: readers at `index` jump to
                         // `start`. Size first, index (release) last, as a publish.
@@ -207,9 +212,6 @@ impl RawRing {
                         marker.size.store(n as u32, Relaxed);
                         marker.data_index.store(start, Release);
                     }
-                    // Seqlock writer side: the claim is ordered before every data byte
-                    // written next (see the module documentation).
-                    fence(Release);
                     return start;
                 }
                 Err(actual) => {
@@ -218,6 +220,14 @@ impl RawRing {
                 }
             }
         }
+    }
+
+    /// Whether the reservation starting at `start` was lapped: someone claimed an index
+    /// `>= start + capacity`, so a newer reservation owns its positions (or is writing a
+    /// wrap marker into its slot).
+    #[inline]
+    pub(crate) fn lapped(&self, start: u64) -> bool {
+        reserved_index(self.header().reserved.load(Relaxed)) > start.saturating_add(self.capacity)
     }
 
     /// Publishes the reservation of `n` elements at `start`: slot size, then slot index
@@ -262,7 +272,7 @@ impl RawRing {
     }
 
     /// Finds the reservation a reader whose cursor is `cursor` reads next, following wrap
-    /// markers, and detects being lapped.
+    /// markers; when the reader lost its place, where it continues and what it reports.
     #[inline]
     pub(crate) fn locate(&self, mut cursor: u64) -> Locate {
         let mut hops = 0;
@@ -278,54 +288,47 @@ impl RawRing {
                 // it points to the start of the next lap; a later one means this reader
                 // was lapped.
                 let Some(next_lap) = cursor.checked_add(self.capacity - pos) else {
-                    return Locate::Corrupt {
-                        index: cursor,
-                        size: slot.size.load(Relaxed),
-                    };
+                    return self.corrupt(cursor, slot.size.load(Relaxed));
                 };
                 if d != next_lap {
-                    return Locate::Lapped { cursor };
+                    return self.skip_lost(cursor);
                 }
                 hops += 1;
                 if hops > MAX_MARKER_HOPS {
-                    return Locate::Corrupt {
-                        index: cursor,
-                        size: slot.size.load(Relaxed),
-                    };
+                    return self.corrupt(cursor, slot.size.load(Relaxed));
                 }
                 cursor = d;
                 continue;
             }
             if d > cursor {
-                return Locate::Lapped { cursor };
+                return self.skip_lost(cursor);
             }
             let n = slot.size.load(Relaxed);
-            if n == 0 || u64::from(n) > self.capacity - pos {
-                // No producer publishes such a size, but a lapping producer writing a wrap
-                // marker here stores its (straddling) size before its index: tell the two
-                // apart by whether anyone reserved a lap ahead of this reader.
-                fence(Acquire);
-                let head = reserved_index(self.header().reserved.load(Relaxed));
-                if head > cursor.saturating_add(self.capacity) {
-                    return Locate::Lapped { cursor };
+            return match cursor.checked_add(u64::from(n)) {
+                Some(end) if n != 0 && u64::from(n) <= self.capacity - pos => {
+                    Locate::Found { start: cursor, end }
                 }
-                return Locate::Corrupt {
-                    index: cursor,
-                    size: n,
-                };
-            }
-            return Locate::Found {
-                start: cursor,
-                n: u64::from(n),
+                // No producer publishes such a size (or a cursor so close to `u64::MAX`),
+                // but a lapping producer writing a wrap marker here stores its
+                // (straddling) size before its index: tell the two apart by whether
+                // anyone reserved a lap ahead of this reader.
+                _ => {
+                    fence(Acquire);
+                    if self.lapped(cursor) {
+                        self.skip_lost(cursor)
+                    } else {
+                        self.corrupt(cursor, n)
+                    }
+                }
             };
         }
     }
 
     /// After copying elements `first..` of the reservation `start..end`: whether the copy
-    /// is intact. No producer can have been rewriting those bytes (nobody reserved
-    /// `first + capacity` yet: see the module documentation), and the queue was not reset
-    /// (the head is still at or past `end`, and the slot still names `start` when the
-    /// copy began at it).
+    /// is intact. No producer of a later lap can have been rewriting those bytes (nobody
+    /// reserved `first + capacity` yet: see the module documentation), and the queue was
+    /// not reset (the head is still at or past `end`, and the slot still names `start`
+    /// when the copy began at it).
     #[inline]
     pub(crate) fn intact(&self, start: u64, first: u64, end: u64) -> bool {
         fence(Acquire);
@@ -334,6 +337,42 @@ impl RawRing {
             return false;
         }
         first != start || self.slot(start).data_index.load(Relaxed) == start
+    }
+
+    /// The one place a lost position is turned into a place to continue and a report: a
+    /// reader that lost its place at `at` (lapped, or its copy of the reservation at `at`
+    /// was overwritten) continues at [`RawRing::recover`]`(at)` and reports
+    /// `Lagged(next - at)`, or `Empty` when nothing was lost (a reset).
+    ///
+    /// The count is the number of absolute indices skipped: every message in them, plus
+    /// the positions a wrapping batch left unused at the end of the ring (at most the
+    /// batch size minus one per lap; never any when every reservation holds one message).
+    /// Which positions were padding is recorded only in wrap markers that the lap
+    /// overwrote, so it cannot be subtracted.
+    #[cold]
+    pub(crate) fn lost(&self, at: u64) -> (u64, RecvError) {
+        let next = self.recover(at);
+        let error = match next.saturating_sub(at) {
+            0 => RecvError::Empty,
+            missed => RecvError::Lagged(missed),
+        };
+        (next, error)
+    }
+
+    /// [`RawRing::lost`] as a [`Locate`].
+    #[cold]
+    fn skip_lost(&self, at: u64) -> Locate {
+        let (cursor, error) = self.lost(at);
+        Locate::Skip { cursor, error }
+    }
+
+    /// A slot at `index` holds a size no producer writes: skip past it.
+    #[cold]
+    fn corrupt(&self, index: u64, size: u32) -> Locate {
+        Locate::Skip {
+            cursor: self.recover(index.saturating_add(1)),
+            error: RecvError::Corrupt { index, size },
+        }
     }
 
     /// Where a reader that lost its place at `from` continues: the oldest reservation
@@ -370,7 +409,7 @@ impl RawRing {
         head
     }
 
-    /// The last published reservation `(start, n)` if its slot still describes it.
+    /// The last published reservation `start..end` if its slot still describes it.
     pub(crate) fn locate_last(&self) -> Option<(u64, u64)> {
         let li = self.header().last_published.load(Acquire);
         if li == INVALID_INDEX {
@@ -385,7 +424,7 @@ impl RawRing {
         if n == 0 || u64::from(n) > self.capacity - pos {
             return None;
         }
-        Some((li, u64::from(n)))
+        Some((li, li.checked_add(u64::from(n))?))
     }
 
     /// Clears every slot, then rewinds `reserved` and `last_published`, as the peers'

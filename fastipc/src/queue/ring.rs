@@ -409,85 +409,50 @@ impl Ring {
 
     /// Reads the reservation at `*cursor` into `out` (replacing its contents) and
     /// advances the cursor past it. `Err(Empty)` when nothing new is published;
-    /// `Err(Lagged(n))` when producers overwrote `n` elements before this reader got to
-    /// them (the cursor then points at the oldest reservation still available).
+    /// `Err(Lagged(n))` when producers overwrote what this reader had not read (`n`
+    /// positions, see [`RecvError::Lagged`]; the cursor then points at the oldest
+    /// reservation still available); `Err(Corrupt)` for a slot no producer can have
+    /// written (skipped). A cursor of any value is safe.
     pub fn read(&self, cursor: &mut u64, out: &mut Vec<u8>) -> Result<ReadInfo, RecvError> {
         out.clear();
-        match self.raw.locate(*cursor) {
-            Locate::Empty { cursor: c } => {
-                *cursor = c;
-                Err(RecvError::Empty)
-            }
-            Locate::Lapped { cursor: c } => Err(self.lag(cursor, c)),
-            Locate::Corrupt { index, size } => {
-                *cursor = self.raw.recover(index.saturating_add(1));
-                Err(RecvError::Corrupt { index, size })
-            }
-            Locate::Found { start, n } => {
-                self.copy_out(start, n, out);
-                if self.raw.intact(start, start, start + n) {
-                    *cursor = start + n;
-                    Ok(ReadInfo {
-                        index: start,
-                        count: n as usize,
-                    })
+        let (next, result) = match self.raw.locate(*cursor) {
+            Locate::Empty { cursor } => (cursor, Err(RecvError::Empty)),
+            Locate::Skip { cursor, error } => (cursor, Err(error)),
+            Locate::Found { start, end } => {
+                self.copy_out(start, end, out);
+                if self.raw.intact(start, start, end) {
+                    (end, Ok(info(start, end)))
                 } else {
                     out.clear();
-                    Err(self.lag(cursor, start))
+                    let (cursor, error) = self.raw.lost(start);
+                    (cursor, Err(error))
                 }
             }
-        }
+        };
+        *cursor = next;
+        result
     }
 
     /// Work stealing: claims the reservation at the shared cursor, so that each one goes
     /// to exactly one of the readers sharing `cursor` (in this or other processes, Rust
-    /// or Python). The bytes are copied and validated *before* the claim, so a claimed
-    /// reservation is never torn. A lag is reported to the reader whose claim skipped it.
+    /// or Python). The bytes are copied and validated *before* the claim, so a claim
+    /// never takes a copy the validation rejected. A lag is reported to the reader whose
+    /// claim skipped it.
     pub fn read_shared(
         &self,
         cursor: &SharedCursor,
         out: &mut Vec<u8>,
     ) -> Result<ReadInfo, RecvError> {
-        loop {
+        let claimed = cursor.claim(&self.raw, |start, end| {
             out.clear();
-            let c = cursor.load();
-            match self.raw.locate(c) {
-                Locate::Empty { cursor: m } => {
-                    if m != c {
-                        // Past a wrap marker: move the group along, as the peers do.
-                        let _ = cursor.compare_exchange(c, m);
-                    }
-                    return Err(RecvError::Empty);
-                }
-                Locate::Lapped { cursor: m } => {
-                    if let Some(e) = self.shared_lag(cursor, c, m) {
-                        return Err(e);
-                    }
-                }
-                Locate::Corrupt { index, size } => {
-                    let next = self.raw.recover(index.saturating_add(1));
-                    if cursor.compare_exchange(c, next).is_ok() {
-                        return Err(RecvError::Corrupt { index, size });
-                    }
-                }
-                Locate::Found { start, n } => {
-                    self.copy_out(start, n, out);
-                    if !self.raw.intact(start, start, start + n) {
-                        if let Some(e) = self.shared_lag(cursor, c, start) {
-                            out.clear();
-                            return Err(e);
-                        }
-                        continue;
-                    }
-                    if cursor.compare_exchange(c, start + n).is_ok() {
-                        return Ok(ReadInfo {
-                            index: start,
-                            count: n as usize,
-                        });
-                    }
-                }
+            self.copy_out(start, end, out);
+        });
+        match claimed {
+            Ok(((), start, end)) => Ok(info(start, end)),
+            Err(e) => {
+                out.clear();
+                Err(e)
             }
-            core::hint::spin_loop();
         }
     }
 
@@ -495,13 +460,10 @@ impl Ring {
     pub fn read_last(&self, out: &mut Vec<u8>) -> Option<ReadInfo> {
         for _ in 0..64 {
             out.clear();
-            let (start, n) = self.raw.locate_last()?;
-            self.copy_out(start, n, out);
-            if self.raw.intact(start, start, start + n) {
-                return Some(ReadInfo {
-                    index: start,
-                    count: n as usize,
-                });
+            let (start, end) = self.raw.locate_last()?;
+            self.copy_out(start, end, out);
+            if self.raw.intact(start, start, end) {
+                return Some(info(start, end));
             }
         }
         out.clear();
@@ -509,13 +471,15 @@ impl Ring {
     }
 
     /// Clears every slot and rewinds the queue to index 0, as the peers' `reset()`. Only
-    /// call it while no producer is active; readers restart from 0 when they notice.
+    /// call it while no producer is active (no reservation or guard alive, in any
+    /// process); readers restart from 0 when they notice.
     pub fn reset(&self) {
         self.raw.reset();
     }
 
-    fn copy_out(&self, start: u64, n: u64, out: &mut Vec<u8>) {
-        let bytes = n as usize * self.element_size();
+    /// Copies the elements `start..end` (one reservation) into `out`.
+    fn copy_out(&self, start: u64, end: u64, out: &mut Vec<u8>) {
+        let bytes = (end - start) as usize * self.element_size();
         out.reserve(bytes);
         // SAFETY: the reservation's `n` elements are contiguous from `start`'s position
         // (reservations never straddle the end; `locate` checked `pos + n <= capacity`),
@@ -525,24 +489,12 @@ impl Ring {
         // SAFETY: the first `bytes` bytes were just written (capacity reserved above).
         unsafe { out.set_len(bytes) };
     }
+}
 
-    fn lag(&self, cursor: &mut u64, at: u64) -> RecvError {
-        let next = self.raw.recover(at);
-        *cursor = next;
-        match next.saturating_sub(at) {
-            0 => RecvError::Empty,
-            missed => RecvError::Lagged(missed),
-        }
-    }
-
-    /// Moves a shared cursor past a lap; the error to return if this reader's CAS won.
-    fn shared_lag(&self, cursor: &SharedCursor, seen: u64, at: u64) -> Option<RecvError> {
-        let next = self.raw.recover(at);
-        cursor.compare_exchange(seen, next).ok()?;
-        Some(match next.saturating_sub(at) {
-            0 => RecvError::Empty,
-            missed => RecvError::Lagged(missed),
-        })
+fn info(start: u64, end: u64) -> ReadInfo {
+    ReadInfo {
+        index: start,
+        count: (end - start) as usize,
     }
 }
 

@@ -359,3 +359,26 @@ fn reset_rewinds_everything() {
     r.read(&mut cursor, &mut out).unwrap();
     assert_eq!(u64s(&out), [42]);
 }
+
+// Review finding 6: a slot or shared cursor near u64::MAX (any peer can write them) must
+// be reported as corrupt, never overflow.
+#[test]
+fn hostile_cursor_values_do_not_overflow() {
+    let r = ring(4, 8);
+    let c = u64::MAX - 3; // position 0
+    r.raw().slot(0).data_index.store(c, Relaxed);
+    r.raw().slot(0).size.store(4, Relaxed);
+    let cursor = SharedCursor::local(c);
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut out = Vec::new();
+        let shared = r.read_shared(&cursor, &mut out);
+        let mut own = c;
+        (shared, r.read(&mut own, &mut out), own)
+    }));
+    let (shared, own, own_cursor) = res.expect("a hostile cursor value panicked");
+    let corrupt = Err(RecvError::Corrupt { index: c, size: 4 });
+    assert_eq!(shared, corrupt);
+    assert_eq!(own, corrupt);
+    // Both move past it (to the head, as after a reset: nothing above the head exists).
+    assert_eq!((cursor.load(), own_cursor), (0, 0));
+}

@@ -20,8 +20,9 @@ use crate::sys::clock::Deadline;
 
 /// The receiving end of a [`SlickQueue`](super::SlickQueue) with its own cursor: it sees
 /// every message (broadcast), in publication order, unless producers lap it, in which
-/// case it gets [`RecvError::Lagged`] with the exact number missed and continues from
-/// the oldest message still in the ring.
+/// case it gets [`RecvError::Lagged`] with the number missed (exact for single sends; see
+/// [`RecvError::Lagged`] for batches) and continues from the oldest message still in the
+/// ring.
 ///
 /// ```
 /// use std::time::Duration;
@@ -122,10 +123,10 @@ impl<T: IpcMessage> Consumer<T> {
             return Err(e);
         }
         match self.raw.locate(self.next) {
-            Locate::Found { start, n } => {
+            Locate::Found { start, end } => {
                 self.start = start;
                 self.next = start;
-                self.end = start + n;
+                self.end = end;
                 Ok(())
             }
             Locate::Empty { cursor } => {
@@ -133,25 +134,21 @@ impl<T: IpcMessage> Consumer<T> {
                 self.end = cursor;
                 Err(RecvError::Empty)
             }
-            Locate::Lapped { cursor } => Err(self.lag(cursor)),
-            Locate::Corrupt { index, size } => {
-                let next = self.raw.recover(index.saturating_add(1));
-                self.next = next;
-                self.end = next;
-                Err(RecvError::Corrupt { index, size })
+            Locate::Skip { cursor, error } => {
+                self.next = cursor;
+                self.end = cursor;
+                Err(error)
             }
         }
     }
 
+    /// The copy of element `at` was overwritten: continue at the oldest still available.
     #[cold]
     fn lag(&mut self, at: u64) -> RecvError {
-        let next = self.raw.recover(at);
+        let (next, error) = self.raw.lost(at);
         self.next = next;
         self.end = next;
-        match next.saturating_sub(at) {
-            0 => RecvError::Empty,
-            missed => RecvError::Lagged(missed),
-        }
+        error
     }
 
     /// Called before sleeping: a cursor beyond the head means the queue was reset under
@@ -335,84 +332,34 @@ impl<T: IpcMessage> SharedConsumer<T> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
         }
-        loop {
-            let c = self.cursor.load();
-            match self.raw.locate(c) {
-                Locate::Empty { cursor } => {
-                    if cursor != c {
-                        // Past a wrap marker: move the group along, as the peers do.
-                        let _ = self.cursor.compare_exchange(c, cursor);
-                    }
-                    return Err(RecvError::Empty);
-                }
-                Locate::Lapped { cursor } => {
-                    if let Some(e) = self.lag(c, cursor) {
-                        return Err(e);
-                    }
-                }
-                Locate::Corrupt { index, size } => {
-                    let next = self.raw.recover(index.saturating_add(1));
-                    if self.cursor.compare_exchange(c, next).is_ok() {
-                        return Err(RecvError::Corrupt { index, size });
-                    }
-                }
-                Locate::Found { start, n } => {
-                    if let Some(r) = self.claim(c, start, n) {
-                        return r;
-                    }
-                }
+        let (raw, scratch) = (self.raw, &mut self.scratch);
+        let (first, start, end) = self.cursor.claim(&raw, |start, end| {
+            if end - start == 1 {
+                // SAFETY: as in `Consumer::try_recv`: in bounds, aligned, Pod, a volatile
+                // read that `claim` validates before keeping it.
+                return Some(unsafe { raw.element_ptr(start).cast::<T>().read_volatile() });
             }
-            core::hint::spin_loop();
+            let n = (end - start) as usize;
+            scratch.clear();
+            scratch.reserve(n);
+            let (src, len) = (raw.element_ptr(start), n * size_of::<T>());
+            // SAFETY: the reservation's `n` elements are contiguous in the data area; the
+            // scratch vector has room for `n` Ts (reserved above). `claim` validates the
+            // copy before keeping it.
+            unsafe { copy_from_shared(src, scratch.as_mut_ptr().cast::<u8>(), len) };
+            // SAFETY: the first `n` Ts were just written in full, and any bytes are a
+            // valid T (Pod).
+            unsafe { scratch.set_len(n) };
+            None
+        })?;
+        if let Some(value) = first {
+            return Ok(value);
         }
-    }
-
-    /// Copies the reservation, validates the copy, then claims it with a CAS of the
-    /// shared cursor (copy and check first: a claimed reservation cannot be given back).
-    /// `None` when another consumer claimed it first (retry).
-    fn claim(&mut self, seen: u64, start: u64, n: u64) -> Option<Result<T, RecvError>> {
-        let end = start + n;
-        if n == 1 {
-            // SAFETY: as in `Consumer::try_recv`: in bounds, aligned, Pod, volatile read
-            // validated by `intact`.
-            let value = unsafe { self.raw.element_ptr(start).cast::<T>().read_volatile() };
-            if !self.raw.intact(start, start, end) {
-                return self.lag(seen, start).map(Err);
-            }
-            return self
-                .cursor
-                .compare_exchange(seen, end)
-                .is_ok()
-                .then_some(Ok(value));
-        }
-        self.scratch.clear();
-        self.scratch.reserve(n as usize);
-        let (src, len) = (self.raw.element_ptr(start), n as usize * size_of::<T>());
-        // SAFETY: the reservation's `n` elements are contiguous in the data area; the
-        // scratch vector has room for `n` Ts (reserved above). Racing rewrites are
-        // detected below.
-        unsafe { copy_from_shared(src, self.scratch.as_mut_ptr().cast::<u8>(), len) };
-        // SAFETY: the first `n` Ts were just written in full, and any bytes are a valid T
-        // (Pod).
-        unsafe { self.scratch.set_len(n as usize) };
-        if !self.raw.intact(start, start, end) {
-            return self.lag(seen, start).map(Err);
-        }
-        self.cursor.compare_exchange(seen, end).ok()?;
+        debug_assert_eq!(self.scratch.len() as u64, end - start);
         let mut items = self.scratch.drain(..);
-        let first = items.next()?;
+        let first = items.next().ok_or(RecvError::Empty)?;
         self.pending.extend(items);
-        Some(Ok(first))
-    }
-
-    /// Moves the shared cursor past a lap; the error if this consumer's CAS won it.
-    #[cold]
-    fn lag(&mut self, seen: u64, at: u64) -> Option<RecvError> {
-        let next = self.raw.recover(at);
-        self.cursor.compare_exchange(seen, next).ok()?;
-        Some(match next.saturating_sub(at) {
-            0 => RecvError::Empty,
-            missed => RecvError::Lagged(missed),
-        })
+        Ok(first)
     }
 
     fn check_reset(&mut self) {

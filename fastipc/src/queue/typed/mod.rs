@@ -23,7 +23,7 @@ use crate::message::IpcMessage;
 ///
 /// Producers never block and never fail: when consumers fall a whole ring behind, the
 /// oldest messages are overwritten and those consumers get
-/// [`RecvError::Lagged`](crate::queue::RecvError::Lagged) with the exact count.
+/// [`RecvError::Lagged`](crate::queue::RecvError::Lagged) with the count.
 ///
 /// ```
 /// use fastipc::SlickQueue;
@@ -224,16 +224,19 @@ fn check_type<T: IpcMessage>() -> Result<(), QueueError> {
 /// The last element of the last published reservation, validated after the copy.
 fn read_latest<T: IpcMessage>(raw: &RawRing) -> Option<T> {
     for _ in 0..64 {
-        let (start, n) = raw.locate_last()?;
-        let last = start + n - 1;
+        let (start, end) = raw.locate_last()?;
+        let last = end - 1;
         // SAFETY: `last`'s position is inside the data area (masked), aligned for T
         // (`check_type` and the 16-aligned data area; element size == size_of::<T>()
         // was checked on attach), and T is Pod, so any bytes make a valid T. The read is
         // volatile because producers may be rewriting it; `intact` rejects such a copy.
         let value = unsafe { raw.element_ptr(last).cast::<T>().read_volatile() };
-        if raw.intact(start, last, start + n) {
+        if raw.intact(start, last, end) {
             return Some(value);
         }
     }
     None
 }
+
+#[cfg(test)]
+mod tests;
