@@ -25,9 +25,14 @@
 //!
 //! Differences from the peers, all invisible in the shared bytes except the padding
 //! fastipc owns (header bytes 32..40 and 56..64, and an optional trailer after the data):
-//! - consumers re-validate every copy, so a lapped consumer never returns a torn message;
-//!   it gets [`RecvError::Lagged`] with the count (exact for single sends) and continues
-//!   from the oldest message still available (the peers jump a whole lap ahead);
+//! - consumers re-validate every copy against the producers of later laps, so a lapped
+//!   consumer does not return a message torn by them; it gets [`RecvError::Lagged`] with
+//!   the count (exact for single sends) and continues from the oldest message still
+//!   available (the peers jump a whole lap ahead). A fastipc producer that was itself
+//!   lapped before writing neither writes nor publishes. A torn message can still get
+//!   through only from a producer lapped *while* it writes: one descheduled in the middle
+//!   of its copy while others send a whole ring, a guard held while other processes lap
+//!   it, or any lapped C++ or Python producer (raw.rs states the argument exactly);
 //! - consumers can block (`recv`, `recv_timeout`, ...), sleeping on a futex word that
 //!   fastipc producers wake only when someone sleeps; peers' producers never wake anyone,
 //!   so sleepers also re-check on a short timer;

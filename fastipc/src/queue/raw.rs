@@ -1,43 +1,82 @@
 //! The ring algorithm (LAYOUT.md §1 "Algorithms"), over precomputed pointers into a
-//! validated queue: reserve with wrap markers, publish, locate a reservation at a cursor,
-//! post-copy validation, recovery after a lap and its count, read_last, reset, and the
-//! wake protocol of blocking consumers.
+//! validated queue: reserve with wrap markers, publish (skipped when lapped), locate a reservation at a cursor, post-copy
+//! validation, recovery after a lap and its count, read_last, reset, and the wake
+//! protocol of blocking consumers.
 //!
 //! # Memory-ordering argument
 //!
-//! Payload bytes are plain memory that lapping producers (in this or another process,
-//! possibly C++ or Python) may overwrite while a consumer copies them: the peers have no
-//! back-pressure. The consumer therefore uses the *seqlock* pattern, as Aeron's broadcast
-//! receiver does, with the `reserved` word as the writers' "intent" counter:
+//! Payload bytes are plain memory. The peers have no back-pressure, so a producer may
+//! overwrite a position while a consumer copies it, and producers a lap apart write the
+//! same position without synchronising with each other. Rust's memory model calls such
+//! unordered pairs of plain accesses data races; like every seqlock written in Rust today
+//! (crossbeam's `AtomicCell`), the argument below treats the payload accesses as if they
+//! were relaxed atomic byte accesses (what the C++ proposal P1478, "atomic memcpy", makes
+//! official). Consumers copy with volatile reads, never through a reference, and discard
+//! every copy the argument does not vouch for. With `reserved` as the writers' "intent"
+//! counter, the protocol is:
 //!
-//! - A producer claims index `i` with a CAS on `reserved` (acq-rel), then issues a
-//!   release fence, then writes the element bytes, then stores `slot.size` (relaxed) and
-//!   `slot.data_index = i` (release). Data for absolute index `x` lives at position
-//!   `x & mask`; it can only be overwritten by a producer that reserved `x + capacity`
-//!   or later, i.e. after `next_index` (in `reserved`) has passed `x + capacity`.
-//! - A consumer loads `slot.data_index` (acquire); if it names the reservation it wants,
-//!   the producer's data and size writes happen-before everything it does next. It copies
-//!   the bytes with volatile reads (never through a `&[u8]`), issues an acquire fence,
-//!   then loads `reserved` and the slot's `data_index` again (relaxed).
-//! - If the copy read any byte written by a producer that reserved `x + capacity` or
-//!   later, that producer's release fence (after its CAS) synchronises with the consumer's
-//!   acquire fence (fence-fence synchronisation through the byte it read), so the CAS
-//!   happens-before the consumer's second load of `reserved`, which then shows
-//!   `next_index > x + capacity`: the copy is discarded and the consumer reports a lag.
-//!   Conversely, `next_index <= x + capacity` after the fence proves no byte of `x` (nor
-//!   of any later element of the same reservation) was being rewritten during the copy.
-//! - A head below the reservation's end, or a first slot that no longer names the
-//!   reservation, reveals a `reset()` (which clears the slots before rewinding
-//!   `reserved`); the copy is discarded then too.
+//! - **Producer** (fastipc): claims `[start, start + n)` with a CAS on `reserved`
+//!   (acq-rel), issues a release fence, writes the wrap marker if it skipped the end of
+//!   the ring (slot atomics, `data_index` last with release) and then the payload, checks
+//!   that it was not lapped (below), and only then stores `slot.size` (relaxed) and
+//!   `slot.data_index = start` (release).
+//! - **Consumer**: loads `slot.data_index` (acquire); when it names the reservation it
+//!   wants, that producer's payload and size writes happen-before everything the consumer
+//!   does next. It copies elements `first..` of the reservation `start..end` with
+//!   volatile reads, issues an acquire fence, then loads `reserved` (relaxed) and, when
+//!   `first == start`, the slot's `data_index` again. It keeps the copy only if
+//!   `next_index <= first + capacity`, `next_index >= end` and the slot still names
+//!   `start`.
+//!
+//! Element `x` lives at position `x & mask`, which the producers of `x ± k·capacity`
+//! write too. What a kept copy can contain:
+//! - *Writes of later laps* (`x + k·capacity`, `k >= 1`): if the copy read any byte such
+//!   a producer wrote, that producer's release fence (after its CAS) synchronises with the
+//!   consumer's acquire fence through that byte, so its CAS happens-before the consumer's
+//!   load of `reserved`, which then shows `next_index > x + capacity >= first +
+//!   capacity`: the copy is discarded and the consumer reports a lag. Never kept.
+//! - *A reset* (which clears the slots before rewinding `reserved`) shows as
+//!   `next_index < end` or a first slot that no longer names `start`, and the copy is
+//!   discarded, unless producers refilled the reset queue past the same indices during
+//!   the copy (the checks compare indices, which a reset reuses).
+//! - *Writes of earlier laps* (`x - k·capacity`): a producer whose claim is older than the
+//!   reservation the consumer validated; no check of the consumer can see it. A fastipc
+//!   producer writes only if its own lap check passed, so this happens only in the window
+//!   described next.
+//!
+//! # Lapped producers, and the window that remains
+//!
+//! A producer is *lapped* when someone claimed an index `>= start + capacity`, i.e. when
+//! `next_index > start + capacity`: a newer reservation owns its positions and may already
+//! be published there. A lapped fastipc producer neither writes nor publishes: writing
+//! would tear the newer message unnoticed, and publishing would move the slot back from
+//! the newer index to `start`, so that readers at the newer index would wait for a lap
+//! that may never come. Its message is lost exactly as if it had been published and then
+//! overwritten: readers find the newer index and report a lag.
+//!
+//! The checks are loads, separate from the writes they guard, so a window remains: a
+//! producer descheduled *after* its check and *before* its payload write (or its slot
+//! store) completes, while others claim a whole lap, still writes. For `send` the check is
+//! the claiming CAS itself, so the window is the copy of one message; for
+//! `Reservation::write` it is the copy after each check; a zero-copy guard writes whenever
+//! its owner does. What the window can cause:
+//! - a late payload write into the newer, possibly published message: a consumer may
+//!   return that message torn (bytes of both), undetected;
+//! - a late slot store: the slot moves back, and readers at the newer index see nothing
+//!   there until the position is published again a lap later, then report the lag.
+//!
+//! What it cannot cause: a write outside the late producer's own positions or out of
+//! bounds, a torn control word (sizes and indices are atomics), or a lag count other than
+//! the documented one. Closing it would take a per-reservation handshake that the shared
+//! layout does not have. C++ and Python producers make no check at all: lapped, they
+//! write and publish.
+//!
+//! C++ and Python producers do not issue the release fence either; on x86-64 their locked
+//! CAS on `reserved` is a full barrier and stores are not reordered with older stores
+//! (TSO), so the argument about later laps holds for them there too.
 //!
 //! Like the peers, absolute indices live in 48 bits of `reserved`; a queue would need
 //! 2^48 messages (weeks at 10^8 per second) before they wrap.
-//!
-//! C++ and Python producers do not issue the release fence; on x86-64 their locked CAS on
-//! `reserved` is a full barrier and stores are not reordered with older stores (TSO), so
-//! the argument holds for them too. The element copy is a data race in the language's
-//! model only with a lapping writer, and its result is then discarded, as in every
-//! seqlock (crossbeam's `AtomicCell` reads the same way).
 //!
 //! # Wake protocol
 //!
@@ -223,17 +262,21 @@ impl RawRing {
     }
 
     /// Whether the reservation starting at `start` was lapped: someone claimed an index
-    /// `>= start + capacity`, so a newer reservation owns its positions (or is writing a
-    /// wrap marker into its slot).
+    /// `>= start + capacity`, so a newer reservation owns its positions.
     #[inline]
     pub(crate) fn lapped(&self, start: u64) -> bool {
         reserved_index(self.header().reserved.load(Relaxed)) > start.saturating_add(self.capacity)
     }
 
-    /// Publishes the reservation of `n` elements at `start`: slot size, then slot index
-    /// (release), then raises `last_published` and wakes sleeping consumers if any.
+    /// Publishes the reservation of `n` elements at `start` unless it was lapped: slot
+    /// size, then slot index (release), then raises `last_published` and wakes sleeping
+    /// consumers if any. Returns whether it published.
     #[inline]
-    pub(crate) fn publish(&self, start: u64, n: u64) {
+    pub(crate) fn publish(&self, start: u64, n: u64) -> bool {
+        if self.lapped(start) {
+            // Publishing would move the slot back from a newer index (module docs).
+            return false;
+        }
         let slot = self.slot(start);
         slot.size.store(n as u32, Relaxed);
         slot.data_index.store(start, Release);
@@ -256,6 +299,7 @@ impl RawRing {
         if header.sleepers.load(SeqCst) != 0 {
             self.wake_sleepers();
         }
+        true
     }
 
     /// Wakes every consumer sleeping on the queue's futex word.

@@ -529,7 +529,16 @@ impl Reservation<'_> {
         self.len() * self.ring.element_size()
     }
 
-    /// Copies `bytes` into the reservation at byte `offset`.
+    /// Whether producers claimed a whole lap since this reservation: its positions then
+    /// belong to a newer message, so writes are skipped and it will not be published
+    /// (its message is lost, as if it had been overwritten; readers report the lag).
+    pub fn is_lapped(&self) -> bool {
+        self.ring.raw.lapped(self.start)
+    }
+
+    /// Copies `bytes` into the reservation at byte `offset`. When the reservation was
+    /// lapped ([`Reservation::is_lapped`]) nothing is written (that would tear the newer
+    /// message) and this still returns `Ok`.
     pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), QueueError> {
         let reserved = self.byte_len();
         if offset
@@ -542,16 +551,21 @@ impl Reservation<'_> {
                 reserved,
             });
         }
+        if self.is_lapped() {
+            return Ok(());
+        }
         let dst = self.ring.raw.element_ptr(self.start).wrapping_add(offset);
         // SAFETY: `offset + bytes.len() <= byte_len`, and the reservation's bytes are
         // contiguous inside the data area from `start`'s position (it never straddles
-        // the end). They belong to this reservation until it is published (readers only
-        // touch them when lapped, and then discard what they copied).
+        // the end). They belong to this reservation: it was not lapped just now (raw.rs
+        // states the window that remains), and readers that copy them concurrently are
+        // lapped readers, which discard what they copied. `bytes` is private memory.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
         Ok(())
     }
 
-    /// Publishes the reservation; returns its index.
+    /// Publishes the reservation (unless it was lapped, see
+    /// [`Reservation::is_lapped`]); returns its index.
     pub fn publish(mut self) -> u64 {
         self.published = true;
         self.ring.raw.publish(self.start, self.n);

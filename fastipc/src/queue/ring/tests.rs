@@ -360,6 +360,55 @@ fn reset_rewinds_everything() {
     assert_eq!(u64s(&out), [42]);
 }
 
+// Review finding 2: a producer lapped between its reservation and its write must not
+// tear the newer message that now owns the position (and is already published).
+#[test]
+fn lapped_producer_does_not_tear_a_published_message() {
+    let r = ring(4, 64);
+    let mut slow = r.reserve(1).unwrap(); // index 0, position 0
+    for _ in 0..3 {
+        r.send_bytes(&[1; 64]).unwrap(); // 1..=3
+    }
+    assert_eq!(r.send_bytes(&[7; 64]).unwrap(), 4); // position 0 again, published
+    // The slow producer writes its stale message now: skipped, not an error.
+    slow.write(0, &[9; 32]).unwrap();
+    let (mut cursor, mut out) = (4, Vec::new());
+    assert_eq!(
+        r.read(&mut cursor, &mut out),
+        Ok(ReadInfo { index: 4, count: 1 })
+    );
+    assert_eq!(out, [7; 64], "the published message was torn");
+    drop(slow);
+}
+
+// Review finding 3: the lapped producer's publish must not move the slot back from the
+// newer index, which would make published messages unreachable.
+#[test]
+fn lapped_producer_publish_does_not_move_the_slot_back() {
+    let r = ring(4, 8);
+    let slow = r.reserve(1).unwrap(); // index 0
+    for v in 1..=5u64 {
+        send_u64(&r, v); // 1..=5 (4 lands on position 0)
+    }
+    assert_eq!(slow.publish(), 0);
+    assert_eq!(r.raw().slot(0).data_index.load(Relaxed), 4);
+    let (mut cursor, mut out) = (4, Vec::new());
+    assert_eq!(r.read(&mut cursor, &mut out).map(|i| i.index), Ok(4));
+    assert_eq!(u64s(&out), [4]);
+    assert_eq!(r.read(&mut cursor, &mut out).map(|i| i.index), Ok(5));
+    // A reader still at 0 learns it was lapped: 0 and 1 are gone, 2..=5 still there.
+    let mut stale = 0;
+    assert_eq!(r.read(&mut stale, &mut out), Err(RecvError::Lagged(2)));
+    assert_eq!(stale, 2);
+    // Dropping a lapped reservation does not publish it either.
+    let slower = r.reserve(1).unwrap(); // index 6
+    for v in 7..=11u64 {
+        send_u64(&r, v); // 10 lands on position 2
+    }
+    drop(slower);
+    assert_eq!(r.raw().slot(2).data_index.load(Relaxed), 10);
+}
+
 // Review finding 6: a slot or shared cursor near u64::MAX (any peer can write them) must
 // be reported as corrupt, never overflow.
 #[test]

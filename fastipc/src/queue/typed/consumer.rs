@@ -2,8 +2,8 @@
 //! [`SharedConsumer<T>`] (work stealing through a [`SharedCursor`]).
 //!
 //! Both copy each message out with volatile reads and validate it afterwards (raw.rs
-//! explains why that proves the copy is not torn); both block with the same
-//! [`WaitStrategy`].
+//! explains what that proves, and the one case it cannot catch); both block with the
+//! same [`WaitStrategy`].
 
 use core::marker::PhantomData;
 use std::collections::VecDeque;
