@@ -80,15 +80,21 @@
 //!
 //! # Wake protocol
 //!
-//! A consumer that runs out of spinning registers in `sleepers` (SeqCst RMW), then loads
-//! `last_published` (SeqCst), re-checks its slot, and sleeps on `wake_seq` with the value
-//! it read *before* registering. A producer, after its release store of `data_index`,
-//! raises `last_published` with a SeqCst RMW (always an RMW, even when the value does not
-//! change) and then loads `sleepers` (SeqCst). Both sides' SeqCst operations are in one
-//! total order, so either the producer sees the sleeper (and bumps `wake_seq` and wakes
-//! it) or the consumer's load of `last_published` reads the producer's RMW, which makes
-//! the slot store visible to the consumer's re-check. Peers never wake anyone, so every
-//! sleep is also bounded by the wait strategy's poll interval.
+//! `sleepers` (header bytes 60..64) is a flag, "waiters present". A consumer that runs out
+//! of spinning reads `wake_seq`, sets the flag (SeqCst store), loads `last_published`
+//! (SeqCst), re-checks its slot, and sleeps on `wake_seq` with the value it read first. A
+//! producer, after its release store of `data_index`, raises `last_published` with a
+//! SeqCst RMW (always an RMW, even when the value does not change), then loads the flag
+//! (SeqCst); when it is set, the producer clears it with a swap and, if the swap found it
+//! set, bumps `wake_seq` and wakes every sleeper. All these SeqCst operations are in one
+//! total order, so either the consumer's load of `last_published` reads the producer's
+//! RMW (and its re-check sees the slot store), or the producer's load comes after the
+//! consumer's flag store, and the first swap after that store (this producer's or
+//! another's) finds the flag set and wakes; the consumer read `wake_seq` before its store,
+//! so that wake-up changes the word it sleeps on and is never lost. Consumers never clear
+//! the flag: one killed while asleep costs the next publish one needless wake, after which
+//! the flag is clear again. Peers never wake anyone, so every sleep is also bounded by the
+//! wait strategy's poll interval.
 
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
@@ -302,12 +308,15 @@ impl RawRing {
         true
     }
 
-    /// Wakes every consumer sleeping on the queue's futex word.
+    /// Clears the "waiters present" flag and, if it was set, wakes every consumer
+    /// sleeping on the queue's futex word.
     #[cold]
     pub(crate) fn wake_sleepers(&self) {
-        let word = &self.header().wake_seq;
-        word.fetch_add(1, Release);
-        futex::wake_all(word, self.scope);
+        let header = self.header();
+        if header.sleepers.swap(0, SeqCst) != 0 {
+            header.wake_seq.fetch_add(1, Release);
+            futex::wake_all(&header.wake_seq, self.scope);
+        }
     }
 
     /// The futex scope of the queue's wake word.

@@ -1,9 +1,55 @@
-//! Unit tests of the typed endpoints: hostile shared cursors.
+//! Unit tests of the typed endpoints: the self-healing wake flag and hostile shared
+//! cursors.
 
 use core::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
 use crate::error::RecvError;
 use crate::queue::{SharedCursor, SlickQueue};
+
+// Review finding 11: a consumer killed while asleep leaves the "waiters present" flag
+// set; that must cost at most one needless wake, not one per publish forever.
+#[test]
+fn a_sleeper_that_died_costs_one_wake_at_most() {
+    let q = SlickQueue::<u64>::local(8).unwrap();
+    let tx = q.producer();
+    let header = q.ring().raw().header();
+    header.sleepers.store(1, Relaxed); // a consumer registered, then was killed
+    tx.send(&1);
+    assert_eq!(header.wake_seq.load(Relaxed), 1, "the first publish wakes");
+    assert_eq!(header.sleepers.load(Relaxed), 0, "and clears the flag");
+    for i in 2..10 {
+        tx.send(&i);
+    }
+    assert_eq!(
+        header.wake_seq.load(Relaxed),
+        1,
+        "later publishes must not wake nobody"
+    );
+}
+
+#[test]
+fn a_woken_consumer_receives_and_the_flag_is_clear() {
+    let q = SlickQueue::<u64>::local(8).unwrap();
+    let strategy = crate::queue::WaitStrategy::default()
+        .spins(0)
+        .yields(0)
+        .poll_interval(Duration::from_secs(120));
+    let mut rx = q.consumer().with_wait_strategy(strategy);
+    let consumer = std::thread::spawn(move || rx.recv_timeout(Duration::from_secs(60)));
+    let header = q.ring().raw().header();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while header.sleepers.load(Relaxed) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the consumer never went to sleep"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    q.producer().send(&7);
+    assert_eq!(consumer.join().unwrap(), Ok(7));
+    assert_eq!(header.sleepers.load(Relaxed), 0);
+}
 
 // Review finding 6, typed: a shared cursor near u64::MAX (a peer can write it).
 #[test]
