@@ -26,6 +26,12 @@ pub enum MemError {
         /// The alignment required.
         align: usize,
     },
+    /// A heap region could not be allocated.
+    #[error("cannot allocate {len} bytes of memory")]
+    OutOfMemory {
+        /// The size asked for, in bytes.
+        len: usize,
+    },
 }
 
 /// A named shared-memory segment could not be created, opened, mapped or removed.
