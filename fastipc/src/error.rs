@@ -391,6 +391,9 @@ pub enum QueueError {
         /// The size the header's capacity and element size need.
         required: u128,
     },
+    /// A local queue's memory could not be allocated.
+    #[error("cannot allocate the local queue: {0}")]
+    Alloc(#[from] MemError),
 }
 
 /// Why a receive returned no message.

@@ -8,6 +8,7 @@ use core::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::sync::Arc;
 
 use super::raw::{Locate, RawRing};
+use super::{READY_TIMEOUT, open_or_create_with};
 use crate::error::{QueueError, RecvError, ShmError};
 use crate::mem::Region;
 use crate::sys::shm::Segment;
@@ -67,27 +68,20 @@ impl SharedCursor {
     }
 
     /// Attaches to the existing cursor segment `name` (at least 8 bytes; a peer's
-    /// `AtomicCursor` at offset 0).
+    /// `AtomicCursor` at offset 0). A segment still of length zero (a POSIX-style creator
+    /// between `shm_open` and `ftruncate`) is waited for up to [`READY_TIMEOUT`].
     pub fn open(name: &str) -> Result<SharedCursor, QueueError> {
-        let segment = Segment::open(name, CURSOR_SIZE)?;
+        let segment = Segment::open_with_grow_wait(name, CURSOR_SIZE, READY_TIMEOUT)?;
         SharedCursor::from_region(Region::shared(segment), Some(name))
     }
 
     /// Attaches to `name` if it exists, else creates it holding `initial`.
     pub fn open_or_create(name: &str, initial: u64) -> Result<SharedCursor, QueueError> {
-        for _ in 0..100 {
-            match SharedCursor::open(name) {
-                Err(QueueError::Shm(ShmError::NotFound { .. })) => {}
-                other => return other,
-            }
-            match SharedCursor::create(name, initial) {
-                Err(QueueError::Shm(ShmError::AlreadyExists { .. })) => {}
-                other => return other,
-            }
-        }
-        Err(QueueError::Shm(ShmError::AlreadyExists {
-            name: name.to_owned(),
-        }))
+        open_or_create_with(
+            name,
+            || SharedCursor::open(name),
+            || SharedCursor::create(name, initial),
+        )
     }
 
     /// Removes the name of cursor segment `name`; `Ok(false)` if there was none.

@@ -47,9 +47,72 @@ mod ring;
 mod typed;
 mod wait;
 
+use std::time::Duration;
+
+use crate::error::ShmError;
 pub use crate::error::{QueueError, RecvError};
+use crate::sys::shm::Segment;
 pub use cursor::{CURSOR_SIZE, SharedCursor};
 pub use layout::{Geometry, HeaderSnapshot, TypeTrailer};
-pub use ring::{Inspection, READY_TIMEOUT, ReadInfo, Reservation, Ring, RingSpec};
+pub use ring::{Inspection, ReadInfo, Reservation, Ring, RingSpec};
 pub use typed::{BatchGuard, Consumer, Producer, SharedConsumer, SlickQueue, SlotGuard};
 pub use wait::WaitStrategy;
+
+/// How long an attacher waits for a creator, as the peers do: for the segment to be sized
+/// (a POSIX-style creator between `shm_open` and `ftruncate`), then for the queue to be
+/// initialised (`init_state == 3`).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Opens `name` with `open`; when it does not exist, creates it with `create`; when
+/// someone else created it meanwhile, opens again. Each failed round lost a race to a
+/// concurrent creator or remover, so the rounds are bounded
+/// ([`Segment::OPEN_OR_CREATE_ROUNDS`], as for plain segments).
+pub(crate) fn open_or_create_with<R>(
+    name: &str,
+    mut open: impl FnMut() -> Result<R, QueueError>,
+    mut create: impl FnMut() -> Result<R, QueueError>,
+) -> Result<R, QueueError> {
+    for _ in 0..Segment::OPEN_OR_CREATE_ROUNDS {
+        match open() {
+            Err(QueueError::Shm(ShmError::NotFound { .. })) => {}
+            other => return other,
+        }
+        match create() {
+            Err(QueueError::Shm(ShmError::AlreadyExists { .. })) => {}
+            other => return other,
+        }
+    }
+    Err(QueueError::Shm(ShmError::Os {
+        name: name.to_owned(),
+        op: "open_or_create",
+        source: std::io::Error::other("the segment kept appearing and disappearing"),
+    }))
+}
+
+/// Helpers for the queue's unit tests: unique segment names removed on drop.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use crate::sys::shm::Segment;
+
+    /// A segment name no other test uses; the segment is removed when this is dropped.
+    pub(crate) struct TempName(pub(crate) String);
+
+    impl TempName {
+        pub(crate) fn new(tag: &str) -> TempName {
+            static N: AtomicU64 = AtomicU64::new(0);
+            TempName(format!(
+                "fastipc-unit-queue-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ))
+        }
+    }
+
+    impl Drop for TempName {
+        fn drop(&mut self) {
+            let _ = Segment::unlink(&self.0);
+        }
+    }
+}

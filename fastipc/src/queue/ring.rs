@@ -26,14 +26,11 @@ use super::layout::{
     HeaderSnapshot, INVALID_INDEX, KNOWN_FEATURES, MAGIC, TypeTrailer, init_state,
 };
 use super::raw::{Locate, RawRing, copy_from_shared};
+use super::{READY_TIMEOUT, open_or_create_with};
 use crate::error::{QueueError, RecvError, ShmError};
 use crate::mem::{MemRef, Region};
 use crate::sys::futex::Scope;
 use crate::sys::shm::Segment;
-
-/// How long an attacher waits for the creator to finish (`init_state == 3`), as the
-/// peers do.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A segment in the legacy state (1) is accepted after this grace period when its size
 /// fields are set, as the peers do.
@@ -158,7 +155,7 @@ impl Ring {
     /// A queue in private heap memory, for threads of one process.
     pub fn local(spec: &RingSpec) -> Result<Ring, QueueError> {
         let geometry = spec.geometry()?;
-        let region = Region::heap(geometry.len);
+        let region = Region::try_heap(geometry.len)?;
         init_queue(&region.mem(), &geometry, spec.fingerprint, None);
         Ok(Ring::assemble(region, geometry, None, true, Scope::Private))
     }
@@ -204,36 +201,31 @@ impl Ring {
     /// and its fingerprint too when both are non-zero), else creates it. Two processes
     /// racing here get one creator; [`Ring::created`] tells which one this is.
     pub fn open_or_create(name: &str, spec: &RingSpec) -> Result<Ring, QueueError> {
-        let expect = Expect::from_spec(spec);
-        spec.geometry()?;
-        Ring::open_or_create_expecting(name, spec, &expect)
+        Ring::open_or_create_expecting(name, spec, &Expect::from_spec(spec))
     }
 
+    /// [`Ring::open_or_create`] with the attach checks of `expect`. The spec is validated
+    /// first, so a bad capacity or element size is reported as such even when the queue
+    /// exists.
     pub(crate) fn open_or_create_expecting(
         name: &str,
         spec: &RingSpec,
         expect: &Expect,
     ) -> Result<Ring, QueueError> {
-        // Each failed round lost a race to a concurrent creator or remover; bound them.
-        let mut last = None;
-        for _ in 0..100 {
-            match Ring::open_expecting(name, expect) {
-                Err(QueueError::Shm(ShmError::NotFound { .. })) => {}
-                other => return other,
-            }
-            match Ring::create(name, spec) {
-                Err(QueueError::Shm(e @ ShmError::AlreadyExists { .. })) => last = Some(e),
-                other => return other,
-            }
-        }
-        Err(QueueError::Shm(last.unwrap_or(ShmError::NotFound {
-            name: name.to_owned(),
-        })))
+        spec.geometry()?;
+        open_or_create_with(
+            name,
+            || Ring::open_expecting(name, expect),
+            || Ring::create(name, spec),
+        )
     }
 
-    /// Attaches and checks the expectations; see [`Ring::open`].
+    /// Attaches and checks the expectations; see [`Ring::open`]. A segment still of
+    /// length zero (a POSIX-style creator between `shm_open` and `ftruncate`) is waited
+    /// for up to [`READY_TIMEOUT`], as the peers wait for a creator.
     pub(crate) fn open_expecting(name: &str, expect: &Expect) -> Result<Ring, QueueError> {
-        let segment = Segment::open(name, HEADER_SIZE).map_err(|e| truncated(name, e))?;
+        let segment = Segment::open_with_grow_wait(name, HEADER_SIZE, READY_TIMEOUT)
+            .map_err(|e| truncated(name, e))?;
         let file_size = segment.len() as u64;
         let mem = segment.mem();
         let header = Header::from_mem(&mem).map_err(|_| QueueError::Truncated {

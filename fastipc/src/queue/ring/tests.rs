@@ -431,3 +431,61 @@ fn hostile_cursor_values_do_not_overflow() {
     // Both move past it (to the head, as after a reset: nothing above the head exists).
     assert_eq!((cursor.load(), own_cursor), (0, 0));
 }
+
+// Review finding 12: a POSIX-style creator (shm_open, then ftruncate later, as the Python
+// peer does) slower than the plain segment grow wait must still be waited for, as long as
+// the peers wait (READY_TIMEOUT).
+#[test]
+fn attach_waits_for_a_slow_posix_creator_to_size_the_segment() {
+    use crate::queue::test_util::TempName;
+    use rustix::fs::Mode;
+    use rustix::shm;
+    let name = TempName::new("slow-creator");
+    let fd = shm::open(
+        name.0.as_str(),
+        shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+        Mode::RUSR | Mode::WUSR,
+    )
+    .unwrap();
+    let geometry = Geometry::new(8, 8).unwrap();
+    let creator = {
+        let name = name.0.clone();
+        std::thread::spawn(move || {
+            // Longer than Segment::open's own 250 ms, well inside READY_TIMEOUT.
+            std::thread::sleep(Duration::from_millis(700));
+            rustix::fs::ftruncate(&fd, geometry.len as u64).unwrap();
+            let seg = Segment::open(&name, geometry.len).unwrap();
+            init_queue(&seg.mem(), &geometry, 0, None);
+        })
+    };
+    let started = Instant::now();
+    let ring = Ring::open(&name.0, Some(8));
+    creator.join().unwrap();
+    let ring = ring.expect("the attach gave up on a creator the peers would wait for");
+    assert_eq!(ring.capacity(), 8);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    // A segment that never grows is still refused, after READY_TIMEOUT.
+    let stuck = TempName::new("never-sized");
+    let _fd = shm::open(
+        stuck.0.as_str(),
+        shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+        Mode::RUSR | Mode::WUSR,
+    )
+    .unwrap();
+    assert!(matches!(
+        Ring::open(&stuck.0, None),
+        Err(QueueError::Truncated { size: 0, .. })
+    ));
+}
+
+// Review finding 13: sizes the geometry accepts but memory cannot hold are errors, not
+// aborts.
+#[test]
+fn impossible_local_queues_are_errors() {
+    // 2^31 elements of 2 MiB: 2^52 bytes, more than a user address space.
+    let spec = RingSpec::new(1 << 31, 1 << 21);
+    assert!(matches!(
+        Ring::local(&spec),
+        Err(QueueError::Alloc(crate::MemError::OutOfMemory { .. }))
+    ));
+}

@@ -109,8 +109,8 @@ impl<T: IpcMessage> SlickQueue<T> {
         Ok(Self::wrap(Ring::open_expecting(name, &expect::<T>(None))?))
     }
 
-    /// Attaches to `name` if it exists (it must hold `T` and have this capacity), else
-    /// creates it.
+    /// Attaches to `name` if it exists (it must hold `T` and have this capacity, which
+    /// must be valid either way), else creates it.
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, QueueError> {
         check_type::<T>()?;
         let spec = spec::<T>(capacity);

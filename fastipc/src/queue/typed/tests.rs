@@ -1,10 +1,11 @@
-//! Unit tests of the typed endpoints: the self-healing wake flag and hostile shared
-//! cursors.
+//! Unit tests of the typed endpoints: the self-healing wake flag, hostile shared cursors,
+//! and the typed attach checks.
 
 use core::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use crate::error::RecvError;
+use crate::error::{QueueError, RecvError};
+use crate::queue::test_util::TempName;
 use crate::queue::{SharedCursor, SlickQueue};
 
 // Review finding 11: a consumer killed while asleep leaves the "waiters present" flag
@@ -66,4 +67,21 @@ fn shared_consumer_survives_a_hostile_cursor() {
         Err(RecvError::Corrupt { index: c, size: 4 })
     );
     assert_eq!(rx.cursor().load(), 0);
+}
+
+// Review finding 13: the typed open_or_create validates the capacity even when the queue
+// exists, and impossible local queues are errors.
+#[test]
+fn typed_open_or_create_validates_the_capacity_first() {
+    let name = TempName::new("typed-geometry");
+    let q = SlickQueue::<u64>::open_or_create(&name.0, 8).unwrap();
+    assert!(q.created());
+    assert!(matches!(
+        SlickQueue::<u64>::open_or_create(&name.0, 12),
+        Err(QueueError::InvalidCapacity { capacity: 12, .. })
+    ));
+    assert!(matches!(
+        SlickQueue::<[u8; 1 << 20]>::local(1 << 31),
+        Err(QueueError::Alloc(_))
+    ));
 }
