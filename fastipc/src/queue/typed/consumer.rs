@@ -255,7 +255,10 @@ impl<T: IpcMessage> Consumer<T> {
 /// share of the messages, every message going to exactly one of them.
 ///
 /// A batch reservation is claimed whole: its messages are copied out at once and
-/// delivered by this consumer one by one.
+/// delivered by this consumer one by one. Messages claimed but not yet delivered are
+/// this consumer's alone: [`SharedConsumer::pending`] counts them, and
+/// [`SharedConsumer::take_pending`] hands them over; dropping the consumer drops them (no
+/// other consumer of the group will see them).
 ///
 /// ```
 /// use fastipc::SlickQueue;
@@ -322,6 +325,34 @@ impl<T: IpcMessage> SharedConsumer<T> {
     /// The shared cursor.
     pub fn cursor(&self) -> &SharedCursor {
         &self.cursor
+    }
+
+    /// How many messages this consumer claimed (the rest of a batch reservation) but has
+    /// not delivered yet. They are delivered before anything else, and lost if the
+    /// consumer is dropped first: see [`SharedConsumer::take_pending`].
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Takes the messages claimed but not yet delivered, in order, e.g. before dropping
+    /// the consumer (no other consumer of the group can see them: the shared cursor has
+    /// moved past them).
+    ///
+    /// ```
+    /// use fastipc::SlickQueue;
+    /// use fastipc::queue::SharedCursor;
+    ///
+    /// let q = SlickQueue::<u32>::local(16)?;
+    /// let mut rx = q.shared_consumer(SharedCursor::local(0));
+    /// q.producer().send_batch(&[1, 2, 3])?;
+    /// assert_eq!(rx.try_recv()?, 1);     // claims the whole batch
+    /// assert_eq!(rx.pending(), 2);
+    /// assert_eq!(rx.take_pending(), [2, 3]);
+    /// assert_eq!(rx.pending(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn take_pending(&mut self) -> Vec<T> {
+        self.pending.drain(..).collect()
     }
 
     /// Claims and returns the next message if one is published; never blocks.

@@ -1,5 +1,5 @@
 //! Unit tests of the typed endpoints: the self-healing wake flag, hostile shared cursors,
-//! and the typed attach checks.
+//! pending batch items, and the typed attach checks.
 
 use core::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -67,6 +67,26 @@ fn shared_consumer_survives_a_hostile_cursor() {
         Err(RecvError::Corrupt { index: c, size: 4 })
     );
     assert_eq!(rx.cursor().load(), 0);
+}
+
+// Review finding 16: items of a claimed batch are not silently lost.
+#[test]
+fn pending_batch_items_can_be_taken() {
+    let q = SlickQueue::<u32>::local(16).unwrap();
+    let cursor = SharedCursor::local(0);
+    let mut a = q.shared_consumer(cursor.clone());
+    let mut b = q.shared_consumer(cursor);
+    q.producer().send_batch(&[1, 2, 3, 4]).unwrap();
+    assert_eq!(a.try_recv(), Ok(1));
+    assert_eq!(
+        b.try_recv(),
+        Err(RecvError::Empty),
+        "the batch is a's alone"
+    );
+    assert_eq!(a.pending(), 3);
+    assert_eq!(a.try_recv(), Ok(2));
+    assert_eq!(a.take_pending(), [3, 4]);
+    assert_eq!((a.pending(), a.try_recv()), (0, Err(RecvError::Empty)));
 }
 
 // Review finding 13: the typed open_or_create validates the capacity even when the queue
