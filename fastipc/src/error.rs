@@ -391,6 +391,24 @@ pub enum QueueError {
         /// The size the header's capacity and element size need.
         required: u128,
     },
+    /// A reservation would reach a message that a zero-copy guard of this process still
+    /// holds, a whole ring behind the head. Nothing was reserved; commit or drop the guard
+    /// (or wait for its owner to), then try again.
+    #[error(
+        "queue {queue}: reserving {len} more messages would overwrite message {held}, which \
+         a SlotGuard or BatchGuard of this process still holds (capacity {capacity}); \
+         commit or drop that guard first"
+    )]
+    GuardHeld {
+        /// The queue's name (`<local>` for a local queue).
+        queue: String,
+        /// Absolute index of the oldest message a guard holds.
+        held: u64,
+        /// Messages the refused reservation asked for.
+        len: usize,
+        /// The queue's capacity.
+        capacity: usize,
+    },
     /// A local queue's memory could not be allocated.
     #[error("cannot allocate the local queue: {0}")]
     Alloc(#[from] MemError),

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`layout`] | the header and slot structs, offsets pinned at compile time, the header decode |
 //! | `raw` (private) | the algorithm over precomputed pointers, and its memory-ordering argument |
+//! | `lease` (private) | the positions zero-copy guards of one mapping hold, refused to other reservations |
 //! | [`Ring`] (`ring`) | the untyped, byte-level queue: create/attach handshake, reserve/publish/read/read_shared/read_last, inspect |
 //! | [`SharedCursor`] (`cursor`) | the work-stealing cursor, optionally in its own 8-byte segment |
 //! | [`WaitStrategy`] (`wait`) | how blocking receives spin, yield and sleep |
@@ -19,7 +20,7 @@
 //! let mut rx = q.consumer();
 //! let t = std::thread::spawn(move || tx.send(&42));
 //! assert_eq!(rx.recv()?, 42);
-//! t.join().unwrap();
+//! assert_eq!(t.join().unwrap()?, 0); // send returns the message's index
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -33,6 +34,8 @@
 //!   through only from a producer lapped *while* it writes: one descheduled in the middle
 //!   of its copy while others send a whole ring, a guard held while other processes lap
 //!   it, or any lapped C++ or Python producer (raw.rs states the argument exactly);
+//! - zero-copy guards ([`Producer::reserve`]) hold a lease: no reservation through the
+//!   same mapping may reach their slot a lap later ([`QueueError::GuardHeld`]);
 //! - consumers can block (`recv`, `recv_timeout`, ...), sleeping on a futex word that
 //!   fastipc producers wake only when someone sleeps; peers' producers never wake anyone,
 //!   so sleepers also re-check on a short timer;
@@ -42,6 +45,7 @@
 pub mod layout;
 
 mod cursor;
+mod lease;
 mod raw;
 mod ring;
 mod typed;

@@ -1,5 +1,6 @@
 //! The ring algorithm (LAYOUT.md §1 "Algorithms"), over precomputed pointers into a
-//! validated queue: reserve with wrap markers, publish (skipped when lapped), locate a reservation at a cursor, post-copy
+//! validated queue: reserve with wrap markers (refusing positions a lease of this mapping
+//! holds), publish (skipped when lapped), locate a reservation at a cursor, post-copy
 //! validation, recovery after a lap and its count, read_last, reset, and the wake
 //! protocol of blocking consumers.
 //!
@@ -59,7 +60,7 @@
 //! store) completes, while others claim a whole lap, still writes. For `send` the check is
 //! the claiming CAS itself, so the window is the copy of one message; for
 //! `Reservation::write` it is the copy after each check; a zero-copy guard writes whenever
-//! its owner does. What the window can cause:
+//! its owner does (see `lease`). What the window can cause:
 //! - a late payload write into the newer, possibly published message: a consumer may
 //!   return that message torn (bytes of both), undetected;
 //! - a late slot store: the slot moves back, and readers at the newer index see nothing
@@ -77,6 +78,18 @@
 //!
 //! Like the peers, absolute indices live in 48 bits of `reserved`; a queue would need
 //! 2^48 messages (weeks at 10^8 per second) before they wrap.
+//!
+//! # Leases
+//!
+//! [`RawRing::reserve`] is given the start of the oldest live lease of this mapping (the
+//! process-local floor kept by `lease`) and refuses, before its CAS, any claim that would
+//! end past `floor + capacity`, so nothing is reserved on refusal. It loads `reserved`
+//! with acquire ordering and reads the floor after each such load. A lease stores its
+//! floor before its own claiming CAS (release); a claim whose CAS follows that one in
+//! `reserved`'s modification order compared against a value at or after it, read by an
+//! acquire load that synchronised with it, so it sees the floor. A claim whose CAS comes
+//! first ends at or before the lease's start. Either way no claim made through this
+//! mapping reaches a leased position while the lease lives.
 //!
 //! # Wake protocol
 //!
@@ -114,6 +127,9 @@ const RECOVERY_SCAN_LIMIT: u64 = 1 << 16;
 /// Wrap-marker hops [`RawRing::locate`] follows before calling the slot corrupt (a
 /// correct ring needs at most one: markers always point at position 0).
 const MAX_MARKER_HOPS: u32 = 4;
+
+/// The lease floor meaning "no lease is live".
+pub(crate) const NO_LEASE: u64 = u64::MAX;
 
 /// Precomputed pointers into a validated queue and its geometry.
 ///
@@ -226,11 +242,16 @@ impl RawRing {
     /// returns the absolute index of the first. A reservation never straddles the end of
     /// the ring: when it would, it starts at the next lap and leaves a wrap marker in the
     /// slot where it would have started.
+    ///
+    /// `floor()` is the start of the oldest live lease of this mapping ([`NO_LEASE`] when
+    /// none); it is read after every load of `reserved`. A claim that would end past
+    /// `floor + capacity` (reach a leased position) is refused before its CAS, so nothing
+    /// is reserved: `Err(floor)`. See "Leases" in the module documentation.
     #[inline]
-    pub(crate) fn reserve(&self, n: u64) -> u64 {
+    pub(crate) fn reserve(&self, n: u64, floor: impl Fn() -> u64) -> Result<u64, u64> {
         debug_assert!(n >= 1 && n <= self.capacity);
         let reserved = &self.header().reserved;
-        let mut current = reserved.load(Relaxed);
+        let mut current = reserved.load(Acquire);
         loop {
             let index = reserved_index(current);
             let pos = index & self.mask;
@@ -240,11 +261,16 @@ impl RawRing {
             } else {
                 index
             };
+            // `start < 2^48 + capacity`: no overflow.
+            let held = floor();
+            if start + n > held.saturating_add(self.capacity) {
+                return Err(held);
+            }
             match reserved.compare_exchange_weak(
                 current,
                 pack_reserved(start + n, n),
                 AcqRel,
-                Relaxed,
+                Acquire,
             ) {
                 Ok(_) => {
                     // Seqlock writer side: the claim is ordered before every write that
@@ -257,7 +283,7 @@ impl RawRing {
                         marker.size.store(n as u32, Relaxed);
                         marker.data_index.store(start, Release);
                     }
-                    return start;
+                    return Ok(start);
                 }
                 Err(actual) => {
                     current = actual;

@@ -25,6 +25,7 @@ use super::layout::{
     FEATURE_ITEMS_PER_SLOT, FEATURE_READ_LAST, Geometry, GeometryError, HEADER_SIZE, Header,
     HeaderSnapshot, INVALID_INDEX, KNOWN_FEATURES, MAGIC, TypeTrailer, init_state,
 };
+use super::lease::Leases;
 use super::raw::{Locate, RawRing, copy_from_shared};
 use super::{READY_TIMEOUT, open_or_create_with};
 use crate::error::{QueueError, RecvError, ShmError};
@@ -141,12 +142,18 @@ pub struct Inspection {
 /// All operations take `&self` and are safe from any number of threads and processes:
 /// producers are multi-producer safe, each reader owns its cursor (`u64`) or shares a
 /// [`SharedCursor`] for work stealing.
+///
+/// One `Ring` is one mapping of the queue. It keeps the leases of the zero-copy guards
+/// made through it (see [`Producer::reserve`](crate::queue::Producer::reserve)): every
+/// reservation made through this `Ring` that would reach a message a guard still holds is
+/// refused with [`QueueError::GuardHeld`].
 #[derive(Debug)]
 pub struct Ring {
     raw: RawRing,
     geometry: Geometry,
     name: Option<String>,
     created: bool,
+    leases: Leases,
     // Owns the memory `raw` points into; declared last so it drops last.
     region: Region,
 }
@@ -305,12 +312,38 @@ impl Ring {
             geometry,
             name,
             created,
+            leases: Leases::default(),
             region,
         }
     }
 
     pub(crate) fn raw(&self) -> &RawRing {
         &self.raw
+    }
+
+    /// The leases of this mapping's zero-copy guards.
+    pub(crate) fn leases(&self) -> &Leases {
+        &self.leases
+    }
+
+    /// The error for a reservation of `len` elements refused because a guard holds `held`.
+    #[cold]
+    pub(crate) fn guard_held(&self, held: u64, len: u64) -> QueueError {
+        QueueError::GuardHeld {
+            queue: self.name.clone().unwrap_or_else(|| "<local>".into()),
+            held,
+            len: len as usize,
+            capacity: self.capacity(),
+        }
+    }
+
+    /// Claims `n` elements (`1 <= n <= capacity`, checked by the caller) unless that would
+    /// reach a message a guard of this mapping holds.
+    #[inline]
+    pub(crate) fn claim(&self, n: u64) -> Result<u64, QueueError> {
+        self.raw
+            .reserve(n, || self.leases.floor())
+            .map_err(|held| self.guard_held(held, n))
     }
 
     /// The segment name (`None` for a local queue).
@@ -367,7 +400,8 @@ impl Ring {
     ///
     /// A reservation that is dropped without [`Reservation::publish`] is published anyway
     /// (with whatever bytes it holds): an unpublished reservation would stall every reader
-    /// at it forever.
+    /// at it forever. Fails with [`QueueError::GuardHeld`] when it would reach a message a
+    /// zero-copy guard made through this `Ring` still holds.
     pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, QueueError> {
         if n == 0 || n > self.capacity() {
             return Err(QueueError::InvalidBatch {
@@ -375,7 +409,7 @@ impl Ring {
                 capacity: self.capacity(),
             });
         }
-        let start = self.raw.reserve(n as u64);
+        let start = self.claim(n as u64)?;
         Ok(Reservation {
             ring: self,
             start,

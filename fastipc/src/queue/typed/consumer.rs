@@ -34,7 +34,7 @@ use crate::sys::clock::Deadline;
 /// let mut rx = q.consumer();
 /// assert_eq!(rx.try_recv(), Err(RecvError::Empty));
 /// for i in 0..6 {
-///     tx.send(&i);                  // 6 messages into a ring of 4
+///     tx.send(&i)?;                 // 6 messages into a ring of 4
 /// }
 /// assert_eq!(rx.try_recv(), Err(RecvError::Lagged(2)));
 /// assert_eq!(rx.recv()?, 2);        // the oldest still there
@@ -270,7 +270,7 @@ impl<T: IpcMessage> Consumer<T> {
 /// let mut b = q.shared_consumer(cursor);
 /// let tx = q.producer();
 /// for i in 0..4 {
-///     tx.send(&i);
+///     tx.send(&i)?;
 /// }
 /// let got = [a.try_recv()?, b.try_recv()?, a.try_recv()?, b.try_recv()?];
 /// assert_eq!(got, [0, 1, 2, 3]);
