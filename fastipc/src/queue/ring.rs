@@ -27,9 +27,11 @@ use super::layout::{
 };
 use super::lease::Leases;
 use super::raw::{Locate, RawRing, copy_from_shared};
+use super::wait::{WaitStrategy, wait_for};
 use super::{READY_TIMEOUT, open_or_create_with};
 use crate::error::{QueueError, RecvError, ShmError};
 use crate::mem::{MemRef, Region};
+use crate::sys::clock::Deadline;
 use crate::sys::futex::Scope;
 use crate::sys::shm::Segment;
 
@@ -135,6 +137,60 @@ pub struct Inspection {
     /// The geometry if the header passes every attach check, else the error an attach
     /// would report (without waiting for a creator that has not finished).
     pub validation: Result<Geometry, QueueError>,
+}
+
+impl Inspection {
+    /// Checks a header already decoded (e.g. from a copy of a segment's first bytes, read
+    /// with `read(2)` by a tool that only has read access) as [`Ring::inspect`] does: a
+    /// header whose `init_state` is not "ready" is reported as
+    /// [`QueueError::NotReady`], otherwise every attach check is made against
+    /// `file_size`. `read_trailer(offset)` is asked for the type trailer at that offset
+    /// of the segment, only when the header is valid.
+    ///
+    /// ```
+    /// use fastipc::MemRef;
+    /// use fastipc::queue::{Inspection, Ring, RingSpec};
+    /// use fastipc::queue::layout::HeaderSnapshot;
+    ///
+    /// let ring = Ring::local(&RingSpec::new(8, 16))?;
+    /// let len = ring.geometry().len as u64;
+    /// let ok = Inspection::from_snapshot("copy", ring.header(), len, |_| None);
+    /// assert_eq!(ok.validation?.capacity, 8);
+    /// // The same header in a file too short for it.
+    /// let short = Inspection::from_snapshot("copy", ring.header(), 100, |_| None);
+    /// assert!(short.validation.unwrap_err().to_string().contains("100 bytes"));
+    /// // Zeroed bytes: a queue whose creator has not finished (or not a queue at all).
+    /// let mut zeros = [0u64; 8];
+    /// let snap = HeaderSnapshot::decode(&MemRef::from_mut(bytemuck::cast_slice_mut(&mut zeros)))?;
+    /// assert!(Inspection::from_snapshot("zeros", snap, 64, |_| None).validation.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_snapshot(
+        name: &str,
+        header: HeaderSnapshot,
+        file_size: u64,
+        read_trailer: impl FnOnce(usize) -> Option<TypeTrailer>,
+    ) -> Inspection {
+        let validation = if header.init_state == init_state::READY {
+            validate(&header, file_size, name)
+        } else {
+            Err(QueueError::NotReady {
+                name: name.to_owned(),
+                state: header.init_state,
+                waited: Duration::ZERO,
+            })
+        };
+        let trailer = match &validation {
+            Ok(g) => read_trailer(g.trailer_offset()),
+            Err(_) => None,
+        };
+        Inspection {
+            header,
+            file_size,
+            trailer,
+            validation,
+        }
+    }
 }
 
 /// A SlickQueue of untyped elements, local (heap) or in a named shared segment.
@@ -264,25 +320,9 @@ impl Ring {
             size: file_size,
         })?;
         let snap = HeaderSnapshot::load(header);
-        let validation = if snap.init_state == init_state::READY {
-            validate(&snap, file_size, name)
-        } else {
-            Err(QueueError::NotReady {
-                name: name.to_owned(),
-                state: snap.init_state,
-                waited: Duration::ZERO,
-            })
-        };
-        let trailer = match &validation {
-            Ok(g) => TypeTrailer::read(&mem, g.trailer_offset()),
-            Err(_) => None,
-        };
-        Ok(Inspection {
-            header: snap,
-            file_size,
-            trailer,
-            validation,
-        })
+        Ok(Inspection::from_snapshot(name, snap, file_size, |offset| {
+            TypeTrailer::read(&mem, offset)
+        }))
     }
 
     /// Removes the name `name` (processes attached keep their mapping). `Ok(false)` if
@@ -480,6 +520,49 @@ impl Ring {
                 Err(e)
             }
         }
+    }
+
+    /// [`Ring::read`] that waits, as `strategy` says (spin, yield, then sleep on the
+    /// header's wake word, re-checking at least every poll interval because peers'
+    /// producers never wake anyone), until a reservation is published at the cursor or
+    /// `deadline` passes (`Err(Timeout)`). `Lagged` and `Corrupt` are returned at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fastipc::Deadline;
+    /// use fastipc::queue::{RecvError, Ring, RingSpec, WaitStrategy};
+    ///
+    /// let ring = Ring::local(&RingSpec::new(8, 8))?;
+    /// let (mut cursor, mut buf) = (0, Vec::new());
+    /// let soon = Deadline::after(Duration::from_millis(5));
+    /// let waited = ring.read_deadline(&mut cursor, &mut buf, &WaitStrategy::default(), soon);
+    /// assert_eq!(waited, Err(RecvError::Timeout));
+    /// ring.send_bytes(&7u64.to_le_bytes())?;
+    /// let info = ring.read_deadline(&mut cursor, &mut buf, &WaitStrategy::default(), Deadline::NEVER)?;
+    /// assert_eq!((info.index, buf.as_slice()), (0, &7u64.to_le_bytes()[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_deadline(
+        &self,
+        cursor: &mut u64,
+        out: &mut Vec<u8>,
+        strategy: &WaitStrategy,
+        deadline: Deadline,
+    ) -> Result<ReadInfo, RecvError> {
+        wait_for(&self.raw, strategy, deadline, |_| self.read(cursor, out))
+    }
+
+    /// [`Ring::read_shared`] that waits as [`Ring::read_deadline`] does.
+    pub fn read_shared_deadline(
+        &self,
+        cursor: &SharedCursor,
+        out: &mut Vec<u8>,
+        strategy: &WaitStrategy,
+        deadline: Deadline,
+    ) -> Result<ReadInfo, RecvError> {
+        wait_for(&self.raw, strategy, deadline, |_| {
+            self.read_shared(cursor, out)
+        })
     }
 
     /// Copies the last published reservation into `out` (replacing its contents), if any.

@@ -447,6 +447,26 @@ impl<'a> Mutex<'a> {
     }
 }
 
+impl OwnerIdentity {
+    /// Whether the process this identity names is alive: it exists, is not a zombie, and
+    /// (when the start time is known) started when the identity says, so a reused
+    /// process id does not count. The test a locker makes before taking over a mutex,
+    /// for tools that show a holder's liveness.
+    ///
+    /// ```
+    /// use fastipc::sync::layout::OwnerIdentity;
+    /// use fastipc::sys::process::ProcessId;
+    /// let me = ProcessId::current();
+    /// let id = OwnerIdentity { pid: me.pid, start_time_low: me.start_time as u32 };
+    /// assert!(id.is_alive());
+    /// let reused = OwnerIdentity { start_time_low: id.start_time_low.wrapping_add(1).max(1), ..id };
+    /// assert!(!reused.is_alive());
+    /// ```
+    pub fn is_alive(self) -> bool {
+        !is_dead(self)
+    }
+}
+
 /// Whether the process named by `id` is gone: exited (zombies included), or its id now
 /// belongs to a process that started at another time. A process whose `/proc` entry
 /// cannot be read while it answers signals counts as alive.

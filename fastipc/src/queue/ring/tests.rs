@@ -489,3 +489,64 @@ fn impossible_local_queues_are_errors() {
         Err(QueueError::Alloc(crate::MemError::OutOfMemory { .. }))
     ));
 }
+
+#[test]
+fn read_deadline_waits_for_a_producer_and_times_out_without_one() {
+    use crate::queue::WaitStrategy;
+    use std::time::Duration;
+    let r = Arc::new(ring(8, 8));
+    let strategy = WaitStrategy::default();
+    let (mut cursor, mut out) = (0, Vec::new());
+    let soon = Deadline::after(Duration::from_millis(20));
+    assert_eq!(
+        r.read_deadline(&mut cursor, &mut out, &strategy, soon),
+        Err(RecvError::Timeout)
+    );
+    assert_eq!(cursor, 0);
+    let producer = {
+        let r = Arc::clone(&r);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            send_u64(&r, 41);
+            send_u64(&r, 42);
+        })
+    };
+    let later = Deadline::after(Duration::from_secs(30));
+    let info = r
+        .read_deadline(&mut cursor, &mut out, &strategy, later)
+        .unwrap();
+    assert_eq!((info.index, u64s(&out)), (0, vec![41]));
+    let shared = SharedCursor::local(cursor);
+    let info = r
+        .read_shared_deadline(&shared, &mut out, &strategy, later)
+        .unwrap();
+    assert_eq!((info.index, u64s(&out)), (1, vec![42]));
+    assert_eq!(shared.load(), 2);
+    assert_eq!(
+        r.read_shared_deadline(&shared, &mut out, &strategy, soon),
+        Err(RecvError::Timeout)
+    );
+    producer.join().unwrap();
+}
+
+#[test]
+fn inspection_from_a_snapshot_matches_the_attach_checks() {
+    let r = ring(16, 8);
+    let len = r.geometry().len as u64;
+    let good = Inspection::from_snapshot("x", r.header(), len, |off| {
+        assert_eq!(off, r.geometry().trailer_offset());
+        None
+    });
+    assert_eq!(good.validation.unwrap(), r.geometry());
+    let mut snap = r.header();
+    snap.magic = 0x1234_5678;
+    let bad = Inspection::from_snapshot("x", snap, len, |_| panic!("not asked"));
+    assert!(matches!(bad.validation, Err(QueueError::BadMagic { .. })));
+    snap = r.header();
+    snap.init_state = init_state::INITIALISING;
+    let busy = Inspection::from_snapshot("x", snap, len, |_| panic!("not asked"));
+    assert!(matches!(
+        busy.validation,
+        Err(QueueError::NotReady { state: 2, .. })
+    ));
+}

@@ -1,0 +1,319 @@
+//! `fastipc send` / `fastipc recv` between real processes: CLI to CLI, losses reported,
+//! `--from-now`, work stealing with `--shared-cursor`, and every error path of both.
+
+mod common;
+
+use common::{ChildGuard, World};
+use fastipc::queue::{Ring, RingSpec};
+
+#[test]
+fn recv_gets_every_element_that_send_writes_from_another_process() {
+    let mut w = World::new("cli2cli");
+    let q = w.segment("q");
+    // The receiver starts first and waits for the queue to appear.
+    let recv = ChildGuard::spawn(w.cli(&[
+        "recv",
+        &q,
+        "--count",
+        "5000",
+        "--elem-size",
+        "40",
+        "--timeout",
+        "30",
+    ]));
+    let sent = w.run(&[
+        "send",
+        &q,
+        "--count",
+        "5000",
+        "--elem-size",
+        "40",
+        "--capacity",
+        "8192",
+        "--batch",
+        "3",
+    ]);
+    let line = sent.ok().trim().to_owned();
+    assert!(
+        line.starts_with("sent 5000 elements of 40 B in 1667 reservations"),
+        "{line}"
+    );
+    assert!(line.contains("capacity 8192"), "{line}");
+    let got = recv.run();
+    let summary = got.ok();
+    assert_eq!(summary.lines().count(), 1, "{summary}");
+    assert!(
+        summary.starts_with("received 5000 of 5000, lost 0, corrupt 0, out of order 0 in "),
+        "{summary}"
+    );
+    assert!(summary.contains("msg/s"), "{summary}");
+    assert!(got.stderr.is_empty(), "{got:?}");
+}
+
+#[test]
+fn a_paced_sender_attaches_to_an_existing_queue() {
+    let mut w = World::new("paced");
+    let q = w.segment("q");
+    Ring::create(&q, &RingSpec::new(4096, 16)).unwrap();
+    let recv = ChildGuard::spawn(w.cli(&[
+        "recv",
+        &q,
+        "--count",
+        "300",
+        "--elem-size",
+        "16",
+        "--timeout",
+        "30",
+    ]));
+    // The ring holds all 300, so the receiver (reading from the oldest) may attach at
+    // any moment.
+    let sent = w.run(&[
+        "send",
+        &q,
+        "--count",
+        "300",
+        "--elem-size",
+        "16",
+        "--rate",
+        "3000",
+    ]);
+    assert!(sent.ok().contains("(attached, capacity 4096)"), "{sent:?}");
+    assert!(recv.run().ok().starts_with("received 300 of 300, lost 0"));
+}
+
+#[test]
+fn recv_reports_what_a_lapping_producer_overwrote() {
+    let mut w = World::new("lapped");
+    let q = w.segment("q");
+    w.run(&[
+        "send",
+        &q,
+        "--count",
+        "100",
+        "--elem-size",
+        "8",
+        "--capacity",
+        "16",
+    ])
+    .ok();
+    // Reading from the oldest element still in the ring: 84..99.
+    let got = w.run(&["recv", &q, "--count", "100", "--elem-size", "8"]);
+    assert!(
+        got.stdout
+            .starts_with("received 16 of 100, lost 84, corrupt 0, out of order 0"),
+        "{got:?}"
+    );
+    got.fails_with(
+        1,
+        &["16 of 100 elements arrived intact", "84 lost", "from 0 on"],
+    );
+}
+
+#[test]
+fn from_now_skips_what_the_ring_already_holds() {
+    let mut w = World::new("fromnow");
+    let q = w.segment("q");
+    w.run(&["send", &q, "--count", "10", "--elem-size", "8"])
+        .ok();
+    let old = w.run(&["recv", &q, "--count", "10", "--elem-size", "8"]);
+    assert!(old.ok().starts_with("received 10 of 10, lost 0"));
+    let fresh = w.run(&[
+        "recv",
+        &q,
+        "--count",
+        "1",
+        "--elem-size",
+        "8",
+        "--from-now",
+        "--timeout",
+        "0.3",
+    ]);
+    assert!(fresh.stdout.starts_with("received 0 of 1"), "{fresh:?}");
+    fresh.fails_with(
+        1,
+        &["timed out", "nothing arrived (0 of 1 received)", "300.0 ms"],
+    );
+}
+
+#[test]
+fn two_receivers_sharing_a_cursor_split_the_stream() {
+    let mut w = World::new("steal");
+    let q = w.segment("q");
+    let cursor = w.segment("cursor");
+    Ring::create(&q, &RingSpec::new(2048, 24)).unwrap();
+    let recv = |w: &World| {
+        ChildGuard::spawn(w.cli(&[
+            "recv",
+            &q,
+            "--count",
+            "500",
+            "--elem-size",
+            "24",
+            "--shared-cursor",
+            &cursor,
+            "--timeout",
+            "30",
+        ]))
+    };
+    let (a, b) = (recv(&w), recv(&w));
+    w.run(&[
+        "send",
+        &q,
+        "--count",
+        "1000",
+        "--elem-size",
+        "24",
+        "--batch",
+        "2",
+    ])
+    .ok();
+    // Each stops at 500, so together they take all 1000, each exactly 500.
+    for r in [a.run(), b.run()] {
+        assert!(
+            r.ok()
+                .starts_with("received 500 of 500, lost 0, corrupt 0, out of order 0"),
+            "{r:?}"
+        );
+    }
+    assert!(std::path::Path::new("/dev/shm").join(&cursor).exists());
+}
+
+#[test]
+fn element_sizes_below_eight_are_refused() {
+    let mut w = World::new("small");
+    let q = w.segment("q");
+    for cmd in ["send", "recv"] {
+        w.run(&[cmd, &q, "--count", "1", "--elem-size", "7"])
+            .fails_with(1, &["element size 7 is too small", "at least 8 bytes"]);
+    }
+    assert!(!std::path::Path::new("/dev/shm").join(&q).exists());
+}
+
+#[test]
+fn bad_capacities_and_batches_are_refused_before_anything_is_created() {
+    let mut w = World::new("badcap");
+    let q = w.segment("q");
+    for cap in ["1000", "0"] {
+        w.run(&[
+            "send",
+            &q,
+            "--count",
+            "1",
+            "--elem-size",
+            "8",
+            "--capacity",
+            cap,
+        ])
+        .fails_with(1, &[&format!("capacity {cap} is invalid"), "power of two"]);
+    }
+    w.run(&[
+        "send",
+        &q,
+        "--count",
+        "1",
+        "--elem-size",
+        "8",
+        "--capacity",
+        "8",
+        "--batch",
+        "9",
+    ])
+    .fails_with(1, &["--batch", "larger than the capacity 8"]);
+    w.run(&[
+        "send",
+        &q,
+        "--count",
+        "1",
+        "--elem-size",
+        "8",
+        "--rate",
+        "0",
+    ])
+    .fails_with(1, &["--rate"]);
+    assert!(!std::path::Path::new("/dev/shm").join(&q).exists());
+    // An existing queue of another capacity or element size.
+    Ring::create(&q, &RingSpec::new(16, 8)).unwrap();
+    w.run(&[
+        "send",
+        &q,
+        "--count",
+        "1",
+        "--elem-size",
+        "8",
+        "--capacity",
+        "32",
+    ])
+    .fails_with(1, &["has capacity 16, but 32 was asked for"]);
+    w.run(&["send", &q, "--count", "1", "--elem-size", "16"])
+        .fails_with(1, &["8 bytes per element", "16-byte elements"]);
+}
+
+#[test]
+fn recv_times_out_on_a_missing_queue_and_on_silence() {
+    let mut w = World::new("timeout");
+    let q = w.segment("q");
+    let missing = w.run(&[
+        "recv",
+        &q,
+        "--count",
+        "1",
+        "--elem-size",
+        "8",
+        "--timeout",
+        "0.2",
+    ]);
+    assert!(missing.stdout.is_empty(), "{missing:?}");
+    missing.fails_with(1, &["timed out", &q, "it did not appear within 200.0 ms"]);
+    Ring::create(&q, &RingSpec::new(8, 8)).unwrap();
+    w.run(&[
+        "recv",
+        &q,
+        "--count",
+        "1",
+        "--elem-size",
+        "8",
+        "--timeout",
+        "0.2",
+    ])
+    .fails_with(1, &["nothing arrived (0 of 1 received) within 200.0 ms"]);
+}
+
+#[test]
+fn send_and_recv_refuse_a_segment_that_is_not_a_queue() {
+    let mut w = World::new("foreign-q");
+    let q = w.segment("q");
+    std::fs::write(
+        std::path::Path::new("/dev/shm").join(&q),
+        "just some text that another program keeps in shared memory, nothing like a queue header",
+    )
+    .unwrap();
+    for cmd in ["send", "recv"] {
+        w.run(&[cmd, &q, "--count", "1", "--elem-size", "8"])
+            .fails_with(1, &[&q]);
+    }
+}
+
+#[test]
+fn usage_errors_are_one_line_with_status_2() {
+    let w = World::new("usage");
+    for args in [
+        &["send", "q", "--count", "lots", "--elem-size", "8"][..],
+        &["recv", "q", "--elem-size", "8"],
+        &["frobnicate"],
+    ] {
+        w.run(args).fails_with(2, &["fastipc --help"]);
+    }
+    w.run(&[
+        "recv",
+        "q",
+        "--count",
+        "1",
+        "--elem-size",
+        "8",
+        "--timeout=-1",
+    ])
+    .fails_with(
+        1,
+        &["--timeout", "-1 is not a non-negative number of seconds"],
+    );
+}
