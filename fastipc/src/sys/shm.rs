@@ -257,6 +257,30 @@ impl Segment {
         // whose accessors are atomic or explicitly unsafe.
         unsafe { MemRef::from_raw_parts(self.map.as_mut_ptr(), self.map.len()) }
     }
+
+    /// How many open-then-create rounds an open-or-create makes before giving up: each
+    /// failed round lost a race to a concurrent creator or remover. The queue's
+    /// open-or-create loops use it too.
+    pub const OPEN_OR_CREATE_ROUNDS: u32 = 1000;
+
+    /// [`Segment::open`], waiting up to `grow_wait` (at least `open`'s own 250 ms) for a
+    /// segment of length zero to grow: a POSIX-style creator between `shm_open` and
+    /// `ftruncate`, which the peers give 2 s.
+    pub fn open_with_grow_wait(
+        name: &str,
+        min_len: usize,
+        grow_wait: Duration,
+    ) -> Result<Segment, ShmError> {
+        let deadline = Deadline::after(grow_wait);
+        loop {
+            match Segment::open(name, min_len) {
+                Err(ShmError::TooSmall { size: 0, .. }) if !deadline.has_passed() => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 /// Opens the existing segment `name` for reading and writing, never through a symbolic
