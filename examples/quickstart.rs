@@ -204,13 +204,13 @@ fn producer(millis: u64) -> Result<()> {
                 Err(e) => return Err(format!("no credit from the consumer: {e}").into()),
             }
         }
-        tx.send(&Tick::new(seq, false));
+        tx.send(&Tick::new(seq, false))?;
         seq += 1;
         if seq % 1024 == 0 && start.elapsed() >= run_for {
             break;
         }
     }
-    tx.send(&Tick::new(seq, true));
+    tx.send(&Tick::new(seq, true))?;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "producer: sent {} ticks in {secs:.2} s ({:.2} M ticks/s); waited for credit {stalls} times",
@@ -244,7 +244,7 @@ fn consumer() -> Result<()> {
                     break tick;
                 }
                 if received % ACK_EVERY == 0 {
-                    acks.send(&Ack { received });
+                    acks.send(&Ack { received })?;
                 }
             }
             // Lapped by the producer: exactly `n` ticks were overwritten unread (the

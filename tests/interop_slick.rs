@@ -163,12 +163,12 @@ q.close()
         if es == 8 {
             let tx = SlickQueue::<u64>::open(&name).unwrap().producer();
             for v in 0..N {
-                tx.send(&v);
+                tx.send(&v).unwrap();
             }
         } else {
             let tx = SlickQueue::<Wide>::open(&name).unwrap().producer();
             for v in 0..N {
-                tx.send(&wide(v));
+                tx.send(&wide(v)).unwrap();
             }
         }
         let out = consumer.success(TIMEOUT);
@@ -233,7 +233,7 @@ print("sent")
     let tx = q.producer();
     let rust_producer = std::thread::spawn(move || {
         for s in 0..N {
-            tx.send(&s);
+            tx.send(&s).unwrap();
             if s % 64 == 0 {
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -321,7 +321,7 @@ print(" ".join(map(str, mine)))
     });
     let tx = q.producer();
     for v in 0..N {
-        tx.send(&v);
+        tx.send(&v).unwrap();
         if v % 16 == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -373,7 +373,7 @@ print("ok")
     let info = q.ring().read_last(&mut bytes).unwrap();
     assert_eq!(info.count, 3);
     assert_eq!(bytes.len(), 24);
-    q.producer().send(&777);
+    q.producer().send(&777).unwrap();
     assert_eq!(q.latest(), Some(777));
     let out = spawn_py(
         &py,
@@ -426,7 +426,7 @@ print(" ".join(map(str, starts)))
             got.extend_from_slice(&buf[..n.unwrap()]);
         }
         assert_eq!(got, [b * 10, b * 10 + 1, b * 10 + 2]);
-        ack_tx.send(&b);
+        ack_tx.send(&b).unwrap();
     }
     let starts = producer.success(TIMEOUT);
     // 0, 3, then 6 + 3 > 8 wraps to 8, 11, 14 -> 16, ...: the batches crossed the end.

@@ -37,10 +37,13 @@ fn generated_endpoints_use_the_named_queue() {
                 .unwrap()
                 .subsec_nanos(),
         );
-    DerivedTick::producer().unwrap().send(&DerivedTick {
-        ts: nonce,
-        price: 1.25,
-    });
+    DerivedTick::producer()
+        .unwrap()
+        .send(&DerivedTick {
+            ts: nonce,
+            price: 1.25,
+        })
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

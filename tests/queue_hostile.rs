@@ -50,7 +50,7 @@ fn a_valid_peer_image_is_accepted() {
     let q = SlickQueue::<u64>::open(&name).unwrap();
     assert_eq!(q.capacity(), 8);
     let mut rx = q.consumer();
-    q.producer().send(&5);
+    q.producer().send(&5).unwrap();
     assert_eq!(rx.try_recv(), Ok(5));
 }
 
@@ -263,7 +263,7 @@ fn inspect_decodes_a_good_queue() {
     let name = unique_name("q-h-inspect");
     let _g = ShmCleanup::new().segment(&name);
     let q = SlickQueue::<u64>::create(&name, 16).unwrap();
-    q.producer().send(&1);
+    q.producer().send(&1).unwrap();
     let i = Ring::inspect(&name).unwrap();
     let g = i.validation.unwrap();
     assert_eq!((g.capacity, g.element_size), (16, 8));

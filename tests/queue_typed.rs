@@ -48,10 +48,10 @@ fn typed_send_receive_batches_and_slots() {
     let tx = q.producer();
     let mut rx = q.consumer();
     assert_eq!(rx.try_recv(), Err(RecvError::Empty));
-    tx.send(&Tick { ts: 1, price: 1.5 });
+    tx.send(&Tick { ts: 1, price: 1.5 }).unwrap();
     tx.send_batch(&[Tick { ts: 2, price: 2.5 }, Tick { ts: 3, price: 3.5 }])
         .unwrap();
-    let mut slot = tx.reserve();
+    let mut slot = tx.reserve().unwrap();
     slot.ts = 4;
     slot.price = 4.5;
     assert_eq!(slot.commit(), 3);
@@ -88,17 +88,17 @@ fn consumers_from_now_and_from_oldest() {
     let q = SlickQueue::<u32>::local(8).unwrap();
     let tx = q.producer();
     for i in 0..3 {
-        tx.send(&i);
+        tx.send(&i).unwrap();
     }
     let mut now = q.consumer();
     let mut oldest = q.consumer_from_oldest();
-    tx.send(&3);
+    tx.send(&3).unwrap();
     assert_eq!(now.try_recv(), Ok(3));
     let all: Vec<u32> = (0..4).map(|_| oldest.try_recv().unwrap()).collect();
     assert_eq!(all, [0, 1, 2, 3]);
     // After a lap, "oldest" is the oldest still in the ring.
     for i in 4..20 {
-        tx.send(&i);
+        tx.send(&i).unwrap();
     }
     let mut late = q.consumer_from_oldest();
     assert_eq!(late.position(), 12);
@@ -112,7 +112,7 @@ fn lapped_consumer_gets_exact_lag_then_the_oldest() {
     let mut rx = q.consumer();
     assert_eq!(rx.try_recv(), Err(RecvError::Empty));
     for i in 0..30 {
-        tx.send(&i);
+        tx.send(&i).unwrap();
     }
     assert_eq!(rx.try_recv(), Err(RecvError::Lagged(22)));
     let rest: Vec<u64> = (0..8).map(|_| rx.try_recv().unwrap()).collect();
@@ -135,11 +135,11 @@ fn lapped_consumer_gets_exact_lag_then_the_oldest() {
     let q = SlickQueue::<u64>::local(4).unwrap();
     let tx = q.producer();
     let mut rx = q.consumer();
-    tx.send(&0);
+    tx.send(&0).unwrap();
     let mut buf = [0u64; 4];
     assert_eq!(rx.try_recv_into(&mut buf[..1]), Ok(1));
     for i in 1..10 {
-        tx.send(&i);
+        tx.send(&i).unwrap();
     }
     assert_eq!(rx.try_recv_into(&mut buf), Err(RecvError::Lagged(5)));
     assert_eq!(rx.try_recv_into(&mut buf), Ok(4));
@@ -186,7 +186,7 @@ fn sleeping_consumer_is_woken_by_a_rust_producer() {
         wait_until(Duration::from_secs(20), || q.ring().header().sleepers == 1),
         "the consumer never went to sleep"
     );
-    tx.send(&99);
+    tx.send(&99).unwrap();
     assert_eq!(consumer.join().unwrap(), Ok(99));
     assert_eq!(q.ring().header().sleepers, 0);
     assert!(q.ring().header().wake_seq >= 1, "the producer did not wake");
@@ -197,7 +197,7 @@ fn producers_do_not_wake_when_nobody_sleeps() {
     let q = SlickQueue::<u64>::local(64).unwrap();
     let tx = q.producer();
     for i in 0..10 {
-        tx.send(&i);
+        tx.send(&i).unwrap();
     }
     assert_eq!(q.ring().header().wake_seq, 0);
     assert_eq!(q.ring().header().sleepers, 0);
@@ -209,11 +209,11 @@ fn reset_is_noticed_by_a_waiting_consumer() {
     let tx = q.producer();
     let mut rx = q.consumer();
     for i in 0..5 {
-        tx.send(&i);
+        tx.send(&i).unwrap();
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(i));
     }
     q.reset();
-    tx.send(&100);
+    tx.send(&100).unwrap();
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(100));
 }
 
@@ -284,7 +284,10 @@ fn endpoints_move_to_threads() {
     let mut rx = q.consumer();
     drop(q); // the endpoints keep the ring alive
     let receiver = std::thread::spawn(move || rx.recv_timeout(Duration::from_secs(30)));
-    std::thread::spawn(move || tx.send(&1)).join().unwrap();
+    std::thread::spawn(move || tx.send(&1))
+        .join()
+        .unwrap()
+        .unwrap();
     assert_eq!(receiver.join().unwrap(), Ok(1));
 }
 
@@ -319,7 +322,7 @@ fn threads_broadcast_two_producers_two_consumers() {
             let tx = q.producer();
             std::thread::spawn(move || {
                 for seq in 0..PER_PRODUCER {
-                    tx.send(&tag(p, seq));
+                    tx.send(&tag(p, seq)).unwrap();
                 }
             })
         })
@@ -366,7 +369,7 @@ fn threads_work_stealing_two_producers_two_consumers_exactly_once() {
             let tx = q.producer();
             std::thread::spawn(move || {
                 for seq in 0..PER_PRODUCER {
-                    tx.send(&tag(p, seq));
+                    tx.send(&tag(p, seq)).unwrap();
                 }
             })
         })
@@ -409,7 +412,7 @@ fn racing_open_or_create_has_exactly_one_creator() {
             std::thread::spawn(move || {
                 barrier.wait();
                 let q = SlickQueue::<u64>::open_or_create(&name, 128).unwrap();
-                q.producer().send(&i);
+                q.producer().send(&i).unwrap();
                 q.created()
             })
         })

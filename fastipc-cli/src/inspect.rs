@@ -388,7 +388,7 @@ pub fn owner_alive(info: &MutexInfo) -> Option<bool> {
     }
     match (info.owner_pid, info.owner_identity) {
         (0, None) => None,
-        (pid, Some(id)) if pid == 0 || pid == id.pid => Some(id.is_alive()),
+        (pid, Some(id)) if pid == 0 || pid == id.pid => Some(id.is_alive(info.owner_pid_namespace)),
         (pid, _) => Some(process::is_alive(pid)),
     }
 }
@@ -428,8 +428,18 @@ fn mutex(head: &[u8], problems: &mut Vec<String>) -> MutexDetails {
         (pid, _) => Some(pid),
     };
     if alive == Some(false) {
+        let fastipc_holder = matches!(
+            (info.owner_pid, info.owner_identity),
+            (pid, Some(id)) if pid == 0 || pid == id.pid
+        );
+        let what_next = if fastipc_holder {
+            "the next fastipc locker takes the lock over (OwnerDied)"
+        } else {
+            "only its process id is recorded (a Python holder), so no locker takes the lock \
+             over: it stays held until released by hand"
+        };
         problems.push(format!(
-            "held by process {}, which is dead: the next fastipc locker takes the lock over (OwnerDied)",
+            "held by process {}, which is dead: {what_next}",
             owner_pid.unwrap_or(0)
         ));
     }

@@ -46,7 +46,8 @@ fn inspect_decodes_a_typed_queue() {
             px: i,
             qty: 1,
             venue: 2,
-        });
+        })
+        .unwrap();
     }
     let v = w.run(&["inspect", &name, "--json"]).json();
     assert_eq!(v["kind"], "queue");

@@ -26,6 +26,12 @@ pub enum MemError {
         /// The alignment required.
         align: usize,
     },
+    /// A heap region could not be allocated.
+    #[error("cannot allocate {len} bytes of memory")]
+    OutOfMemory {
+        /// The size asked for, in bytes.
+        len: usize,
+    },
 }
 
 /// A named shared-memory segment could not be created, opened, mapped or removed.
@@ -66,6 +72,18 @@ pub enum ShmError {
         size: u64,
         /// The size required.
         required: u64,
+    },
+    /// `/dev/shm` has no room for a new segment of this size (it is full, or smaller than
+    /// the segment). Nothing was created.
+    #[error(
+        "no room in /dev/shm for shared-memory segment {name:?} of {len} bytes \
+         (the file system is full or smaller than that)"
+    )]
+    NoSpace {
+        /// The segment name.
+        name: String,
+        /// The size asked for, in bytes.
+        len: u64,
     },
     /// Any other operating-system error.
     #[error("{op} on shared-memory segment {name:?} failed: {source}")]
@@ -195,6 +213,19 @@ pub enum NamedError {
         /// The underlying error.
         #[source]
         source: io::Error,
+    },
+    /// Another process kept a folder of the attachment registry locked for longer than
+    /// the registry's lock timeout (a process stopped or hung while it attached,
+    /// detached or swept). Nothing was changed.
+    #[error(
+        "attachment registry folder {path:?} stayed locked by another process for {waited:?} \
+         (is a process stopped or hung while attaching or detaching?)"
+    )]
+    RegistryBusy {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// How long this process waited.
+        waited: std::time::Duration,
     },
 }
 
@@ -385,6 +416,27 @@ pub enum QueueError {
         /// The size the header's capacity and element size need.
         required: u128,
     },
+    /// A reservation would reach a message that a zero-copy guard of this process still
+    /// holds, a whole ring behind the head. Nothing was reserved; commit or drop the guard
+    /// (or wait for its owner to), then try again.
+    #[error(
+        "queue {queue}: reserving {len} more messages would overwrite message {held}, which \
+         a SlotGuard or BatchGuard of this process still holds (capacity {capacity}); \
+         commit or drop that guard first"
+    )]
+    GuardHeld {
+        /// The queue's name (`<local>` for a local queue).
+        queue: String,
+        /// Absolute index of the oldest message a guard holds.
+        held: u64,
+        /// Messages the refused reservation asked for.
+        len: usize,
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// A local queue's memory could not be allocated.
+    #[error("cannot allocate the local queue: {0}")]
+    Alloc(#[from] MemError),
 }
 
 /// Why a receive returned no message.
@@ -396,10 +448,15 @@ pub enum RecvError {
     /// The deadline passed before a message arrived.
     #[error("timed out waiting for a message")]
     Timeout,
-    /// Producers overwrote messages before this consumer read them: it missed exactly
-    /// this many elements and now continues from the oldest one still in the ring. The
-    /// count is a difference of absolute indices: with batch reservations, the unused
-    /// positions a wrapping batch skipped at the end of the ring count too.
+    /// Producers overwrote messages before this consumer read them: it skipped this many
+    /// absolute indices and now continues from the oldest message still in the ring.
+    ///
+    /// When every message was sent on its own (`send`, one-element reservations), or no
+    /// batch wrapped around the end of the ring, that is exactly the number of messages
+    /// missed. A batch that would straddle the end of the ring starts at the next lap
+    /// instead and leaves the positions it skipped unused (at most its size minus one);
+    /// such positions inside the skipped range count too. Which positions they were is
+    /// recorded only in wrap markers the producers overwrote, so it cannot be subtracted.
     #[error("the consumer fell behind and missed {0} messages")]
     Lagged(u64),
     /// A control slot holds a size no producer can have written (the segment is

@@ -171,17 +171,37 @@ unsafe impl Sync for Region {}
 
 impl Region {
     /// A zeroed heap block of `len` bytes (at least one), aligned to [`REGION_ALIGN`].
+    /// Aborts the process if the memory cannot be allocated, as `Vec` does; see
+    /// [`Region::try_heap`] for sizes that come from input.
     pub fn heap(len: usize) -> Region {
-        let layout = Layout::from_size_align(len.max(1), REGION_ALIGN)
-            .expect("a region larger than isize::MAX bytes cannot be allocated");
+        match Region::try_heap(len) {
+            Ok(region) => region,
+            Err(_) => handle_alloc_error(Region::layout(len).unwrap_or(Layout::new::<u8>())),
+        }
+    }
+
+    /// A zeroed heap block of `len` bytes (at least one), aligned to [`REGION_ALIGN`], or
+    /// [`MemError::OutOfMemory`] when it cannot be allocated (or `len` rounded up to the
+    /// alignment exceeds `isize::MAX`).
+    ///
+    /// ```
+    /// use fastipc::{MemError, Region};
+    /// assert_eq!(Region::try_heap(128)?.len(), 128);
+    /// assert!(matches!(Region::try_heap(usize::MAX), Err(MemError::OutOfMemory { .. })));
+    /// # Ok::<(), MemError>(())
+    /// ```
+    pub fn try_heap(len: usize) -> Result<Region, MemError> {
+        let layout = Region::layout(len).ok_or(MemError::OutOfMemory { len })?;
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { alloc_zeroed(layout) };
-        let Some(ptr) = NonNull::new(raw) else {
-            handle_alloc_error(layout)
-        };
-        Region {
+        let ptr = NonNull::new(raw).ok_or(MemError::OutOfMemory { len })?;
+        Ok(Region {
             inner: Inner::Heap { ptr, layout },
-        }
+        })
+    }
+
+    fn layout(len: usize) -> Option<Layout> {
+        Layout::from_size_align(len.max(1), REGION_ALIGN).ok()
     }
 
     /// A region over a mapped shared segment.
@@ -276,6 +296,16 @@ mod tests {
             for off in (0..r.len() / 4 * 4).step_by(4) {
                 assert_eq!(r.mem().atomic_u32(off).unwrap().load(Ordering::Relaxed), 0);
             }
+        }
+    }
+
+    #[test]
+    fn impossible_heap_regions_are_errors() {
+        for len in [usize::MAX, isize::MAX as usize, 1 << 62] {
+            assert!(
+                matches!(Region::try_heap(len), Err(MemError::OutOfMemory { len: l }) if l == len),
+                "{len}"
+            );
         }
     }
 

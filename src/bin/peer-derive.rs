@@ -85,7 +85,7 @@ fn run(args: &[&str]) -> Result<String> {
             let n: u64 = n.parse()?;
             let tx = Quote::producer()?;
             for seq in 0..n {
-                tx.send(&Quote::nth(seq));
+                tx.send(&Quote::nth(seq))?;
                 if seq % 256 == 255 {
                     std::thread::yield_now();
                 }

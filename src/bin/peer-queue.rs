@@ -52,7 +52,8 @@ fn run(args: &[String]) -> Result<(), String> {
             let (id, count) = (num(args, 2)?, num(args, 3)?);
             let tx = open(name)?.producer();
             for seq in 0..count {
-                tx.send(&(id << SEQ_BITS | seq));
+                tx.send(&(id << SEQ_BITS | seq))
+                    .map_err(|e| e.to_string())?;
                 if seq % 256 == 255 {
                     std::thread::yield_now();
                 }

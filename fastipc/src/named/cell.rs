@@ -53,10 +53,11 @@
 //!
 //! Outside the contract, as for any shared memory: a process that writes the segment
 //! without holding the mutex (a tool writing `/dev/shm` directly, or code that releases
-//! the lock by force while its holder still runs), or that shrinks the file; and
-//! processes in different process-id namespaces, whose holders the dead-owner check
-//! cannot see (see [`crate::sync::mutex`]). Such a writer races with the guard holder;
-//! fastipc cannot prevent it.
+//! the lock by force while its holder still runs), or that shrinks the file (which makes
+//! the others' next access fault with `SIGBUS`). Such a writer races with the guard
+//! holder; fastipc cannot prevent it. (Processes in different pid namespaces may share a
+//! cell: the dead-owner check never judges a holder of another namespace, see
+//! [`crate::sync::mutex`].)
 //!
 //! # Dead holders
 //! The mutex is the one of [`NamedMutex`](super::NamedMutex): if a holder is killed while
@@ -683,22 +684,17 @@ mod tests {
         );
     }
 
-    /// The id of a process that is certainly dead: an exited and reaped child.
-    fn dead_pid() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
-    }
-
     #[test]
     fn a_dead_holder_is_reported_to_the_next_locker_with_the_cell_guard() {
+        crate::sync::mutex::test_knob::short_owner_checks();
         let name = unique("cell-dead");
         let (reg, _clean) = registry("cell-dead", &[&seg(&name)]);
         let cell = SharedCell::open_or_create_with_in(&reg, &name, &[1u32, 1]).unwrap();
-        // A holder known only by its (dead) process id, stopped mid-update.
+        // A fastipc holder that exited (a zombie: its id is not reused while we test),
+        // stopped mid-update.
         let mem = cell.segment().mem();
-        let dead = dead_pid();
+        let dead = crate::sys::process::test_util::Zombie::new();
+        let dead_id = crate::sys::process::ProcessId::of(dead.pid()).unwrap();
         {
             let mut g = cell.lock().unwrap();
             g[0] = 2;
@@ -709,14 +705,24 @@ mod tests {
             .store(MUTEX_LOCKED, Ordering::Relaxed);
         mem.atomic_u32(OFF_MUTEX_OWNER)
             .unwrap()
-            .store(dead, Ordering::Relaxed);
-        // Clear our own identity so only the dead pid names the holder.
+            .store(dead.pid(), Ordering::Relaxed);
         let ident = crate::sync::layout::mutex_identity_offset(mem.as_ptr() as usize);
-        mem.atomic_u64(ident).unwrap().store(0, Ordering::Relaxed);
+        let word = crate::sync::layout::OwnerIdentity {
+            pid: dead.pid(),
+            start_time_low: dead_id.start_time as u32,
+        }
+        .to_word();
+        mem.atomic_u64(ident)
+            .unwrap()
+            .store(word, Ordering::Relaxed);
+        assert_eq!(
+            cell.mutex().info().owner_pid_namespace,
+            dead_id.pid_namespace
+        );
 
         // `store` does not write over the half-updated value; it hands back the guard.
         let died = cell.store(&[9, 9]).unwrap_err();
-        assert_eq!(died.dead_pid(), dead);
+        assert_eq!(died.dead_pid(), dead.pid());
         let mut guard = died.into_guard();
         assert_eq!(*guard, [2, 1], "the half-updated value, untouched");
         guard[1] = 2; // repair

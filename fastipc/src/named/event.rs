@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
+use super::handle::Handle;
 use super::registry::{Detached, Registry};
 use super::segment::NamedSegment;
-use super::{Kind, segment_name};
 use crate::error::{NamedError, TimedOut};
 use crate::sync::Event;
-use crate::sync::layout::EVENT_SIZE;
 use crate::sys::clock::Deadline;
 
 /// A manual-reset event any process can open by name, shared with the Python package's
@@ -27,13 +26,7 @@ use crate::sys::clock::Deadline;
 /// # Ok::<(), fastipc::NamedError>(())
 /// ```
 #[derive(Debug)]
-pub struct NamedEvent {
-    /// A view into `segment`'s mapping; handed out only with the lifetime of a borrow of
-    /// `self`, so never used after `segment` drops.
-    event: Event<'static>,
-    segment: NamedSegment,
-    name: String,
-}
+pub struct NamedEvent(Handle<Event<'static>>);
 
 impl NamedEvent {
     /// Opens the event `name`, creating it (clear) if it does not exist, registered in the
@@ -44,12 +37,11 @@ impl NamedEvent {
 
     /// [`NamedEvent::open`] with an explicit registry.
     pub fn open_in(registry: &Registry, name: &str) -> Result<NamedEvent, NamedError> {
-        let seg = segment_name(Kind::Event, name)?;
-        let segment = NamedSegment::open_or_create(registry, &seg, EVENT_SIZE, |mem| {
+        Handle::open_or_create(registry, name, |mem| {
             // The segment is EVENT_SIZE bytes and page-aligned: init cannot fail.
             let _ = Event::init(mem);
-        })?;
-        NamedEvent::from_segment(segment, name)
+        })
+        .map(NamedEvent)
     }
 
     /// Opens the event `name` only if it exists.
@@ -59,35 +51,12 @@ impl NamedEvent {
 
     /// [`NamedEvent::open_existing`] with an explicit registry.
     pub fn open_existing_in(registry: &Registry, name: &str) -> Result<NamedEvent, NamedError> {
-        let seg = segment_name(Kind::Event, name)?;
-        let segment = NamedSegment::open(registry, &seg, EVENT_SIZE)?;
-        NamedEvent::from_segment(segment, name)
-    }
-
-    fn from_segment(segment: NamedSegment, name: &str) -> Result<NamedEvent, NamedError> {
-        // SAFETY: the view is stored next to `segment` and only handed out through
-        // `event()`, whose result borrows `self`; never used after `segment` drops.
-        let mem = unsafe { segment.mem_unbounded() };
-        match Event::attach(mem) {
-            Ok(event) => Ok(NamedEvent {
-                event,
-                segment,
-                name: name.to_owned(),
-            }),
-            Err(source) => {
-                segment.abandon();
-                Err(NamedError::Sync {
-                    kind: "event",
-                    name: name.to_owned(),
-                    source,
-                })
-            }
-        }
+        Handle::open_existing(registry, name).map(NamedEvent)
     }
 
     /// The buffer-backed event inside.
     pub fn event(&self) -> Event<'_> {
-        self.event
+        self.0.view()
     }
 
     /// Sets the event and wakes every waiter.
@@ -122,23 +91,23 @@ impl NamedEvent {
 
     /// The name (without prefix).
     pub fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// The backing segment and its registration.
     pub fn segment(&self) -> &NamedSegment {
-        &self.segment
+        self.0.segment()
     }
 
     /// Whether this handle created the event.
     pub fn created(&self) -> bool {
-        self.segment.created()
+        self.0.created()
     }
 
     /// Closes this handle; the last live process out unlinks the segment. Dropping the
     /// handle does the same, ignoring errors.
     pub fn close(self) -> Result<Detached, NamedError> {
-        self.segment.close()
+        self.0.close()
     }
 }
 
@@ -148,6 +117,7 @@ mod tests {
     use crate::error::ShmError;
     use crate::named::EVENT_PREFIX;
     use crate::named::test_util::{registry, unique};
+    use crate::sync::layout::EVENT_SIZE;
 
     #[test]
     fn handles_share_one_event() {

@@ -43,6 +43,7 @@
 
 pub mod cell;
 pub mod event;
+mod handle;
 pub mod mutex;
 pub mod registry;
 pub mod segment;

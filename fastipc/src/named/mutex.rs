@@ -2,19 +2,21 @@
 
 use std::time::Duration;
 
+use super::handle::Handle;
 use super::registry::{Detached, Registry};
 use super::segment::NamedSegment;
-use super::{Kind, segment_name};
 use crate::error::NamedError;
-use crate::sync::layout::{MUTEX_SIZE, MutexInfo};
+use crate::sync::layout::MutexInfo;
 use crate::sync::{LockError, Mutex, MutexGuard, OwnerDied};
 use crate::sys::clock::Deadline;
 
 /// A mutex any process can open by name, shared with the Python package's `NamedMutex`.
 ///
-/// Dead owners are handled: if the holder is killed, the next locker gets the lock with
-/// [`OwnerDied`] within about [`OWNER_CHECK_INTERVAL`](crate::sync::OWNER_CHECK_INTERVAL)
-/// (see [`crate::sync::mutex`]).
+/// Dead owners are handled: if a fastipc holder of this pid namespace is killed, the next
+/// locker gets the lock with [`OwnerDied`] within about
+/// [`OWNER_CHECK_INTERVAL`](crate::sync::OWNER_CHECK_INTERVAL). A holder of another pid
+/// namespace, or a Python holder (it records no namespace), is never judged dead (see
+/// [`crate::sync::mutex`]).
 ///
 /// ```
 /// use fastipc::named::{NamedMutex, registry::Registry};
@@ -31,13 +33,7 @@ use crate::sys::clock::Deadline;
 /// # Ok::<(), fastipc::NamedError>(())
 /// ```
 #[derive(Debug)]
-pub struct NamedMutex {
-    /// A view into `segment`'s mapping; handed out only with the lifetime of a borrow of
-    /// `self`, so never used after `segment` drops.
-    mutex: Mutex<'static>,
-    segment: NamedSegment,
-    name: String,
-}
+pub struct NamedMutex(Handle<Mutex<'static>>);
 
 impl NamedMutex {
     /// Opens the mutex `name`, creating it (unlocked) if it does not exist, registered in
@@ -48,12 +44,11 @@ impl NamedMutex {
 
     /// [`NamedMutex::open`] with an explicit registry.
     pub fn open_in(registry: &Registry, name: &str) -> Result<NamedMutex, NamedError> {
-        let seg = segment_name(Kind::Mutex, name)?;
-        let segment = NamedSegment::open_or_create(registry, &seg, MUTEX_SIZE, |mem| {
+        Handle::open_or_create(registry, name, |mem| {
             // The segment is MUTEX_SIZE bytes and page-aligned: init cannot fail.
             let _ = Mutex::init(mem);
-        })?;
-        NamedMutex::from_segment(segment, name)
+        })
+        .map(NamedMutex)
     }
 
     /// Opens the mutex `name` only if it exists.
@@ -63,35 +58,12 @@ impl NamedMutex {
 
     /// [`NamedMutex::open_existing`] with an explicit registry.
     pub fn open_existing_in(registry: &Registry, name: &str) -> Result<NamedMutex, NamedError> {
-        let seg = segment_name(Kind::Mutex, name)?;
-        let segment = NamedSegment::open(registry, &seg, MUTEX_SIZE)?;
-        NamedMutex::from_segment(segment, name)
-    }
-
-    fn from_segment(segment: NamedSegment, name: &str) -> Result<NamedMutex, NamedError> {
-        // SAFETY: the view is stored next to `segment` and only handed out through
-        // `mutex()`, whose result borrows `self`; it is never used after `segment` drops.
-        let mem = unsafe { segment.mem_unbounded() };
-        match Mutex::attach(mem) {
-            Ok(mutex) => Ok(NamedMutex {
-                mutex,
-                segment,
-                name: name.to_owned(),
-            }),
-            Err(source) => {
-                segment.abandon();
-                Err(NamedError::Sync {
-                    kind: "mutex",
-                    name: name.to_owned(),
-                    source,
-                })
-            }
-        }
+        Handle::open_existing(registry, name).map(NamedMutex)
     }
 
     /// The buffer-backed mutex inside.
     pub fn mutex(&self) -> Mutex<'_> {
-        self.mutex
+        self.0.view()
     }
 
     /// Locks, waiting as long as it takes; `Err(OwnerDied)` (carrying the guard) when
@@ -148,23 +120,23 @@ impl NamedMutex {
 
     /// The name (without prefix).
     pub fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// The backing segment and its registration.
     pub fn segment(&self) -> &NamedSegment {
-        &self.segment
+        self.0.segment()
     }
 
     /// Whether this handle created the mutex.
     pub fn created(&self) -> bool {
-        self.segment.created()
+        self.0.created()
     }
 
     /// Closes this handle; the last live process out unlinks the segment. Dropping the
     /// handle does the same, ignoring errors.
     pub fn close(self) -> Result<Detached, NamedError> {
-        self.segment.close()
+        self.0.close()
     }
 }
 

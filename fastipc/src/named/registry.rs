@@ -5,23 +5,52 @@
 //! - Root: `$FASTIPC_PID_DIR`, default [`DEFAULT_PID_DIR`] (`/dev/shm/fastipc`).
 //! - One folder per segment: `<root>/<segment name>.pids/`.
 //! - One file per attached process, named after its process id. The Python peer leaves it
-//!   empty; fastipc writes the process's start time (clock ticks after boot) into it,
-//!   which the peer ignores and fastipc uses to tell a live process from a reused id.
+//!   empty (and ignores what is in it); fastipc writes two decimal numbers separated by a
+//!   space and ended by a newline: the process's start time (clock ticks after boot), to
+//!   tell a live process from a reused id, and its pid namespace (the inode number of
+//!   `/proc/self/ns/pid`, 0 when unknown), to know where the id means something.
 //!
 //! # Protocol
 //! - **attach**: create the folder, create this process's file, then open or create the
 //!   segment. (The Python peer opens first and registers after; registering first closes
 //!   the window in which a leaving process could see nobody and remove the segment.)
-//! - **detach**: remove this process's file and those of dead processes (exited, zombies
-//!   included); if no other live process is registered, unlink the segment and remove the
-//!   folder.
+//! - **detach**: remove this process's file and those of processes that are certainly
+//!   dead; if no other registered process may still be alive, unlink the segment and
+//!   remove the folder.
 //!
 //! A process that opens one segment several times (several handles) registers once and
 //! leaves when its last handle does. fastipc processes also hold an advisory lock
 //! (`flock`) on the folder while they attach, detach or sweep, so two fastipc processes
 //! never race each other; the Python peer takes no lock, so a Python process leaving at
 //! the very moment another one attaches can still remove a segment in use (the peer's
-//! own protocol allows it). All processes must share one process-id namespace.
+//! own protocol allows it).
+//!
+//! The lock is held for microseconds, but a process stopped (`SIGSTOP`, a debugger) or
+//! hung while it holds it would hold it indefinitely, so nobody waits for it without
+//! bound: attempts that do not block are retried with a growing pause (up to 10 ms) until
+//! the registry's [lock timeout](Registry::with_lock_timeout) ([`DEFAULT_LOCK_TIMEOUT`],
+//! 5 s) has passed, then the operation fails with [`NamedError::RegistryBusy`]. Opening
+//! a named object then fails; closing one (or dropping it) gives up leaving the registry
+//! and keeps this process's file, which goes once this process has exited (any later
+//! detach or [`Registry::sweep`] removes a dead process's file); a sweep reports the
+//! folder among its errors and moves on.
+//!
+//! # Who is dead
+//! A process id means something only in one pid namespace (see
+//! [`crate::sys::process`]). A fastipc file records the namespace; a Python file does
+//! not. So:
+//! - A file recording the caller's own namespace is judged exactly ([`process::has_exited`]):
+//!   dead when its process has exited (zombies included, but not a process whose main
+//!   thread alone exited) or its id now names a process that started at another time.
+//! - A file recording another namespace (containers sharing `/dev/shm`) is never judged
+//!   dead: its id means nothing here.
+//! - A file recording no namespace (every file the Python peer writes) is judged by its
+//!   process id in the caller's namespace only by [`Registry::sweep`], an explicit
+//!   clean-up, which so applies the Python peer's own rule (run it from the namespace of
+//!   the Python processes). Leaving (detach, close, drop) never removes such a file, nor
+//!   unlinks a segment while one is there: a crashed Python process's segment stays until
+//!   a Python peer closes the object (the peer removes files by process id) or a sweep
+//!   runs.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,12 +59,14 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex as StdMutex, PoisonError};
+use std::time::Duration;
 
 use rustix::fs::{self, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::{NamedError, ShmError};
-use crate::sys::process::{self, ProcessId};
+use crate::sys::clock::Deadline;
+use crate::sys::process::{self, ProcessId, StartTime};
 use crate::sys::shm::Segment;
 
 /// The registry root when `$FASTIPC_PID_DIR` is not set (the Python peer's default).
@@ -47,6 +78,14 @@ pub const PIDS_SUFFIX: &str = ".pids";
 
 /// How many times an operation retries when the folder it locked was removed meanwhile.
 const RETRIES: usize = 100;
+
+/// How long a registry operation waits for another process's lock on a folder before it
+/// fails with [`NamedError::RegistryBusy`], unless [`Registry::with_lock_timeout`] says
+/// otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest pause between two attempts to take a folder's lock.
+const MAX_LOCK_BACKOFF: Duration = Duration::from_millis(10);
 
 /// An attachment registry rooted at one directory.
 ///
@@ -65,6 +104,7 @@ const RETRIES: usize = 100;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Registry {
     root: PathBuf,
+    lock_timeout: Duration,
 }
 
 impl Default for Registry {
@@ -85,23 +125,50 @@ impl Registry {
 
     /// A registry rooted at `root` (for tests, or to keep a group of processes apart;
     /// Python peers must then run with `FASTIPC_PID_DIR` set to the same directory).
+    ///
+    /// A relative `root` is made absolute here, against the current directory of this
+    /// moment, so that a later `chdir` does not move the registry under open handles
+    /// (which would then leave from, or remove segments according to, another folder). If
+    /// the current directory cannot be read, `root` is kept as given.
+    ///
+    /// ```
+    /// use fastipc::named::registry::Registry;
+    /// let registry = Registry::at("pids");
+    /// assert_eq!(registry.root(), std::env::current_dir()?.join("pids"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn at(root: impl Into<PathBuf>) -> Registry {
-        Registry { root: root.into() }
+        let root = root.into();
+        Registry {
+            root: std::path::absolute(&root).unwrap_or(root),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
     }
 
-    /// The root directory.
+    /// The same registry with another lock timeout: how long an operation waits for a
+    /// folder another process has locked before it fails with
+    /// [`NamedError::RegistryBusy`] (see the [module docs](self)). The default is
+    /// [`DEFAULT_LOCK_TIMEOUT`].
+    pub fn with_lock_timeout(self, timeout: Duration) -> Registry {
+        Registry {
+            lock_timeout: timeout,
+            ..self
+        }
+    }
+
+    /// The lock timeout (see [`Registry::with_lock_timeout`]).
+    pub fn lock_timeout(&self) -> Duration {
+        self.lock_timeout
+    }
+
+    /// The root directory (absolute, see [`Registry::at`]).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The folder of `segment`: `<root>/<segment>.pids`, spelled as the Python peer does
-    /// (trailing slashes of the root dropped).
+    /// The folder of `segment`: `<root>/<segment>.pids`.
     pub fn pids_dir(&self, segment: &str) -> PathBuf {
-        let root = self.root.to_string_lossy();
-        PathBuf::from(format!(
-            "{}/{segment}{PIDS_SUFFIX}",
-            root.trim_end_matches('/')
-        ))
+        self.root.join(format!("{segment}{PIDS_SUFFIX}"))
     }
 
     /// The processes registered as attached to `segment`, dead or alive, by process id.
@@ -128,9 +195,16 @@ impl Registry {
 
     /// Removes the registrations of dead processes, and the segments of
     /// [`SWEEP_PREFIXES`](super::SWEEP_PREFIXES) (the sync objects and shared cells) that
-    /// no live process is registered for, with their folders. With `dry_run`, only reports what it would
-    /// do. Segments of other kinds keep their data (a Python `NamedHistoryBuffer` is
-    /// meant to outlive its processes): only their dead registrations go.
+    /// no live process is registered for, with their folders. With `dry_run`, only
+    /// reports what it would do. Segments of other kinds keep their data (a Python
+    /// `NamedHistoryBuffer` is meant to outlive its processes): only their dead
+    /// registrations go.
+    ///
+    /// A registration is dead as [`AttachedPid::alive`] says: a file of this process's
+    /// pid namespace when its process has exited; a Python peer's file (no namespace
+    /// recorded) when no process with its id runs in this namespace — so sweep from the
+    /// namespace the Python processes run in; a file of another namespace never (it is
+    /// reported in [`InUse::unverifiable`]).
     ///
     /// Only folders under this registry's root are looked at: a segment registered under
     /// another root, or under none, is left alone.
@@ -166,9 +240,13 @@ impl Registry {
             return Ok(());
         };
         let mut live = Vec::new();
+        let mut unverifiable = Vec::new();
         for entry in read_pid_entries(&lock.path)? {
             if entry.alive {
                 live.push(entry.pid);
+                if entry.pid_namespace.is_some() && !entry.is_verifiable() {
+                    unverifiable.push(entry.pid);
+                }
                 continue;
             }
             report.dead_entries.push(DeadEntry {
@@ -181,9 +259,11 @@ impl Registry {
         }
         if !live.is_empty() {
             live.sort_unstable();
+            unverifiable.sort_unstable();
             report.in_use.push(InUse {
                 segment: segment.to_owned(),
                 pids: live,
+                unverifiable,
             });
             return Ok(());
         }
@@ -205,12 +285,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Locks (creating it if needed) the folder of `segment`.
+    /// Locks (creating it if needed) the folder of `segment`, waiting at most the lock
+    /// timeout for another process's lock.
     pub(crate) fn lock_dir(&self, segment: &str) -> Result<DirLock, NamedError> {
         let path = self.pids_dir(segment);
+        let deadline = Deadline::after(self.lock_timeout);
         for _ in 0..RETRIES {
             stdfs::create_dir_all(&path).map_err(|e| registry_error(&path, "mkdir", e))?;
-            if let Some(lock) = DirLock::acquire(&path)? {
+            if let Some(lock) = DirLock::acquire(&path, deadline, self.lock_timeout)? {
                 return Ok(lock);
             }
         }
@@ -224,7 +306,7 @@ impl Registry {
     /// Locks the folder of `segment` if it exists.
     pub(crate) fn lock_existing_dir(&self, segment: &str) -> Result<Option<DirLock>, NamedError> {
         let path = self.pids_dir(segment);
-        DirLock::acquire(&path)
+        DirLock::acquire(&path, Deadline::after(self.lock_timeout), self.lock_timeout)
     }
 
     /// Writes this process's file (once per process) and counts one more handle.
@@ -234,7 +316,7 @@ impl Registry {
         let file = own_pid_file(&lock.path);
         if *count == 0 || !file.exists() {
             let me = ProcessId::current();
-            stdfs::write(&file, me.start_time.to_string())
+            stdfs::write(&file, format!("{} {}\n", me.start_time, me.pid_namespace))
                 .map_err(|e| registry_error(&file, "create pid file", e))?;
         }
         *count += 1;
@@ -242,8 +324,9 @@ impl Registry {
     }
 
     /// Counts one handle less; when it was this process's last, removes its file and
-    /// the files of dead processes. Returns whether another live process remains
-    /// registered (always `true` while this process keeps other handles).
+    /// the files of processes that are certainly dead. Returns whether another process
+    /// that may be alive remains registered (always `true` while this process keeps other
+    /// handles, and while a file this process cannot judge is there).
     pub(crate) fn unregister(&self, lock: &DirLock) -> Result<bool, NamedError> {
         if !release_local(&lock.path) {
             return Ok(true);
@@ -251,10 +334,11 @@ impl Registry {
         remove_file_quietly(&own_pid_file(&lock.path))?;
         let mut others = false;
         for entry in read_pid_entries(&lock.path)? {
-            if entry.alive {
-                others = true;
-            } else {
+            if entry.is_certainly_dead() {
                 remove_file_quietly(&lock.path.join(entry.pid.to_string()))?;
+            } else {
+                // Alive, or not judged from here: it may use the segment.
+                others = true;
             }
         }
         Ok(others)
@@ -301,7 +385,10 @@ impl Attachment {
         if !std::mem::replace(&mut self.active, false) {
             return Ok(Detached { unlinked: false });
         }
-        let lock = self.registry.lock_existing_dir(&self.segment)?;
+        let lock = self
+            .registry
+            .lock_existing_dir(&self.segment)
+            .inspect_err(|_| self.give_up())?;
         let others = match &lock {
             Some(lock) => self.registry.unregister(lock)?,
             // The folder is gone (removed by hand): nobody is registered, but other
@@ -327,7 +414,11 @@ impl Attachment {
         if !std::mem::replace(&mut self.active, false) {
             return Ok(());
         }
-        if let Some(lock) = self.registry.lock_existing_dir(&self.segment)? {
+        let lock = self
+            .registry
+            .lock_existing_dir(&self.segment)
+            .inspect_err(|_| self.give_up())?;
+        if let Some(lock) = lock {
             let others = self.registry.unregister(&lock)?;
             if !others {
                 // Leaves the folder if someone else's files are in it.
@@ -335,6 +426,14 @@ impl Attachment {
             }
         }
         Ok(())
+    }
+
+    /// Leaves without the folder's lock (another process holds it too long): counts this
+    /// handle out, so that the process's other handles keep counting right, and leaves
+    /// its file in place. The file goes once this process has exited (the next detach or
+    /// sweep removes a dead process's file); until then others count it as attached.
+    fn give_up(&self) {
+        release_local(&self.registry.pids_dir(&self.segment));
     }
 
     /// Wraps a registration made under `lock` by [`Registry::register`].
@@ -367,9 +466,30 @@ pub struct AttachedPid {
     pub pid: u32,
     /// Its start time as fastipc recorded it; `None` in a file a Python process wrote.
     pub start_time: Option<u64>,
-    /// Whether that process is alive now (a zombie is not; with a start time recorded,
-    /// a reused process id is not either).
+    /// Its pid namespace as fastipc recorded it; `None` when unknown (every file a
+    /// Python process wrote).
+    pub pid_namespace: Option<u32>,
+    /// Whether that process looks alive from here: exact for a file recording this
+    /// process's pid namespace (start time compared, so a reused id is dead); always
+    /// `true` for a file of another namespace; for a file recording none (the Python
+    /// peer's), whether a process with that id runs in this namespace — the Python peer's
+    /// own rule, which only [`Registry::sweep`] acts on (see the [module docs](self)).
     pub alive: bool,
+}
+
+impl AttachedPid {
+    /// Whether this process can judge the registered process's liveness for sure: the
+    /// file records the caller's own pid namespace (and the start time).
+    pub fn is_verifiable(&self) -> bool {
+        self.pid_namespace.is_some()
+            && self.pid_namespace == process::pid_namespace().map(|ns| ns.get())
+    }
+
+    /// Whether the registered process is certainly dead: judged dead from a file that
+    /// records this process's namespace. What a leaving process removes.
+    pub fn is_certainly_dead(&self) -> bool {
+        !self.alive && self.is_verifiable()
+    }
 }
 
 /// A registration of a dead process, found by [`Registry::sweep`].
@@ -386,8 +506,12 @@ pub struct DeadEntry {
 pub struct InUse {
     /// The segment.
     pub segment: String,
-    /// The live processes registered for it.
+    /// The processes registered for it that may be alive.
     pub pids: Vec<u32>,
+    /// Those of `pids` registered from another pid namespace: kept because they *may* be
+    /// alive, which cannot be checked from here. Remove such a file by hand once you know
+    /// its process is gone (or sweep from that namespace).
+    pub unverifiable: Vec<u32>,
 }
 
 /// What [`Registry::sweep`] removed (or, in a dry run, would remove).
@@ -437,7 +561,15 @@ impl fmt::Display for SweepReport {
             writeln!(f, "{verb} registry folder {}", d.display())?;
         }
         for u in &self.in_use {
-            writeln!(f, "kept {} (in use by {:?})", u.segment, u.pids)?;
+            write!(f, "kept {} (in use by {:?}", u.segment, u.pids)?;
+            if !u.unverifiable.is_empty() {
+                write!(
+                    f,
+                    "; {:?} cannot be checked from this pid namespace",
+                    u.unverifiable
+                )?;
+            }
+            writeln!(f, ")")?;
         }
         for e in &self.errors {
             writeln!(f, "error: {e}")?;
@@ -457,9 +589,14 @@ pub(crate) struct DirLock {
 }
 
 impl DirLock {
-    /// Opens and locks `path`; `None` if it does not exist or was removed while we
-    /// waited for the lock.
-    fn acquire(path: &Path) -> Result<Option<DirLock>, NamedError> {
+    /// Opens and locks `path`, waiting until `deadline` at most for another process's
+    /// lock (`timeout` is that wait, for the error); `None` if it does not exist or was
+    /// removed while we waited for the lock.
+    fn acquire(
+        path: &Path,
+        deadline: Deadline,
+        timeout: Duration,
+    ) -> Result<Option<DirLock>, NamedError> {
         let fd = match fs::open(
             path,
             OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
@@ -469,10 +606,22 @@ impl DirLock {
             Err(Errno::NOENT) => return Ok(None),
             Err(e) => return Err(registry_errno(path, "open", e)),
         };
+        let mut pause = Duration::from_micros(50);
         loop {
-            match fs::flock(&fd, FlockOperation::LockExclusive) {
+            match fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => break,
                 Err(Errno::INTR) => continue,
+                Err(Errno::WOULDBLOCK) => {
+                    let left = deadline.remaining();
+                    if left.is_zero() {
+                        return Err(NamedError::RegistryBusy {
+                            path: path.to_owned(),
+                            waited: timeout,
+                        });
+                    }
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(MAX_LOCK_BACKOFF);
+                }
                 Err(e) => return Err(registry_errno(path, "flock", e)),
             }
         }
@@ -533,21 +682,40 @@ fn read_pid_entries(dir: &Path) -> Result<Vec<AttachedPid>, NamedError> {
         let Ok(pid) = name.parse::<u32>() else {
             continue;
         };
-        let start_time = stdfs::read_to_string(entry.path())
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .filter(|&t| t != 0);
-        let alive = match start_time {
-            Some(start_time) => ProcessId { pid, start_time }.is_alive(),
+        let (start_time, pid_namespace) =
+            parse_pid_file(&stdfs::read_to_string(entry.path()).unwrap_or_default());
+        let alive = match pid_namespace {
+            Some(ns) => {
+                let start = start_time.map_or(StartTime::Unknown, StartTime::Full);
+                !process::has_exited(pid, ns, start)
+            }
+            // No namespace recorded (a Python peer's file): by the process id in this
+            // namespace, the Python peer's own rule.
             None => process::is_alive(pid),
         };
         out.push(AttachedPid {
             pid,
             start_time,
+            pid_namespace,
             alive,
         });
     }
     Ok(out)
+}
+
+/// The start time and pid namespace a pid file records (`"START NS\n"`); `None` for
+/// what is missing, 0 or unreadable (an empty Python file gives neither).
+fn parse_pid_file(text: &str) -> (Option<u64>, Option<u32>) {
+    let mut fields = text.split_ascii_whitespace();
+    let start_time = fields
+        .next()
+        .and_then(|f| f.parse::<u64>().ok())
+        .filter(|&t| t != 0);
+    let pid_namespace = fields
+        .next()
+        .and_then(|f| f.parse::<u32>().ok())
+        .filter(|&ns| ns != 0);
+    (start_time, pid_namespace)
 }
 
 fn unlink_segment(segment: &str) -> Result<(), NamedError> {
@@ -596,6 +764,7 @@ fn registry_errno(path: &Path, op: &'static str, e: Errno) -> NamedError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::process::test_util::Zombie;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     fn temp_registry(tag: &str) -> (Registry, CleanDir) {
@@ -634,6 +803,8 @@ mod tests {
         assert_eq!(listed[0].pid, std::process::id());
         assert!(listed[0].alive);
         assert_eq!(listed[0].start_time, Some(ProcessId::current().start_time));
+        assert_eq!(listed[0].pid_namespace, Some(my_ns()));
+        assert!(listed[0].is_verifiable());
         assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
         assert_eq!(reg.attached("seg").unwrap().len(), 1, "b still attached");
         drop(b);
@@ -644,25 +815,87 @@ mod tests {
         );
     }
 
+    /// What a fastipc process of pid namespace `ns` writes into its pid file.
+    fn record(id: ProcessId, ns: u32) -> String {
+        format!("{} {ns}\n", id.start_time)
+    }
+
+    fn my_ns() -> u32 {
+        process::pid_namespace().unwrap().get()
+    }
+
     #[test]
-    fn dead_registrations_are_removed_on_detach_and_live_ones_kept() {
+    fn leaving_removes_only_certainly_dead_registrations_and_sweep_the_python_ones_too() {
         let (reg, _clean) = temp_registry("dead");
         let a = reg.attach("seg").unwrap();
         let dir = reg.pids_dir("seg");
-        // A dead process (reaped child), an empty Python-style file, and a live process
-        // (our parent) registered by hand.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        stdfs::write(dir.join(dead.to_string()), "").unwrap();
+        // Exited, unreaped children (their ids cannot be reused meanwhile): one recorded
+        // by a fastipc process of our namespace (dead), one of another namespace (never
+        // judged), one in a Python-style empty file (dead by its id here); our parent,
+        // alive.
+        let (dead, foreign, python) = (Zombie::new(), Zombie::new(), Zombie::new());
+        let id = |z: &Zombie| ProcessId::of(z.pid()).unwrap();
+        stdfs::write(dir.join(dead.pid().to_string()), record(id(&dead), my_ns())).unwrap();
+        stdfs::write(
+            dir.join(foreign.pid().to_string()),
+            record(id(&foreign), my_ns() ^ 1),
+        )
+        .unwrap();
+        stdfs::write(dir.join(python.pid().to_string()), "").unwrap();
         let parent = std::os::unix::process::parent_id();
-        stdfs::write(dir.join(parent.to_string()), "").unwrap();
+        let parent_id = ProcessId::of(parent).unwrap();
+        stdfs::write(dir.join(parent.to_string()), record(parent_id, my_ns())).unwrap();
         stdfs::write(dir.join("not-a-pid"), "").unwrap();
         let listed = reg.attached("seg").unwrap();
-        assert_eq!(listed.iter().filter(|a| a.alive).count(), 2);
+        assert_eq!(listed.len(), 5, "{listed:?}");
+        let find = |pid: u32| *listed.iter().find(|a| a.pid == pid).unwrap();
+        assert!(find(dead.pid()).is_certainly_dead());
+        assert!(find(foreign.pid()).alive && !find(foreign.pid()).is_verifiable());
+        let py = find(python.pid());
+        assert!(!py.alive && !py.is_verifiable() && !py.is_certainly_dead());
+        assert_eq!((py.start_time, py.pid_namespace), (None, None));
+        assert!(find(parent).alive && find(parent).is_verifiable());
+        assert!(find(std::process::id()).alive);
+        // Leaving removes only the certainly dead one; the Python file keeps the segment.
         assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
+        let mut left: Vec<u32> = reg.attached("seg").unwrap().iter().map(|a| a.pid).collect();
+        left.sort_unstable();
+        let mut want = vec![parent, foreign.pid(), python.pid()];
+        want.sort_unstable();
+        assert_eq!(left, want);
+        // A sweep removes the Python file too (the Python peer's rule), keeps the other
+        // namespace's, and says so.
+        stdfs::remove_file(dir.join(parent.to_string())).unwrap();
+        let report = reg.sweep(false).unwrap();
+        let swept: Vec<u32> = report.dead_entries.iter().map(|d| d.pid).collect();
+        assert_eq!(swept, [python.pid()], "{report}");
+        assert_eq!(report.in_use.len(), 1);
+        assert_eq!(report.in_use[0].unverifiable, [foreign.pid()]);
+        assert!(report.to_string().contains("cannot be checked"), "{report}");
         let left: Vec<u32> = reg.attached("seg").unwrap().iter().map(|a| a.pid).collect();
-        assert_eq!(left, [parent]);
+        assert_eq!(left, [foreign.pid()]);
+    }
+
+    #[test]
+    fn a_process_whose_main_thread_exited_while_another_runs_stays_registered() {
+        let (reg, _clean) = temp_registry("leader");
+        let a = reg.attach("seg").unwrap();
+        let proc = crate::sys::process::test_util::LeaderExited::spawn("");
+        let id = ProcessId::of(proc.pid()).unwrap();
+        let file = reg.pids_dir("seg").join(proc.pid().to_string());
+        stdfs::write(&file, record(id, my_ns())).unwrap();
+        let listed = reg.attached("seg").unwrap();
+        assert!(
+            listed.iter().all(|a| a.alive && a.is_verifiable()),
+            "{listed:?}"
+        );
+        // Leaving, we neither remove its registration nor the segment's folder.
+        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
+        assert!(proc.still_runs());
+        assert!(file.exists());
+        let report = reg.sweep(false).unwrap();
+        assert!(report.dead_entries.is_empty(), "{report}");
+        assert!(file.exists());
     }
 
     #[test]
@@ -671,11 +904,15 @@ mod tests {
         let dir = reg.pids_dir("seg");
         stdfs::create_dir_all(&dir).unwrap();
         let parent = std::os::unix::process::parent_id();
-        let real = ProcessId::of(parent).unwrap().start_time;
-        stdfs::write(dir.join(parent.to_string()), (real + 1).to_string()).unwrap();
+        let real = ProcessId::of(parent).unwrap();
+        let reused = ProcessId {
+            start_time: real.start_time + 1,
+            ..real
+        };
+        stdfs::write(dir.join(parent.to_string()), record(reused, my_ns())).unwrap();
         let listed = reg.attached("seg").unwrap();
         assert_eq!(listed.len(), 1);
-        assert!(!listed[0].alive);
+        assert!(listed[0].is_certainly_dead());
     }
 
     #[test]
@@ -696,6 +933,80 @@ mod tests {
         );
         drop(c);
         assert!(reg.attached("seg").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_relative_root_is_made_absolute_at_construction() {
+        let reg = Registry::at("some/relative/pids");
+        let cwd = std::env::current_dir().unwrap();
+        assert!(reg.root().is_absolute());
+        assert_eq!(reg.root(), cwd.join("some/relative/pids"));
+        assert_eq!(reg.pids_dir("seg"), cwd.join("some/relative/pids/seg.pids"));
+        assert_eq!(reg.lock_timeout(), DEFAULT_LOCK_TIMEOUT);
+    }
+
+    #[test]
+    fn a_folder_locked_by_a_stuck_process_fails_open_close_and_sweep_in_bounded_time() {
+        use crate::named::NamedMutex;
+        use crate::named::test_util::{registry, unique};
+        use std::sync::mpsc;
+        let name = unique("flock");
+        let seg = format!("{}{name}", crate::named::MUTEX_PREFIX);
+        let (reg, _clean) = registry("flock", &[&seg]);
+        let reg = reg.with_lock_timeout(Duration::from_millis(300));
+        let held = NamedMutex::open_in(&reg, &name).unwrap();
+        let own_file = reg.pids_dir(&seg).join(std::process::id().to_string());
+        // "Another process", stopped while it holds the folder's lock: flock locks belong
+        // to an open file description, so this one excludes ours.
+        let stuck = fs::open(
+            reg.pids_dir(&seg),
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        fs::flock(&stuck, FlockOperation::LockExclusive).unwrap();
+        // Each operation runs on a thread; the bound below is on the wait (the timeout
+        // is 300 ms), so a blocking implementation fails instead of hanging the test.
+        let bounded = |f: Box<dyn FnOnce() -> Result<(), NamedError> + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(f());
+            });
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("blocked on the registry folder's lock without a timeout")
+        };
+        let reg2 = reg.clone();
+        let name2 = name.clone();
+        let opened = bounded(Box::new(move || {
+            NamedMutex::open_in(&reg2, &name2).map(|_| ())
+        }));
+        assert!(
+            matches!(&opened, Err(NamedError::RegistryBusy { waited, .. }) if *waited == Duration::from_millis(300)),
+            "{opened:?}"
+        );
+        assert!(opened.unwrap_err().to_string().contains("stayed locked"));
+        // Closing (and dropping) gives up too, leaving our file for later.
+        let closed = bounded(Box::new(move || held.close().map(|_| ())));
+        assert!(
+            matches!(closed, Err(NamedError::RegistryBusy { .. })),
+            "{closed:?}"
+        );
+        assert!(own_file.exists());
+        assert!(Segment::exists(&seg));
+        let reg3 = reg.clone();
+        let report = bounded(Box::new(move || {
+            let report = reg3.sweep(false)?;
+            assert_eq!(report.errors.len(), 1, "{report}");
+            assert!(report.errors[0].contains("stayed locked"), "{report}");
+            Ok(())
+        }));
+        report.unwrap();
+        drop(stuck);
+        // Free again: a new handle works, and as the last one out removes everything.
+        let again = NamedMutex::open_in(&reg, &name).unwrap();
+        assert!(again.close().unwrap().unlinked);
+        assert!(!own_file.exists());
+        assert!(!Segment::exists(&seg));
     }
 
     #[test]

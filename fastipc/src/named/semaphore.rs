@@ -2,17 +2,28 @@
 
 use std::time::Duration;
 
+use super::handle::Handle;
 use super::registry::{Detached, Registry};
 use super::segment::NamedSegment;
-use super::{Kind, segment_name};
 use crate::error::{NamedError, SyncError, TimedOut};
 use crate::sync::Semaphore;
-use crate::sync::layout::{SEMAPHORE_SIZE, SemaphoreInfo};
+use crate::sync::layout::SemaphoreInfo;
 use crate::sys::clock::Deadline;
 
-/// How long attaching waits for a Python creator to write the magic number (it creates
-/// the segment, then writes the header).
-const CREATOR_GRACE: Duration = Duration::from_millis(100);
+/// How long attaching gives a Python creator to write the magic number: it creates and
+/// sizes the segment (zero-filled), maps it, registers, and only then writes the header.
+/// Also how young a segment must be for its creator to be possibly still at work.
+const CREATOR_GRACE: Duration = Duration::from_secs(2);
+
+/// How long attaching waits, once the magic is there, for a Python creator's count. The
+/// creator stores the magic first and the count a few instructions later; a post that
+/// landed in between would be overwritten. Unit tests wait much longer, so that their
+/// check of this wait does not depend on scheduling.
+const COUNT_GRACE: Duration = if cfg!(test) {
+    Duration::from_secs(30)
+} else {
+    Duration::from_millis(50)
+};
 
 /// A counting semaphore any process can open by name, shared with the Python package's
 /// `NamedSemaphore`.
@@ -33,13 +44,7 @@ const CREATOR_GRACE: Duration = Duration::from_millis(100);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct NamedSemaphore {
-    /// A view into `segment`'s mapping; handed out only with the lifetime of a borrow of
-    /// `self`, so never used after `segment` drops.
-    semaphore: Semaphore<'static>,
-    segment: NamedSegment,
-    name: String,
-}
+pub struct NamedSemaphore(Handle<Semaphore<'static>>);
 
 impl NamedSemaphore {
     /// Opens the semaphore `name`; if it does not exist, creates it holding `initial`
@@ -55,12 +60,11 @@ impl NamedSemaphore {
         name: &str,
         initial: u32,
     ) -> Result<NamedSemaphore, NamedError> {
-        let seg = segment_name(Kind::Semaphore, name)?;
-        let segment = NamedSegment::open_or_create(registry, &seg, SEMAPHORE_SIZE, |mem| {
+        let handle = Handle::open_or_create(registry, name, |mem| {
             // The segment is SEMAPHORE_SIZE bytes and page-aligned: init cannot fail.
             let _ = Semaphore::init(mem, initial);
         })?;
-        NamedSemaphore::from_segment(segment, name)
+        Ok(NamedSemaphore::settled(handle))
     }
 
     /// Opens the semaphore `name` only if it exists.
@@ -70,45 +74,26 @@ impl NamedSemaphore {
 
     /// [`NamedSemaphore::open_existing`] with an explicit registry.
     pub fn open_existing_in(registry: &Registry, name: &str) -> Result<NamedSemaphore, NamedError> {
-        let seg = segment_name(Kind::Semaphore, name)?;
-        let segment = NamedSegment::open(registry, &seg, SEMAPHORE_SIZE)?;
-        NamedSemaphore::from_segment(segment, name)
+        Handle::open_existing(registry, name).map(NamedSemaphore::settled)
     }
 
-    fn from_segment(segment: NamedSegment, name: &str) -> Result<NamedSemaphore, NamedError> {
-        // SAFETY: the view is stored next to `segment` and only handed out through
-        // `semaphore()`, whose result borrows `self`; never used after `segment` drops.
-        let mem = unsafe { segment.mem_unbounded() };
-        match Semaphore::attach(mem) {
-            Ok(semaphore) => {
-                if semaphore.info().magic == 0 {
-                    // A Python creator between creating the segment and writing the
-                    // header: give it a moment (its initial count would overwrite ours).
-                    let deadline = Deadline::after(CREATOR_GRACE);
-                    while semaphore.info().magic == 0 && !deadline.has_passed() {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-                Ok(NamedSemaphore {
-                    semaphore,
-                    segment,
-                    name: name.to_owned(),
-                })
-            }
-            Err(source) => {
-                segment.abandon();
-                Err(NamedError::Sync {
-                    kind: "semaphore",
-                    name: name.to_owned(),
-                    source,
-                })
+    /// Wraps a handle once a Python creator that may still be writing the header is done
+    /// (see [`wait_for_python_creator`]).
+    fn settled(handle: Handle<Semaphore<'static>>) -> NamedSemaphore {
+        let semaphore = handle.view();
+        let info = semaphore.info();
+        if !info.made_by_fastipc {
+            let young = segment_age(handle.segment().name()).is_none_or(|age| age < CREATOR_GRACE);
+            if info.magic == 0 || (info.count == 0 && young) {
+                wait_for_python_creator(semaphore);
             }
         }
+        NamedSemaphore(handle)
     }
 
     /// The buffer-backed semaphore inside.
     pub fn semaphore(&self) -> Semaphore<'_> {
-        self.semaphore
+        self.0.view()
     }
 
     /// Adds `n` tokens and wakes waiters. See [`Semaphore::post`].
@@ -148,23 +133,63 @@ impl NamedSemaphore {
 
     /// The name (without prefix).
     pub fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// The backing segment and its registration.
     pub fn segment(&self) -> &NamedSegment {
-        &self.segment
+        self.0.segment()
     }
 
     /// Whether this handle created the semaphore.
     pub fn created(&self) -> bool {
-        self.segment.created()
+        self.0.created()
     }
 
     /// Closes this handle; the last live process out unlinks the segment. Dropping the
     /// handle does the same, ignoring errors.
     pub fn close(self) -> Result<Detached, NamedError> {
-        self.segment.close()
+        self.0.close()
+    }
+}
+
+/// How long ago the segment `name` was last resized or written with `write(2)` — for a
+/// segment created the POSIX way, when its creator sized it (writes through a mapping
+/// leave the time alone). `None` if that cannot be told.
+fn segment_age(name: &str) -> Option<Duration> {
+    let path = std::path::Path::new(crate::sys::shm::SHM_DIR).join(name);
+    let modified = std::fs::symlink_metadata(path).ok()?.modified().ok()?;
+    std::time::SystemTime::now().duration_since(modified).ok()
+}
+
+/// Waits for a Python creator that may still be writing the header of a semaphore it
+/// just created, so that its stores do not overwrite what this process does next.
+///
+/// The Python creator zero-fills the segment (`ftruncate`), then stores the magic, then
+/// the initial count. fastipc's own creator initialises the header before anyone can see
+/// it and marks it ([`made_by_fastipc`](crate::sync::layout::SemaphoreInfo)), so only an
+/// unmarked header is waited for, and only while it may be under construction: its magic
+/// is still 0 (then up to [`CREATOR_GRACE`]), or its count is 0 in a segment younger than
+/// `CREATOR_GRACE` (then up to [`COUNT_GRACE`] for the count to change; a creator whose
+/// initial count is 0, or none, leaves it at 0 and costs this wait).
+///
+/// What remains: a Python creator stalled for longer than these bounds between its stores
+/// (descheduled for more than 50 ms between two adjacent stores, or for 2 s before them)
+/// can still overwrite a post made meanwhile. The layout gives no way to tell a finished
+/// header from one whose count is yet to come.
+fn wait_for_python_creator(semaphore: Semaphore<'_>) {
+    let pause = Duration::from_micros(200);
+    let magic_deadline = Deadline::after(CREATOR_GRACE);
+    while semaphore.info().magic == 0 {
+        if magic_deadline.has_passed() {
+            // Not being initialised after all (or its creator died): nothing to wait for.
+            return;
+        }
+        std::thread::sleep(pause);
+    }
+    let count_deadline = Deadline::after(COUNT_GRACE);
+    while semaphore.value() == 0 && !count_deadline.has_passed() {
+        std::thread::sleep(pause);
     }
 }
 
@@ -174,6 +199,88 @@ mod tests {
     use crate::named::SEMAPHORE_PREFIX;
     use crate::named::test_util::{registry, unique};
     use crate::sync::layout::SEMAPHORE_MAGIC;
+    use crate::sys::shm::Segment;
+    use std::time::Instant;
+
+    /// The stores of the Python package's creator (`NamedSemaphore(name, initial)`), in
+    /// its order, with a pause where a scheduler could put one: magic, then count.
+    fn python_creator_stores(mem: crate::mem::MemRef<'_>, initial: u32, pause: Duration) {
+        use crate::sync::layout::{OFF_MAGIC, OFF_SEM_COUNT};
+        use std::sync::atomic::Ordering::Release;
+        let word = |off| mem.atomic_u32(off).unwrap();
+        word(OFF_MAGIC).store(SEMAPHORE_MAGIC, Release);
+        std::thread::sleep(pause);
+        word(OFF_SEM_COUNT).store(initial, Release);
+    }
+
+    #[test]
+    fn a_post_made_between_a_python_creators_magic_and_count_is_not_overwritten() {
+        // A fresh Python-made segment: zero-filled, then (once this process has attached)
+        // the magic, and the initial count 30 ms later.
+        let name = unique("ns-py");
+        let seg = format!("{SEMAPHORE_PREFIX}{name}");
+        let (reg, _clean) = registry("ns-py", &[&seg]);
+        let made = Segment::create(&seg, 64, |_| {}).unwrap();
+        std::thread::scope(|s| {
+            let attacher = s.spawn(|| {
+                let sem = NamedSemaphore::open_in(&reg, &name, 0).unwrap();
+                assert!(!sem.created());
+                sem.post(1).unwrap();
+                sem
+            });
+            // The attacher registers before it opens the segment.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while reg.attached(&seg).unwrap().is_empty() {
+                assert!(Instant::now() < deadline, "the attacher never registered");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            python_creator_stores(made.mem(), 5, Duration::from_millis(30));
+            let sem = attacher.join().unwrap();
+            assert_eq!(
+                sem.value(),
+                6,
+                "the post was overwritten by the creator's count"
+            );
+        });
+        // The magic already there and the count still to come: the same.
+        let name = unique("ns-py2");
+        let seg = format!("{SEMAPHORE_PREFIX}{name}");
+        let (reg, _clean) = registry("ns-py2", &[&seg]);
+        let made = Segment::create(&seg, 64, |mem| {
+            mem.atomic_u32(0)
+                .unwrap()
+                .store(SEMAPHORE_MAGIC, std::sync::atomic::Ordering::Release);
+        })
+        .unwrap();
+        std::thread::scope(|s| {
+            let attacher = s.spawn(|| {
+                let sem = NamedSemaphore::open_in(&reg, &name, 0).unwrap();
+                sem.post(1).unwrap();
+                sem
+            });
+            std::thread::sleep(Duration::from_millis(30));
+            python_creator_stores(made.mem(), 5, Duration::ZERO);
+            assert_eq!(attacher.join().unwrap().value(), 6);
+        });
+    }
+
+    #[test]
+    fn a_semaphore_fastipc_made_is_marked_and_attached_without_waiting_for_a_count() {
+        let name = unique("ns-mark");
+        let seg = format!("{SEMAPHORE_PREFIX}{name}");
+        let (reg, _clean) = registry("ns-mark", &[&seg]);
+        let a = NamedSemaphore::open_in(&reg, &name, 0).unwrap();
+        assert!(a.info().made_by_fastipc);
+        // With the 30 s count grace of the unit tests, any wait here would show.
+        let start = Instant::now();
+        let b = NamedSemaphore::open_in(&reg, &name, 0).unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "waited for a count"
+        );
+        assert_eq!(b.value(), 0);
+    }
 
     #[test]
     fn only_the_creator_sets_the_initial_count() {

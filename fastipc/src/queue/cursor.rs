@@ -7,7 +7,9 @@ use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::sync::Arc;
 
-use crate::error::{QueueError, ShmError};
+use super::raw::{Locate, RawRing};
+use super::{READY_TIMEOUT, open_or_create_with};
+use crate::error::{QueueError, RecvError, ShmError};
 use crate::mem::Region;
 use crate::sys::shm::Segment;
 
@@ -66,27 +68,20 @@ impl SharedCursor {
     }
 
     /// Attaches to the existing cursor segment `name` (at least 8 bytes; a peer's
-    /// `AtomicCursor` at offset 0).
+    /// `AtomicCursor` at offset 0). A segment still of length zero (a POSIX-style creator
+    /// between `shm_open` and `ftruncate`) is waited for up to [`READY_TIMEOUT`].
     pub fn open(name: &str) -> Result<SharedCursor, QueueError> {
-        let segment = Segment::open(name, CURSOR_SIZE)?;
+        let segment = Segment::open_with_grow_wait(name, CURSOR_SIZE, READY_TIMEOUT)?;
         SharedCursor::from_region(Region::shared(segment), Some(name))
     }
 
     /// Attaches to `name` if it exists, else creates it holding `initial`.
     pub fn open_or_create(name: &str, initial: u64) -> Result<SharedCursor, QueueError> {
-        for _ in 0..100 {
-            match SharedCursor::open(name) {
-                Err(QueueError::Shm(ShmError::NotFound { .. })) => {}
-                other => return other,
-            }
-            match SharedCursor::create(name, initial) {
-                Err(QueueError::Shm(ShmError::AlreadyExists { .. })) => {}
-                other => return other,
-            }
-        }
-        Err(QueueError::Shm(ShmError::AlreadyExists {
-            name: name.to_owned(),
-        }))
+        open_or_create_with(
+            name,
+            || SharedCursor::open(name),
+            || SharedCursor::create(name, initial),
+        )
     }
 
     /// Removes the name of cursor segment `name`; `Ok(false)` if there was none.
@@ -141,5 +136,47 @@ impl SharedCursor {
     /// now `new`, else `Err(actual)`.
     pub fn compare_exchange(&self, current: u64, new: u64) -> Result<u64, u64> {
         self.word().compare_exchange(current, new, AcqRel, Acquire)
+    }
+
+    /// The work-stealing step every shared reader takes: locates the reservation at the
+    /// cursor, copies it with `copy(start, end)`, validates the copy, and only then claims
+    /// it by moving the cursor past it (a claim cannot be given back, so it never takes a
+    /// copy the validation rejected). Returns the copy and the reservation's bounds. A lag
+    /// or a corrupt slot moves the cursor on and is reported by the reader whose move won;
+    /// the others retry. Any cursor value is safe (hostile peers may write it).
+    pub(crate) fn claim<R>(
+        &self,
+        raw: &RawRing,
+        mut copy: impl FnMut(u64, u64) -> R,
+    ) -> Result<(R, u64, u64), RecvError> {
+        loop {
+            let c = self.load();
+            match raw.locate(c) {
+                Locate::Empty { cursor } => {
+                    if cursor != c {
+                        // Past a wrap marker: move the group along, as the peers do.
+                        let _ = self.compare_exchange(c, cursor);
+                    }
+                    return Err(RecvError::Empty);
+                }
+                Locate::Skip { cursor, error } => {
+                    if self.compare_exchange(c, cursor).is_ok() {
+                        return Err(error);
+                    }
+                }
+                Locate::Found { start, end } => {
+                    let copied = copy(start, end);
+                    if !raw.intact(start, start, end) {
+                        let (next, error) = raw.lost(start);
+                        if self.compare_exchange(c, next).is_ok() {
+                            return Err(error);
+                        }
+                    } else if self.compare_exchange(c, end).is_ok() {
+                        return Ok((copied, start, end));
+                    }
+                }
+            }
+            core::hint::spin_loop();
+        }
     }
 }

@@ -21,18 +21,22 @@
 //! | 48 | 4 | `init_state` | atomic u32: 0 fresh, 1 legacy, 2 initialising, 3 ready |
 //! | 52 | 4 | padding | **always 0**: the Python peer reads and CASes bytes 48..56 as one u64 |
 //! | 56 | 4 | `wake_seq` | fastipc futex word: bumped by a producer that wakes sleepers |
-//! | 60 | 4 | `sleepers` | fastipc: number of consumers registered as (about to be) asleep |
+//! | 60 | 4 | `sleepers` | fastipc: "waiters present" flag (0 or 1) |
 //!
 //! ### The wake word pair (bytes 56..64), bit by bit
-//! - `wake_seq` (u32, wrapping): its only meaning is "changed". A producer that sees
-//!   `sleepers != 0` after publishing increments it and then `FUTEX_WAKE`s every waiter on
-//!   it. A consumer reads it *before* registering as a sleeper and passes that value to
-//!   `FUTEX_WAIT`, so a wake-up between its last check and its sleep is never lost (the
-//!   kernel refuses to sleep when the value moved).
-//! - `sleepers` (u32, wrapping): incremented by a consumer before its final check and
-//!   decremented when it wakes. A producer only issues the (≈180 ns) wake syscall when it
-//!   is non-zero. A consumer killed while asleep leaves it raised: producers then wake on
-//!   every publish (slower, never wrong).
+//! - `wake_seq` (u32 at 56, wrapping; all 32 bits are one counter): its only meaning is
+//!   "changed". A producer that clears the `sleepers` flag (below) increments it and then
+//!   `FUTEX_WAKE`s every waiter on it. A consumer reads it *before* setting the flag and
+//!   passes that value to `FUTEX_WAIT`, so a wake-up between its last check and its sleep
+//!   is never lost (the kernel refuses to sleep when the value moved).
+//! - `sleepers` (u32 at 60): bit 0 = "a consumer may be asleep on `wake_seq`"; bits 1..32
+//!   are always written 0 (and any non-zero value reads as "set"). A consumer sets it
+//!   (store 1) before its final check and never clears it. A producer, after publishing,
+//!   loads it and only when it is set swaps in 0 and, if the swap found it set, bumps
+//!   `wake_seq` and wakes everyone (the ≈180 ns syscall never runs while nobody sleeps).
+//!   The flag heals itself: a consumer killed while asleep, or one that woke on its own
+//!   timer, costs the next publish at most one needless wake, after which it is clear.
+//!   raw.rs ("Wake protocol") proves that no wake-up is lost.
 //!
 //! Peers (C++/Python) never touch these bytes and never wake anyone, which is why a
 //! sleeping consumer also wakes on a short timer.
@@ -122,7 +126,7 @@ pub mod offset {
     pub const INIT_STATE_HIGH: usize = 52;
     /// fastipc's futex word (u32).
     pub const WAKE_SEQ: usize = 56;
-    /// fastipc's sleeper count (u32).
+    /// fastipc's "waiters present" flag (u32, 0 or 1).
     pub const SLEEPERS: usize = 60;
     /// Start of the slot array.
     pub const SLOTS: usize = super::HEADER_SIZE;
@@ -155,7 +159,7 @@ pub struct Header {
     pub pad_52: AtomicU32,
     /// fastipc: futex word of sleeping consumers.
     pub wake_seq: AtomicU32,
-    /// fastipc: number of registered sleepers.
+    /// fastipc: "waiters present" flag, 0 or 1 (bit 0; the other bits stay 0).
     pub sleepers: AtomicU32,
 }
 
@@ -325,7 +329,7 @@ pub struct HeaderSnapshot {
     pub pad_52: u32,
     /// fastipc wake counter.
     pub wake_seq: u32,
-    /// fastipc sleeper count.
+    /// fastipc "waiters present" flag (non-zero = set).
     pub sleepers: u32,
 }
 

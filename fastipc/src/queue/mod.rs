@@ -1,11 +1,12 @@
 //! SlickQueue: a lock-free multi-producer, multi-consumer ring in shared memory, byte for
 //! byte the queue of the C++ `slick::SlickQueue<T>` and Python `slick-queue-py` 2.3, with
-//! typed endpoints, blocking receive, exact lag reporting and torn-read protection.
+//! typed endpoints, blocking receive, lag reporting and torn-read protection.
 //!
 //! | module | holds |
 //! |---|---|
 //! | [`layout`] | the header and slot structs, offsets pinned at compile time, the header decode |
 //! | `raw` (private) | the algorithm over precomputed pointers, and its memory-ordering argument |
+//! | `lease` (private) | the positions zero-copy guards of one mapping hold, refused to other reservations |
 //! | [`Ring`] (`ring`) | the untyped, byte-level queue: create/attach handshake, reserve/publish/read/read_shared/read_last, inspect |
 //! | [`SharedCursor`] (`cursor`) | the work-stealing cursor, optionally in its own 8-byte segment |
 //! | [`WaitStrategy`] (`wait`) | how blocking receives spin, yield and sleep |
@@ -19,15 +20,22 @@
 //! let mut rx = q.consumer();
 //! let t = std::thread::spawn(move || tx.send(&42));
 //! assert_eq!(rx.recv()?, 42);
-//! t.join().unwrap();
+//! assert_eq!(t.join().unwrap()?, 0); // send returns the message's index
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Differences from the peers, all invisible in the shared bytes except the padding
 //! fastipc owns (header bytes 32..40 and 56..64, and an optional trailer after the data):
-//! - consumers re-validate every copy, so a lapped consumer never returns a torn message;
-//!   it gets [`RecvError::Lagged`] with the exact count and continues from the oldest
-//!   message still available (the peers jump a whole lap ahead);
+//! - consumers re-validate every copy against the producers of later laps, so a lapped
+//!   consumer does not return a message torn by them; it gets [`RecvError::Lagged`] with
+//!   the count (exact for single sends) and continues from the oldest message still
+//!   available (the peers jump a whole lap ahead). A fastipc producer that was itself
+//!   lapped before writing neither writes nor publishes. A torn message can still get
+//!   through only from a producer lapped *while* it writes: one descheduled in the middle
+//!   of its copy while others send a whole ring, a guard held while other processes lap
+//!   it, or any lapped C++ or Python producer (raw.rs states the argument exactly);
+//! - zero-copy guards ([`Producer::reserve`]) hold a lease: no reservation through the
+//!   same mapping may reach their slot a lap later ([`QueueError::GuardHeld`]);
 //! - consumers can block (`recv`, `recv_timeout`, ...), sleeping on a futex word that
 //!   fastipc producers wake only when someone sleeps; peers' producers never wake anyone,
 //!   so sleepers also re-check on a short timer;
@@ -37,14 +45,78 @@
 pub mod layout;
 
 mod cursor;
+mod lease;
 mod raw;
 mod ring;
 mod typed;
 mod wait;
 
+use std::time::Duration;
+
+use crate::error::ShmError;
 pub use crate::error::{QueueError, RecvError};
+use crate::sys::shm::Segment;
 pub use cursor::{CURSOR_SIZE, SharedCursor};
 pub use layout::{Geometry, HeaderSnapshot, TypeTrailer};
-pub use ring::{Inspection, READY_TIMEOUT, ReadInfo, Reservation, Ring, RingSpec};
+pub use ring::{Inspection, ReadInfo, Reservation, Ring, RingSpec};
 pub use typed::{BatchGuard, Consumer, Producer, SharedConsumer, SlickQueue, SlotGuard};
 pub use wait::WaitStrategy;
+
+/// How long an attacher waits for a creator, as the peers do: for the segment to be sized
+/// (a POSIX-style creator between `shm_open` and `ftruncate`), then for the queue to be
+/// initialised (`init_state == 3`).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Opens `name` with `open`; when it does not exist, creates it with `create`; when
+/// someone else created it meanwhile, opens again. Each failed round lost a race to a
+/// concurrent creator or remover, so the rounds are bounded
+/// ([`Segment::OPEN_OR_CREATE_ROUNDS`], as for plain segments).
+pub(crate) fn open_or_create_with<R>(
+    name: &str,
+    mut open: impl FnMut() -> Result<R, QueueError>,
+    mut create: impl FnMut() -> Result<R, QueueError>,
+) -> Result<R, QueueError> {
+    for _ in 0..Segment::OPEN_OR_CREATE_ROUNDS {
+        match open() {
+            Err(QueueError::Shm(ShmError::NotFound { .. })) => {}
+            other => return other,
+        }
+        match create() {
+            Err(QueueError::Shm(ShmError::AlreadyExists { .. })) => {}
+            other => return other,
+        }
+    }
+    Err(QueueError::Shm(ShmError::Os {
+        name: name.to_owned(),
+        op: "open_or_create",
+        source: std::io::Error::other("the segment kept appearing and disappearing"),
+    }))
+}
+
+/// Helpers for the queue's unit tests: unique segment names removed on drop.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use crate::sys::shm::Segment;
+
+    /// A segment name no other test uses; the segment is removed when this is dropped.
+    pub(crate) struct TempName(pub(crate) String);
+
+    impl TempName {
+        pub(crate) fn new(tag: &str) -> TempName {
+            static N: AtomicU64 = AtomicU64::new(0);
+            TempName(format!(
+                "fastipc-unit-queue-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ))
+        }
+    }
+
+    impl Drop for TempName {
+        fn drop(&mut self) {
+            let _ = Segment::unlink(&self.0);
+        }
+    }
+}

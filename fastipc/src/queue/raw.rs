@@ -1,55 +1,113 @@
 //! The ring algorithm (LAYOUT.md §1 "Algorithms"), over precomputed pointers into a
-//! validated queue: reserve with wrap markers, publish, locate a reservation at a cursor,
-//! post-copy validation, recovery after a lap, read_last, reset, and the wake protocol of
-//! blocking consumers.
+//! validated queue: reserve with wrap markers (refusing positions a lease of this mapping
+//! holds), publish (skipped when lapped), locate a reservation at a cursor, post-copy
+//! validation, recovery after a lap and its count, read_last, reset, and the wake
+//! protocol of blocking consumers.
 //!
 //! # Memory-ordering argument
 //!
-//! Payload bytes are plain memory that lapping producers (in this or another process,
-//! possibly C++ or Python) may overwrite while a consumer copies them: the peers have no
-//! back-pressure. The consumer therefore uses the *seqlock* pattern, as Aeron's broadcast
-//! receiver does, with the `reserved` word as the writers' "intent" counter:
+//! Payload bytes are plain memory. The peers have no back-pressure, so a producer may
+//! overwrite a position while a consumer copies it, and producers a lap apart write the
+//! same position without synchronising with each other. Rust's memory model calls such
+//! unordered pairs of plain accesses data races; like every seqlock written in Rust today
+//! (crossbeam's `AtomicCell`), the argument below treats the payload accesses as if they
+//! were relaxed atomic byte accesses (what the C++ proposal P1478, "atomic memcpy", makes
+//! official). Consumers copy with volatile reads, never through a reference, and discard
+//! every copy the argument does not vouch for. With `reserved` as the writers' "intent"
+//! counter, the protocol is:
 //!
-//! - A producer claims index `i` with a CAS on `reserved` (acq-rel), then issues a
-//!   release fence, then writes the element bytes, then stores `slot.size` (relaxed) and
-//!   `slot.data_index = i` (release). Data for absolute index `x` lives at position
-//!   `x & mask`; it can only be overwritten by a producer that reserved `x + capacity`
-//!   or later, i.e. after `next_index` (in `reserved`) has passed `x + capacity`.
-//! - A consumer loads `slot.data_index` (acquire); if it names the reservation it wants,
-//!   the producer's data and size writes happen-before everything it does next. It copies
-//!   the bytes with volatile reads (never through a `&[u8]`), issues an acquire fence,
-//!   then loads `reserved` and the slot's `data_index` again (relaxed).
-//! - If the copy read any byte written by a producer that reserved `x + capacity` or
-//!   later, that producer's release fence (after its CAS) synchronises with the consumer's
-//!   acquire fence (fence-fence synchronisation through the byte it read), so the CAS
-//!   happens-before the consumer's second load of `reserved`, which then shows
-//!   `next_index > x + capacity`: the copy is discarded and the consumer reports a lag.
-//!   Conversely, `next_index <= x + capacity` after the fence proves no byte of `x` (nor
-//!   of any later element of the same reservation) was being rewritten during the copy.
-//! - A head below the reservation's end, or a first slot that no longer names the
-//!   reservation, reveals a `reset()` (which clears the slots before rewinding
-//!   `reserved`); the copy is discarded then too.
+//! - **Producer** (fastipc): claims `[start, start + n)` with a CAS on `reserved`
+//!   (acq-rel), issues a release fence, writes the wrap marker if it skipped the end of
+//!   the ring (slot atomics, `data_index` last with release) and then the payload, checks
+//!   that it was not lapped (below), and only then stores `slot.size` (relaxed) and
+//!   `slot.data_index = start` (release).
+//! - **Consumer**: loads `slot.data_index` (acquire); when it names the reservation it
+//!   wants, that producer's payload and size writes happen-before everything the consumer
+//!   does next. It copies elements `first..` of the reservation `start..end` with
+//!   volatile reads, issues an acquire fence, then loads `reserved` (relaxed) and, when
+//!   `first == start`, the slot's `data_index` again. It keeps the copy only if
+//!   `next_index <= first + capacity`, `next_index >= end` and the slot still names
+//!   `start`.
+//!
+//! Element `x` lives at position `x & mask`, which the producers of `x ± k·capacity`
+//! write too. What a kept copy can contain:
+//! - *Writes of later laps* (`x + k·capacity`, `k >= 1`): if the copy read any byte such
+//!   a producer wrote, that producer's release fence (after its CAS) synchronises with the
+//!   consumer's acquire fence through that byte, so its CAS happens-before the consumer's
+//!   load of `reserved`, which then shows `next_index > x + capacity >= first +
+//!   capacity`: the copy is discarded and the consumer reports a lag. Never kept.
+//! - *A reset* (which clears the slots before rewinding `reserved`) shows as
+//!   `next_index < end` or a first slot that no longer names `start`, and the copy is
+//!   discarded, unless producers refilled the reset queue past the same indices during
+//!   the copy (the checks compare indices, which a reset reuses).
+//! - *Writes of earlier laps* (`x - k·capacity`): a producer whose claim is older than the
+//!   reservation the consumer validated; no check of the consumer can see it. A fastipc
+//!   producer writes only if its own lap check passed, so this happens only in the window
+//!   described next.
+//!
+//! # Lapped producers, and the window that remains
+//!
+//! A producer is *lapped* when someone claimed an index `>= start + capacity`, i.e. when
+//! `next_index > start + capacity`: a newer reservation owns its positions and may already
+//! be published there. A lapped fastipc producer neither writes nor publishes: writing
+//! would tear the newer message unnoticed, and publishing would move the slot back from
+//! the newer index to `start`, so that readers at the newer index would wait for a lap
+//! that may never come. Its message is lost exactly as if it had been published and then
+//! overwritten: readers find the newer index and report a lag.
+//!
+//! The checks are loads, separate from the writes they guard, so a window remains: a
+//! producer descheduled *after* its check and *before* its payload write (or its slot
+//! store) completes, while others claim a whole lap, still writes. For `send` the check is
+//! the claiming CAS itself, so the window is the copy of one message; for
+//! `Reservation::write` it is the copy after each check; a zero-copy guard writes whenever
+//! its owner does (see `lease`). What the window can cause:
+//! - a late payload write into the newer, possibly published message: a consumer may
+//!   return that message torn (bytes of both), undetected;
+//! - a late slot store: the slot moves back, and readers at the newer index see nothing
+//!   there until the position is published again a lap later, then report the lag.
+//!
+//! What it cannot cause: a write outside the late producer's own positions or out of
+//! bounds, a torn control word (sizes and indices are atomics), or a lag count other than
+//! the documented one. Closing it would take a per-reservation handshake that the shared
+//! layout does not have. C++ and Python producers make no check at all: lapped, they
+//! write and publish.
+//!
+//! C++ and Python producers do not issue the release fence either; on x86-64 their locked
+//! CAS on `reserved` is a full barrier and stores are not reordered with older stores
+//! (TSO), so the argument about later laps holds for them there too.
 //!
 //! Like the peers, absolute indices live in 48 bits of `reserved`; a queue would need
 //! 2^48 messages (weeks at 10^8 per second) before they wrap.
 //!
-//! C++ and Python producers do not issue the release fence; on x86-64 their locked CAS on
-//! `reserved` is a full barrier and stores are not reordered with older stores (TSO), so
-//! the argument holds for them too. The element copy is a data race in the language's
-//! model only with a lapping writer, and its result is then discarded, as in every
-//! seqlock (crossbeam's `AtomicCell` reads the same way).
+//! # Leases
+//!
+//! [`RawRing::reserve`] is given the start of the oldest live lease of this mapping (the
+//! process-local floor kept by `lease`) and refuses, before its CAS, any claim that would
+//! end past `floor + capacity`, so nothing is reserved on refusal. It loads `reserved`
+//! with acquire ordering and reads the floor after each such load. A lease stores its
+//! floor before its own claiming CAS (release); a claim whose CAS follows that one in
+//! `reserved`'s modification order compared against a value at or after it, read by an
+//! acquire load that synchronised with it, so it sees the floor. A claim whose CAS comes
+//! first ends at or before the lease's start. Either way no claim made through this
+//! mapping reaches a leased position while the lease lives.
 //!
 //! # Wake protocol
 //!
-//! A consumer that runs out of spinning registers in `sleepers` (SeqCst RMW), then loads
-//! `last_published` (SeqCst), re-checks its slot, and sleeps on `wake_seq` with the value
-//! it read *before* registering. A producer, after its release store of `data_index`,
-//! raises `last_published` with a SeqCst RMW (always an RMW, even when the value does not
-//! change) and then loads `sleepers` (SeqCst). Both sides' SeqCst operations are in one
-//! total order, so either the producer sees the sleeper (and bumps `wake_seq` and wakes
-//! it) or the consumer's load of `last_published` reads the producer's RMW, which makes
-//! the slot store visible to the consumer's re-check. Peers never wake anyone, so every
-//! sleep is also bounded by the wait strategy's poll interval.
+//! `sleepers` (header bytes 60..64) is a flag, "waiters present". A consumer that runs out
+//! of spinning reads `wake_seq`, sets the flag (SeqCst store), loads `last_published`
+//! (SeqCst), re-checks its slot, and sleeps on `wake_seq` with the value it read first. A
+//! producer, after its release store of `data_index`, raises `last_published` with a
+//! SeqCst RMW (always an RMW, even when the value does not change), then loads the flag
+//! (SeqCst); when it is set, the producer clears it with a swap and, if the swap found it
+//! set, bumps `wake_seq` and wakes every sleeper. All these SeqCst operations are in one
+//! total order, so either the consumer's load of `last_published` reads the producer's
+//! RMW (and its re-check sees the slot store), or the producer's load comes after the
+//! consumer's flag store, and the first swap after that store (this producer's or
+//! another's) finds the flag set and wakes; the consumer read `wake_seq` before its store,
+//! so that wake-up changes the word it sleeps on and is never lost. Consumers never clear
+//! the flag: one killed while asleep costs the next publish one needless wake, after which
+//! the flag is clear again. Peers never wake anyone, so every sleep is also bounded by the
+//! wait strategy's poll interval.
 
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
@@ -58,6 +116,7 @@ use core::sync::atomic::fence;
 use super::layout::{
     Geometry, HEADER_SIZE, Header, INVALID_INDEX, Slot, pack_reserved, reserved_index,
 };
+use crate::error::RecvError;
 use crate::mem::MemRef;
 use crate::sys::futex::{self, Scope};
 
@@ -68,6 +127,9 @@ const RECOVERY_SCAN_LIMIT: u64 = 1 << 16;
 /// Wrap-marker hops [`RawRing::locate`] follows before calling the slot corrupt (a
 /// correct ring needs at most one: markers always point at position 0).
 const MAX_MARKER_HOPS: u32 = 4;
+
+/// The lease floor meaning "no lease is live".
+pub(crate) const NO_LEASE: u64 = u64::MAX;
 
 /// Precomputed pointers into a validated queue and its geometry.
 ///
@@ -97,14 +159,15 @@ unsafe impl Sync for RawRing {}
 /// What [`RawRing::locate`] found at a cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Locate {
+    /// A published reservation of the elements `start..end` (never empty, never past the
+    /// end of the ring, `end` computed without overflow).
+    Found { start: u64, end: u64 },
     /// Nothing published at `cursor` yet (the cursor after following wrap markers).
     Empty { cursor: u64 },
-    /// A published reservation of `n` elements starting at `start`.
-    Found { start: u64, n: u64 },
-    /// Producers lapped the reader: `cursor`'s reservation was overwritten.
-    Lapped { cursor: u64 },
-    /// The slot holds a size no producer writes.
-    Corrupt { index: u64, size: u32 },
+    /// The reader lost its place (lapped, or a corrupt slot): it continues at `cursor`
+    /// and reports `error` ([`RecvError::Lagged`], [`RecvError::Corrupt`], or
+    /// [`RecvError::Empty`] when nothing was actually lost).
+    Skip { cursor: u64, error: RecvError },
 }
 
 impl RawRing {
@@ -179,11 +242,16 @@ impl RawRing {
     /// returns the absolute index of the first. A reservation never straddles the end of
     /// the ring: when it would, it starts at the next lap and leaves a wrap marker in the
     /// slot where it would have started.
+    ///
+    /// `floor()` is the start of the oldest live lease of this mapping ([`NO_LEASE`] when
+    /// none); it is read after every load of `reserved`. A claim that would end past
+    /// `floor + capacity` (reach a leased position) is refused before its CAS, so nothing
+    /// is reserved: `Err(floor)`. See "Leases" in the module documentation.
     #[inline]
-    pub(crate) fn reserve(&self, n: u64) -> u64 {
+    pub(crate) fn reserve(&self, n: u64, floor: impl Fn() -> u64) -> Result<u64, u64> {
         debug_assert!(n >= 1 && n <= self.capacity);
         let reserved = &self.header().reserved;
-        let mut current = reserved.load(Relaxed);
+        let mut current = reserved.load(Acquire);
         loop {
             let index = reserved_index(current);
             let pos = index & self.mask;
@@ -193,13 +261,21 @@ impl RawRing {
             } else {
                 index
             };
+            // `start < 2^48 + capacity`: no overflow.
+            let held = floor();
+            if start + n > held.saturating_add(self.capacity) {
+                return Err(held);
+            }
             match reserved.compare_exchange_weak(
                 current,
                 pack_reserved(start + n, n),
                 AcqRel,
-                Relaxed,
+                Acquire,
             ) {
                 Ok(_) => {
+                    // Seqlock writer side: the claim is ordered before every write that
+                    // follows, the wrap marker's included (see the module documentation).
+                    fence(Release);
                     if wraps {
                         // Wrap marker in the skipped slot: readers at `index` jump to
                         // `start`. Size first, index (release) last, as a publish.
@@ -207,10 +283,7 @@ impl RawRing {
                         marker.size.store(n as u32, Relaxed);
                         marker.data_index.store(start, Release);
                     }
-                    // Seqlock writer side: the claim is ordered before every data byte
-                    // written next (see the module documentation).
-                    fence(Release);
-                    return start;
+                    return Ok(start);
                 }
                 Err(actual) => {
                     current = actual;
@@ -220,10 +293,22 @@ impl RawRing {
         }
     }
 
-    /// Publishes the reservation of `n` elements at `start`: slot size, then slot index
-    /// (release), then raises `last_published` and wakes sleeping consumers if any.
+    /// Whether the reservation starting at `start` was lapped: someone claimed an index
+    /// `>= start + capacity`, so a newer reservation owns its positions.
     #[inline]
-    pub(crate) fn publish(&self, start: u64, n: u64) {
+    pub(crate) fn lapped(&self, start: u64) -> bool {
+        reserved_index(self.header().reserved.load(Relaxed)) > start.saturating_add(self.capacity)
+    }
+
+    /// Publishes the reservation of `n` elements at `start` unless it was lapped: slot
+    /// size, then slot index (release), then raises `last_published` and wakes sleeping
+    /// consumers if any. Returns whether it published.
+    #[inline]
+    pub(crate) fn publish(&self, start: u64, n: u64) -> bool {
+        if self.lapped(start) {
+            // Publishing would move the slot back from a newer index (module docs).
+            return false;
+        }
         let slot = self.slot(start);
         slot.size.store(n as u32, Relaxed);
         slot.data_index.store(start, Release);
@@ -246,14 +331,18 @@ impl RawRing {
         if header.sleepers.load(SeqCst) != 0 {
             self.wake_sleepers();
         }
+        true
     }
 
-    /// Wakes every consumer sleeping on the queue's futex word.
+    /// Clears the "waiters present" flag and, if it was set, wakes every consumer
+    /// sleeping on the queue's futex word.
     #[cold]
     pub(crate) fn wake_sleepers(&self) {
-        let word = &self.header().wake_seq;
-        word.fetch_add(1, Release);
-        futex::wake_all(word, self.scope);
+        let header = self.header();
+        if header.sleepers.swap(0, SeqCst) != 0 {
+            header.wake_seq.fetch_add(1, Release);
+            futex::wake_all(&header.wake_seq, self.scope);
+        }
     }
 
     /// The futex scope of the queue's wake word.
@@ -262,7 +351,7 @@ impl RawRing {
     }
 
     /// Finds the reservation a reader whose cursor is `cursor` reads next, following wrap
-    /// markers, and detects being lapped.
+    /// markers; when the reader lost its place, where it continues and what it reports.
     #[inline]
     pub(crate) fn locate(&self, mut cursor: u64) -> Locate {
         let mut hops = 0;
@@ -278,54 +367,47 @@ impl RawRing {
                 // it points to the start of the next lap; a later one means this reader
                 // was lapped.
                 let Some(next_lap) = cursor.checked_add(self.capacity - pos) else {
-                    return Locate::Corrupt {
-                        index: cursor,
-                        size: slot.size.load(Relaxed),
-                    };
+                    return self.corrupt(cursor, slot.size.load(Relaxed));
                 };
                 if d != next_lap {
-                    return Locate::Lapped { cursor };
+                    return self.skip_lost(cursor);
                 }
                 hops += 1;
                 if hops > MAX_MARKER_HOPS {
-                    return Locate::Corrupt {
-                        index: cursor,
-                        size: slot.size.load(Relaxed),
-                    };
+                    return self.corrupt(cursor, slot.size.load(Relaxed));
                 }
                 cursor = d;
                 continue;
             }
             if d > cursor {
-                return Locate::Lapped { cursor };
+                return self.skip_lost(cursor);
             }
             let n = slot.size.load(Relaxed);
-            if n == 0 || u64::from(n) > self.capacity - pos {
-                // No producer publishes such a size, but a lapping producer writing a wrap
-                // marker here stores its (straddling) size before its index: tell the two
-                // apart by whether anyone reserved a lap ahead of this reader.
-                fence(Acquire);
-                let head = reserved_index(self.header().reserved.load(Relaxed));
-                if head > cursor.saturating_add(self.capacity) {
-                    return Locate::Lapped { cursor };
+            return match cursor.checked_add(u64::from(n)) {
+                Some(end) if n != 0 && u64::from(n) <= self.capacity - pos => {
+                    Locate::Found { start: cursor, end }
                 }
-                return Locate::Corrupt {
-                    index: cursor,
-                    size: n,
-                };
-            }
-            return Locate::Found {
-                start: cursor,
-                n: u64::from(n),
+                // No producer publishes such a size (or a cursor so close to `u64::MAX`),
+                // but a lapping producer writing a wrap marker here stores its
+                // (straddling) size before its index: tell the two apart by whether
+                // anyone reserved a lap ahead of this reader.
+                _ => {
+                    fence(Acquire);
+                    if self.lapped(cursor) {
+                        self.skip_lost(cursor)
+                    } else {
+                        self.corrupt(cursor, n)
+                    }
+                }
             };
         }
     }
 
     /// After copying elements `first..` of the reservation `start..end`: whether the copy
-    /// is intact. No producer can have been rewriting those bytes (nobody reserved
-    /// `first + capacity` yet: see the module documentation), and the queue was not reset
-    /// (the head is still at or past `end`, and the slot still names `start` when the
-    /// copy began at it).
+    /// is intact. No producer of a later lap can have been rewriting those bytes (nobody
+    /// reserved `first + capacity` yet: see the module documentation), and the queue was
+    /// not reset (the head is still at or past `end`, and the slot still names `start`
+    /// when the copy began at it).
     #[inline]
     pub(crate) fn intact(&self, start: u64, first: u64, end: u64) -> bool {
         fence(Acquire);
@@ -334,6 +416,42 @@ impl RawRing {
             return false;
         }
         first != start || self.slot(start).data_index.load(Relaxed) == start
+    }
+
+    /// The one place a lost position is turned into a place to continue and a report: a
+    /// reader that lost its place at `at` (lapped, or its copy of the reservation at `at`
+    /// was overwritten) continues at [`RawRing::recover`]`(at)` and reports
+    /// `Lagged(next - at)`, or `Empty` when nothing was lost (a reset).
+    ///
+    /// The count is the number of absolute indices skipped: every message in them, plus
+    /// the positions a wrapping batch left unused at the end of the ring (at most the
+    /// batch size minus one per lap; never any when every reservation holds one message).
+    /// Which positions were padding is recorded only in wrap markers that the lap
+    /// overwrote, so it cannot be subtracted.
+    #[cold]
+    pub(crate) fn lost(&self, at: u64) -> (u64, RecvError) {
+        let next = self.recover(at);
+        let error = match next.saturating_sub(at) {
+            0 => RecvError::Empty,
+            missed => RecvError::Lagged(missed),
+        };
+        (next, error)
+    }
+
+    /// [`RawRing::lost`] as a [`Locate`].
+    #[cold]
+    fn skip_lost(&self, at: u64) -> Locate {
+        let (cursor, error) = self.lost(at);
+        Locate::Skip { cursor, error }
+    }
+
+    /// A slot at `index` holds a size no producer writes: skip past it.
+    #[cold]
+    fn corrupt(&self, index: u64, size: u32) -> Locate {
+        Locate::Skip {
+            cursor: self.recover(index.saturating_add(1)),
+            error: RecvError::Corrupt { index, size },
+        }
     }
 
     /// Where a reader that lost its place at `from` continues: the oldest reservation
@@ -370,7 +488,7 @@ impl RawRing {
         head
     }
 
-    /// The last published reservation `(start, n)` if its slot still describes it.
+    /// The last published reservation `start..end` if its slot still describes it.
     pub(crate) fn locate_last(&self) -> Option<(u64, u64)> {
         let li = self.header().last_published.load(Acquire);
         if li == INVALID_INDEX {
@@ -385,7 +503,7 @@ impl RawRing {
         if n == 0 || u64::from(n) > self.capacity - pos {
             return None;
         }
-        Some((li, u64::from(n)))
+        Some((li, li.checked_add(u64::from(n))?))
     }
 
     /// Clears every slot, then rewinds `reserved` and `last_published`, as the peers'

@@ -25,17 +25,15 @@ use super::layout::{
     FEATURE_ITEMS_PER_SLOT, FEATURE_READ_LAST, Geometry, GeometryError, HEADER_SIZE, Header,
     HeaderSnapshot, INVALID_INDEX, KNOWN_FEATURES, MAGIC, TypeTrailer, init_state,
 };
+use super::lease::Leases;
 use super::raw::{Locate, RawRing, copy_from_shared};
 use super::wait::{WaitStrategy, wait_for};
+use super::{READY_TIMEOUT, open_or_create_with};
 use crate::error::{QueueError, RecvError, ShmError};
 use crate::mem::{MemRef, Region};
 use crate::sys::clock::Deadline;
 use crate::sys::futex::Scope;
 use crate::sys::shm::Segment;
-
-/// How long an attacher waits for the creator to finish (`init_state == 3`), as the
-/// peers do.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A segment in the legacy state (1) is accepted after this grace period when its size
 /// fields are set, as the peers do.
@@ -200,12 +198,18 @@ impl Inspection {
 /// All operations take `&self` and are safe from any number of threads and processes:
 /// producers are multi-producer safe, each reader owns its cursor (`u64`) or shares a
 /// [`SharedCursor`] for work stealing.
+///
+/// One `Ring` is one mapping of the queue. It keeps the leases of the zero-copy guards
+/// made through it (see [`Producer::reserve`](crate::queue::Producer::reserve)): every
+/// reservation made through this `Ring` that would reach a message a guard still holds is
+/// refused with [`QueueError::GuardHeld`].
 #[derive(Debug)]
 pub struct Ring {
     raw: RawRing,
     geometry: Geometry,
     name: Option<String>,
     created: bool,
+    leases: Leases,
     // Owns the memory `raw` points into; declared last so it drops last.
     region: Region,
 }
@@ -214,7 +218,7 @@ impl Ring {
     /// A queue in private heap memory, for threads of one process.
     pub fn local(spec: &RingSpec) -> Result<Ring, QueueError> {
         let geometry = spec.geometry()?;
-        let region = Region::heap(geometry.len);
+        let region = Region::try_heap(geometry.len)?;
         init_queue(&region.mem(), &geometry, spec.fingerprint, None);
         Ok(Ring::assemble(region, geometry, None, true, Scope::Private))
     }
@@ -260,36 +264,31 @@ impl Ring {
     /// and its fingerprint too when both are non-zero), else creates it. Two processes
     /// racing here get one creator; [`Ring::created`] tells which one this is.
     pub fn open_or_create(name: &str, spec: &RingSpec) -> Result<Ring, QueueError> {
-        let expect = Expect::from_spec(spec);
-        spec.geometry()?;
-        Ring::open_or_create_expecting(name, spec, &expect)
+        Ring::open_or_create_expecting(name, spec, &Expect::from_spec(spec))
     }
 
+    /// [`Ring::open_or_create`] with the attach checks of `expect`. The spec is validated
+    /// first, so a bad capacity or element size is reported as such even when the queue
+    /// exists.
     pub(crate) fn open_or_create_expecting(
         name: &str,
         spec: &RingSpec,
         expect: &Expect,
     ) -> Result<Ring, QueueError> {
-        // Each failed round lost a race to a concurrent creator or remover; bound them.
-        let mut last = None;
-        for _ in 0..100 {
-            match Ring::open_expecting(name, expect) {
-                Err(QueueError::Shm(ShmError::NotFound { .. })) => {}
-                other => return other,
-            }
-            match Ring::create(name, spec) {
-                Err(QueueError::Shm(e @ ShmError::AlreadyExists { .. })) => last = Some(e),
-                other => return other,
-            }
-        }
-        Err(QueueError::Shm(last.unwrap_or(ShmError::NotFound {
-            name: name.to_owned(),
-        })))
+        spec.geometry()?;
+        open_or_create_with(
+            name,
+            || Ring::open_expecting(name, expect),
+            || Ring::create(name, spec),
+        )
     }
 
-    /// Attaches and checks the expectations; see [`Ring::open`].
+    /// Attaches and checks the expectations; see [`Ring::open`]. A segment still of
+    /// length zero (a POSIX-style creator between `shm_open` and `ftruncate`) is waited
+    /// for up to [`READY_TIMEOUT`], as the peers wait for a creator.
     pub(crate) fn open_expecting(name: &str, expect: &Expect) -> Result<Ring, QueueError> {
-        let segment = Segment::open(name, HEADER_SIZE).map_err(|e| truncated(name, e))?;
+        let segment = Segment::open_with_grow_wait(name, HEADER_SIZE, READY_TIMEOUT)
+            .map_err(|e| truncated(name, e))?;
         let file_size = segment.len() as u64;
         let mem = segment.mem();
         let header = Header::from_mem(&mem).map_err(|_| QueueError::Truncated {
@@ -353,12 +352,38 @@ impl Ring {
             geometry,
             name,
             created,
+            leases: Leases::default(),
             region,
         }
     }
 
     pub(crate) fn raw(&self) -> &RawRing {
         &self.raw
+    }
+
+    /// The leases of this mapping's zero-copy guards.
+    pub(crate) fn leases(&self) -> &Leases {
+        &self.leases
+    }
+
+    /// The error for a reservation of `len` elements refused because a guard holds `held`.
+    #[cold]
+    pub(crate) fn guard_held(&self, held: u64, len: u64) -> QueueError {
+        QueueError::GuardHeld {
+            queue: self.name.clone().unwrap_or_else(|| "<local>".into()),
+            held,
+            len: len as usize,
+            capacity: self.capacity(),
+        }
+    }
+
+    /// Claims `n` elements (`1 <= n <= capacity`, checked by the caller) unless that would
+    /// reach a message a guard of this mapping holds.
+    #[inline]
+    pub(crate) fn claim(&self, n: u64) -> Result<u64, QueueError> {
+        self.raw
+            .reserve(n, || self.leases.floor())
+            .map_err(|held| self.guard_held(held, n))
     }
 
     /// The segment name (`None` for a local queue).
@@ -415,7 +440,8 @@ impl Ring {
     ///
     /// A reservation that is dropped without [`Reservation::publish`] is published anyway
     /// (with whatever bytes it holds): an unpublished reservation would stall every reader
-    /// at it forever.
+    /// at it forever. Fails with [`QueueError::GuardHeld`] when it would reach a message a
+    /// zero-copy guard made through this `Ring` still holds.
     pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, QueueError> {
         if n == 0 || n > self.capacity() {
             return Err(QueueError::InvalidBatch {
@@ -423,7 +449,7 @@ impl Ring {
                 capacity: self.capacity(),
             });
         }
-        let start = self.raw.reserve(n as u64);
+        let start = self.claim(n as u64)?;
         Ok(Reservation {
             ring: self,
             start,
@@ -449,85 +475,50 @@ impl Ring {
 
     /// Reads the reservation at `*cursor` into `out` (replacing its contents) and
     /// advances the cursor past it. `Err(Empty)` when nothing new is published;
-    /// `Err(Lagged(n))` when producers overwrote `n` elements before this reader got to
-    /// them (the cursor then points at the oldest reservation still available).
+    /// `Err(Lagged(n))` when producers overwrote what this reader had not read (`n`
+    /// positions, see [`RecvError::Lagged`]; the cursor then points at the oldest
+    /// reservation still available); `Err(Corrupt)` for a slot no producer can have
+    /// written (skipped). A cursor of any value is safe.
     pub fn read(&self, cursor: &mut u64, out: &mut Vec<u8>) -> Result<ReadInfo, RecvError> {
         out.clear();
-        match self.raw.locate(*cursor) {
-            Locate::Empty { cursor: c } => {
-                *cursor = c;
-                Err(RecvError::Empty)
-            }
-            Locate::Lapped { cursor: c } => Err(self.lag(cursor, c)),
-            Locate::Corrupt { index, size } => {
-                *cursor = self.raw.recover(index.saturating_add(1));
-                Err(RecvError::Corrupt { index, size })
-            }
-            Locate::Found { start, n } => {
-                self.copy_out(start, n, out);
-                if self.raw.intact(start, start, start + n) {
-                    *cursor = start + n;
-                    Ok(ReadInfo {
-                        index: start,
-                        count: n as usize,
-                    })
+        let (next, result) = match self.raw.locate(*cursor) {
+            Locate::Empty { cursor } => (cursor, Err(RecvError::Empty)),
+            Locate::Skip { cursor, error } => (cursor, Err(error)),
+            Locate::Found { start, end } => {
+                self.copy_out(start, end, out);
+                if self.raw.intact(start, start, end) {
+                    (end, Ok(info(start, end)))
                 } else {
                     out.clear();
-                    Err(self.lag(cursor, start))
+                    let (cursor, error) = self.raw.lost(start);
+                    (cursor, Err(error))
                 }
             }
-        }
+        };
+        *cursor = next;
+        result
     }
 
     /// Work stealing: claims the reservation at the shared cursor, so that each one goes
     /// to exactly one of the readers sharing `cursor` (in this or other processes, Rust
-    /// or Python). The bytes are copied and validated *before* the claim, so a claimed
-    /// reservation is never torn. A lag is reported to the reader whose claim skipped it.
+    /// or Python). The bytes are copied and validated *before* the claim, so a claim
+    /// never takes a copy the validation rejected. A lag is reported to the reader whose
+    /// claim skipped it.
     pub fn read_shared(
         &self,
         cursor: &SharedCursor,
         out: &mut Vec<u8>,
     ) -> Result<ReadInfo, RecvError> {
-        loop {
+        let claimed = cursor.claim(&self.raw, |start, end| {
             out.clear();
-            let c = cursor.load();
-            match self.raw.locate(c) {
-                Locate::Empty { cursor: m } => {
-                    if m != c {
-                        // Past a wrap marker: move the group along, as the peers do.
-                        let _ = cursor.compare_exchange(c, m);
-                    }
-                    return Err(RecvError::Empty);
-                }
-                Locate::Lapped { cursor: m } => {
-                    if let Some(e) = self.shared_lag(cursor, c, m) {
-                        return Err(e);
-                    }
-                }
-                Locate::Corrupt { index, size } => {
-                    let next = self.raw.recover(index.saturating_add(1));
-                    if cursor.compare_exchange(c, next).is_ok() {
-                        return Err(RecvError::Corrupt { index, size });
-                    }
-                }
-                Locate::Found { start, n } => {
-                    self.copy_out(start, n, out);
-                    if !self.raw.intact(start, start, start + n) {
-                        if let Some(e) = self.shared_lag(cursor, c, start) {
-                            out.clear();
-                            return Err(e);
-                        }
-                        continue;
-                    }
-                    if cursor.compare_exchange(c, start + n).is_ok() {
-                        return Ok(ReadInfo {
-                            index: start,
-                            count: n as usize,
-                        });
-                    }
-                }
+            self.copy_out(start, end, out);
+        });
+        match claimed {
+            Ok(((), start, end)) => Ok(info(start, end)),
+            Err(e) => {
+                out.clear();
+                Err(e)
             }
-            core::hint::spin_loop();
         }
     }
 
@@ -578,13 +569,10 @@ impl Ring {
     pub fn read_last(&self, out: &mut Vec<u8>) -> Option<ReadInfo> {
         for _ in 0..64 {
             out.clear();
-            let (start, n) = self.raw.locate_last()?;
-            self.copy_out(start, n, out);
-            if self.raw.intact(start, start, start + n) {
-                return Some(ReadInfo {
-                    index: start,
-                    count: n as usize,
-                });
+            let (start, end) = self.raw.locate_last()?;
+            self.copy_out(start, end, out);
+            if self.raw.intact(start, start, end) {
+                return Some(info(start, end));
             }
         }
         out.clear();
@@ -592,13 +580,15 @@ impl Ring {
     }
 
     /// Clears every slot and rewinds the queue to index 0, as the peers' `reset()`. Only
-    /// call it while no producer is active; readers restart from 0 when they notice.
+    /// call it while no producer is active (no reservation or guard alive, in any
+    /// process); readers restart from 0 when they notice.
     pub fn reset(&self) {
         self.raw.reset();
     }
 
-    fn copy_out(&self, start: u64, n: u64, out: &mut Vec<u8>) {
-        let bytes = n as usize * self.element_size();
+    /// Copies the elements `start..end` (one reservation) into `out`.
+    fn copy_out(&self, start: u64, end: u64, out: &mut Vec<u8>) {
+        let bytes = (end - start) as usize * self.element_size();
         out.reserve(bytes);
         // SAFETY: the reservation's `n` elements are contiguous from `start`'s position
         // (reservations never straddle the end; `locate` checked `pos + n <= capacity`),
@@ -608,24 +598,12 @@ impl Ring {
         // SAFETY: the first `bytes` bytes were just written (capacity reserved above).
         unsafe { out.set_len(bytes) };
     }
+}
 
-    fn lag(&self, cursor: &mut u64, at: u64) -> RecvError {
-        let next = self.raw.recover(at);
-        *cursor = next;
-        match next.saturating_sub(at) {
-            0 => RecvError::Empty,
-            missed => RecvError::Lagged(missed),
-        }
-    }
-
-    /// Moves a shared cursor past a lap; the error to return if this reader's CAS won.
-    fn shared_lag(&self, cursor: &SharedCursor, seen: u64, at: u64) -> Option<RecvError> {
-        let next = self.raw.recover(at);
-        cursor.compare_exchange(seen, next).ok()?;
-        Some(match next.saturating_sub(at) {
-            0 => RecvError::Empty,
-            missed => RecvError::Lagged(missed),
-        })
+fn info(start: u64, end: u64) -> ReadInfo {
+    ReadInfo {
+        index: start,
+        count: (end - start) as usize,
     }
 }
 
@@ -660,7 +638,16 @@ impl Reservation<'_> {
         self.len() * self.ring.element_size()
     }
 
-    /// Copies `bytes` into the reservation at byte `offset`.
+    /// Whether producers claimed a whole lap since this reservation: its positions then
+    /// belong to a newer message, so writes are skipped and it will not be published
+    /// (its message is lost, as if it had been overwritten; readers report the lag).
+    pub fn is_lapped(&self) -> bool {
+        self.ring.raw.lapped(self.start)
+    }
+
+    /// Copies `bytes` into the reservation at byte `offset`. When the reservation was
+    /// lapped ([`Reservation::is_lapped`]) nothing is written (that would tear the newer
+    /// message) and this still returns `Ok`.
     pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), QueueError> {
         let reserved = self.byte_len();
         if offset
@@ -673,16 +660,21 @@ impl Reservation<'_> {
                 reserved,
             });
         }
+        if self.is_lapped() {
+            return Ok(());
+        }
         let dst = self.ring.raw.element_ptr(self.start).wrapping_add(offset);
         // SAFETY: `offset + bytes.len() <= byte_len`, and the reservation's bytes are
         // contiguous inside the data area from `start`'s position (it never straddles
-        // the end). They belong to this reservation until it is published (readers only
-        // touch them when lapped, and then discard what they copied).
+        // the end). They belong to this reservation: it was not lapped just now (raw.rs
+        // states the window that remains), and readers that copy them concurrently are
+        // lapped readers, which discard what they copied. `bytes` is private memory.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
         Ok(())
     }
 
-    /// Publishes the reservation; returns its index.
+    /// Publishes the reservation (unless it was lapped, see
+    /// [`Reservation::is_lapped`]); returns its index.
     pub fn publish(mut self) -> u64 {
         self.published = true;
         self.ring.raw.publish(self.start, self.n);

@@ -2,7 +2,7 @@
 //! (header bytes 56..64, see [`layout`](super::layout)) with a bounded poll interval,
 //! because C++ and Python producers never wake anyone.
 
-use core::sync::atomic::Ordering::{Acquire, Release, SeqCst};
+use core::sync::atomic::Ordering::{Acquire, SeqCst};
 use std::time::Duration;
 
 use super::raw::RawRing;
@@ -23,11 +23,14 @@ use crate::sys::futex;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WaitStrategy {
+    /// Polls with a spin hint before yielding; [`SPIN_FOREVER`] never stops spinning.
     spins: u32,
     yields: u32,
     poll: Duration,
-    sleep: bool,
 }
+
+/// The spin count that means "never stop spinning".
+const SPIN_FOREVER: u32 = u32::MAX;
 
 impl Default for WaitStrategy {
     /// Spin about 2000 times (tens of microseconds), yield 16 times, then sleep on the
@@ -37,24 +40,19 @@ impl Default for WaitStrategy {
             spins: 2000,
             yields: 16,
             poll: Duration::from_millis(1),
-            sleep: true,
         }
     }
 }
 
 impl WaitStrategy {
     /// Never sleeps: spins (checking the deadline) until a message arrives. Lowest
-    /// latency; burns a core while waiting.
+    /// latency; burns a core while waiting. The same as `spins(u32::MAX)`.
     pub fn busy_spin() -> WaitStrategy {
-        WaitStrategy {
-            spins: u32::MAX,
-            yields: 0,
-            poll: Duration::from_millis(1),
-            sleep: false,
-        }
+        WaitStrategy::default().spins(SPIN_FOREVER)
     }
 
-    /// Sets how many times to poll with a CPU spin hint before yielding.
+    /// Sets how many times to poll with a CPU spin hint before yielding; `u32::MAX`
+    /// spins until a message arrives or the deadline passes, never yielding or sleeping.
     pub fn spins(mut self, n: u32) -> WaitStrategy {
         self.spins = n;
         self
@@ -80,7 +78,7 @@ impl WaitStrategy {
 
     /// Whether this strategy spins forever rather than sleeping.
     pub fn never_sleeps(&self) -> bool {
-        !self.sleep
+        self.spins == SPIN_FOREVER
     }
 }
 
@@ -101,7 +99,7 @@ pub(crate) fn wait_for<R>(
             other => return other,
         }
         round += 1;
-        if round <= u64::from(strategy.spins) || !strategy.sleep {
+        if strategy.never_sleeps() || round <= u64::from(strategy.spins) {
             core::hint::spin_loop();
             if round.is_multiple_of(64) && deadline.has_passed() {
                 return Err(RecvError::Timeout);
@@ -121,8 +119,9 @@ pub(crate) fn wait_for<R>(
     }
 }
 
-/// Registers as a sleeper, re-checks, and sleeps until woken or the poll interval (or
-/// the deadline) passes. `Some(result)` when the re-check found something.
+/// Sets the "waiters present" flag, re-checks, and sleeps until woken or the poll
+/// interval (or the deadline) passes. `Some(result)` when the re-check found something.
+/// The flag is left for the producer that wakes to clear (raw.rs, "Wake protocol").
 fn sleep_once<R>(
     raw: &RawRing,
     strategy: &WaitStrategy,
@@ -133,10 +132,10 @@ fn sleep_once<R>(
     // Read before registering: a wake-up after this point changes the word, and
     // FUTEX_WAIT then returns at once instead of sleeping.
     let seq = header.wake_seq.load(Acquire);
-    header.sleepers.fetch_add(1, SeqCst);
+    header.sleepers.store(1, SeqCst);
     // The consumer's half of the SeqCst handshake (raw.rs, "Wake protocol"): after this
     // load, either a producer that published before it is visible to the re-check below,
-    // or that producer will see `sleepers != 0` and wake us.
+    // or that producer (or a later one) will find the flag set and wake us.
     let _ = header.last_published.load(SeqCst);
     let found = match attempt(true) {
         Err(RecvError::Empty) => None,
@@ -146,6 +145,5 @@ fn sleep_once<R>(
         let until = deadline.min(Deadline::after(strategy.poll));
         futex::wait(&header.wake_seq, seq, until, raw.scope());
     }
-    header.sleepers.fetch_sub(1, Release);
     found
 }

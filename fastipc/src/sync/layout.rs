@@ -13,8 +13,7 @@
 //! | 8 | 4 | state | futex word, see [`MUTEX_UNLOCKED`], [`MUTEX_LOCKED`], [`MUTEX_CONTENDED`] |
 //! | 12 | 4 | owner_pid | process id of the holder, 0 when free (cleared *before* the state is released) |
 //! | 16 | 8 | last_acquired_ns | `CLOCK_REALTIME` ns of an acquisition (informative, see [`crate::sync::mutex`]) |
-//! | 24 or 28 | 8 | owner identity | fastipc only: `pid << 32 \| (start_time as u32)` of a fastipc holder, 0 otherwise; at the first 8-aligned address from offset 24 ([`mutex_identity_offset`]) |
-//! | rest up to 64 | | reserved | 0 |
+//! | 24..64 | 40 | reserved | 0 for the Python package; fastipc uses the words below |
 //!
 //! # Semaphore (64 bytes)
 //! | off | size | field | contents |
@@ -24,18 +23,44 @@
 //! | 8 | 4 | count | futex word: tokens available |
 //! | 12 | 4 | last_pid | process id of the last waiter that took a token (informative) |
 //! | 16 | 8 | last_acquired_ns | `CLOCK_REALTIME` ns of a wait that had to wait (informative) |
-//! | 24 | 4 | sleepers | fastipc only: fastipc waiters registered to sleep on `count` |
-//! | 28 | 36 | reserved | 0 |
+//! | 24..64 | 40 | reserved | 0 for the Python package; fastipc uses the words below |
+//!
+//! # The reserved bytes fastipc uses
+//! LAYOUT.md §2 calls bytes 24..64 of both headers reserved and 0. The Python package
+//! zero-fills them when it creates a header (`ftruncate`) and never reads or writes them
+//! afterwards (checked against the 0.1.5 sources and binary), so fastipc keeps state of
+//! its own there. Every byte of 24..64 is accounted for here; whatever is not listed is
+//! written 0 by [`Mutex::init`](super::Mutex::init) and
+//! [`Semaphore::init`](super::Semaphore::init) and never touched again.
+//!
+//! ## Mutex
+//! | off | size | field | bits |
+//! |---|---|---|---|
+//! | 24 (header 8-aligned) or 28 (header 4 mod 8) | 8 | owner identity ([`mutex_identity_offset`], [`OwnerIdentity`]) | bits 63..32: the fastipc holder's process id; bits 31..0: the low 32 bits of its start time (clock ticks after boot, `/proc/PID/stat` field 22; 0 if unknown). The whole word is 0 when no fastipc holder is recorded. Accessed only as one atomic u64: stored (release) by a fastipc locker after the namespace, cleared before the state is released, and the word a dead holder's lock is taken over with (one compare-and-swap) |
+//! | 40 | 4 | owner pid namespace ([`OFF_MUTEX_OWNER_NS`]) | all 32 bits: the inode number of the holder's `/proc/self/ns/pid` (the kernel numbers them with 32 bits); 0 when it could not be read. Stored by a fastipc locker *before* its identity; left in place on unlock, so it means something only while the identity word is non-zero |
+//! | 24..28 or 32..36 (the 4 bytes of 24..36 the identity does not cover), 36..40, 44..64 | 28 | unused | 0 |
+//!
+//! ## Semaphore
+//! | off | size | field | bits |
+//! |---|---|---|---|
+//! | 24 | 4 | sleepers ([`OFF_SEM_SLEEPERS`]) | all 32 bits: how many fastipc waiters have announced that they may sleep on `count` (incremented before a waiter re-reads the count and sleeps, decremented when it wakes; read-modify-writes, sequentially consistent). A waiter killed while announced leaves it one too high |
+//! | 28 | 4 | made by ([`OFF_SEM_MADE_BY`]) | all 32 bits: [`SEMAPHORE_MADE_BY_FASTIPC`] (`"FIPC"`, `0x43504946`) when fastipc's init wrote the header, before anyone could see it; 0 in a semaphore the Python package created (whose creator may still be writing its count, see [`NamedSemaphore`](crate::named::NamedSemaphore)) |
+//! | 32..64 | 32 | unused | 0 |
 //!
 //! # Event (4 bytes)
-//! One u32 futex word: 0 clear, anything else set (fastipc and Python store 1).
+//! One u32 futex word: 0 clear, anything else set (fastipc and Python store 1). Nothing
+//! else; no reserved bytes.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire};
+use core::sync::atomic::{
+    AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed},
+};
 
-use crate::error::{MemError, SyncError};
+use crate::error::SyncError;
 use crate::mem::MemRef;
+use crate::sys::clock::realtime_ns;
 
 /// Size of a mutex header in bytes.
 pub const MUTEX_SIZE: usize = 64;
@@ -66,6 +91,15 @@ pub const OFF_SEM_COUNT: usize = 8;
 pub const OFF_SEM_LAST_PID: usize = 12;
 /// Offset of the semaphore's fastipc sleeper count.
 pub const OFF_SEM_SLEEPERS: usize = 24;
+/// Offset of the semaphore's creator mark (fastipc only): [`SEMAPHORE_MADE_BY_FASTIPC`]
+/// when [`Semaphore::init`](super::Semaphore::init) wrote the header.
+pub const OFF_SEM_MADE_BY: usize = 28;
+/// The creator mark of a semaphore fastipc initialised: `"FIPC"` in memory order. A
+/// semaphore the Python package created has 0 there.
+pub const SEMAPHORE_MADE_BY_FASTIPC: u32 = u32::from_le_bytes(*b"FIPC");
+/// Offset of the mutex's owner pid namespace (fastipc only): the pid namespace of the
+/// holder its owner identity names.
+pub const OFF_MUTEX_OWNER_NS: usize = 40;
 /// First offset of the reserved area (mutex and semaphore).
 pub const OFF_RESERVED: usize = 24;
 
@@ -98,14 +132,9 @@ impl<'a, const LEN: usize> RawHeader<'a, LEN> {
         let ptr = mem
             .ptr_at(0, LEN, ALIGN)
             .map_err(|source| SyncError::Buffer { object, source })?;
-        let base = NonNull::new(ptr).ok_or(SyncError::Buffer {
-            object,
-            source: MemError::TooShort {
-                offset: 0,
-                needed: LEN,
-                available: 0,
-            },
-        })?;
+        // SAFETY: `ptr_at(0, ..)` returns the range's first address, which a MemRef
+        // never lets be null (its constructors require a non-null pointer).
+        let base = unsafe { NonNull::new_unchecked(ptr) };
         Ok(RawHeader {
             base,
             _mem: PhantomData,
@@ -138,7 +167,39 @@ impl<'a, const LEN: usize> RawHeader<'a, LEN> {
     }
 }
 
+/// The 64-byte headers (mutex and semaphore; `MUTEX_SIZE == SEMAPHORE_SIZE`).
 impl<'a> RawHeader<'a, MUTEX_SIZE> {
+    /// `last_acquired_ns` (offset 16), read as two u32 halves, low first. Informative:
+    /// the halves may come from two writes.
+    pub(crate) fn last_acquired_ns(&self) -> u64 {
+        let lo = self.word::<OFF_LAST_NS>().load(Relaxed);
+        let hi = self.word::<{ OFF_LAST_NS + 4 }>().load(Relaxed);
+        u64::from(lo) | (u64::from(hi) << 32)
+    }
+
+    /// Writes `CLOCK_REALTIME` now into `last_acquired_ns` (two u32 halves, low first).
+    pub(crate) fn stamp_last_acquired(&self) {
+        let ns = realtime_ns();
+        self.word::<OFF_LAST_NS>().store(ns as u32, Relaxed);
+        self.word::<{ OFF_LAST_NS + 4 }>()
+            .store((ns >> 32) as u32, Relaxed);
+    }
+
+    /// Writes 0 into every u32 from offset 4 to the end, except the 8 bytes of the mutex
+    /// identity word when `skip_identity` (an `init` then clears it as a u64: the word is
+    /// only ever accessed with one width).
+    pub(crate) fn zero_after_magic(&self, skip_identity: bool) {
+        let identity = mutex_identity_offset(self.addr());
+        for off in (OFF_FLAGS..MUTEX_SIZE).step_by(4) {
+            if skip_identity && (identity..identity + 8).contains(&off) {
+                continue;
+            }
+            if let Some(w) = self.word_at(off) {
+                w.store(0, Relaxed);
+            }
+        }
+    }
+
     /// The mutex's owner identity word (see [`mutex_identity_offset`]).
     #[inline(always)]
     pub(crate) fn identity(&self) -> &'a AtomicU64 {
@@ -149,13 +210,6 @@ impl<'a> RawHeader<'a, MUTEX_SIZE> {
         // accessed atomically, as a u64, by fastipc (MemRef contract).
         unsafe { AtomicU64::from_ptr(self.base.as_ptr().wrapping_add(off).cast()) }
     }
-}
-
-/// Reads a `last_acquired_ns` field (two u32 halves, low first).
-fn read_ns<const LEN: usize>(h: &RawHeader<'_, LEN>) -> u64 {
-    let lo = h.word_at(OFF_LAST_NS).map_or(0, |w| w.load(Acquire));
-    let hi = h.word_at(OFF_LAST_NS + 4).map_or(0, |w| w.load(Acquire));
-    u64::from(lo) | (u64::from(hi) << 32)
 }
 
 /// The fastipc identity of a mutex holder: its process id and the low 32 bits of its
@@ -202,6 +256,10 @@ pub struct MutexInfo {
     pub last_acquired_ns: u64,
     /// The fastipc holder's identity, if a fastipc process holds the lock.
     pub owner_identity: Option<OwnerIdentity>,
+    /// The pid namespace of the holder `owner_identity` names (the inode number of its
+    /// `/proc/self/ns/pid`); 0 when unknown. Left in place on unlock: meaningful only
+    /// while `owner_identity` is recorded.
+    pub owner_pid_namespace: u32,
 }
 
 impl MutexInfo {
@@ -221,15 +279,20 @@ impl MutexInfo {
     /// # Ok::<(), fastipc::error::SyncError>(())
     /// ```
     pub fn read(mem: MemRef<'_>) -> Result<MutexInfo, SyncError> {
-        let h = RawHeader::<MUTEX_SIZE>::new(mem, "mutex")?;
-        Ok(MutexInfo {
+        Ok(MutexInfo::of(&RawHeader::new(mem, "mutex")?))
+    }
+
+    /// Decodes a checked header.
+    pub(crate) fn of(h: &RawHeader<'_, MUTEX_SIZE>) -> MutexInfo {
+        MutexInfo {
             magic: h.word::<OFF_MAGIC>().load(Acquire),
             flags: h.word::<OFF_FLAGS>().load(Acquire),
             state: h.word::<OFF_MUTEX_STATE>().load(Acquire),
             owner_pid: h.word::<OFF_MUTEX_OWNER>().load(Acquire),
-            last_acquired_ns: read_ns(&h),
+            last_acquired_ns: h.last_acquired_ns(),
             owner_identity: OwnerIdentity::from_word(h.identity().load(Acquire)),
-        })
+            owner_pid_namespace: h.word::<OFF_MUTEX_OWNER_NS>().load(Acquire),
+        }
     }
 
     /// Whether the lock is held.
@@ -263,21 +326,29 @@ pub struct SemaphoreInfo {
     pub last_acquired_ns: u64,
     /// fastipc waiters registered to sleep (a waiter killed while asleep stays counted).
     pub sleepers: u32,
+    /// Whether fastipc initialised the header ([`SEMAPHORE_MADE_BY_FASTIPC`] at
+    /// [`OFF_SEM_MADE_BY`]); `false` for one the Python package created.
+    pub made_by_fastipc: bool,
 }
 
 impl SemaphoreInfo {
     /// Reads the semaphore header at the start of `mem` (64 bytes, 4-aligned). The magic
     /// is reported, not checked.
     pub fn read(mem: MemRef<'_>) -> Result<SemaphoreInfo, SyncError> {
-        let h = RawHeader::<SEMAPHORE_SIZE>::new(mem, "semaphore")?;
-        Ok(SemaphoreInfo {
+        Ok(SemaphoreInfo::of(&RawHeader::new(mem, "semaphore")?))
+    }
+
+    /// Decodes a checked header.
+    pub(crate) fn of(h: &RawHeader<'_, SEMAPHORE_SIZE>) -> SemaphoreInfo {
+        SemaphoreInfo {
             magic: h.word::<OFF_MAGIC>().load(Acquire),
             flags: h.word::<OFF_FLAGS>().load(Acquire),
             count: h.word::<OFF_SEM_COUNT>().load(Acquire),
             last_pid: h.word::<OFF_SEM_LAST_PID>().load(Acquire),
-            last_acquired_ns: read_ns(&h),
+            last_acquired_ns: h.last_acquired_ns(),
             sleepers: h.word::<OFF_SEM_SLEEPERS>().load(Acquire),
-        })
+            made_by_fastipc: h.word::<OFF_SEM_MADE_BY>().load(Acquire) == SEMAPHORE_MADE_BY_FASTIPC,
+        }
     }
 
     /// Whether the magic is [`SEMAPHORE_MAGIC`] (0 only transiently, while a Python
@@ -335,6 +406,63 @@ mod tests {
         assert_eq!(OwnerIdentity::from_word(0), None);
     }
 
+    /// The bytes of a 64-byte header at `mem` (read atomically, word by word).
+    fn bytes(mem: MemRef<'_>) -> Vec<u8> {
+        (0..64)
+            .step_by(4)
+            .flat_map(|off| mem.atomic_u32(off).unwrap().load(Acquire).to_le_bytes())
+            .collect()
+    }
+
+    /// Offsets of the non-zero bytes.
+    fn nonzero(bytes: &[u8]) -> Vec<usize> {
+        (0..bytes.len()).filter(|&i| bytes[i] != 0).collect()
+    }
+
+    #[test]
+    fn init_writes_only_the_documented_bytes_over_any_previous_contents() {
+        use crate::sync::{Mutex, Semaphore};
+        let mut buf = [u64::MAX; 9];
+        let all: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
+        for base in [0, 4] {
+            let mem = MemRef::from_mut(&mut all[base..base + 64]);
+            for off in (0..64).step_by(4) {
+                mem.atomic_u32(off).unwrap().store(u32::MAX, Relaxed);
+            }
+            let m = Mutex::init(mem).unwrap();
+            assert_eq!(nonzero(&bytes(mem)), [0, 1, 2, 3], "only the magic");
+            // Held by this process: state, owner, identity (at 24 or 28), namespace.
+            let guard = m.try_lock().unwrap();
+            let ident = mutex_identity_offset(mem.as_ptr() as usize);
+            let b = bytes(mem);
+            for i in nonzero(&b) {
+                let documented = i < 16
+                    || (ident..ident + 8).contains(&i)
+                    || (OFF_MUTEX_OWNER_NS..OFF_MUTEX_OWNER_NS + 4).contains(&i);
+                assert!(documented, "byte {i} of a held mutex (base {base})");
+            }
+            assert_eq!(
+                &b[OFF_MUTEX_OWNER..OFF_MUTEX_OWNER + 4],
+                std::process::id().to_le_bytes()
+            );
+            drop(guard);
+            for off in (0..64).step_by(4) {
+                mem.atomic_u32(off).unwrap().store(u32::MAX, Relaxed);
+            }
+            Semaphore::init(mem, 7).unwrap();
+            let b = bytes(mem);
+            assert_eq!(&b[0..4], b"AMES");
+            assert_eq!(&b[8..12], 7u32.to_le_bytes());
+            assert_eq!(&b[OFF_SEM_MADE_BY..OFF_SEM_MADE_BY + 4], b"FIPC");
+            let rest: Vec<usize> = nonzero(&b)
+                .into_iter()
+                .filter(|&i| i >= 4 && !(8..12).contains(&i) && !(28..32).contains(&i))
+                .collect();
+            assert!(rest.is_empty(), "stray bytes {rest:?}");
+            assert!(SemaphoreInfo::read(mem).unwrap().made_by_fastipc);
+        }
+    }
+
     #[test]
     fn decoders_check_length_and_alignment() {
         let mut buf = [0u64; 9];
@@ -374,6 +502,7 @@ mod tests {
                 last_pid: 42,
                 last_acquired_ns: 0x0102_0304_0506_0708,
                 sleepers: 3,
+                made_by_fastipc: false,
             }
         );
         assert!(info.has_valid_magic());

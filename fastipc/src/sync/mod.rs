@@ -31,19 +31,6 @@ pub use event::Event;
 pub use mutex::{LockError, Mutex, MutexGuard, OWNER_CHECK_INTERVAL, OwnerDied};
 pub use semaphore::{SEMAPHORE_RECHECK_INTERVAL, Semaphore};
 
-use core::sync::atomic::AtomicU32;
-use core::sync::atomic::Ordering::Relaxed;
-
-use crate::sys::clock::realtime_ns;
-
 /// How many `spin_loop` rounds a waiter spends re-checking before it sleeps. Waking a
 /// sleeper on the other core costs tens of microseconds; this spins a few.
 pub(crate) const SPIN_LIMIT: u32 = 100;
-
-/// Writes `CLOCK_REALTIME` now into a `last_acquired_ns` field (two u32 halves, low
-/// first). Informative only: a concurrent reader may see the halves of two writes.
-pub(crate) fn write_ns(lo: &AtomicU32, hi: &AtomicU32) {
-    let ns = realtime_ns();
-    lo.store(ns as u32, Relaxed);
-    hi.store((ns >> 32) as u32, Relaxed);
-}

@@ -8,11 +8,11 @@
 //! | 1 ([`MUTEX_LOCKED`]) | held; nobody announced that it sleeps, so unlock wakes nobody |
 //! | 2 ([`MUTEX_CONTENDED`]) | held; waiters may sleep on the word, so unlock wakes one |
 //!
-//! - **lock**: CAS 0→1 (acquire). That is the whole uncontended path, followed by two
-//!   plain stores of the owner fields. On failure: spin a bounded number of rounds while
-//!   the state is 1 (CAS again whenever it reads 0), then loop on `swap(2)`: a swap that
-//!   returns 0 took the lock (leaving 2, because other waiters may sleep), else sleep with
-//!   `FUTEX_WAIT(state, 2)`.
+//! - **lock**: CAS 0→1 (acquire). That is the whole uncontended path, followed by three
+//!   plain stores of the owner fields (see below). On failure: spin a bounded number of
+//!   rounds while the state is 1 (CAS again whenever it reads 0), then loop on `swap(2)`:
+//!   a swap that returns 0 took the lock (leaving 2, because other waiters may sleep),
+//!   else sleep with `FUTEX_WAIT(state, 2)`.
 //! - **unlock**: clear `owner_pid` and the owner identity, then `swap(0)` (release);
 //!   `FUTEX_WAKE(1)` only if the old state was 2. The owner fields are cleared *before*
 //!   the state is released, so they never erase the next holder's.
@@ -24,33 +24,47 @@
 //! `owner_pid` (offset 12) is the holder's *process* id, as the Python peer expects.
 //! Ownership between threads of one process is the [`MutexGuard`], not the id: any thread
 //! may hold the lock, and unlocking checks nothing but the guard. fastipc holders also
-//! write their identity, `pid << 32 | (start_time as u32)`, into the reserved area (see
-//! [`mutex_identity_offset`]) and clear it on unlock; a process id plus start time names
-//! one process even after the id is reused.
+//! record, in the reserved area the Python peer never touches (see [`layout`](super::layout)):
+//! - their pid namespace ([`OFF_MUTEX_OWNER_NS`], offset 40), first;
+//! - their identity, `pid << 32 | (start_time as u32)` (see [`mutex_identity_offset`]),
+//!   with a release store, so that whoever reads an identity also reads its namespace;
+//! - then `owner_pid`.
+//!
+//! Unlock clears the identity (the namespace word stays, meaningless without it). A
+//! process id plus start time names one process even after the id is reused; the
+//! namespace says in which pid namespace that id means something.
 //!
 //! # Dead owners
 //! A waiter sleeps at most [`OWNER_CHECK_INTERVAL`] at a time. Whenever the lock has
 //! stayed held for that long while it waited (and once more before a timed lock gives
-//! up), it checks whether the holder is still alive:
-//! - `owner_pid != 0`: the holder is that process; its start time is compared too when the
-//!   identity word names the same process id (a fastipc holder), which catches a reused
-//!   id. An identity word naming another, dead process is stale and is cleared.
-//! - `owner_pid == 0` but an identity is recorded: a fastipc holder whose `owner_pid` was
-//!   erased by a Python peer's late store (the Python unlock clears `owner_pid` after
-//!   releasing the state); the identity is checked instead.
-//! - neither: the holder is between its CAS and its first store (a few instructions), or
-//!   a Python creator is still zero-filling the header. It is treated as alive: a process
-//!   killed inside that window leaves a lock that is never recovered automatically
-//!   (use [`Mutex::force_unlock`] once you know it is dead).
+//! up), it looks at who holds it:
+//! - an identity is recorded, and `owner_pid` is its process id (a fastipc holder) or 0
+//!   (a fastipc holder whose `owner_pid` a Python peer's late store erased: the Python
+//!   unlock clears `owner_pid` after releasing the state): that process is checked;
+//! - an identity naming another process than a non-zero `owner_pid` is stale (left by a
+//!   fastipc holder that died and was force-released by a Python peer); it is cleared if
+//!   its process is dead, and the check starts again;
+//! - no identity: the holder is a Python process (it records only `owner_pid`, not its
+//!   pid namespace), or a fastipc holder between its CAS and its identity store (a few
+//!   instructions), or a Python creator is still zero-filling the header. Its namespace
+//!   is unknown, so it is never judged dead: a Python holder killed while holding the
+//!   lock leaves it held, as it would for Python peers (use [`Mutex::force_unlock`] once
+//!   you know it is dead).
 //!
-//! A holder that has exited, including a zombie not yet reaped, is dead. If it is dead,
-//! waiters race to take over with one compare-and-swap on a word whose old value can never
-//! come back (the dead holder's identity, or its process id when only that is known), so
-//! exactly one wins, takes over the still-locked state, and gets [`OwnerDied`] carrying
-//! a usable guard (the data the lock protects may be half-updated). Everyone else keeps
-//! waiting on the new holder. So a killed holder delays the others by at most about
+//! A checked holder is dead when its pid namespace is known and is the waiter's own, and
+//! its process has exited (a zombie not yet reaped included; a process whose main thread
+//! exited while other threads run on is alive) or its id now names a process that started
+//! at another time: see [`process::has_exited`]. A holder
+//! in another pid namespace (containers sharing `/dev/shm`), or one whose namespace could
+//! not be read, is never judged dead: its process id means nothing here.
+//!
+//! If it is dead, waiters race to take over with one compare-and-swap on the identity
+//! word, whose old value (the dead holder's identity) can never come back, so exactly one
+//! wins, takes over the still-locked state, and gets [`OwnerDied`] carrying a usable
+//! guard (the data the lock protects may be half-updated). Everyone else keeps waiting on
+//! the new holder. So a killed fastipc holder delays the others by at most about
 //! [`OWNER_CHECK_INTERVAL`] plus the cost of the check (reading `/proc/PID/stat`), well
-//! under 100 ms. All processes must share one process-id namespace.
+//! under 100 ms.
 //!
 //! Known limits: (1) the Python peer's `force_release()` on a lock whose fastipc
 //! holder died leaves that holder's identity recorded (fastipc's own
@@ -71,6 +85,7 @@
 //! [`MUTEX_LOCKED`]: super::layout::MUTEX_LOCKED
 //! [`MUTEX_CONTENDED`]: super::layout::MUTEX_CONTENDED
 //! [`mutex_identity_offset`]: super::layout::mutex_identity_offset
+//! [`OFF_MUTEX_OWNER_NS`]: super::layout::OFF_MUTEX_OWNER_NS
 
 use core::fmt;
 use core::hint::spin_loop;
@@ -78,21 +93,54 @@ use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::Duration;
 
+use super::SPIN_LIMIT;
 use super::layout::{
-    MUTEX_CONTENDED, MUTEX_LOCKED, MUTEX_MAGIC, MUTEX_SIZE, MUTEX_UNLOCKED, MutexInfo, OFF_FLAGS,
-    OFF_LAST_NS, OFF_MAGIC, OFF_MUTEX_OWNER, OFF_MUTEX_STATE, OFF_RESERVED, OwnerIdentity,
-    RawHeader, mutex_identity_offset,
+    MUTEX_CONTENDED, MUTEX_LOCKED, MUTEX_MAGIC, MUTEX_SIZE, MUTEX_UNLOCKED, MutexInfo, OFF_MAGIC,
+    OFF_MUTEX_OWNER, OFF_MUTEX_OWNER_NS, OFF_MUTEX_STATE, OwnerIdentity, RawHeader,
 };
-use super::{SPIN_LIMIT, write_ns};
 use crate::error::SyncError;
 use crate::mem::MemRef;
 use crate::sys::clock::Deadline;
 use crate::sys::futex::{self, Scope};
-use crate::sys::process::{self, ProcessId};
+use crate::sys::process::{self, ProcessId, StartTime};
 
 /// How long a waiter sleeps before it checks whether the holder is still alive; this
 /// bounds how long a dead holder blocks the others (plus the check itself).
 pub const OWNER_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The owner-check slice in use: [`OWNER_CHECK_INTERVAL`].
+#[cfg(not(test))]
+#[inline(always)]
+fn owner_check_interval() -> Duration {
+    OWNER_CHECK_INTERVAL
+}
+
+/// The owner-check slice in use. In unit tests it is an hour unless the calling thread
+/// asked for [`test_knob::short_owner_checks`]: the periodic check would otherwise also
+/// wake a waiter whose wake-up was lost, and hide the bug behind a 20 ms delay. Tests of
+/// wake-ups run with the long slice (a lost wake-up then hangs, caught by their
+/// watchdogs); tests of dead owners ask for the real one.
+#[cfg(test)]
+fn owner_check_interval() -> Duration {
+    test_knob::OWNER_CHECK.with(std::cell::Cell::get)
+}
+
+#[cfg(test)]
+pub(crate) mod test_knob {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    thread_local! {
+        pub(super) static OWNER_CHECK: Cell<Duration> =
+            const { Cell::new(Duration::from_secs(3600)) };
+    }
+
+    /// Makes this thread's waiters check the holder every
+    /// [`OWNER_CHECK_INTERVAL`](super::OWNER_CHECK_INTERVAL), as outside the unit tests.
+    pub(crate) fn short_owner_checks() {
+        OWNER_CHECK.with(|c| c.set(super::OWNER_CHECK_INTERVAL));
+    }
+}
 
 /// A mutex over a 64-byte header in caller memory (LAYOUT.md §2).
 ///
@@ -126,19 +174,10 @@ impl<'a> Mutex<'a> {
     /// Only the creator calls this, before anyone else uses the memory.
     pub fn init(mem: MemRef<'a>) -> Result<Mutex<'a>, SyncError> {
         let hdr = RawHeader::new(mem, "mutex")?;
-        let identity_off = mutex_identity_offset(hdr.addr());
-        for off in (OFF_RESERVED..MUTEX_SIZE).step_by(4) {
-            let outside_identity = off < identity_off || off >= identity_off + 8;
-            if let (true, Some(w)) = (outside_identity, hdr.word_at(off)) {
-                w.store(0, Relaxed);
-            }
-        }
+        // Everything 0 (state unlocked, no owner), the identity as the u64 it always is,
+        // then the magic, released last.
+        hdr.zero_after_magic(true);
         hdr.identity().store(0, Relaxed);
-        hdr.word::<OFF_LAST_NS>().store(0, Relaxed);
-        hdr.word::<{ OFF_LAST_NS + 4 }>().store(0, Relaxed);
-        hdr.word::<OFF_MUTEX_OWNER>().store(0, Relaxed);
-        hdr.word::<OFF_MUTEX_STATE>().store(MUTEX_UNLOCKED, Relaxed);
-        hdr.word::<OFF_FLAGS>().store(0, Relaxed);
         hdr.word::<OFF_MAGIC>().store(MUTEX_MAGIC, Release);
         Ok(Mutex {
             hdr,
@@ -247,21 +286,12 @@ impl<'a> Mutex<'a> {
 
     /// `CLOCK_REALTIME` ns of the last acquisition that recorded it (see the module docs).
     pub fn last_acquired_ns(&self) -> u64 {
-        let lo = self.hdr.word::<OFF_LAST_NS>().load(Relaxed);
-        let hi = self.hdr.word::<{ OFF_LAST_NS + 4 }>().load(Relaxed);
-        u64::from(lo) | (u64::from(hi) << 32)
+        self.hdr.last_acquired_ns()
     }
 
     /// The whole header, decoded.
     pub fn info(&self) -> MutexInfo {
-        MutexInfo {
-            magic: self.hdr.word::<OFF_MAGIC>().load(Acquire),
-            flags: self.hdr.word::<OFF_FLAGS>().load(Acquire),
-            state: self.state().load(Acquire),
-            owner_pid: self.owner().load(Acquire),
-            last_acquired_ns: self.last_acquired_ns(),
-            owner_identity: OwnerIdentity::from_word(self.identity().load(Acquire)),
-        }
+        MutexInfo::of(&self.hdr)
     }
 
     /// Releases the lock whoever holds it, and wakes one waiter if some may sleep. For
@@ -291,13 +321,20 @@ impl<'a> Mutex<'a> {
         self.hdr.identity()
     }
 
-    /// Records this process as the holder: `owner_pid` first, then the identity (the
-    /// order the liveness check relies on; see the module docs).
+    #[inline(always)]
+    fn owner_ns(&self) -> &'a core::sync::atomic::AtomicU32 {
+        self.hdr.word::<OFF_MUTEX_OWNER_NS>()
+    }
+
+    /// Records this process as the holder: its pid namespace, then its identity (release:
+    /// whoever reads the identity reads the namespace too), then `owner_pid`.
     #[inline(always)]
     fn mark_owner(&self) {
         let me = current_identity();
+        self.owner_ns()
+            .store(process::pid_namespace_word(), Relaxed);
+        self.identity().store(me, Release);
         self.owner().store((me >> 32) as u32, Relaxed);
-        self.identity().store(me, Relaxed);
     }
 
     /// Unlock: owner fields first, then the state (release), then a wake if needed.
@@ -318,10 +355,7 @@ impl<'a> Mutex<'a> {
     /// Marks the holder and stamps `last_acquired_ns` after a slow acquisition.
     fn acquired_slowly(&self) -> MutexGuard<'a> {
         self.mark_owner();
-        write_ns(
-            self.hdr.word::<OFF_LAST_NS>(),
-            self.hdr.word::<{ OFF_LAST_NS + 4 }>(),
-        );
+        self.hdr.stamp_last_acquired();
         MutexGuard { mutex: *self }
     }
 
@@ -349,7 +383,7 @@ impl<'a> Mutex<'a> {
             }
             spin_loop();
         }
-        let mut next_check = Deadline::after(OWNER_CHECK_INTERVAL);
+        let mut next_check = Deadline::after(owner_check_interval());
         loop {
             if state.swap(MUTEX_CONTENDED, Acquire) == MUTEX_UNLOCKED {
                 return Ok(self.acquired_slowly());
@@ -362,7 +396,7 @@ impl<'a> Mutex<'a> {
                 if final_round {
                     return Err(LockError::TimedOut);
                 }
-                next_check = Deadline::after(OWNER_CHECK_INTERVAL);
+                next_check = Deadline::after(owner_check_interval());
             }
             futex::wait(state, MUTEX_CONTENDED, deadline.min(next_check), self.scope);
         }
@@ -371,17 +405,12 @@ impl<'a> Mutex<'a> {
     /// Checks the holder; if it is dead, tries to take over. Returns the takeover's
     /// `OwnerDied` when this caller won the race.
     ///
-    /// Which word arbitrates the takeover depends on what names the holder, and is
-    /// always a value that can never come back once changed, so no waiter can win
-    /// against a holder that took the lock after the dead one:
-    /// - a fastipc holder (identity recorded; `owner_pid` equal to its pid, or erased to
-    ///   0 by a Python peer): CAS the identity word from the dead identity to ours, then
-    ///   store our `owner_pid`;
-    /// - a holder known only by `owner_pid` (a Python process; identity 0): CAS
-    ///   `owner_pid` from the dead id to ours, then store our identity;
-    /// - an identity that names neither (left behind by a fastipc holder that died and
-    ///   was force-released by someone else): cleared if its process is dead (never while
-    ///   it may belong to a live waiter that is taking over), and the check starts again.
+    /// The takeover is arbitrated on the identity word, a value that can never come
+    /// back once changed, so no waiter can win against a holder that took the lock after
+    /// the dead one: CAS the identity from the dead holder's to ours, then record our
+    /// namespace and `owner_pid`. A stale identity (naming another process than a
+    /// non-zero `owner_pid`) is cleared if its process is dead (never while it may belong
+    /// to a live waiter that is taking over), and the check starts again.
     #[cold]
     fn recover_from_dead_owner(&self) -> Option<OwnerDied<MutexGuard<'a>>> {
         let my_pid = process::current_pid();
@@ -391,20 +420,15 @@ impl<'a> Mutex<'a> {
             }
             let owner = self.owner().load(Acquire);
             let ident_word = self.identity().load(Acquire);
-            let (suspect, by_identity) = match (owner, OwnerIdentity::from_word(ident_word)) {
-                // Anonymous holder: assumed alive (module docs).
-                (0, None) => return None,
-                (0, Some(id)) => (id, true),
-                (pid, Some(id)) if id.pid == pid => (id, true),
-                (pid, None) => (
-                    OwnerIdentity {
-                        pid,
-                        start_time_low: 0,
-                    },
-                    false,
-                ),
+            // Read after the identity: the namespace its holder stored before it.
+            let ns = self.owner_ns().load(Acquire);
+            let suspect = match (owner, OwnerIdentity::from_word(ident_word)) {
+                // No identity: a Python holder (namespace unknown) or an anonymous one.
+                (_, None) => return None,
+                (0, Some(id)) => id,
+                (pid, Some(id)) if id.pid == pid => id,
                 (_, Some(stale)) => {
-                    if stale.pid != my_pid && is_dead(stale) {
+                    if stale.pid != my_pid && is_dead(stale, ns) {
                         let _ = self
                             .identity()
                             .compare_exchange(ident_word, 0, AcqRel, Relaxed);
@@ -413,31 +437,24 @@ impl<'a> Mutex<'a> {
                     return None;
                 }
             };
-            if suspect.pid == my_pid || !is_dead(suspect) {
+            if suspect.pid == my_pid || !is_dead(suspect, ns) {
                 return None;
             }
             let me = current_identity();
-            let won = if by_identity {
-                self.identity()
-                    .compare_exchange(ident_word, me, AcqRel, Acquire)
-                    .is_ok()
-            } else {
-                self.owner()
-                    .compare_exchange(owner, my_pid, AcqRel, Acquire)
-                    .is_ok()
-            };
-            if !won {
+            if self
+                .identity()
+                .compare_exchange(ident_word, me, AcqRel, Acquire)
+                .is_err()
+            {
                 return None;
             }
+            self.owner_ns()
+                .store(process::pid_namespace_word(), Release);
             self.owner().store(my_pid, Release);
-            self.identity().store(me, Release);
             // The dead holder's state is 1 or 2: keep it held, and mark it contended so
             // that our unlock wakes whoever sleeps.
             self.state().swap(MUTEX_CONTENDED, Acquire);
-            write_ns(
-                self.hdr.word::<OFF_LAST_NS>(),
-                self.hdr.word::<{ OFF_LAST_NS + 4 }>(),
-            );
+            self.hdr.stamp_last_acquired();
             return Some(OwnerDied {
                 guard: MutexGuard { mutex: *self },
                 pid: suspect.pid,
@@ -448,39 +465,37 @@ impl<'a> Mutex<'a> {
 }
 
 impl OwnerIdentity {
-    /// Whether the process this identity names is alive: it exists, is not a zombie, and
-    /// (when the start time is known) started when the identity says, so a reused
-    /// process id does not count. The test a locker makes before taking over a mutex,
-    /// for tools that show a holder's liveness.
+    /// Whether the process this identity names may still be alive, given the pid
+    /// namespace recorded with it (`MutexInfo::owner_pid_namespace`): `false` only when
+    /// it is certainly dead — the namespace is the caller's own, and the process has
+    /// exited (zombies included) or its id now names a process that started at another
+    /// time. The test a locker makes before taking over a mutex, for tools that show a
+    /// holder's liveness.
     ///
     /// ```
     /// use fastipc::sync::layout::OwnerIdentity;
     /// use fastipc::sys::process::ProcessId;
     /// let me = ProcessId::current();
     /// let id = OwnerIdentity { pid: me.pid, start_time_low: me.start_time as u32 };
-    /// assert!(id.is_alive());
+    /// assert!(id.is_alive(me.pid_namespace));
     /// let reused = OwnerIdentity { start_time_low: id.start_time_low.wrapping_add(1).max(1), ..id };
-    /// assert!(!reused.is_alive());
+    /// assert!(!reused.is_alive(me.pid_namespace));
+    /// // Recorded in another pid namespace: never judged dead from here.
+    /// assert!(reused.is_alive(me.pid_namespace ^ 1));
     /// ```
-    pub fn is_alive(self) -> bool {
-        !is_dead(self)
+    pub fn is_alive(self, pid_namespace: u32) -> bool {
+        !is_dead(self, pid_namespace)
     }
 }
 
-/// Whether the process named by `id` is gone: exited (zombies included), or its id now
-/// belongs to a process that started at another time. A process whose `/proc` entry
-/// cannot be read while it answers signals counts as alive.
-fn is_dead(id: OwnerIdentity) -> bool {
-    if !process::is_alive(id.pid) {
-        return true;
-    }
-    if id.start_time_low == 0 {
-        return false;
-    }
-    match ProcessId::of(id.pid) {
-        Some(p) => p.start_time as u32 != id.start_time_low,
-        None => false,
-    }
+/// Whether the fastipc holder `id`, recorded with pid namespace `ns`, is certainly gone
+/// (see [`process::has_exited`]): never when `ns` is not this process's namespace.
+fn is_dead(id: OwnerIdentity, ns: u32) -> bool {
+    let start = match id.start_time_low {
+        0 => StartTime::Unknown,
+        low => StartTime::Low32(low),
+    };
+    process::has_exited(id.pid, ns, start)
 }
 
 /// This process's identity word, `pid << 32 | (start_time as u32)`, cached; recomputed
@@ -698,6 +713,7 @@ impl<G> std::error::Error for LockError<G> {}
 mod tests {
     use super::*;
     use crate::mem::Region;
+    use crate::sys::process::test_util::Zombie;
     use std::sync::atomic::Ordering;
     use std::time::Instant;
 
@@ -788,78 +804,135 @@ mod tests {
         assert_eq!(m.info().owner_identity.unwrap().pid, std::process::id());
     }
 
+    /// Runs `f` on a thread of its own and returns its result; fails the test if `f`
+    /// has not returned within `limit`. Unit tests check owners only once an hour (see
+    /// `owner_check_interval`), so a lost wake-up leaves a waiter asleep and this turns
+    /// the hang into a failure. A bound on a wait, not a speed claim: the work itself
+    /// takes milliseconds.
+    fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(v) => v,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("not done within {limit:?}: a waiter was never woken (lost wake-up?)")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the test panicked"),
+        }
+    }
+
+    /// Whether thread `tid` of this process is asleep (state `S`).
+    fn thread_sleeps(tid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+            .ok()
+            .and_then(|s| Some(s[s.rfind(')')? + 1..].trim_start().starts_with('S')))
+            .unwrap_or(false)
+    }
+
     #[test]
     fn unlock_wakes_a_sleeping_thread() {
-        let r = region();
-        let m = Mutex::attach(r.mem()).unwrap();
-        let g = m.lock().unwrap();
-        std::thread::scope(|s| {
-            let t = s.spawn(|| m.lock_timeout(Duration::from_secs(20)).is_ok());
-            // Let the thread go to sleep (state 2) before unlocking.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while m.info().state != MUTEX_CONTENDED && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            drop(g);
-            assert!(t.join().unwrap());
+        let r: &'static Region = Box::leak(Box::new(region()));
+        within(Duration::from_secs(60), move || {
+            let m = Mutex::attach(r.mem()).unwrap();
+            let g = m.lock().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::scope(|s| {
+                let t = s.spawn(move || {
+                    tx.send(rustix::thread::gettid().as_raw_nonzero().get())
+                        .unwrap();
+                    drop(m.lock().unwrap()); // no deadline: only a wake-up ends it
+                });
+                // Unlock only once the waiter sleeps in FUTEX_WAIT (state 2, thread
+                // asleep), so that nothing but the unlock's wake can end its sleep.
+                let tid = rx.recv().unwrap();
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while !(m.info().state == MUTEX_CONTENDED && thread_sleeps(tid)) {
+                    assert!(Instant::now() < deadline, "the waiter never slept");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                drop(g);
+                t.join().unwrap();
+            });
         });
     }
 
     #[test]
     fn private_scope_works_between_threads() {
-        let r = region();
-        let m = Mutex::attach(r.mem()).unwrap().with_scope(Scope::Private);
-        let cell = std::sync::atomic::AtomicU64::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..3 {
-                s.spawn(|| {
-                    for _ in 0..2000 {
-                        let _g = m.lock().unwrap();
-                        let v = cell.load(Ordering::Relaxed);
-                        cell.store(v + 1, Ordering::Relaxed);
-                    }
-                });
-            }
+        let r: &'static Region = Box::leak(Box::new(region()));
+        let total = within(Duration::from_secs(120), move || {
+            let m = Mutex::attach(r.mem()).unwrap().with_scope(Scope::Private);
+            let cell = std::sync::atomic::AtomicU64::new(0);
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| {
+                        for i in 0..2000 {
+                            let _g = m.lock().unwrap();
+                            let v = cell.load(Ordering::Relaxed);
+                            if i % 50 == 0 {
+                                // Hold the lock across a yield now and then, so that the
+                                // others spin out and sleep on the state word.
+                                std::thread::yield_now();
+                            }
+                            cell.store(v + 1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            cell.load(Ordering::Relaxed)
         });
-        assert_eq!(cell.load(Ordering::Relaxed), 6000);
+        assert_eq!(total, 6000);
     }
 
-    /// The id of a process that is certainly dead: an exited and reaped child.
-    fn dead_pid() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
+    /// This process's pid namespace (readable wherever these tests run).
+    fn my_ns() -> u32 {
+        process::pid_namespace()
+            .expect("/proc/self/ns/pid is readable")
+            .get()
+    }
+
+    /// Makes `m` look held by a fastipc process: state 1, `owner_pid`, identity and pid
+    /// namespace as given.
+    fn fake_holder(m: &Mutex<'_>, owner_pid: u32, identity: OwnerIdentity, ns: u32) {
+        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
+        m.owner().store(owner_pid, Ordering::Relaxed);
+        m.owner_ns().store(ns, Ordering::Relaxed);
+        m.identity().store(identity.to_word(), Ordering::Relaxed);
+    }
+
+    /// The identity of an exited, unreaped child: dead, and its id not reusable while
+    /// `zombie` lives.
+    fn identity_of(zombie: &Zombie) -> OwnerIdentity {
+        let id = ProcessId::of(zombie.pid()).unwrap();
+        OwnerIdentity {
+            pid: id.pid,
+            start_time_low: id.start_time as u32,
+        }
     }
 
     #[test]
     fn a_dead_fastipc_holder_is_recovered_by_exactly_one_of_several_waiters() {
         let r = region();
         let m = Mutex::attach(r.mem()).unwrap();
-        let dead = dead_pid();
-        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
+        let dead = Zombie::new();
         // A fastipc holder whose owner_pid a Python peer erased: only the identity names it.
-        m.owner().store(0, Ordering::Relaxed);
-        m.identity().store(
-            OwnerIdentity {
-                pid: dead,
-                start_time_low: 12345,
-            }
-            .to_word(),
-            Ordering::Relaxed,
-        );
+        fake_holder(&m, 0, identity_of(&dead), my_ns());
         let results: Vec<bool> = std::thread::scope(|s| {
             let threads: Vec<_> = (0..4)
                 .map(|_| {
-                    s.spawn(|| match m.lock_timeout(Duration::from_secs(20)) {
-                        Ok(_guard) => false,
-                        Err(LockError::OwnerDied(died)) => {
-                            assert_eq!(died.dead_pid(), dead);
-                            // Hold it a little so the others really wait on us.
-                            std::thread::sleep(Duration::from_millis(30));
-                            true
+                    s.spawn(|| {
+                        test_knob::short_owner_checks();
+                        match m.lock_timeout(Duration::from_secs(20)) {
+                            Ok(_guard) => false,
+                            Err(LockError::OwnerDied(died)) => {
+                                assert_eq!(died.dead_pid(), dead.pid());
+                                // Hold it a little so the others really wait on us.
+                                std::thread::sleep(Duration::from_millis(30));
+                                true
+                            }
+                            Err(LockError::TimedOut) => panic!("timed out"),
                         }
-                        Err(LockError::TimedOut) => panic!("timed out"),
                     })
                 })
                 .collect();
@@ -875,41 +948,78 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_owner_is_recovered_once() {
+    fn a_dead_owner_is_recovered_once_and_records_the_new_holder() {
+        test_knob::short_owner_checks();
         let r = region();
         let m = Mutex::attach(r.mem()).unwrap();
-        // A holder known only by its process id (as a Python holder is).
-        let dead = dead_pid();
-        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
-        m.owner().store(dead, Ordering::Relaxed);
+        let dead = Zombie::new();
+        fake_holder(&m, dead.pid(), identity_of(&dead), my_ns());
         let err = m.lock_timeout(Duration::from_secs(10)).unwrap_err();
         let LockError::OwnerDied(died) = err else {
             panic!("expected OwnerDied, got {err:?}")
         };
-        assert_eq!(died.dead_pid(), dead);
-        assert_eq!(m.owner_pid(), Some(std::process::id()));
+        assert_eq!(died.dead_pid(), dead.pid());
+        let info = m.info();
+        assert_eq!(info.owner_pid, std::process::id());
+        assert_eq!(info.owner_identity.unwrap().pid, std::process::id());
+        assert_eq!(info.owner_pid_namespace, my_ns());
         drop(died.into_guard());
         assert!(!m.is_locked());
         drop(m.lock().unwrap());
     }
 
     #[test]
+    fn a_holder_known_only_by_its_process_id_is_never_taken_over() {
+        // As a Python holder is: `owner_pid` alone, no namespace. Even a dead id (a
+        // zombie here) may name a live process of another pid namespace.
+        let r = region();
+        let m = Mutex::attach(r.mem()).unwrap();
+        let dead = Zombie::new();
+        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
+        m.owner().store(dead.pid(), Ordering::Relaxed);
+        assert!(m.lock_timeout(Duration::ZERO).unwrap_err().is_timeout());
+        assert_eq!(m.owner_pid(), Some(dead.pid()));
+    }
+
+    #[test]
+    fn a_holder_of_another_or_an_unknown_pid_namespace_is_never_taken_over() {
+        let r = region();
+        let m = Mutex::attach(r.mem()).unwrap();
+        let dead = Zombie::new();
+        for ns in [0, my_ns() ^ 1] {
+            // The id names an exited process *here*; in its own namespace it may run.
+            fake_holder(&m, dead.pid(), identity_of(&dead), ns);
+            assert!(
+                m.lock_timeout(Duration::ZERO).unwrap_err().is_timeout(),
+                "namespace {ns}"
+            );
+            // A stale identity of that namespace is not cleared either.
+            m.owner()
+                .store(std::os::unix::process::parent_id(), Ordering::Relaxed);
+            assert!(m.lock_timeout(Duration::ZERO).unwrap_err().is_timeout());
+            assert_eq!(m.info().owner_identity, Some(identity_of(&dead)));
+        }
+        // The same holder in our own namespace is dead.
+        fake_holder(&m, dead.pid(), identity_of(&dead), my_ns());
+        assert!(matches!(
+            m.lock_timeout(Duration::ZERO),
+            Err(LockError::OwnerDied(_))
+        ));
+    }
+
+    #[test]
     fn a_reused_pid_with_another_start_time_is_dead() {
+        test_knob::short_owner_checks();
         let r = region();
         let m = Mutex::attach(r.mem()).unwrap();
         // A holder whose pid is alive (our parent) but whose recorded start time differs.
         let parent = std::os::unix::process::parent_id();
         let real = ProcessId::of(parent).unwrap().start_time as u32;
-        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
-        m.owner().store(parent, Ordering::Relaxed);
-        m.identity().store(
-            OwnerIdentity {
-                pid: parent,
-                start_time_low: real.wrapping_add(1).max(1),
-            }
-            .to_word(),
-            Ordering::Relaxed,
-        );
+        let recorded = OwnerIdentity {
+            pid: parent,
+            start_time_low: real.wrapping_add(1).max(1),
+        };
+        fake_holder(&m, parent, recorded, my_ns());
         let err = m.lock_timeout(Duration::from_secs(10)).unwrap_err();
         assert!(matches!(err, LockError::OwnerDied(ref d) if d.dead_pid() == parent));
     }
@@ -919,47 +1029,89 @@ mod tests {
         let r = region();
         let m = Mutex::attach(r.mem()).unwrap();
         let parent = std::os::unix::process::parent_id();
-        // Live holder (our parent), no identity: wait, then time out.
-        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
-        m.owner().store(parent, Ordering::Relaxed);
+        let parent_id = OwnerIdentity {
+            pid: parent,
+            start_time_low: ProcessId::of(parent).unwrap().start_time as u32,
+        };
+        // Live fastipc holder (our parent): wait, then time out.
+        fake_holder(&m, parent, parent_id, my_ns());
         assert!(matches!(
             m.lock_timeout(Duration::from_millis(60)),
             Err(LockError::TimedOut)
         ));
         // Anonymous holder (owner 0, no identity): assumed alive.
         m.owner().store(0, Ordering::Relaxed);
+        m.identity().store(0, Ordering::Relaxed);
         assert!(matches!(
             m.lock_timeout(Duration::from_millis(60)),
             Err(LockError::TimedOut)
         ));
         // Owner erased by a Python peer, identity of a live process: alive.
-        m.identity().store(
-            OwnerIdentity {
-                pid: parent,
-                start_time_low: ProcessId::of(parent).unwrap().start_time as u32,
-            }
-            .to_word(),
-            Ordering::Relaxed,
-        );
+        m.identity().store(parent_id.to_word(), Ordering::Relaxed);
         assert!(matches!(
             m.lock_timeout(Duration::ZERO),
             Err(LockError::TimedOut)
         ));
-        // A stale identity (another pid than the owner) is cleared by the check.
-        m.owner().store(parent, Ordering::Relaxed);
-        m.identity().store(
-            OwnerIdentity {
-                pid: 1,
-                start_time_low: 5,
-            }
-            .to_word(),
-            Ordering::Relaxed,
-        );
+        // A stale identity (another pid than the owner) of a dead process is cleared by
+        // the check.
+        let dead = Zombie::new();
+        fake_holder(&m, parent, identity_of(&dead), my_ns());
         assert!(m.lock_timeout(Duration::ZERO).unwrap_err().is_timeout());
         assert_eq!(m.identity().load(Ordering::Relaxed), 0);
         // SAFETY: the fake holder never touches anything.
         unsafe { m.force_unlock() };
         assert!(m.try_lock().is_some());
+    }
+
+    /// A segment holding an unlocked mutex, unlinked on drop.
+    struct MutexSegment(crate::sys::shm::Segment);
+
+    impl MutexSegment {
+        fn new(tag: &str) -> MutexSegment {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let name = format!(
+                "fastipc-unit-mutex-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            let seg = crate::sys::shm::Segment::create(&name, MUTEX_SIZE, |mem| {
+                Mutex::init(mem).unwrap();
+            })
+            .unwrap();
+            MutexSegment(seg)
+        }
+    }
+
+    impl Drop for MutexSegment {
+        fn drop(&mut self) {
+            let _ = crate::sys::shm::Segment::unlink(self.0.name());
+        }
+    }
+
+    #[test]
+    fn a_holder_whose_main_thread_exited_while_another_runs_keeps_the_lock() {
+        let seg = MutexSegment::new("leader");
+        let m = Mutex::attach(seg.0.mem()).unwrap();
+        // A fastipc-style holder (owner pid and identity) whose main thread then exits
+        // while its other thread, the one "holding" the lock, runs on.
+        let holder = crate::sys::process::test_util::LeaderExited::spawn(&format!(
+            "m = mmap.mmap(os.open('/dev/shm/{}', os.O_RDWR), 64)\n\
+             start = int(open('/proc/self/stat').read().rsplit(')', 1)[1].split()[19])\n\
+             struct.pack_into('<II', m, 8, 1, os.getpid())\n\
+             struct.pack_into('<I', m, 40, os.stat('/proc/self/ns/pid').st_ino)\n\
+             struct.pack_into('<Q', m, 24, (os.getpid() << 32) | (start & 0xFFFFFFFF))",
+            seg.0.name()
+        ));
+        assert_eq!(m.owner_pid(), Some(holder.pid()));
+        assert_eq!(m.info().owner_identity.unwrap().pid, holder.pid());
+        assert_eq!(m.info().owner_pid_namespace, my_ns());
+        // The deadline's final check judges the holder: alive, so no takeover.
+        let r = m.lock_timeout(Duration::from_secs(1));
+        assert!(holder.still_runs());
+        assert!(
+            r.as_ref().is_err_and(|e| e.is_timeout()),
+            "the lock of a live holder was taken over: {r:?}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 use core::num::NonZeroU32;
 use core::sync::atomic::AtomicU32;
+use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::thread::futex;
@@ -63,7 +64,9 @@ const MATCH_ANY: NonZeroU32 = NonZeroU32::MAX;
 /// (the kernel checks it atomically with going to sleep, so no wake-up is lost between
 /// the caller's last load and this call), and at once with [`WaitOutcome::TimedOut`] if
 /// the deadline has already passed. Signals (`EINTR`) are retried with the same absolute
-/// deadline.
+/// deadline. Should the kernel refuse the wait with any other error (a seccomp filter
+/// forbidding futexes), it sleeps a millisecond and reports [`WaitOutcome::Woken`], so
+/// callers poll instead of spinning; debug builds assert first.
 ///
 /// ```
 /// use std::sync::atomic::AtomicU32;
@@ -93,12 +96,32 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Deadline, scope: Scope) -
             Ok(()) | Err(Errno::AGAIN) => return WaitOutcome::Woken,
             Err(Errno::TIMEDOUT) => return WaitOutcome::TimedOut,
             Err(Errno::INTR) => continue,
-            // With a valid `&AtomicU32` and a normalised timespec the kernel has no other
-            // error to give; should one appear anyway, report a spurious wake-up so that
-            // the caller re-checks its condition and its deadline.
-            Err(_) => return WaitOutcome::Woken,
+            Err(e) => {
+                debug_assert!(false, "FUTEX_WAIT_BITSET failed unexpectedly: {e}");
+                return unexpected_error(deadline);
+            }
         }
     }
+}
+
+/// The pause after an unexpected futex error (see [`unexpected_error`]).
+const ERROR_PAUSE: Duration = Duration::from_millis(1);
+
+/// What a wait does when the kernel refuses it with an error it has no reason to give
+/// (with a valid `&AtomicU32` and a normalised timespec): `ENOSYS` or `EPERM` from a
+/// seccomp filter that forbids futexes, say. Returning at once would turn every caller's
+/// wait loop into a busy spin, so it sleeps [`ERROR_PAUSE`] (never past the deadline)
+/// and reports a spurious wake-up: the caller re-checks its condition and its deadline
+/// and waits again, polling at about a kilohertz instead of sleeping. Debug builds assert
+/// first, so that such an environment is noticed in testing.
+#[cold]
+fn unexpected_error(deadline: Deadline) -> WaitOutcome {
+    let pause = ERROR_PAUSE.min(deadline.remaining());
+    if pause.is_zero() {
+        return WaitOutcome::TimedOut;
+    }
+    std::thread::sleep(pause);
+    WaitOutcome::Woken
 }
 
 /// Wakes up to `n` threads sleeping in [`wait`] on `word`; returns how many were woken.
@@ -143,6 +166,21 @@ mod tests {
         let d = Deadline::after(Duration::from_millis(30));
         assert_eq!(wait(&w, 0, d, Scope::Shared), WaitOutcome::TimedOut);
         assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn an_unexpected_error_pauses_instead_of_returning_at_once() {
+        let start = Instant::now();
+        let far = Deadline::after(Duration::from_secs(60));
+        assert_eq!(unexpected_error(far), WaitOutcome::Woken);
+        // It slept (a lower bound: sleeping never ends early), so a caller looping on it
+        // polls rather than spins.
+        assert!(start.elapsed() >= ERROR_PAUSE);
+        // Never past the deadline.
+        assert_eq!(
+            unexpected_error(Deadline::after(Duration::ZERO)),
+            WaitOutcome::TimedOut
+        );
     }
 
     #[test]

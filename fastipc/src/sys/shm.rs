@@ -14,6 +14,20 @@
 //!
 //! Segments are created with mode `0600` and are never unlinked implicitly: call
 //! [`Segment::unlink`] (the named objects do it through their attachment registry).
+//! Opening never follows a symbolic link (`O_NOFOLLOW`, as glibc's `shm_open` does): a
+//! link planted under a segment's name is refused, not used to reach another file.
+//!
+//! # Memory and `SIGBUS`
+//! tmpfs hands out pages only when they are first touched, and a process touching a page
+//! of a shared mapping that the file cannot back is killed with `SIGBUS`. So
+//! [`Segment::create`] reserves every page with `fallocate` before mapping: a `/dev/shm`
+//! that is full (or too small) is the typed error [`ShmError::NoSpace`], not a crash
+//! later. (Only on a file system without `fallocate` does it fall back to a sparse
+//! `ftruncate`.) Two causes stay outside fastipc's control: a segment someone else
+//! created sparse (the POSIX way, `shm_open` then `ftruncate`, as the peers do) may still
+//! fault on first touch when `/dev/shm` fills up; and a process that *shrinks* a mapped
+//! segment (`ftruncate` to a smaller size) makes every process that still maps it fault on
+//! its next access beyond the new end. Neither can be caught safely in a library.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
@@ -114,24 +128,18 @@ impl Segment {
             Mode::empty(),
         )
         .map_err(|e| ShmError::from_errno(name, "open /dev/shm", e))?;
-        let (fd, temp_name) = make_unnamed(&dir, name)?;
-        let result = (|| {
-            fs::ftruncate(&fd, len as u64)
-                .map_err(|e| ShmError::from_errno(name, "ftruncate", e))?;
-            let map = map(&fd, len, name)?;
-            let seg = Segment {
-                name: name.to_owned(),
-                map,
-                file_id: file_id(&fd, name)?,
-            };
-            init(seg.mem());
-            publish(&dir, &fd, temp_name.as_deref(), name)?;
-            Ok(seg)
-        })();
-        if let Some(temp) = &temp_name {
-            let _ = fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
-        }
-        result
+        let (fd, temp) = make_unnamed(&dir, name)?;
+        reserve(&fd, len, name)?;
+        let map = map(&fd, len, name)?;
+        let seg = Segment {
+            name: name.to_owned(),
+            map,
+            file_id: file_id(&fd, name)?,
+        };
+        // If `init` panics, `temp` still removes the hidden file on the way out.
+        init(seg.mem());
+        publish(&dir, &fd, temp.name(), name)?;
+        Ok(seg)
     }
 
     /// Opens the existing segment `name`, which must hold at least `min_len` bytes.
@@ -140,8 +148,7 @@ impl Segment {
     pub fn open(name: &str, min_len: usize) -> Result<Segment, ShmError> {
         validate_name(name)?;
         let min_len = min_len.max(1) as u64;
-        let fd = shm::open(name, shm::OFlags::RDWR, Mode::empty())
-            .map_err(|e| ShmError::from_errno(name, "shm_open", e))?;
+        let fd = open_nofollow(name)?;
         let mut size = file_size(&fd, name)?;
         if size == 0 {
             // A POSIX-style creator between shm_open and ftruncate: give it a moment.
@@ -211,16 +218,18 @@ impl Segment {
         shm::unlink(name).map_err(|e| ShmError::from_errno(name, "shm_unlink", e))
     }
 
-    /// Whether a segment named `name` exists.
+    /// Whether an entry named `name` exists in `/dev/shm` (a symbolic link counts, and
+    /// is not followed).
     pub fn exists(name: &str) -> bool {
-        validate_name(name).is_ok() && std::path::Path::new(SHM_DIR).join(name).exists()
+        validate_name(name).is_ok() && fs::lstat(std::path::Path::new(SHM_DIR).join(name)).is_ok()
     }
 
     /// Whether the segment's name still refers to this very segment (it was not removed,
-    /// nor removed and made again by someone else, since this mapping was made).
+    /// nor removed and made again by someone else, nor replaced by a link, since this
+    /// mapping was made).
     pub fn is_linked(&self) -> bool {
         let path = std::path::Path::new(SHM_DIR).join(&self.name);
-        match fs::stat(&path) {
+        match fs::lstat(&path) {
             Ok(st) => (st.st_dev, st.st_ino) == self.file_id,
             Err(_) => false,
         }
@@ -248,11 +257,101 @@ impl Segment {
         // whose accessors are atomic or explicitly unsafe.
         unsafe { MemRef::from_raw_parts(self.map.as_mut_ptr(), self.map.len()) }
     }
+
+    /// How many open-then-create rounds an open-or-create makes before giving up: each
+    /// failed round lost a race to a concurrent creator or remover. The queue's
+    /// open-or-create loops use it too.
+    pub const OPEN_OR_CREATE_ROUNDS: u32 = 1000;
+
+    /// [`Segment::open`], waiting up to `grow_wait` (at least `open`'s own 250 ms) for a
+    /// segment of length zero to grow: a POSIX-style creator between `shm_open` and
+    /// `ftruncate`, which the peers give 2 s.
+    pub fn open_with_grow_wait(
+        name: &str,
+        min_len: usize,
+        grow_wait: Duration,
+    ) -> Result<Segment, ShmError> {
+        let deadline = Deadline::after(grow_wait);
+        loop {
+            match Segment::open(name, min_len) {
+                Err(ShmError::TooSmall { size: 0, .. }) if !deadline.has_passed() => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Opens the existing segment `name` for reading and writing, never through a symbolic
+/// link (what glibc's `shm_open` does; rustix's `shm::OFlags` defines no `NOFOLLOW`).
+fn open_nofollow(name: &str) -> Result<OwnedFd, ShmError> {
+    let path = std::path::Path::new(SHM_DIR).join(name);
+    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    fs::open(&path, flags, Mode::empty()).map_err(|e| match e {
+        Errno::LOOP => ShmError::Os {
+            name: name.to_owned(),
+            op: "open (the name is a symbolic link, which is not followed)",
+            source: std::io::Error::from_raw_os_error(e.raw_os_error()),
+        },
+        e => ShmError::from_errno(name, "open", e),
+    })
+}
+
+/// Gives the new file its size with every page reserved (`fallocate`), so that a full
+/// `/dev/shm` is [`ShmError::NoSpace`] now rather than `SIGBUS` at the first touch. A file
+/// system without `fallocate` gets a sparse `ftruncate`.
+fn reserve(fd: &OwnedFd, len: usize, name: &str) -> Result<(), ShmError> {
+    let len = len as u64;
+    loop {
+        return match fs::fallocate(fd, fs::FallocateFlags::empty(), 0, len) {
+            Ok(()) => Ok(()),
+            // tmpfs gives up a large reservation when a signal arrives: try again.
+            Err(Errno::INTR) => continue,
+            Err(Errno::NOSPC | Errno::FBIG) => Err(ShmError::NoSpace {
+                name: name.to_owned(),
+                len,
+            }),
+            Err(Errno::OPNOTSUPP | Errno::NOSYS) => {
+                fs::ftruncate(fd, len).map_err(|e| ShmError::from_errno(name, "ftruncate", e))
+            }
+            Err(e) => Err(ShmError::from_errno(name, "fallocate", e)),
+        };
+    }
+}
+
+/// Counter for the names of hidden files (without `O_TMPFILE`).
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The name of the hidden file number `n` of this process.
+fn temp_name(n: u64) -> String {
+    format!(".fastipc-tmp-{}-{n}", current_pid())
+}
+
+/// An unnamed new file's temporary name, if it has one: removed on drop, whether the
+/// creation succeeded (the file then has its real name too), failed or panicked.
+struct TempName<'d> {
+    dir: &'d OwnedFd,
+    name: Option<String>,
+}
+
+impl TempName<'_> {
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+impl Drop for TempName<'_> {
+    fn drop(&mut self) {
+        if let Some(name) = &self.name {
+            let _ = fs::unlinkat(self.dir, name.as_str(), AtFlags::empty());
+        }
+    }
 }
 
 /// Makes an unnamed file in `/dev/shm`: `O_TMPFILE` when the kernel has it, else a hidden
-/// uniquely named file (returned so that the caller removes it).
-fn make_unnamed(dir: &OwnedFd, name: &str) -> Result<(OwnedFd, Option<String>), ShmError> {
+/// uniquely named file (whose name the returned guard removes).
+fn make_unnamed<'d>(dir: &'d OwnedFd, name: &str) -> Result<(OwnedFd, TempName<'d>), ShmError> {
     let mode = Mode::RUSR | Mode::WUSR;
     match fs::openat(
         dir,
@@ -260,27 +359,47 @@ fn make_unnamed(dir: &OwnedFd, name: &str) -> Result<(OwnedFd, Option<String>), 
         OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
         mode,
     ) {
+        _ if test_knob::no_tmpfile() => {}
         Ok(fd) => {
             // O_TMPFILE honours the umask; the segment is 0600 whatever it is.
             let _ = fs::fchmod(&fd, mode);
-            return Ok((fd, None));
+            return Ok((fd, TempName { dir, name: None }));
         }
         Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => {}
         Err(e) => return Err(ShmError::from_errno(name, "open(O_TMPFILE)", e)),
     }
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = format!(".fastipc-tmp-{}-{n}", current_pid());
+        let temp = temp_name(TEMP_COUNTER.fetch_add(1, Ordering::Relaxed));
         let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::CLOEXEC;
         match fs::openat(dir, temp.as_str(), flags, mode) {
             Ok(fd) => {
                 let _ = fs::fchmod(&fd, mode);
-                return Ok((fd, Some(temp)));
+                let temp = TempName {
+                    dir,
+                    name: Some(temp),
+                };
+                return Ok((fd, temp));
             }
             Err(Errno::EXIST) => continue,
             Err(e) => return Err(ShmError::from_errno(name, "open temporary segment", e)),
         }
+    }
+}
+
+/// Lets the unit tests take the path of kernels without `O_TMPFILE`.
+mod test_knob {
+    #[cfg(test)]
+    thread_local! {
+        pub(super) static NO_TMPFILE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Whether this thread must behave as if `O_TMPFILE` were missing (tests only).
+    #[inline(always)]
+    pub(super) fn no_tmpfile() -> bool {
+        #[cfg(test)]
+        return NO_TMPFILE.with(std::cell::Cell::get);
+        #[cfg(not(test))]
+        false
     }
 }
 
@@ -399,24 +518,100 @@ mod tests {
     }
 
     #[test]
-    fn mode_is_0600_and_no_temp_file_is_left() {
+    fn mode_is_0600() {
         use std::os::unix::fs::PermissionsExt;
         let name = unique("mode");
         let _g = Unlink(name.clone());
         Segment::create(&name, 16, |_| {}).unwrap();
         let meta = std::fs::metadata(format!("{SHM_DIR}/{name}")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-        let pid = std::process::id();
-        let leftovers = std::fs::read_dir(SHM_DIR)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!(".fastipc-tmp-{pid}-"))
-            })
-            .count();
-        assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn without_o_tmpfile_no_hidden_file_is_left_even_when_init_panics() {
+        use std::os::unix::fs::PermissionsExt;
+        test_knob::NO_TMPFILE.with(|k| k.set(true));
+        let first = TEMP_COUNTER.load(Ordering::Relaxed);
+        let name = unique("fallback");
+        let _g = Unlink(name.clone());
+        let seg = Segment::create(&name, 16, |mem| {
+            assert!(!Segment::exists(&name), "visible before init returned");
+            mem.atomic_u32(0).unwrap().store(5, Ordering::Release);
+        })
+        .unwrap();
+        assert_eq!(
+            Segment::open(&name, 16)
+                .unwrap()
+                .mem()
+                .atomic_u32(0)
+                .unwrap()
+                .load(Ordering::Acquire),
+            5
+        );
+        let meta = std::fs::metadata(format!("{SHM_DIR}/{name}")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        drop(seg);
+        let panicking = unique("fallback-panic");
+        let _g2 = Unlink(panicking.clone());
+        let r = std::panic::catch_unwind(|| {
+            let _ = Segment::create(&panicking, 16, |_| panic!("init fails"));
+        });
+        test_knob::NO_TMPFILE.with(|k| k.set(false));
+        assert!(r.is_err());
+        assert!(!Segment::exists(&panicking));
+        let last = TEMP_COUNTER.load(Ordering::Relaxed);
+        assert!(last >= first + 2, "the fallback was not taken");
+        for n in first..last {
+            let temp = std::path::Path::new(SHM_DIR).join(temp_name(n));
+            assert!(fs::lstat(&temp).is_err(), "{temp:?} left behind");
+        }
+    }
+
+    #[test]
+    fn a_dev_shm_too_small_for_the_segment_is_a_typed_error_not_sigbus() {
+        // Larger than the whole of /dev/shm: fallocate refuses it at once, reserving
+        // nothing; a sparse file of that size would be created and mapped, then fault on
+        // the first touch past the space there is.
+        let vfs = fs::statvfs(SHM_DIR).unwrap();
+        let total = vfs.f_blocks.saturating_mul(vfs.f_frsize);
+        assert!(total > 0, "/dev/shm has no size limit here");
+        let len = usize::try_from(total.saturating_mul(2)).unwrap();
+        let name = unique("nospace");
+        let _g = Unlink(name.clone());
+        let r = Segment::create(&name, len, |_| {});
+        assert!(
+            matches!(&r, Err(ShmError::NoSpace { len: l, .. }) if *l == len as u64),
+            "{r:?}"
+        );
+        assert!(r.unwrap_err().to_string().contains("no room"));
+        assert!(!Segment::exists(&name));
+    }
+
+    #[test]
+    fn a_symbolic_link_under_a_segment_name_is_not_followed() {
+        let target = unique("link-target");
+        let link = unique("link");
+        let _g = (Unlink(target.clone()), Unlink(link.clone()));
+        Segment::create(&target, 64, |_| {}).unwrap();
+        std::os::unix::fs::symlink(
+            std::path::Path::new(SHM_DIR).join(&target),
+            std::path::Path::new(SHM_DIR).join(&link),
+        )
+        .unwrap();
+        for r in [
+            Segment::open(&link, 64).map(|_| ()),
+            Segment::open_or_create(&link, 64, |_| {}).map(|_| ()),
+        ] {
+            match r {
+                Err(ShmError::Os { source, .. }) => {
+                    assert_eq!(source.raw_os_error(), Some(Errno::LOOP.raw_os_error()))
+                }
+                other => panic!("a link was followed: {other:?}"),
+            }
+        }
+        assert!(Segment::exists(&link), "the link itself is an entry");
+        let seg = Segment::open(&target, 64).unwrap();
+        assert!(seg.is_linked());
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn main() {
     assert_eq!(queue.name(), Some("fipct-ui-pass-orders"));
     let mut rx = Order::consumer().unwrap();
     let sent = Order { id: nonce, qty: 3, side: 1 };
-    Order::producer().unwrap().send(&sent);
+    Order::producer().unwrap().send(&sent).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

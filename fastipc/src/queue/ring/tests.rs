@@ -360,6 +360,136 @@ fn reset_rewinds_everything() {
     assert_eq!(u64s(&out), [42]);
 }
 
+// Review finding 2: a producer lapped between its reservation and its write must not
+// tear the newer message that now owns the position (and is already published).
+#[test]
+fn lapped_producer_does_not_tear_a_published_message() {
+    let r = ring(4, 64);
+    let mut slow = r.reserve(1).unwrap(); // index 0, position 0
+    for _ in 0..3 {
+        r.send_bytes(&[1; 64]).unwrap(); // 1..=3
+    }
+    assert_eq!(r.send_bytes(&[7; 64]).unwrap(), 4); // position 0 again, published
+    // The slow producer writes its stale message now: skipped, not an error.
+    slow.write(0, &[9; 32]).unwrap();
+    let (mut cursor, mut out) = (4, Vec::new());
+    assert_eq!(
+        r.read(&mut cursor, &mut out),
+        Ok(ReadInfo { index: 4, count: 1 })
+    );
+    assert_eq!(out, [7; 64], "the published message was torn");
+    drop(slow);
+}
+
+// Review finding 3: the lapped producer's publish must not move the slot back from the
+// newer index, which would make published messages unreachable.
+#[test]
+fn lapped_producer_publish_does_not_move_the_slot_back() {
+    let r = ring(4, 8);
+    let slow = r.reserve(1).unwrap(); // index 0
+    for v in 1..=5u64 {
+        send_u64(&r, v); // 1..=5 (4 lands on position 0)
+    }
+    assert_eq!(slow.publish(), 0);
+    assert_eq!(r.raw().slot(0).data_index.load(Relaxed), 4);
+    let (mut cursor, mut out) = (4, Vec::new());
+    assert_eq!(r.read(&mut cursor, &mut out).map(|i| i.index), Ok(4));
+    assert_eq!(u64s(&out), [4]);
+    assert_eq!(r.read(&mut cursor, &mut out).map(|i| i.index), Ok(5));
+    // A reader still at 0 learns it was lapped: 0 and 1 are gone, 2..=5 still there.
+    let mut stale = 0;
+    assert_eq!(r.read(&mut stale, &mut out), Err(RecvError::Lagged(2)));
+    assert_eq!(stale, 2);
+    // Dropping a lapped reservation does not publish it either.
+    let slower = r.reserve(1).unwrap(); // index 6
+    for v in 7..=11u64 {
+        send_u64(&r, v); // 10 lands on position 2
+    }
+    drop(slower);
+    assert_eq!(r.raw().slot(2).data_index.load(Relaxed), 10);
+}
+
+// Review finding 6: a slot or shared cursor near u64::MAX (any peer can write them) must
+// be reported as corrupt, never overflow.
+#[test]
+fn hostile_cursor_values_do_not_overflow() {
+    let r = ring(4, 8);
+    let c = u64::MAX - 3; // position 0
+    r.raw().slot(0).data_index.store(c, Relaxed);
+    r.raw().slot(0).size.store(4, Relaxed);
+    let cursor = SharedCursor::local(c);
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut out = Vec::new();
+        let shared = r.read_shared(&cursor, &mut out);
+        let mut own = c;
+        (shared, r.read(&mut own, &mut out), own)
+    }));
+    let (shared, own, own_cursor) = res.expect("a hostile cursor value panicked");
+    let corrupt = Err(RecvError::Corrupt { index: c, size: 4 });
+    assert_eq!(shared, corrupt);
+    assert_eq!(own, corrupt);
+    // Both move past it (to the head, as after a reset: nothing above the head exists).
+    assert_eq!((cursor.load(), own_cursor), (0, 0));
+}
+
+// Review finding 12: a POSIX-style creator (shm_open, then ftruncate later, as the Python
+// peer does) slower than the plain segment grow wait must still be waited for, as long as
+// the peers wait (READY_TIMEOUT).
+#[test]
+fn attach_waits_for_a_slow_posix_creator_to_size_the_segment() {
+    use crate::queue::test_util::TempName;
+    use rustix::fs::Mode;
+    use rustix::shm;
+    let name = TempName::new("slow-creator");
+    let fd = shm::open(
+        name.0.as_str(),
+        shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+        Mode::RUSR | Mode::WUSR,
+    )
+    .unwrap();
+    let geometry = Geometry::new(8, 8).unwrap();
+    let creator = {
+        let name = name.0.clone();
+        std::thread::spawn(move || {
+            // Longer than Segment::open's own 250 ms, well inside READY_TIMEOUT.
+            std::thread::sleep(Duration::from_millis(700));
+            rustix::fs::ftruncate(&fd, geometry.len as u64).unwrap();
+            let seg = Segment::open(&name, geometry.len).unwrap();
+            init_queue(&seg.mem(), &geometry, 0, None);
+        })
+    };
+    let started = Instant::now();
+    let ring = Ring::open(&name.0, Some(8));
+    creator.join().unwrap();
+    let ring = ring.expect("the attach gave up on a creator the peers would wait for");
+    assert_eq!(ring.capacity(), 8);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    // A segment that never grows is still refused, after READY_TIMEOUT.
+    let stuck = TempName::new("never-sized");
+    let _fd = shm::open(
+        stuck.0.as_str(),
+        shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+        Mode::RUSR | Mode::WUSR,
+    )
+    .unwrap();
+    assert!(matches!(
+        Ring::open(&stuck.0, None),
+        Err(QueueError::Truncated { size: 0, .. })
+    ));
+}
+
+// Review finding 13: sizes the geometry accepts but memory cannot hold are errors, not
+// aborts.
+#[test]
+fn impossible_local_queues_are_errors() {
+    // 2^31 elements of 2 MiB: 2^52 bytes, more than a user address space.
+    let spec = RingSpec::new(1 << 31, 1 << 21);
+    assert!(matches!(
+        Ring::local(&spec),
+        Err(QueueError::Alloc(crate::MemError::OutOfMemory { .. }))
+    ));
+}
+
 #[test]
 fn read_deadline_waits_for_a_producer_and_times_out_without_one() {
     use crate::queue::WaitStrategy;

@@ -2,8 +2,8 @@
 //! [`SharedConsumer<T>`] (work stealing through a [`SharedCursor`]).
 //!
 //! Both copy each message out with volatile reads and validate it afterwards (raw.rs
-//! explains why that proves the copy is not torn); both block with the same
-//! [`WaitStrategy`].
+//! explains what that proves, and the one case it cannot catch); both block with the
+//! same [`WaitStrategy`].
 
 use core::marker::PhantomData;
 use std::collections::VecDeque;
@@ -20,8 +20,9 @@ use crate::sys::clock::Deadline;
 
 /// The receiving end of a [`SlickQueue`](super::SlickQueue) with its own cursor: it sees
 /// every message (broadcast), in publication order, unless producers lap it, in which
-/// case it gets [`RecvError::Lagged`] with the exact number missed and continues from
-/// the oldest message still in the ring.
+/// case it gets [`RecvError::Lagged`] with the number missed (exact for single sends; see
+/// [`RecvError::Lagged`] for batches) and continues from the oldest message still in the
+/// ring.
 ///
 /// ```
 /// use std::time::Duration;
@@ -33,7 +34,7 @@ use crate::sys::clock::Deadline;
 /// let mut rx = q.consumer();
 /// assert_eq!(rx.try_recv(), Err(RecvError::Empty));
 /// for i in 0..6 {
-///     tx.send(&i);                  // 6 messages into a ring of 4
+///     tx.send(&i)?;                 // 6 messages into a ring of 4
 /// }
 /// assert_eq!(rx.try_recv(), Err(RecvError::Lagged(2)));
 /// assert_eq!(rx.recv()?, 2);        // the oldest still there
@@ -122,10 +123,10 @@ impl<T: IpcMessage> Consumer<T> {
             return Err(e);
         }
         match self.raw.locate(self.next) {
-            Locate::Found { start, n } => {
+            Locate::Found { start, end } => {
                 self.start = start;
                 self.next = start;
-                self.end = start + n;
+                self.end = end;
                 Ok(())
             }
             Locate::Empty { cursor } => {
@@ -133,25 +134,21 @@ impl<T: IpcMessage> Consumer<T> {
                 self.end = cursor;
                 Err(RecvError::Empty)
             }
-            Locate::Lapped { cursor } => Err(self.lag(cursor)),
-            Locate::Corrupt { index, size } => {
-                let next = self.raw.recover(index.saturating_add(1));
-                self.next = next;
-                self.end = next;
-                Err(RecvError::Corrupt { index, size })
+            Locate::Skip { cursor, error } => {
+                self.next = cursor;
+                self.end = cursor;
+                Err(error)
             }
         }
     }
 
+    /// The copy of element `at` was overwritten: continue at the oldest still available.
     #[cold]
     fn lag(&mut self, at: u64) -> RecvError {
-        let next = self.raw.recover(at);
+        let (next, error) = self.raw.lost(at);
         self.next = next;
         self.end = next;
-        match next.saturating_sub(at) {
-            0 => RecvError::Empty,
-            missed => RecvError::Lagged(missed),
-        }
+        error
     }
 
     /// Called before sleeping: a cursor beyond the head means the queue was reset under
@@ -258,7 +255,10 @@ impl<T: IpcMessage> Consumer<T> {
 /// share of the messages, every message going to exactly one of them.
 ///
 /// A batch reservation is claimed whole: its messages are copied out at once and
-/// delivered by this consumer one by one.
+/// delivered by this consumer one by one. Messages claimed but not yet delivered are
+/// this consumer's alone: [`SharedConsumer::pending`] counts them, and
+/// [`SharedConsumer::take_pending`] hands them over; dropping the consumer drops them (no
+/// other consumer of the group will see them).
 ///
 /// ```
 /// use fastipc::SlickQueue;
@@ -270,7 +270,7 @@ impl<T: IpcMessage> Consumer<T> {
 /// let mut b = q.shared_consumer(cursor);
 /// let tx = q.producer();
 /// for i in 0..4 {
-///     tx.send(&i);
+///     tx.send(&i)?;
 /// }
 /// let got = [a.try_recv()?, b.try_recv()?, a.try_recv()?, b.try_recv()?];
 /// assert_eq!(got, [0, 1, 2, 3]);
@@ -327,6 +327,34 @@ impl<T: IpcMessage> SharedConsumer<T> {
         &self.cursor
     }
 
+    /// How many messages this consumer claimed (the rest of a batch reservation) but has
+    /// not delivered yet. They are delivered before anything else, and lost if the
+    /// consumer is dropped first: see [`SharedConsumer::take_pending`].
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Takes the messages claimed but not yet delivered, in order, e.g. before dropping
+    /// the consumer (no other consumer of the group can see them: the shared cursor has
+    /// moved past them).
+    ///
+    /// ```
+    /// use fastipc::SlickQueue;
+    /// use fastipc::queue::SharedCursor;
+    ///
+    /// let q = SlickQueue::<u32>::local(16)?;
+    /// let mut rx = q.shared_consumer(SharedCursor::local(0));
+    /// q.producer().send_batch(&[1, 2, 3])?;
+    /// assert_eq!(rx.try_recv()?, 1);     // claims the whole batch
+    /// assert_eq!(rx.pending(), 2);
+    /// assert_eq!(rx.take_pending(), [2, 3]);
+    /// assert_eq!(rx.pending(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn take_pending(&mut self) -> Vec<T> {
+        self.pending.drain(..).collect()
+    }
+
     /// Claims and returns the next message if one is published; never blocks.
     pub fn try_recv(&mut self) -> Result<T, RecvError> {
         if let Some(v) = self.pending.pop_front() {
@@ -335,84 +363,34 @@ impl<T: IpcMessage> SharedConsumer<T> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
         }
-        loop {
-            let c = self.cursor.load();
-            match self.raw.locate(c) {
-                Locate::Empty { cursor } => {
-                    if cursor != c {
-                        // Past a wrap marker: move the group along, as the peers do.
-                        let _ = self.cursor.compare_exchange(c, cursor);
-                    }
-                    return Err(RecvError::Empty);
-                }
-                Locate::Lapped { cursor } => {
-                    if let Some(e) = self.lag(c, cursor) {
-                        return Err(e);
-                    }
-                }
-                Locate::Corrupt { index, size } => {
-                    let next = self.raw.recover(index.saturating_add(1));
-                    if self.cursor.compare_exchange(c, next).is_ok() {
-                        return Err(RecvError::Corrupt { index, size });
-                    }
-                }
-                Locate::Found { start, n } => {
-                    if let Some(r) = self.claim(c, start, n) {
-                        return r;
-                    }
-                }
+        let (raw, scratch) = (self.raw, &mut self.scratch);
+        let (first, start, end) = self.cursor.claim(&raw, |start, end| {
+            if end - start == 1 {
+                // SAFETY: as in `Consumer::try_recv`: in bounds, aligned, Pod, a volatile
+                // read that `claim` validates before keeping it.
+                return Some(unsafe { raw.element_ptr(start).cast::<T>().read_volatile() });
             }
-            core::hint::spin_loop();
+            let n = (end - start) as usize;
+            scratch.clear();
+            scratch.reserve(n);
+            let (src, len) = (raw.element_ptr(start), n * size_of::<T>());
+            // SAFETY: the reservation's `n` elements are contiguous in the data area; the
+            // scratch vector has room for `n` Ts (reserved above). `claim` validates the
+            // copy before keeping it.
+            unsafe { copy_from_shared(src, scratch.as_mut_ptr().cast::<u8>(), len) };
+            // SAFETY: the first `n` Ts were just written in full, and any bytes are a
+            // valid T (Pod).
+            unsafe { scratch.set_len(n) };
+            None
+        })?;
+        if let Some(value) = first {
+            return Ok(value);
         }
-    }
-
-    /// Copies the reservation, validates the copy, then claims it with a CAS of the
-    /// shared cursor (copy and check first: a claimed reservation cannot be given back).
-    /// `None` when another consumer claimed it first (retry).
-    fn claim(&mut self, seen: u64, start: u64, n: u64) -> Option<Result<T, RecvError>> {
-        let end = start + n;
-        if n == 1 {
-            // SAFETY: as in `Consumer::try_recv`: in bounds, aligned, Pod, volatile read
-            // validated by `intact`.
-            let value = unsafe { self.raw.element_ptr(start).cast::<T>().read_volatile() };
-            if !self.raw.intact(start, start, end) {
-                return self.lag(seen, start).map(Err);
-            }
-            return self
-                .cursor
-                .compare_exchange(seen, end)
-                .is_ok()
-                .then_some(Ok(value));
-        }
-        self.scratch.clear();
-        self.scratch.reserve(n as usize);
-        let (src, len) = (self.raw.element_ptr(start), n as usize * size_of::<T>());
-        // SAFETY: the reservation's `n` elements are contiguous in the data area; the
-        // scratch vector has room for `n` Ts (reserved above). Racing rewrites are
-        // detected below.
-        unsafe { copy_from_shared(src, self.scratch.as_mut_ptr().cast::<u8>(), len) };
-        // SAFETY: the first `n` Ts were just written in full, and any bytes are a valid T
-        // (Pod).
-        unsafe { self.scratch.set_len(n as usize) };
-        if !self.raw.intact(start, start, end) {
-            return self.lag(seen, start).map(Err);
-        }
-        self.cursor.compare_exchange(seen, end).ok()?;
+        debug_assert_eq!(self.scratch.len() as u64, end - start);
         let mut items = self.scratch.drain(..);
-        let first = items.next()?;
+        let first = items.next().ok_or(RecvError::Empty)?;
         self.pending.extend(items);
-        Some(Ok(first))
-    }
-
-    /// Moves the shared cursor past a lap; the error if this consumer's CAS won it.
-    #[cold]
-    fn lag(&mut self, seen: u64, at: u64) -> Option<RecvError> {
-        let next = self.raw.recover(at);
-        self.cursor.compare_exchange(seen, next).ok()?;
-        Some(match next.saturating_sub(at) {
-            0 => RecvError::Empty,
-            missed => RecvError::Lagged(missed),
-        })
+        Ok(first)
     }
 
     fn check_reset(&mut self) {

@@ -21,9 +21,12 @@ use crate::message::IpcMessage;
 /// A lock-free multi-producer, multi-consumer ring of `T` messages, byte-compatible with
 /// the C++ `slick::SlickQueue<T>` and Python `slick-queue-py` 2.3.
 ///
-/// Producers never block and never fail: when consumers fall a whole ring behind, the
-/// oldest messages are overwritten and those consumers get
-/// [`RecvError::Lagged`](crate::queue::RecvError::Lagged) with the exact count.
+/// Producers never block and never wait for consumers: when consumers fall a whole ring
+/// behind, the oldest messages are overwritten and those consumers get
+/// [`RecvError::Lagged`](crate::queue::RecvError::Lagged) with the count. The one thing
+/// that refuses a send is a zero-copy guard made through the same mapping (this handle, its
+/// clones and their endpoints) still held a whole ring behind ([`QueueError::GuardHeld`],
+/// see [`Producer::reserve`]).
 ///
 /// ```
 /// use fastipc::SlickQueue;
@@ -31,7 +34,7 @@ use crate::message::IpcMessage;
 /// let q = SlickQueue::<u64>::local(1024)?;
 /// let tx = q.producer();
 /// let mut rx = q.consumer(); // sees everything sent from now on
-/// tx.send(&7);
+/// tx.send(&7)?;
 /// tx.send_batch(&[8, 9])?;
 /// assert_eq!(rx.try_recv()?, 7);
 /// let mut buf = [0u64; 4];
@@ -52,7 +55,7 @@ use crate::message::IpcMessage;
 ///
 /// let q = SlickQueue::<Tick>::local(64)?;
 /// let mut rx = q.consumer();
-/// q.producer().send(&Tick { ts_ns: 1, price: 9.5 });
+/// q.producer().send(&Tick { ts_ns: 1, price: 9.5 })?;
 /// assert_eq!(rx.try_recv()?, Tick { ts_ns: 1, price: 9.5 });
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -109,8 +112,8 @@ impl<T: IpcMessage> SlickQueue<T> {
         Ok(Self::wrap(Ring::open_expecting(name, &expect::<T>(None))?))
     }
 
-    /// Attaches to `name` if it exists (it must hold `T` and have this capacity), else
-    /// creates it.
+    /// Attaches to `name` if it exists (it must hold `T` and have this capacity, which
+    /// must be valid either way), else creates it.
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, QueueError> {
         check_type::<T>()?;
         let spec = spec::<T>(capacity);
@@ -140,7 +143,9 @@ impl<T: IpcMessage> SlickQueue<T> {
         }
     }
 
-    /// A producer (cheap; any number may exist, in any thread or process).
+    /// A producer (cheap; any number may exist, in any thread or process). Producers
+    /// made from this handle or its clones share one mapping, and with it the leases of
+    /// their zero-copy guards.
     pub fn producer(&self) -> Producer<T> {
         Producer::new(Arc::clone(&self.ring))
     }
@@ -193,7 +198,8 @@ impl<T: IpcMessage> SlickQueue<T> {
     }
 
     /// Clears the queue back to index 0, as the peers' `reset()`. Only while no producer
-    /// is active; consumers notice when they next wait.
+    /// is active (no guard alive either, in any process); consumers notice when they next
+    /// wait.
     pub fn reset(&self) {
         self.ring.reset();
     }
@@ -224,16 +230,19 @@ fn check_type<T: IpcMessage>() -> Result<(), QueueError> {
 /// The last element of the last published reservation, validated after the copy.
 fn read_latest<T: IpcMessage>(raw: &RawRing) -> Option<T> {
     for _ in 0..64 {
-        let (start, n) = raw.locate_last()?;
-        let last = start + n - 1;
+        let (start, end) = raw.locate_last()?;
+        let last = end - 1;
         // SAFETY: `last`'s position is inside the data area (masked), aligned for T
         // (`check_type` and the 16-aligned data area; element size == size_of::<T>()
         // was checked on attach), and T is Pod, so any bytes make a valid T. The read is
         // volatile because producers may be rewriting it; `intact` rejects such a copy.
         let value = unsafe { raw.element_ptr(last).cast::<T>().read_volatile() };
-        if raw.intact(start, last, start + n) {
+        if raw.intact(start, last, end) {
             return Some(value);
         }
     }
     None
 }
+
+#[cfg(test)]
+mod tests;

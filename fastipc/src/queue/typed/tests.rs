@@ -1,0 +1,238 @@
+//! Unit tests of the typed endpoints: leases of zero-copy guards, the self-healing wake
+//! flag, hostile shared cursors, pending batch items, and the typed attach checks.
+
+use core::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
+
+use crate::error::{QueueError, RecvError};
+use crate::queue::raw::NO_LEASE;
+use crate::queue::test_util::TempName;
+use crate::queue::{SharedCursor, SlickQueue};
+
+fn is_held(r: Result<impl Sized, QueueError>, index: u64) -> bool {
+    matches!(r, Err(QueueError::GuardHeld { held, .. }) if held == index)
+}
+
+// Review finding 1: a guard's slot cannot be reserved again through the same mapping
+// while the guard lives (the reviewer's reproduction got two live `&mut` to one slot, and
+// a miscompile in release builds).
+#[test]
+fn slot_guards_never_alias_after_one_lap() {
+    let q = SlickQueue::<u64>::local(4).unwrap();
+    let (tx1, tx2) = (q.producer(), q.producer());
+    let mut g1 = tx1.reserve().unwrap(); // index 0, position 0
+    *g1 = 10;
+    for i in 1..4 {
+        assert_eq!(tx2.send(&i).unwrap(), i); // 1..=3
+    }
+    // Index 4 is position 0 again: every way to reserve it is refused, nothing reserved.
+    assert!(is_held(tx2.reserve(), 0));
+    assert!(is_held(tx2.send(&4), 0));
+    assert!(is_held(tx2.send_batch(&[4, 5]), 0));
+    assert!(is_held(tx2.reserve_batch(1), 0));
+    assert!(is_held(q.clone().producer().send(&4), 0));
+    assert!(is_held(q.ring().send_bytes(&4u64.to_le_bytes()), 0));
+    assert!(is_held(q.ring().reserve(1), 0));
+    assert_eq!(
+        q.next_index(),
+        4,
+        "a refused reservation reserved something"
+    );
+    let err = tx2.send(&4).unwrap_err().to_string();
+    assert!(
+        err.contains("message 0") && err.contains("<local>"),
+        "{err}"
+    );
+    assert_eq!(*g1, 10, "the guard's slot was written");
+    assert_eq!(g1.commit(), 0);
+    // Once committed, the slot is the ring's again.
+    let mut g2 = tx2.reserve().unwrap();
+    assert_eq!(g2.index(), 4);
+    *g2 = 40;
+    drop(g2); // dropping publishes too
+    let mut rx = q.consumer_from_oldest();
+    let got: Vec<u64> = (0..4).map(|_| rx.try_recv().unwrap()).collect();
+    assert_eq!(got, [1, 2, 3, 40]);
+    assert_eq!(q.ring().leases().floor(), NO_LEASE);
+}
+
+#[test]
+fn guards_do_not_reach_each_other_and_never_refuse_themselves() {
+    let q = SlickQueue::<u64>::local(8).unwrap();
+    let tx = q.producer();
+    let g0 = tx.reserve().unwrap(); // 0
+    tx.send_batch(&[1, 2]).unwrap(); // 1..=2
+    let g3 = tx.reserve_batch(2).unwrap(); // 3..=4
+    assert_eq!(g3.index(), 3);
+    tx.send_batch(&[5, 6, 7]).unwrap(); // 5..=7, ends at 8 = 0 + capacity
+    // Another guard may not reach g0's slot either.
+    assert!(is_held(tx.reserve(), 0));
+    drop(g0);
+    // Now g3 is the oldest lease: up to index 10 (3 + 8 - 1) may be reserved.
+    tx.send_batch(&[8, 9, 10]).unwrap();
+    assert!(is_held(tx.send(&11), 3));
+    drop(g3);
+    assert_eq!(q.ring().leases().floor(), NO_LEASE);
+
+    // A batch guard that wraps starts a lap after the head it registered with: its own
+    // lower bound must not refuse it.
+    let q = SlickQueue::<u64>::local(8).unwrap();
+    let tx = q.producer();
+    tx.send_batch(&[0, 1]).unwrap(); // head 2
+    let big = tx.reserve_batch(7).unwrap(); // 2 + 7 > 8: wraps to 8..15
+    assert_eq!(big.index(), 8);
+    assert_eq!(tx.send(&0).unwrap(), 15); // position 7: not the guard's
+    assert!(is_held(tx.send(&0), 8)); // 16 is position 0: the guard's
+    assert_eq!(big.commit(), 8);
+    assert_eq!(tx.send(&0).unwrap(), 16);
+}
+
+#[test]
+fn guards_in_many_threads_never_share_a_slot() {
+    // Guards only (plain sends have the documented check-to-write window): each thread
+    // fills its slot with its own pattern, yields while holding it, and checks that
+    // nobody else wrote it.
+    let q = SlickQueue::<[u64; 4]>::local(4).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (1..=4u64)
+        .map(|t| {
+            let (tx, stop, refused) = (q.producer(), Arc::clone(&stop), Arc::clone(&refused));
+            std::thread::spawn(move || {
+                let mut held = 0u64;
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while !stop.load(Relaxed) && Instant::now() < deadline {
+                    let mut g = match tx.reserve() {
+                        Ok(g) => g,
+                        Err(QueueError::GuardHeld { .. }) => {
+                            refused.fetch_add(1, Relaxed);
+                            std::thread::yield_now();
+                            continue;
+                        }
+                        Err(e) => panic!("{e}"),
+                    };
+                    let pattern = [t << 32 | held; 4];
+                    *g = pattern;
+                    std::thread::yield_now();
+                    assert_eq!(*g, pattern, "another reservation wrote a held slot");
+                    g.commit();
+                    held += 1;
+                }
+                held
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while refused.load(Relaxed) < 100 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    stop.store(true, Relaxed);
+    let held: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(held > 0);
+    assert!(
+        refused.load(Relaxed) > 0,
+        "no reservation ever reached a held slot: nothing was tested"
+    );
+    assert_eq!(q.ring().leases().floor(), NO_LEASE);
+}
+
+// Review finding 11: a consumer killed while asleep leaves the "waiters present" flag
+// set; that must cost at most one needless wake, not one per publish forever.
+#[test]
+fn a_sleeper_that_died_costs_one_wake_at_most() {
+    let q = SlickQueue::<u64>::local(8).unwrap();
+    let tx = q.producer();
+    let header = q.ring().raw().header();
+    header.sleepers.store(1, Relaxed); // a consumer registered, then was killed
+    tx.send(&1).unwrap();
+    assert_eq!(header.wake_seq.load(Relaxed), 1, "the first publish wakes");
+    assert_eq!(header.sleepers.load(Relaxed), 0, "and clears the flag");
+    for i in 2..10 {
+        tx.send(&i).unwrap();
+    }
+    assert_eq!(
+        header.wake_seq.load(Relaxed),
+        1,
+        "later publishes must not wake nobody"
+    );
+}
+
+#[test]
+fn a_woken_consumer_receives_and_the_flag_is_clear() {
+    let q = SlickQueue::<u64>::local(8).unwrap();
+    let strategy = crate::queue::WaitStrategy::default()
+        .spins(0)
+        .yields(0)
+        .poll_interval(Duration::from_secs(120));
+    let mut rx = q.consumer().with_wait_strategy(strategy);
+    let consumer = std::thread::spawn(move || rx.recv_timeout(Duration::from_secs(60)));
+    let header = q.ring().raw().header();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while header.sleepers.load(Relaxed) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the consumer never went to sleep"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    q.producer().send(&7).unwrap();
+    assert_eq!(consumer.join().unwrap(), Ok(7));
+    assert_eq!(header.sleepers.load(Relaxed), 0);
+}
+
+// Review finding 6, typed: a shared cursor near u64::MAX (a peer can write it).
+#[test]
+fn shared_consumer_survives_a_hostile_cursor() {
+    let q = SlickQueue::<u64>::local(4).unwrap();
+    let c = u64::MAX - 3; // position 0
+    let slot = q.ring().raw().slot(0);
+    slot.data_index.store(c, Relaxed);
+    slot.size.store(4, Relaxed);
+    let mut rx = q.shared_consumer(SharedCursor::local(c));
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rx.try_recv()));
+    assert_eq!(
+        got.expect("a hostile cursor value panicked"),
+        Err(RecvError::Corrupt { index: c, size: 4 })
+    );
+    assert_eq!(rx.cursor().load(), 0);
+}
+
+// Review finding 16: items of a claimed batch are not silently lost.
+#[test]
+fn pending_batch_items_can_be_taken() {
+    let q = SlickQueue::<u32>::local(16).unwrap();
+    let cursor = SharedCursor::local(0);
+    let mut a = q.shared_consumer(cursor.clone());
+    let mut b = q.shared_consumer(cursor);
+    q.producer().send_batch(&[1, 2, 3, 4]).unwrap();
+    assert_eq!(a.try_recv(), Ok(1));
+    assert_eq!(
+        b.try_recv(),
+        Err(RecvError::Empty),
+        "the batch is a's alone"
+    );
+    assert_eq!(a.pending(), 3);
+    assert_eq!(a.try_recv(), Ok(2));
+    assert_eq!(a.take_pending(), [3, 4]);
+    assert_eq!((a.pending(), a.try_recv()), (0, Err(RecvError::Empty)));
+}
+
+// Review finding 13: the typed open_or_create validates the capacity even when the queue
+// exists, and impossible local queues are errors.
+#[test]
+fn typed_open_or_create_validates_the_capacity_first() {
+    let name = TempName::new("typed-geometry");
+    let q = SlickQueue::<u64>::open_or_create(&name.0, 8).unwrap();
+    assert!(q.created());
+    assert!(matches!(
+        SlickQueue::<u64>::open_or_create(&name.0, 12),
+        Err(QueueError::InvalidCapacity { capacity: 12, .. })
+    ));
+    assert!(matches!(
+        SlickQueue::<[u8; 1 << 20]>::local(1 << 31),
+        Err(QueueError::Alloc(_))
+    ));
+}
