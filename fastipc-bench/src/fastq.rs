@@ -12,8 +12,9 @@ impl<T: Item + IpcMessage> Sender for Producer<T> {
     type Item = T;
     #[inline]
     fn send(&mut self, item: T) -> std::io::Result<()> {
-        Producer::send(self, &item);
-        Ok(())
+        Producer::send(self, &item)
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(format!("fastipc send: {e}")))
     }
 }
 
@@ -146,7 +147,7 @@ impl<T: Item + IpcMessage> PingPong<T> {
         let mut rtts = Vec::with_capacity(n);
         for i in 0..(warmup + n) as u64 {
             let t0 = crate::clock::now();
-            self.tx.send(&T::make(i));
+            self.tx.send(&T::make(i)).map_err(std::io::Error::other)?;
             let v = self.recv()?;
             let t1 = crate::clock::now();
             if v.tag() != i {
@@ -166,7 +167,7 @@ impl<T: Item + IpcMessage> PingPong<T> {
     pub fn pong(&mut self, rounds: usize) -> std::io::Result<()> {
         for _ in 0..rounds {
             let v = self.recv()?;
-            self.tx.send(&v);
+            self.tx.send(&v).map_err(std::io::Error::other)?;
         }
         Ok(())
     }

@@ -134,7 +134,7 @@ fn quiet_ops(what: &str, n: u64) -> std::io::Result<()> {
             let rx = q.consumer();
             let tx = q.producer();
             for i in 0..n {
-                tx.send(&[i]);
+                tx.send(&[i]).map_err(std::io::Error::other)?;
             }
             drop(rx);
             let _ = fastipc::SlickQueue::<[u64; 1]>::remove(&name);
