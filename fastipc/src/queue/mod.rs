@@ -27,13 +27,18 @@
 //! Differences from the peers, all invisible in the shared bytes except the padding
 //! fastipc owns (header bytes 32..40 and 56..64, and an optional trailer after the data):
 //! - consumers re-validate every copy against the producers of later laps, so a lapped
-//!   consumer does not return a message torn by them; it gets [`RecvError::Lagged`] with
+//!   consumer does not return a message torn by them (fastipc producers mark a slot
+//!   before rewriting its position, and a one-element message is validated by its slot;
+//!   a C++ or Python producer of a later lap does not mark, so against it only batches
+//!   are validated); it gets [`RecvError::Lagged`] with
 //!   the count (exact for single sends) and continues from the oldest message still
 //!   available (the peers jump a whole lap ahead). A fastipc producer that was itself
 //!   lapped before writing neither writes nor publishes. A torn message can still get
 //!   through only from a producer lapped *while* it writes: one descheduled in the middle
 //!   of its copy while others send a whole ring, a guard held while other processes lap
-//!   it, or any lapped C++ or Python producer (raw.rs states the argument exactly);
+//!   it, any lapped C++ or Python producer, or a C++ or Python producer of a later lap
+//!   overwriting a one-element message larger than 8 bytes while it is being copied
+//!   (raw.rs states the argument exactly);
 //! - zero-copy guards ([`Producer::reserve`]) hold a lease: no reservation through the
 //!   same mapping may reach their slot a lap later ([`QueueError::GuardHeld`]);
 //! - consumers can block (`recv`, `recv_timeout`, ...), sleeping on a futex word that

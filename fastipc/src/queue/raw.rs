@@ -17,25 +17,41 @@
 //! counter, the protocol is:
 //!
 //! - **Producer** (fastipc): claims `[start, start + n)` with a CAS on `reserved`
-//!   (acq-rel), issues a release fence, writes the wrap marker if it skipped the end of
-//!   the ring (slot atomics, `data_index` last with release) and then the payload, checks
-//!   that it was not lapped (below), and only then stores `slot.size` (relaxed) and
-//!   `slot.data_index = start` (release).
+//!   (acq-rel), *marks* the slot of every position it is about to overwrite
+//!   ([`INVALID_INDEX`] in the slot of `start`, "not published" to every reader, peers
+//!   included; `start` in the slots of the other `n - 1` positions, which a reader lapped
+//!   there takes for a wrap marker to `start`), issues a release fence, writes the wrap
+//!   marker if it skipped the end of the ring (slot atomics, `data_index` last with
+//!   release) and then the payload, checks that it was not lapped (below), and only then
+//!   stores `slot.size` (relaxed) and `slot.data_index = start` (release).
 //! - **Consumer**: loads `slot.data_index` (acquire); when it names the reservation it
 //!   wants, that producer's payload and size writes happen-before everything the consumer
 //!   does next. It copies elements `first..` of the reservation `start..end` with
-//!   volatile reads, issues an acquire fence, then loads `reserved` (relaxed) and, when
-//!   `first == start`, the slot's `data_index` again. It keeps the copy only if
-//!   `next_index <= first + capacity`, `next_index >= end` and the slot still names
-//!   `start`.
+//!   volatile reads and issues an acquire fence. Then:
+//!   - a *one-element* reservation (every `send`) is kept only if the slot's `data_index`,
+//!     loaded again (relaxed), still names `start`. This touches only the slot's cache
+//!     line, which the consumer holds already; the header line, which producers rewrite
+//!     on every message, stays with them (checking the head here instead costs a transfer
+//!     of that line per message: half the throughput and 1.5 times the latency between
+//!     two cores, see BENCHMARKS.md);
+//!   - a larger reservation is kept only if `reserved` (loaded relaxed) shows
+//!     `next_index <= first + capacity` and `next_index >= end`, and, when
+//!     `first == start`, the slot still names `start` (the marks of positions inside a
+//!     reservation cannot be told from the stale values they replace).
 //!
 //! Element `x` lives at position `x & mask`, which the producers of `x ± k·capacity`
 //! write too. What a kept copy can contain:
 //! - *Writes of later laps* (`x + k·capacity`, `k >= 1`): if the copy read any byte such
-//!   a producer wrote, that producer's release fence (after its CAS) synchronises with the
-//!   consumer's acquire fence through that byte, so its CAS happens-before the consumer's
-//!   load of `reserved`, which then shows `next_index > x + capacity >= first +
-//!   capacity`: the copy is discarded and the consumer reports a lag. Never kept.
+//!   a producer wrote, that producer's release fence (after its CAS and its marks)
+//!   synchronises with the consumer's acquire fence through that byte, so its CAS and its
+//!   mark of position `x & mask` happen-before the consumer's second loads. The slot then
+//!   holds that mark or a later value, never `start` again (marks and indices written
+//!   there later are all newer), and `reserved` shows `next_index > x + capacity >= first
+//!   + capacity`: either check discards the copy and the consumer reports a lag. Never
+//!   kept, from fastipc producers. C++ and Python producers do not mark: against them only
+//!   the head check holds, so a one-element copy that one of them overwrites while it is
+//!   being made is kept, torn when the element is larger than 8 bytes (an aligned 8-byte
+//!   element is copied with one load), as their own consumers would keep it.
 //! - *A reset* (which clears the slots before rewinding `reserved`) shows as
 //!   `next_index < end` or a first slot that no longer names `start`, and the copy is
 //!   discarded, unless producers refilled the reset queue past the same indices during
@@ -57,14 +73,15 @@
 //!
 //! The checks are loads, separate from the writes they guard, so a window remains: a
 //! producer descheduled *after* its check and *before* its payload write (or its slot
-//! store) completes, while others claim a whole lap, still writes. For `send` the check is
+//! store) completes, while others claim a whole lap, still writes. Its marks (stored right
+//! after its CAS) can come late the same way. For `send` the check is
 //! the claiming CAS itself, so the window is the copy of one message; for
 //! `Reservation::write` it is the copy after each check; a zero-copy guard writes whenever
 //! its owner does (see `lease`). What the window can cause:
 //! - a late payload write into the newer, possibly published message: a consumer may
 //!   return that message torn (bytes of both), undetected;
-//! - a late slot store: the slot moves back, and readers at the newer index see nothing
-//!   there until the position is published again a lap later, then report the lag.
+//! - a late slot store or mark: the slot moves back, and readers at the newer index see
+//!   nothing there until the position is published again a lap later, then report the lag.
 //!
 //! What it cannot cause: a write outside the late producer's own positions or out of
 //! bounds, a torn control word (sizes and indices are atomics), or a lag count other than
@@ -273,8 +290,13 @@ impl RawRing {
                 Acquire,
             ) {
                 Ok(_) => {
-                    // Seqlock writer side: the claim is ordered before every write that
-                    // follows, the wrap marker's included (see the module documentation).
+                    // Seqlock writer side: mark the slot of every position about to be
+                    // overwritten, then order the claim and the marks before every write
+                    // that follows, the wrap marker's included (module documentation).
+                    self.slot(start).data_index.store(INVALID_INDEX, Relaxed);
+                    for k in 1..n {
+                        self.slot(start + k).data_index.store(start, Relaxed);
+                    }
                     fence(Release);
                     if wraps {
                         // Wrap marker in the skipped slot: readers at `index` jump to
@@ -404,13 +426,18 @@ impl RawRing {
     }
 
     /// After copying elements `first..` of the reservation `start..end`: whether the copy
-    /// is intact. No producer of a later lap can have been rewriting those bytes (nobody
-    /// reserved `first + capacity` yet: see the module documentation), and the queue was
-    /// not reset (the head is still at or past `end`, and the slot still names `start`
-    /// when the copy began at it).
+    /// is intact (see the module documentation). A one-element reservation is checked by
+    /// its slot alone, which must still name `start` (no fastipc producer of a later lap
+    /// marked it, no reset cleared it). A larger one by the head: no producer of a later
+    /// lap can have been rewriting those bytes (nobody reserved `first + capacity` yet),
+    /// and the queue was not reset (the head is still at or past `end`, and the slot still
+    /// names `start` when the copy began at it).
     #[inline]
     pub(crate) fn intact(&self, start: u64, first: u64, end: u64) -> bool {
         fence(Acquire);
+        if end - start == 1 {
+            return self.slot(start).data_index.load(Relaxed) == start;
+        }
         let head = reserved_index(self.header().reserved.load(Relaxed));
         if head > first.saturating_add(self.capacity) || head < end {
             return false;
