@@ -33,8 +33,9 @@ pub struct WaitStrategy {
 const SPIN_FOREVER: u32 = u32::MAX;
 
 impl Default for WaitStrategy {
-    /// Spin about 2000 times (tens of microseconds), yield 16 times, then sleep on the
-    /// futex, re-checking at least every millisecond.
+    /// Spin about 2000 times (tens of microseconds; every 64th round yields the CPU, so a
+    /// producer on the same CPU gets to run), yield 16 times, then sleep on the futex,
+    /// re-checking at least every millisecond.
     fn default() -> Self {
         WaitStrategy {
             spins: 2000,
@@ -101,8 +102,16 @@ pub(crate) fn wait_for<R>(
         round += 1;
         if strategy.never_sleeps() || round <= u64::from(strategy.spins) {
             core::hint::spin_loop();
-            if round.is_multiple_of(64) && deadline.has_passed() {
-                return Err(RecvError::Timeout);
+            if round.is_multiple_of(64) {
+                if deadline.has_passed() {
+                    return Err(RecvError::Timeout);
+                }
+                // Give the CPU away now and then while spinning: a producer that runs on
+                // this same CPU cannot publish while we spin, and `sched_yield` returns
+                // at once when nothing else is runnable here.
+                if !strategy.never_sleeps() {
+                    std::thread::yield_now();
+                }
             }
             continue;
         }
