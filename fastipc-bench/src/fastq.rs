@@ -126,11 +126,11 @@ impl<T: Item + IpcMessage> PingPong<T> {
     }
 
     #[inline]
-    fn recv(&mut self) -> std::io::Result<T> {
+    fn recv(&mut self, deadline: fastipc::Deadline) -> std::io::Result<T> {
         if self.wait.is_some() {
             return self
                 .rx
-                .recv_timeout(crate::floors::STALL)
+                .recv_deadline(deadline)
                 .map_err(|e| std::io::Error::other(format!("fastipc ping-pong: {e}")));
         }
         let mut dog = crate::floors::Watchdog::new();
@@ -144,11 +144,13 @@ impl<T: Item + IpcMessage> PingPong<T> {
 
     /// Ping: `warmup` untimed then `n` timed round trips; round trips in ticks.
     pub fn ping(&mut self, warmup: usize, n: usize) -> std::io::Result<Vec<u64>> {
+        // One deadline for the whole run, as the floors have (no clock read per message).
+        let deadline = fastipc::Deadline::after(crate::floors::STALL);
         let mut rtts = Vec::with_capacity(n);
         for i in 0..(warmup + n) as u64 {
             let t0 = crate::clock::now();
             self.tx.send(&T::make(i)).map_err(std::io::Error::other)?;
-            let v = self.recv()?;
+            let v = self.recv(deadline)?;
             let t1 = crate::clock::now();
             if v.tag() != i {
                 return Err(std::io::Error::other(format!(
@@ -165,8 +167,9 @@ impl<T: Item + IpcMessage> PingPong<T> {
 
     /// Pong: echoes `rounds` messages.
     pub fn pong(&mut self, rounds: usize) -> std::io::Result<()> {
+        let deadline = fastipc::Deadline::after(crate::floors::STALL);
         for _ in 0..rounds {
-            let v = self.recv()?;
+            let v = self.recv(deadline)?;
             self.tx.send(&v).map_err(std::io::Error::other)?;
         }
         Ok(())
