@@ -46,9 +46,9 @@
 //!   synchronises with the consumer's acquire fence through that byte, so its CAS and its
 //!   mark of position `x & mask` happen-before the consumer's second loads. The slot then
 //!   holds that mark or a later value, never `start` again (marks and indices written
-//!   there later are all newer), and `reserved` shows `next_index > x + capacity >= first
-//!   + capacity`: either check discards the copy and the consumer reports a lag. Never
-//!   kept, from fastipc producers. C++ and Python producers do not mark: against them only
+//!   there later are all newer), and `reserved` shows
+//!   `next_index > x + capacity >= first + capacity`: either check discards the copy and
+//!   the consumer reports a lag. Never kept, from fastipc producers. C++ and Python producers do not mark: against them only
 //!   the head check holds, so a one-element copy that one of them overwrites while it is
 //!   being made is kept, torn when the element is larger than 8 bytes (an aligned 8-byte
 //!   element is copied with one load), as their own consumers would keep it.
