@@ -55,8 +55,9 @@ impl<'a> Case<'a> {
     }
 }
 
-/// A variant's figures over the repetitions: medians of the per-run figures.
-#[derive(Clone, Copy, Debug)]
+/// A variant's figures over the repetitions: medians of the per-run figures, and the
+/// per-run figures themselves (for ratios paired by repetition).
+#[derive(Clone, Debug)]
 pub(crate) struct Summary {
     /// Median of the scalars, or of the per-run p50s.
     pub(crate) median: f64,
@@ -65,12 +66,29 @@ pub(crate) struct Summary {
     /// The smallest and largest per-run figure (p50 for latencies).
     pub(crate) min: f64,
     pub(crate) max: f64,
+    /// Per repetition: the scalar or p50, and the p99.
+    runs: Vec<(f64, f64)>,
+}
+
+impl Summary {
+    /// `self / base`, as the median of the ratios of the runs of one repetition (which
+    /// ran back to back), so that a change of the host's speed between repetitions
+    /// cancels out.
+    pub(crate) fn ratio(&self, base: &Summary, p99: bool) -> f64 {
+        let ratios: Vec<f64> = self
+            .runs
+            .iter()
+            .zip(&base.runs)
+            .map(|(a, b)| if p99 { a.1 / b.1 } else { a.0 / b.0 })
+            .collect();
+        median(&ratios)
+    }
 }
 
 /// Everything measured so far, and the Markdown written for it.
 #[derive(Default)]
 pub(crate) struct Book {
-    rows: Vec<(String, String, Kind, Summary)>,
+    rows: Vec<(String, String, Summary)>,
     pub(crate) markdown: String,
 }
 
@@ -112,19 +130,20 @@ impl Book {
                 p99: median(&p99s),
                 min: percentile(&firsts, 0.0),
                 max: percentile(&firsts, 100.0),
+                runs: firsts.iter().copied().zip(p99s.iter().copied()).collect(),
             };
             summaries.push((name.clone(), s));
         }
         self.table(&case, &summaries, reps);
         for (name, s) in summaries {
-            self.rows.push((case.title.clone(), name, case.kind, s));
+            self.rows.push((case.title.clone(), name, s));
         }
         Ok(())
     }
 
     fn table(&mut self, case: &Case<'_>, rows: &[(String, Summary)], reps: usize) {
         let md = &mut self.markdown;
-        let base = rows[0].1;
+        let base = &rows[0].1;
         let _ = writeln!(md, "\n### {}\n", case.title);
         if !case.note.is_empty() {
             let _ = writeln!(md, "{}\n", case.note);
@@ -143,8 +162,8 @@ impl Book {
                         "| {name} | {} | {} | {:.2} | {:.2} |",
                         ns(s.median),
                         ns(s.p99),
-                        s.median / base.median,
-                        s.p99 / base.p99
+                        s.ratio(base, false),
+                        s.ratio(base, true)
                     );
                 }
             }
@@ -169,12 +188,15 @@ impl Book {
                     let _ = writeln!(
                         md,
                         "| {name} | {m:.2} | {lo:.2}–{hi:.2} | {:.2} |",
-                        s.median / base.median
+                        s.ratio(base, false)
                     );
                 }
             }
         }
-        let _ = writeln!(md, "\n({reps} interleaved runs per variant; medians)");
+        let _ = writeln!(
+            md,
+            "\n({reps} interleaved runs per variant; figures are medians over the runs, ratios the medians of the ratios within each round)"
+        );
         print!("{}", &md[md.rfind("\n### ").unwrap_or(0)..]);
     }
 
@@ -191,17 +213,17 @@ impl Book {
             p99: f64::NAN,
             min: value,
             max: value,
+            runs: vec![(value, f64::NAN)],
         };
-        self.rows
-            .push((title.to_owned(), variant.to_owned(), Kind::NsPerOp, s));
+        self.rows.push((title.to_owned(), variant.to_owned(), s));
     }
 
     /// The summary of `variant` in case `title`.
-    pub(crate) fn get(&self, title: &str, variant: &str) -> Option<Summary> {
+    pub(crate) fn get(&self, title: &str, variant: &str) -> Option<&Summary> {
         self.rows
             .iter()
-            .find(|(t, v, _, _)| t == title && v == variant)
-            .map(|r| r.3)
+            .find(|(t, v, _)| t == title && v == variant)
+            .map(|r| &r.2)
     }
 }
 
@@ -249,7 +271,7 @@ pub(crate) fn targets(book: &mut Book, targets: &[Target]) {
     let start = md.len();
     let _ = writeln!(
         md,
-        "\n### Targets\n\n| target | ratio in this run | limit | met |\n|---|---:|---:|:---:|"
+        "\n### Targets\n\nRatios of two variants of one table, each the median of the ratios within each round of that table.\n\n| target | ratio in this run | limit | met |\n|---|---:|---:|:---:|"
     );
     for t in targets {
         let ratio = t.ratio.map_or("n/a".to_owned(), |r| format!("{r:.2}"));
