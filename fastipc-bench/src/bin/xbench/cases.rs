@@ -571,11 +571,7 @@ fn syscalls(book: &mut Book, c: Counts) -> std::io::Result<()> {
 fn targets(book: &Book) -> Vec<Target> {
     let ratio = |title: &str, a: &str, b: &str, p99: bool| -> Option<f64> {
         let (x, y) = (book.get(title, a)?, book.get(title, b)?);
-        Some(if p99 {
-            x.p99 / y.p99
-        } else {
-            x.median / y.median
-        })
+        Some(x.ratio(y, p99))
     };
     let mut t = vec![
         Target {
