@@ -29,6 +29,16 @@
 //! must be reachable as `::fastipc`. If `Cargo.toml` renames it (`ipc = { package =
 //! "fastipc", ... }`), say where it is with `#[ipc(crate = "ipc")]`.
 //!
+//! The `unsafe impl`s do not trust that path: besides the rule checks (which give the
+//! errors below), the generated code asserts at compile time, through `::core` alone and
+//! the very `bytemuck` traits it implements, that every field type is `Pod` and
+//! `Zeroable`, that the size is the sum of the field sizes, that the alignment is at most
+//! 16 and the size not 0. A `crate` path to a stand-in whose checks do nothing therefore
+//! fails to compile instead of yielding a `Pod` with padding or a `bool` inside. These
+//! backstop assertions stay silent whenever a rule check fails, so each mistake is
+//! reported once. (The rule checks' traits are `unsafe` to implement for the same
+//! reason.)
+//!
 //! # The rules
 //!
 //! Each broken rule is a compile error that names the rule and points at the item or field
