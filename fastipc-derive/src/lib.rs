@@ -361,8 +361,10 @@
 //!
 //! `queue` and `capacity` go together. `capacity` is an integer literal, a power of two, at
 //! least 1 and at most 2^31 (the queue header keeps it in 32 bits). A name is a non-empty
-//! string literal that is one /dev/shm entry: no `/`, no NUL, not `.` or `..`, at most 255
-//! bytes. Unknown keys, missing values, literals of the wrong kind, duplicate keys and
+//! string literal that is one /dev/shm entry: no `/`, no NUL, not `.` or `..`, and as short
+//! as the runtime needs it: a `queue` name at most 255 bytes (the queue's segment is
+//! `/dev/shm/NAME`), a `shared` name at most 235 (the cell's segment adds the prefix
+//! `__fastipc_cell_`, its registry entry the suffix `.pids`). Unknown keys, missing values, literals of the wrong kind, duplicate keys and
 //! `#[ipc]` on a field are errors at the offending tokens:
 //!
 //! ```compile_fail
@@ -428,6 +430,7 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod limits;
 
 use proc_macro::TokenStream;
 

@@ -48,6 +48,31 @@ mod private {
     }
 }
 
+/// Names at the runtime's limits: 255 bytes for a queue, 235 for a cell (each literal is
+/// one name, split over lines with `\` continuations).
+#[derive(IpcMessage, Clone, Copy)]
+#[repr(C)]
+#[ipc(
+    queue = "fipct-ui-pass-long-queue-qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+    capacity = 2
+)]
+#[ipc(
+    shared = "fipct-ui-pass-long-cell-cccccccccccccccccccccccccccccccccccccccc\
+    cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\
+    cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\
+    ccccccccccccccccccccccccccccccccccccccccccc"
+)]
+pub struct LongNames {
+    pub n: u64,
+}
+const LONG_QUEUE: &str = "fipct-ui-pass-long-queue-qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq";
+
 fn main() {
     // A value no other run sends.
     let nonce = u64::from(std::process::id()) << 32
@@ -90,8 +115,15 @@ fn main() {
     assert_eq!(state_queue.capacity(), 1);
     assert_eq!(state_cell.name(), "fipct-ui-pass-state");
 
-    drop((rx, queue, state_queue, totals, state_cell));
+    // The longest names the derive accepts are accepted at run time too.
+    let long_queue = LongNames::queue().unwrap();
+    assert_eq!(long_queue.name().map(str::len), Some(255));
+    let long_cell = LongNames::shared().unwrap();
+    assert_eq!(long_cell.name().len(), 235);
+
+    drop((rx, queue, state_queue, totals, state_cell, long_queue, long_cell));
     // Queues are removed explicitly (cells go with their last handle).
     let _ = SlickQueue::<Order>::remove("fipct-ui-pass-orders");
     let _ = SlickQueue::<State>::remove("fipct-ui-pass-state");
+    let _ = SlickQueue::<LongNames>::remove(LONG_QUEUE);
 }
