@@ -359,6 +359,13 @@
 //! | `shared = "NAME"` | generates `T::shared()`, the named `SharedCell<T>` |
 //! | `crate = "path"` | where the fastipc crate is, if not `::fastipc` |
 //!
+//! The generated functions are inherent associated functions of the struct, so a function
+//! of the same name in another `impl` block of the struct (a user's own `queue()`, say) is
+//! a compile error (E0592, duplicate definitions): rename it, or leave the attribute out
+//! and call `SlickQueue::open_or_create` / `SharedCell::open_or_create` directly. A trait
+//! method of the same name is shadowed by the generated one in `T::queue()` calls; call
+//! it as `Trait::queue()` then.
+//!
 //! `queue` and `capacity` go together. `capacity` is an integer literal, a power of two, at
 //! least 1 and at most 2^31 (the queue header keeps it in 32 bits). A name is a non-empty
 //! string literal that is one /dev/shm entry: no `/`, no NUL, not `.` or `..`, and as short
