@@ -138,6 +138,16 @@ fn did_you_mean(hint: &[String]) -> String {
     }
 }
 
+/// A number as typed on a command line, kept short: `-1`, `0.5`, `1e300`, `1e-30` (not
+/// 301 digits).
+pub(crate) fn number(x: f64) -> String {
+    if x.is_finite() && x != 0.0 && !(1e-4..1e15).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// A duration for people: `2 s`, `1.500 s`, `250.0 ms`, `42 µs`.
 pub(crate) fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
@@ -200,6 +210,10 @@ mod tests {
         assert_eq!(
             t.to_string(),
             "timed out on queue \"q\": nothing arrived within 2 s"
+        );
+        assert_eq!(
+            [-1.0, 0.5, 3.0, 1e300, 1e-30, f64::NAN].map(number),
+            ["-1", "0.5", "3", "1e300", "1e-30", "NaN"]
         );
         assert_eq!(secs(Duration::from_millis(1500)), "1.500 s");
         assert_eq!(secs(Duration::from_millis(250)), "250.0 ms");

@@ -26,7 +26,7 @@ use fastipc::error::{QueueError, RecvError, ShmError};
 use fastipc::queue::layout::GeometryError;
 use fastipc::queue::{Geometry, Ring, RingSpec, SharedCursor, WaitStrategy};
 
-use crate::error::{CliError, secs};
+use crate::error::{CliError, number, secs};
 use crate::progress::{Progress, UPDATE_EVERY};
 
 /// Bytes of the sequence number at the start of each element: the smallest element.
@@ -378,13 +378,30 @@ fn check_send(opts: &SendOptions) -> Result<(), CliError> {
             reason: format!("{} is larger than the capacity {c}", opts.batch),
         });
     }
-    if let Some(r) = opts.rate
-        && !(r.is_finite() && r > 0.0)
-    {
-        return Err(CliError::InvalidOption {
-            option: "--rate",
-            reason: format!("{r} is not a positive number of elements per second"),
-        });
+    if let Some(r) = opts.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(CliError::InvalidOption {
+                option: "--rate",
+                reason: format!(
+                    "{} is not a positive number of elements per second",
+                    number(r)
+                ),
+            });
+        }
+        // The last element is due (count - 1) / rate seconds after the start: `pace`
+        // needs that as a `Duration` and an `Instant`.
+        let last = opts.count.saturating_sub(1) as f64 / r;
+        if due_after(Instant::now(), last).is_none() {
+            return Err(CliError::InvalidOption {
+                option: "--rate",
+                reason: format!(
+                    "{} elements per second is too low for --count {}: the last one would \
+                     be due after {last:.3e} s, beyond what the clock can represent",
+                    number(r),
+                    opts.count
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -454,10 +471,19 @@ pub fn send(opts: &SendOptions, progress: &Progress) -> Result<SendSummary, CliE
     })
 }
 
+/// `due_secs` after `start`, if the clock can represent it.
+fn due_after(start: Instant, due_secs: f64) -> Option<Instant> {
+    start.checked_add(Duration::try_from_secs_f64(due_secs).ok()?)
+}
+
 /// Sleeps until `due_secs` after `start` when that is at least 200 µs away (shorter
-/// sleeps cost more than they wait; the average rate stays right).
+/// sleeps cost more than they wait; the average rate stays right). `check_send` refuses
+/// the rates whose due times the clock cannot represent; should one get here anyway,
+/// it is not waited for.
 fn pace(start: Instant, due_secs: f64) {
-    let due = start + Duration::from_secs_f64(due_secs);
+    let Some(due) = due_after(start, due_secs) else {
+        return;
+    };
     let now = Instant::now();
     if due > now + Duration::from_micros(200) {
         std::thread::sleep(due - now);
@@ -826,10 +852,32 @@ mod tests {
                 capacity: Some(12),
                 ..base.clone()
             },
+            // The last element would be due after ~1e30 s: no clock says that.
+            SendOptions {
+                count: 2,
+                rate: Some(1e-30),
+                ..base.clone()
+            },
         ];
         for opts in cases {
             assert!(check_send(&opts).is_err(), "{opts:?}");
         }
         assert!(check_send(&base).is_ok());
+        // Slow, but representable.
+        let slow = SendOptions {
+            count: 3,
+            rate: Some(1e-6),
+            ..base
+        };
+        assert!(check_send(&slow).is_ok());
+        // One element is due at once, whatever the rate.
+        assert!(
+            check_send(&SendOptions {
+                count: 1,
+                rate: Some(1e-300),
+                ..slow
+            })
+            .is_ok()
+        );
     }
 }

@@ -230,6 +230,25 @@ fn bad_capacities_and_batches_are_refused_before_anything_is_created() {
         "0",
     ])
     .fails_with(1, &["--rate"]);
+    // A rate so low that the last element's due time does not fit a duration: refused
+    // up front, not a panic.
+    w.run(&[
+        "send",
+        &q,
+        "--count",
+        "4",
+        "--elem-size",
+        "8",
+        "--rate",
+        "1e-30",
+    ])
+    .fails_with(
+        1,
+        &[
+            "--rate",
+            "1e-30 elements per second is too low for --count 4",
+        ],
+    );
     assert!(!std::path::Path::new("/dev/shm").join(&q).exists());
     // An existing queue of another capacity or element size.
     Ring::create(&q, &RingSpec::new(16, 8)).unwrap();
@@ -316,4 +335,19 @@ fn usage_errors_are_one_line_with_status_2() {
         1,
         &["--timeout", "-1 is not a non-negative number of seconds"],
     );
+    // Too long to wait for: said so, in a short line.
+    let line = w
+        .run(&[
+            "recv",
+            "q",
+            "--count",
+            "1",
+            "--elem-size",
+            "8",
+            "--timeout",
+            "1e300",
+        ])
+        .fails_with(1, &["--timeout", "1e300 seconds is longer than"])
+        .to_owned();
+    assert!(line.len() < 200, "{line}");
 }
