@@ -99,7 +99,8 @@ pub struct RecvArgs {
     #[arg(long, value_name = "S", default_value_t = 10.0)]
     pub timeout: f64,
     /// Share the read position in this 8-byte segment (created if missing) with other
-    /// consumers: each element goes to one of them.
+    /// consumers: each element goes to one of them. A read claims a whole reservation;
+    /// elements it holds beyond --count fail the run, as no other consumer gets them.
     #[arg(long, value_name = "CURSOR")]
     pub shared_cursor: Option<String>,
     /// Start with the next element published instead of the oldest still in the ring.

@@ -118,6 +118,21 @@ pub enum CliError {
         /// What went wrong, counted.
         detail: String,
     },
+    /// `recv --shared-cursor` claimed, in the read that reached `--count`, elements after
+    /// it, which no other reader of the cursor will get.
+    #[error(
+        "queue {name:?}: this reader claimed {beyond} elements beyond --count {count}{seqs}, and no other reader of the shared cursor will get them (a reservation is read whole: send with --batch 1, or give each reader a --count that ends on a reservation boundary)"
+    )]
+    ClaimedBeyondCount {
+        /// The queue.
+        name: String,
+        /// The `--count` asked for.
+        count: u64,
+        /// Elements claimed after the `count`-th.
+        beyond: u64,
+        /// ` (sequence numbers A..=B)`, or empty if none of them was intact.
+        seqs: String,
+    },
     /// Errors were already printed, one line each (e.g. for several names of `rm`);
     /// nothing more to print, the exit status is 1.
     #[error("errors were reported above")]

@@ -178,6 +178,59 @@ fn two_receivers_sharing_a_cursor_split_the_stream() {
     assert!(std::path::Path::new("/dev/shm").join(&cursor).exists());
 }
 
+/// A reader of a shared cursor claims whole reservations: one that reaches its `--count`
+/// in the middle of one must not drop the rest silently (nobody else ever gets them), but
+/// count them and fail, so the other reader's wait is explained.
+#[test]
+fn a_shared_reader_that_claims_more_than_its_count_reports_the_extra_elements() {
+    let mut w = World::new("steal-extra");
+    let q = w.segment("q");
+    let cursor = w.segment("cursor");
+    w.run(&[
+        "send",
+        &q,
+        "--count",
+        "4",
+        "--elem-size",
+        "16",
+        "--batch",
+        "4",
+    ])
+    .ok();
+    let recv = |w: &World| {
+        w.run(&[
+            "recv",
+            &q,
+            "--count",
+            "1",
+            "--elem-size",
+            "16",
+            "--shared-cursor",
+            &cursor,
+            "--timeout",
+            "0.5",
+        ])
+    };
+    let first = recv(&w);
+    assert!(
+        first.stdout.starts_with(
+            "received 1 of 1, lost 0, corrupt 0, out of order 0, beyond --count 3 in "
+        ),
+        "{first:?}"
+    );
+    first.fails_with(
+        1,
+        &[
+            &q,
+            "claimed 3 elements beyond --count 1",
+            "sequence numbers 1..=3",
+            "no other reader of the shared cursor will get them",
+        ],
+    );
+    // The second reader finds nothing left, as the first one said.
+    recv(&w).fails_with(1, &["nothing arrived (0 of 1 received)"]);
+}
+
 #[test]
 fn element_sizes_below_eight_are_refused() {
     let mut w = World::new("small");
