@@ -22,6 +22,22 @@ pub fn unique_name(tag: &str) -> String {
     )
 }
 
+/// Runs `f` holding the named mutex `lock`, waiting at most `wait` for it. For tests whose
+/// objects have names fixed at compile time (`#[ipc(queue = ..)]`): two runs of the suite
+/// at once (two checkouts) take turns instead of using, or removing, each other's
+/// objects. A holder that died is taken over (its run is over).
+pub fn exclusive<R>(lock: &str, wait: Duration, f: impl FnOnce() -> R) -> R {
+    let mutex = fastipc::NamedMutex::open(lock)
+        .unwrap_or_else(|e| panic!("cannot open the run lock {lock:?}: {e}"));
+    let _guard = match mutex.lock_timeout(wait) {
+        Ok(guard) => guard,
+        Err(e) => e
+            .into_guard()
+            .unwrap_or_else(|| panic!("another run kept the run lock {lock:?} for {wait:?}")),
+    };
+    f()
+}
+
 /// Removes `/dev/shm` entries (segment names, relative to `/dev/shm`) and directories
 /// when dropped, so a failing test still cleans up.
 #[derive(Default)]
