@@ -54,7 +54,11 @@ fn rust_and_python_increment_one_counter_under_one_named_mutex() {
     let mutex = NamedMutex::open_in(&world.registry, &name).unwrap();
     let cell = seg.mem().atomic_u64(0).unwrap();
     for _ in 0..N {
-        let _g = mutex.lock().expect("nobody dies here");
+        // Bounded: should a peer die holding the lock (a Python holder is never taken
+        // over), the test fails instead of hanging.
+        let _g = mutex
+            .lock_timeout(LONG)
+            .expect("the lock within LONG, and nobody dies here");
         let v = cell.load(Ordering::Relaxed);
         cell.store(v + 1, Ordering::Relaxed);
     }
