@@ -257,8 +257,78 @@ unsafe impl<T: IpcMessage, const N: usize> IpcMessage for [T; N]
 where
     [T; N]: bytemuck::Pod,
 {
-    const NAME: &'static str = "array";
+    /// `[ELEMENT; N]`, e.g. `[u64; 3]` or `[[u8; 4]; 2]`, built at compile time (an
+    /// element name longer than 40 bytes is cut and marked with `..`).
+    const NAME: &'static str = {
+        let (buf, len) = &<Self as ArrayName>::NAME_BYTES;
+        match core::str::from_utf8(buf.split_at(*len).0) {
+            Ok(name) => name,
+            // Not reached: `array_name` cuts only at character boundaries.
+            Err(_) => "array",
+        }
+    };
     const FINGERPRINT: u64 = fingerprint::array(T::FINGERPRINT, N);
+}
+
+/// Room for an array's name: `[`, the element's name, `; `, up to 20 digits and `]`.
+const ARRAY_NAME_CAPACITY: usize = 64;
+
+/// An array's name as bytes, computed once per array type (a generic `const` cannot build
+/// a `&str` directly; a reference to this constant is `'static`).
+trait ArrayName {
+    const NAME_BYTES: ([u8; ARRAY_NAME_CAPACITY], usize);
+}
+
+impl<T: IpcMessage, const N: usize> ArrayName for [T; N] {
+    const NAME_BYTES: ([u8; ARRAY_NAME_CAPACITY], usize) = array_name(T::NAME, N);
+}
+
+/// `[element; len]` in a fixed buffer, and its length in bytes. An element name that does
+/// not fit is cut at a character boundary and followed by `..`.
+const fn array_name(element: &str, len: usize) -> ([u8; ARRAY_NAME_CAPACITY], usize) {
+    const fn push(buf: &mut [u8; ARRAY_NAME_CAPACITY], at: &mut usize, bytes: &[u8]) {
+        let mut i = 0;
+        while i < bytes.len() {
+            buf[*at] = bytes[i];
+            *at += 1;
+            i += 1;
+        }
+    }
+    // Room left for the element: all but `[`, `; `, 20 digits and `]`.
+    const ROOM: usize = ARRAY_NAME_CAPACITY - 1 - 2 - 20 - 1;
+    let mut buf = [0u8; ARRAY_NAME_CAPACITY];
+    let mut at = 0;
+    push(&mut buf, &mut at, b"[");
+    let element = element.as_bytes();
+    if element.len() <= ROOM {
+        push(&mut buf, &mut at, element);
+    } else {
+        // Cut before `..`, at a character boundary (not in the middle of a UTF-8
+        // sequence: continuation bytes are 0b10xx_xxxx).
+        let mut cut = ROOM - 2;
+        while cut > 0 && element[cut] & 0xC0 == 0x80 {
+            cut -= 1;
+        }
+        push(&mut buf, &mut at, element.split_at(cut).0);
+        push(&mut buf, &mut at, b"..");
+    }
+    push(&mut buf, &mut at, b"; ");
+    let mut digits = [0u8; 20];
+    let (mut count, mut rest) = (0, len);
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    while count > 0 {
+        count -= 1;
+        push(&mut buf, &mut at, &[digits[count]]);
+    }
+    push(&mut buf, &mut at, b"]");
+    (buf, at)
 }
 
 #[cfg(test)]
@@ -295,6 +365,25 @@ mod tests {
         assert_ne!(<[u8; 4]>::FINGERPRINT, <[i8; 4]>::FINGERPRINT);
         assert_ne!(<[u32; 1]>::FINGERPRINT, u32::FINGERPRINT);
         assert_eq!(<[u8; 4]>::FINGERPRINT, <[u8; 4]>::FINGERPRINT);
+    }
+
+    #[test]
+    fn arrays_are_named_after_their_element_and_length() {
+        assert_eq!(<[u64; 3]>::NAME, "[u64; 3]");
+        assert_eq!(<[[u8; 4]; 2]>::NAME, "[[u8; 4]; 2]");
+        assert_eq!(<[f32; 0]>::NAME, "[f32; 0]");
+        assert_eq!(<[i8; 1234567]>::NAME, "[i8; 1234567]");
+        let (buf, len) = array_name("u8", usize::MAX);
+        assert_eq!(&buf[..len], format!("[u8; {}]", usize::MAX).as_bytes());
+        // A long element name is cut at a character boundary and marked.
+        let long = "é".repeat(30);
+        let (buf, len) = array_name(&long, 7);
+        let name = core::str::from_utf8(&buf[..len]).unwrap();
+        assert!(
+            name.starts_with("[éé") && name.ends_with("..; 7]"),
+            "{name}"
+        );
+        assert!(name.len() <= ARRAY_NAME_CAPACITY);
     }
 
     #[test]

@@ -253,7 +253,7 @@ mod tests {
                 fingerprint: <[u64; 2]>::FINGERPRINT,
                 size: 16,
                 align: 8,
-                name: "array".into(),
+                name: "[u64; 2]".into(),
             }
         );
         assert!(!info.mutex.is_locked());
