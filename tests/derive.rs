@@ -388,3 +388,17 @@ mod next_to_constants {
         assert_ne!(Value::FINGERPRINT, 0);
     }
 }
+
+/// The derive's limits on `#[ipc]` names (duplicated in the proc-macro crate, which cannot
+/// depend on the runtime) are the runtime's: a name the derive accepts is never refused
+/// when `T::queue()` or `T::shared()` runs. `tests/ui/fail/ipc_name_too_long.rs` shows the
+/// derive refusing one byte more; `tests/ui/pass/attributes.rs` opens both at the limit.
+mod derive_limits {
+    include!("../fastipc-derive/src/limits.rs");
+
+    #[test]
+    fn name_limits_agree_with_the_runtime() {
+        assert_eq!(MAX_QUEUE_NAME_LEN, fastipc::sys::shm::MAX_NAME_LEN);
+        assert_eq!(MAX_SHARED_NAME_LEN, fastipc::named::cell::MAX_NAME_LEN);
+    }
+}

@@ -13,7 +13,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{ChildGuard, ShmCleanup};
-use fastipc::named::NamedMutex;
 use fastipc::queue::QueueError;
 use fastipc::{IpcMessage, SlickQueue};
 
@@ -60,17 +59,12 @@ fn peer(args: &[&str]) -> ChildGuard {
 /// Runs `test` holding the run lock, and removes the queue when it ends (even when it
 /// fails), before the lock is released.
 fn exclusive(test: impl FnOnce()) {
-    let mutex = NamedMutex::open(RUN_LOCK).unwrap();
-    let _lock = match mutex.lock_timeout(LONG) {
-        Ok(guard) => guard,
-        Err(e) => e
-            .into_guard()
-            .unwrap_or_else(|| panic!("another run kept {RUN_LOCK:?} for {LONG:?}")),
-    };
-    // A queue left by a run that was killed: start afresh.
-    let _ = SlickQueue::<Quote>::remove(QUEUE);
-    let _cleanup = ShmCleanup::new().segment(QUEUE);
-    test();
+    common::exclusive(RUN_LOCK, LONG, || {
+        // A queue left by a run that was killed: start afresh.
+        let _ = SlickQueue::<Quote>::remove(QUEUE);
+        let _cleanup = ShmCleanup::new().segment(QUEUE);
+        test();
+    });
 }
 
 #[test]

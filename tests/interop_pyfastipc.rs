@@ -54,7 +54,11 @@ fn rust_and_python_increment_one_counter_under_one_named_mutex() {
     let mutex = NamedMutex::open_in(&world.registry, &name).unwrap();
     let cell = seg.mem().atomic_u64(0).unwrap();
     for _ in 0..N {
-        let _g = mutex.lock().expect("nobody dies here");
+        // Bounded: should a peer die holding the lock (a Python holder is never taken
+        // over), the test fails instead of hanging.
+        let _g = mutex
+            .lock_timeout(LONG)
+            .expect("the lock within LONG, and nobody dies here");
         let v = cell.load(Ordering::Relaxed);
         cell.store(v + 1, Ordering::Relaxed);
     }
@@ -325,4 +329,29 @@ NamedEvent(sys.argv[2]).wait(30_000_000_000)
         "the last one out (python) removed it"
     );
     assert!(!world.registry.pids_dir(&seg).exists());
+}
+
+/// The peer check wants the pinned versions, not merely modules that import: another
+/// version, or an interpreter that runs nothing, is not taken for the peers.
+#[test]
+fn the_peer_check_wants_the_pinned_versions() {
+    assert_eq!(
+        common::judge_peers(true, &format!("{}\n", common::PEERS), ""),
+        Ok(())
+    );
+    let other = common::judge_peers(true, "fastipc==0.1.4 slick-queue-py==2.3.0\n", "");
+    assert_eq!(
+        other,
+        Err("has fastipc==0.1.4 slick-queue-py==2.3.0".to_owned())
+    );
+    let missing = common::judge_peers(
+        false,
+        "",
+        "Traceback (most recent call last):\nModuleNotFoundError: No module named 'fastipc'\n",
+    );
+    assert!(missing.unwrap_err().contains("No module named 'fastipc'"));
+    // `true` succeeds whatever it is asked to run: the import-only check took it for the
+    // peers.
+    let err = common::check_peers(std::path::Path::new("true")).unwrap_err();
+    assert!(err.contains("printed no versions"), "{err}");
 }

@@ -1,14 +1,24 @@
 //! `#[derive(IpcMessage)]` with `#[ipc(queue = .., capacity = ..)]` against the real
 //! queue: the generated `queue()`, `producer()` and `consumer()`.
+//!
+//! The queue's name is fixed at compile time, so two runs of this file at once (two
+//! checkouts tested together) would share it, and one run's cleanup would remove the
+//! queue under the other. Each test that uses it holds the named mutex `RUN_LOCK`, so
+//! such runs take turns.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::ShmCleanup;
-use fastipc::IpcMessage;
+use common::{ShmCleanup, exclusive};
+use fastipc::named::NamedMutex;
+use fastipc::{IpcMessage, Segment, SlickQueue};
 
 const QUEUE: &str = "fipct-queue-derive-ticks";
+/// Serialises the runs that use [`QUEUE`].
+const RUN_LOCK: &str = "fipct-queue-derive-run";
+/// Generous: the machine has two vCPUs shared with other builds.
+const LONG: Duration = Duration::from_secs(120);
 
 #[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
 #[repr(C)]
@@ -20,6 +30,14 @@ struct DerivedTick {
 
 #[test]
 fn generated_endpoints_use_the_named_queue() {
+    exclusive(RUN_LOCK, LONG, endpoints_round_trip);
+}
+
+/// What `generated_endpoints_use_the_named_queue` does holding the run lock: starts
+/// afresh (a queue left by a run that was killed is removed), and removes the queue when
+/// it ends, even when it fails, before the lock is released.
+fn endpoints_round_trip() {
+    let _ = SlickQueue::<DerivedTick>::remove(QUEUE);
     let _cleanup = ShmCleanup::new().segment(QUEUE);
     let q = DerivedTick::queue().unwrap();
     assert_eq!(q.capacity(), 64);
@@ -29,7 +47,7 @@ fn generated_endpoints_use_the_named_queue() {
     assert_eq!(trailer.fingerprint, DerivedTick::FINGERPRINT);
 
     let mut rx = DerivedTick::consumer().unwrap();
-    // A value no other run of this test sends, in case one runs at the same time.
+    // A value no other run of this test sends (belt and braces: runs take turns).
     let nonce = u64::from(std::process::id()) << 32
         | u64::from(
             std::time::SystemTime::now()
@@ -53,4 +71,41 @@ fn generated_endpoints_use_the_named_queue() {
             break;
         }
     }
+}
+
+/// Another run (another checkout) in the middle of its test, played by this thread: it
+/// holds the run lock and uses the queue. The test above waits for the lock, and neither
+/// uses nor removes the queue meanwhile; it runs once the lock is released.
+#[test]
+fn a_run_waits_while_another_run_holds_the_queue() {
+    let lock = NamedMutex::open(RUN_LOCK).unwrap();
+    let held = match lock.lock_timeout(LONG) {
+        Ok(guard) => guard,
+        Err(e) => e.into_guard().expect("the run lock within LONG"),
+    };
+    let other = DerivedTick::queue().unwrap();
+    let mut other_rx = DerivedTick::consumer().unwrap();
+    let waiting = std::thread::spawn(generated_endpoints_use_the_named_queue);
+    // Long enough for the waiting test to run to its end if it did not wait (it takes
+    // milliseconds); when it waits, this only delays the check.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!waiting.is_finished(), "it ran without the run lock");
+    assert!(
+        Segment::exists(QUEUE),
+        "the queue was removed under its user"
+    );
+    DerivedTick::producer()
+        .unwrap()
+        .send(&DerivedTick { ts: 7, price: 0.5 })
+        .unwrap();
+    let got = other_rx.recv_timeout(LONG).expect("our own message");
+    assert_eq!((got.ts, got.price), (7, 0.5));
+    drop((other, other_rx));
+    let _ = SlickQueue::<DerivedTick>::remove(QUEUE);
+    drop(held);
+    assert!(
+        common::wait_until(LONG, || waiting.is_finished()),
+        "the waiting test did not finish after the lock was released"
+    );
+    waiting.join().expect("the waiting test passes");
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::error::CliError;
+use crate::error::{CliError, number};
 use crate::traffic::{RecvOptions, SendOptions};
 
 /// Lists, inspects, removes and sweeps the shared-memory objects of fastipc and its
@@ -85,7 +85,7 @@ pub struct SendArgs {
 }
 
 /// `fastipc recv`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct RecvArgs {
     /// The queue's segment name.
     pub name: String,
@@ -99,7 +99,8 @@ pub struct RecvArgs {
     #[arg(long, value_name = "S", default_value_t = 10.0)]
     pub timeout: f64,
     /// Share the read position in this 8-byte segment (created if missing) with other
-    /// consumers: each element goes to one of them.
+    /// consumers: each element goes to one of them. A read claims a whole reservation;
+    /// elements it holds beyond --count fail the run, as no other consumer gets them.
     #[arg(long, value_name = "CURSOR")]
     pub shared_cursor: Option<String>,
     /// Start with the next element published instead of the oldest still in the ring.
@@ -123,13 +124,22 @@ impl SendArgs {
 
 impl RecvArgs {
     /// The options of [`crate::traffic::recv`]; refuses a timeout that is not a
-    /// non-negative number of seconds.
+    /// non-negative number of seconds, or too long to wait for.
     pub fn options(&self) -> Result<RecvOptions, CliError> {
-        let timeout =
-            Duration::try_from_secs_f64(self.timeout).map_err(|_| CliError::InvalidOption {
-                option: "--timeout",
-                reason: format!("{} is not a non-negative number of seconds", self.timeout),
-            })?;
+        let t = self.timeout;
+        let reason = if t.is_nan() || t < 0.0 {
+            format!("{} is not a non-negative number of seconds", number(t))
+        } else {
+            format!(
+                "{} seconds is longer than the longest wait, {:.1e} s",
+                number(t),
+                Duration::MAX.as_secs_f64()
+            )
+        };
+        let timeout = Duration::try_from_secs_f64(t).map_err(|_| CliError::InvalidOption {
+            option: "--timeout",
+            reason,
+        })?;
         Ok(RecvOptions {
             name: self.name.clone(),
             count: self.count,
@@ -203,8 +213,17 @@ mod tests {
         let o = a.options().unwrap();
         assert_eq!(o.timeout, Duration::from_millis(500));
         assert!(o.from_now && o.shared_cursor.is_none());
-        let bad = RecvArgs { timeout: -1.0, ..a };
+        let bad = RecvArgs {
+            timeout: -1.0,
+            ..a.clone()
+        };
         assert!(bad.options().is_err());
+        let huge = RecvArgs {
+            timeout: 1e300,
+            ..a
+        };
+        let err = huge.options().unwrap_err().to_string();
+        assert!(err.contains("1e300 seconds is longer than"), "{err}");
     }
 
     #[test]

@@ -118,6 +118,21 @@ pub enum CliError {
         /// What went wrong, counted.
         detail: String,
     },
+    /// `recv --shared-cursor` claimed, in the read that reached `--count`, elements after
+    /// it, which no other reader of the cursor will get.
+    #[error(
+        "queue {name:?}: this reader claimed {beyond} elements beyond --count {count}{seqs}, and no other reader of the shared cursor will get them (a reservation is read whole: send with --batch 1, or give each reader a --count that ends on a reservation boundary)"
+    )]
+    ClaimedBeyondCount {
+        /// The queue.
+        name: String,
+        /// The `--count` asked for.
+        count: u64,
+        /// Elements claimed after the `count`-th.
+        beyond: u64,
+        /// ` (sequence numbers A..=B)`, or empty if none of them was intact.
+        seqs: String,
+    },
     /// Errors were already printed, one line each (e.g. for several names of `rm`);
     /// nothing more to print, the exit status is 1.
     #[error("errors were reported above")]
@@ -135,6 +150,16 @@ fn did_you_mean(hint: &[String]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    }
+}
+
+/// A number as typed on a command line, kept short: `-1`, `0.5`, `1e300`, `1e-30` (not
+/// 301 digits).
+pub(crate) fn number(x: f64) -> String {
+    if x.is_finite() && x != 0.0 && !(1e-4..1e15).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }
 
@@ -200,6 +225,10 @@ mod tests {
         assert_eq!(
             t.to_string(),
             "timed out on queue \"q\": nothing arrived within 2 s"
+        );
+        assert_eq!(
+            [-1.0, 0.5, 3.0, 1e300, 1e-30, f64::NAN].map(number),
+            ["-1", "0.5", "3", "1e300", "1e-30", "NaN"]
         );
         assert_eq!(secs(Duration::from_millis(1500)), "1.500 s");
         assert_eq!(secs(Duration::from_millis(250)), "250.0 ms");

@@ -952,7 +952,8 @@ mod tests {
         let dir = TempDir::new("insp-cell");
         let mut buf = [0u64; 18];
         let mem = MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf));
-        fastipc::named::cell::layout::write_header::<[u32; 4]>(mem).unwrap();
+        // SAFETY: the test's own buffer; no cell uses it.
+        unsafe { fastipc::named::cell::layout::write_header::<[u32; 4]>(mem) }.unwrap();
         let bytes: Vec<u8> = bytemuck::cast_slice(&buf).to_vec();
         let r = inspect_bytes(&dir, "__fastipc_cell_c", &bytes[..144]).unwrap();
         let Details::SharedCell(c) = &r.details else {

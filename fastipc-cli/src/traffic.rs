@@ -14,9 +14,14 @@
 //!   `N-1` is *out of order*. It ends when every number up to `N-1` is accounted for.
 //! - *shared* reading (`--shared-cursor`, work stealing) gets some of the elements: the
 //!   numbers it sees must only increase, and the elements the queue reports as lost
-//!   (`Lagged`) to this reader count as lost. It ends after `N` elements.
+//!   (`Lagged`) to this reader count as lost. It ends after `N` elements. A read claims a
+//!   whole reservation (a `send --batch K` writes `K` elements in one), so the read that
+//!   reaches `N` may hold more: those are still checked and counted as *beyond
+//!   `--count`*, and the run fails, because no other reader of the cursor will ever get
+//!   them (the error says which sequence numbers they were).
 //!
-//! A run is a success when exactly `N` elements arrived intact, in order, with none lost.
+//! A run is a success when exactly `N` elements arrived intact, in order, with none lost
+//! and none claimed beyond `N`.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -26,7 +31,7 @@ use fastipc::error::{QueueError, RecvError, ShmError};
 use fastipc::queue::layout::GeometryError;
 use fastipc::queue::{Geometry, Ring, RingSpec, SharedCursor, WaitStrategy};
 
-use crate::error::{CliError, secs};
+use crate::error::{CliError, number, secs};
 use crate::progress::{Progress, UPDATE_EVERY};
 
 /// Bytes of the sequence number at the start of each element: the smallest element.
@@ -154,6 +159,11 @@ pub struct Tally {
     pub out_of_order: u64,
     /// Times the queue reported that this reader was lapped.
     pub lag_events: u64,
+    /// Shared: elements this reader claimed after the `count`-th (in the same
+    /// reservation), which no other reader will get.
+    pub beyond: u64,
+    /// Shared: the lowest and highest intact sequence numbers among [`Tally::beyond`].
+    pub beyond_seqs: Option<(u64, u64)>,
     /// The first thing that went wrong, described.
     pub first_problem: Option<String>,
 }
@@ -171,6 +181,8 @@ impl Tally {
             corrupt: 0,
             out_of_order: 0,
             lag_events: 0,
+            beyond: 0,
+            beyond_seqs: None,
             first_problem: None,
         }
     }
@@ -229,6 +241,17 @@ impl Tally {
         }
     }
 
+    /// Shared: counts an element claimed in the same read as the `count`-th, after it.
+    pub fn element_beyond_count(&mut self, elem: &[u8]) {
+        self.beyond += 1;
+        if let Ok(seq) = verify(elem) {
+            self.beyond_seqs = Some(match self.beyond_seqs {
+                Some((lo, hi)) => (lo.min(seq), hi.max(seq)),
+                None => (seq, seq),
+            });
+        }
+    }
+
     /// Counts a report that `n` elements were overwritten before this reader got them.
     /// Exclusive readers count the loss from the sequence numbers instead.
     pub fn lagged(&mut self, n: u64) {
@@ -263,7 +286,8 @@ impl Tally {
         }
     }
 
-    /// Whether exactly `count` elements arrived intact, in order, none lost.
+    /// Whether exactly `count` elements arrived intact, in order, none lost (elements
+    /// claimed beyond `count` are judged apart, see [`RecvSummary::verdict`]).
     pub fn is_perfect(&self) -> bool {
         self.received == self.count && self.lost == 0 && self.corrupt == 0 && self.out_of_order == 0
     }
@@ -378,13 +402,30 @@ fn check_send(opts: &SendOptions) -> Result<(), CliError> {
             reason: format!("{} is larger than the capacity {c}", opts.batch),
         });
     }
-    if let Some(r) = opts.rate
-        && !(r.is_finite() && r > 0.0)
-    {
-        return Err(CliError::InvalidOption {
-            option: "--rate",
-            reason: format!("{r} is not a positive number of elements per second"),
-        });
+    if let Some(r) = opts.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(CliError::InvalidOption {
+                option: "--rate",
+                reason: format!(
+                    "{} is not a positive number of elements per second",
+                    number(r)
+                ),
+            });
+        }
+        // The last element is due (count - 1) / rate seconds after the start: `pace`
+        // needs that as a `Duration` and an `Instant`.
+        let last = opts.count.saturating_sub(1) as f64 / r;
+        if due_after(Instant::now(), last).is_none() {
+            return Err(CliError::InvalidOption {
+                option: "--rate",
+                reason: format!(
+                    "{} elements per second is too low for --count {}: the last one would \
+                     be due after {last:.3e} s, beyond what the clock can represent",
+                    number(r),
+                    opts.count
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -454,10 +495,19 @@ pub fn send(opts: &SendOptions, progress: &Progress) -> Result<SendSummary, CliE
     })
 }
 
+/// `due_secs` after `start`, if the clock can represent it.
+fn due_after(start: Instant, due_secs: f64) -> Option<Instant> {
+    start.checked_add(Duration::try_from_secs_f64(due_secs).ok()?)
+}
+
 /// Sleeps until `due_secs` after `start` when that is at least 200 µs away (shorter
-/// sleeps cost more than they wait; the average rate stays right).
+/// sleeps cost more than they wait; the average rate stays right). `check_send` refuses
+/// the rates whose due times the clock cannot represent; should one get here anyway,
+/// it is not waited for.
 fn pace(start: Instant, due_secs: f64) {
-    let due = start + Duration::from_secs_f64(due_secs);
+    let Some(due) = due_after(start, due_secs) else {
+        return;
+    };
     let now = Instant::now();
     if due > now + Duration::from_micros(200) {
         std::thread::sleep(due - now);
@@ -503,12 +553,15 @@ impl fmt::Display for RecvSummary {
         let t = &self.tally;
         write!(
             f,
-            "received {} of {}, lost {}, corrupt {}, out of order {} in {}: {}, {}",
-            t.received,
-            self.count,
-            t.lost,
-            t.corrupt,
-            t.out_of_order,
+            "received {} of {}, lost {}, corrupt {}, out of order {}",
+            t.received, self.count, t.lost, t.corrupt, t.out_of_order,
+        )?;
+        if t.beyond > 0 {
+            write!(f, ", beyond --count {}", t.beyond)?;
+        }
+        write!(
+            f,
+            " in {}: {}, {}",
             secs(self.elapsed),
             rate(t.received, self.elapsed),
             byte_rate(t.received * self.elem_size as u64, self.elapsed),
@@ -517,31 +570,51 @@ impl fmt::Display for RecvSummary {
 }
 
 impl RecvSummary {
-    /// `Ok` when every element arrived intact; otherwise the error to report.
+    /// `Ok` when every element arrived intact and none was claimed beyond the count;
+    /// otherwise the error to report.
     pub fn verdict(&self) -> Result<(), CliError> {
+        let t = &self.tally;
         if let Some(waited) = self.timed_out {
+            let more = if t.position() > 0 { " more" } else { "" };
             return Err(CliError::Timeout {
                 name: self.name.clone(),
                 what: format!(
-                    "nothing arrived ({} of {} received)",
-                    self.tally.received, self.count
+                    "nothing{more} arrived ({} of {} received)",
+                    t.received, self.count
                 ),
                 waited,
             });
         }
-        if self.tally.is_perfect() {
-            return Ok(());
+        if t.is_perfect() {
+            if t.beyond == 0 {
+                return Ok(());
+            }
+            let seqs = match t.beyond_seqs {
+                Some((lo, hi)) if lo == hi => format!(" (sequence number {lo})"),
+                Some((lo, hi)) => format!(" (sequence numbers {lo}..={hi})"),
+                None => String::new(),
+            };
+            return Err(CliError::ClaimedBeyondCount {
+                name: self.name.clone(),
+                count: self.count,
+                beyond: t.beyond,
+                seqs,
+            });
         }
-        let t = &self.tally;
         Err(CliError::Incomplete {
             name: self.name.clone(),
             detail: format!(
-                "{} of {} elements arrived intact ({} lost, {} corrupt, {} out of order); first: {}",
+                "{} of {} elements arrived intact ({} lost, {} corrupt, {} out of order{}); first: {}",
                 t.received,
                 self.count,
                 t.lost,
                 t.corrupt,
                 t.out_of_order,
+                if t.beyond > 0 {
+                    format!(", {} claimed beyond --count", t.beyond)
+                } else {
+                    String::new()
+                },
                 t.first_problem.as_deref().unwrap_or("none")
             ),
         })
@@ -614,10 +687,13 @@ pub fn recv(opts: &RecvOptions, progress: &Progress) -> Result<RecvSummary, CliE
                 first.get_or_insert(now);
                 last = Some(now);
                 for elem in out.chunks_exact(opts.elem_size) {
-                    if tally.is_done() {
-                        break;
+                    match (tally.is_done(), mode) {
+                        (false, _) => tally.element(elem),
+                        // This reader's own cursor: the rest stays for its next run.
+                        (true, Mode::Exclusive) => break,
+                        // Claimed from the shared cursor: nobody else will get them.
+                        (true, Mode::Shared) => tally.element_beyond_count(elem),
                     }
-                    tally.element(elem);
                 }
             }
             Err(RecvError::Lagged(n)) => tally.lagged(n),
@@ -770,9 +846,57 @@ mod tests {
             timed_out: Some(Duration::from_secs(1)),
             ..s.clone()
         };
-        assert!(matches!(late.verdict(), Err(CliError::Timeout { .. })));
+        let err = late.verdict().unwrap_err().to_string();
+        assert!(
+            err.contains("nothing more arrived (2 of 2 received)"),
+            "{err}"
+        );
+        let silent = RecvSummary {
+            tally: Tally::new(2, Mode::Exclusive),
+            ..late.clone()
+        };
+        let err = silent.verdict().unwrap_err().to_string();
+        assert!(err.contains("nothing arrived (0 of 2 received)"), "{err}");
         assert_eq!(rate(3_000_000, Duration::from_secs(2)), "1.50 M msg/s");
         assert_eq!(rate(1, Duration::ZERO), "- msg/s");
+    }
+
+    #[test]
+    fn elements_claimed_beyond_the_count_are_counted_and_fail_the_run() {
+        let mut t = Tally::new(1, Mode::Shared);
+        t.element(&elem(0, 8));
+        assert!(t.is_done() && t.is_perfect());
+        for seq in [1, 2, 3] {
+            t.element_beyond_count(&elem(seq, 8));
+        }
+        assert_eq!((t.received, t.beyond, t.beyond_seqs), (1, 3, Some((1, 3))));
+        let s = RecvSummary {
+            name: "q".into(),
+            count: 1,
+            elem_size: 8,
+            tally: t,
+            elapsed: Duration::from_millis(1),
+            timed_out: None,
+        };
+        assert!(s.to_string().starts_with(
+            "received 1 of 1, lost 0, corrupt 0, out of order 0, beyond --count 3 in "
+        ));
+        let err = s.verdict().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CliError::ClaimedBeyondCount {
+                    beyond: 3,
+                    count: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("(sequence numbers 1..=3)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -826,10 +950,32 @@ mod tests {
                 capacity: Some(12),
                 ..base.clone()
             },
+            // The last element would be due after ~1e30 s: no clock says that.
+            SendOptions {
+                count: 2,
+                rate: Some(1e-30),
+                ..base.clone()
+            },
         ];
         for opts in cases {
             assert!(check_send(&opts).is_err(), "{opts:?}");
         }
         assert!(check_send(&base).is_ok());
+        // Slow, but representable.
+        let slow = SendOptions {
+            count: 3,
+            rate: Some(1e-6),
+            ..base
+        };
+        assert!(check_send(&slow).is_ok());
+        // One element is due at once, whatever the rate.
+        assert!(
+            check_send(&SendOptions {
+                count: 1,
+                rate: Some(1e-300),
+                ..slow
+            })
+            .is_ok()
+        );
     }
 }

@@ -178,6 +178,59 @@ fn two_receivers_sharing_a_cursor_split_the_stream() {
     assert!(std::path::Path::new("/dev/shm").join(&cursor).exists());
 }
 
+/// A reader of a shared cursor claims whole reservations: one that reaches its `--count`
+/// in the middle of one must not drop the rest silently (nobody else ever gets them), but
+/// count them and fail, so the other reader's wait is explained.
+#[test]
+fn a_shared_reader_that_claims_more_than_its_count_reports_the_extra_elements() {
+    let mut w = World::new("steal-extra");
+    let q = w.segment("q");
+    let cursor = w.segment("cursor");
+    w.run(&[
+        "send",
+        &q,
+        "--count",
+        "4",
+        "--elem-size",
+        "16",
+        "--batch",
+        "4",
+    ])
+    .ok();
+    let recv = |w: &World| {
+        w.run(&[
+            "recv",
+            &q,
+            "--count",
+            "1",
+            "--elem-size",
+            "16",
+            "--shared-cursor",
+            &cursor,
+            "--timeout",
+            "0.5",
+        ])
+    };
+    let first = recv(&w);
+    assert!(
+        first.stdout.starts_with(
+            "received 1 of 1, lost 0, corrupt 0, out of order 0, beyond --count 3 in "
+        ),
+        "{first:?}"
+    );
+    first.fails_with(
+        1,
+        &[
+            &q,
+            "claimed 3 elements beyond --count 1",
+            "sequence numbers 1..=3",
+            "no other reader of the shared cursor will get them",
+        ],
+    );
+    // The second reader finds nothing left, as the first one said.
+    recv(&w).fails_with(1, &["nothing arrived (0 of 1 received)"]);
+}
+
 #[test]
 fn element_sizes_below_eight_are_refused() {
     let mut w = World::new("small");
@@ -230,6 +283,25 @@ fn bad_capacities_and_batches_are_refused_before_anything_is_created() {
         "0",
     ])
     .fails_with(1, &["--rate"]);
+    // A rate so low that the last element's due time does not fit a duration: refused
+    // up front, not a panic.
+    w.run(&[
+        "send",
+        &q,
+        "--count",
+        "4",
+        "--elem-size",
+        "8",
+        "--rate",
+        "1e-30",
+    ])
+    .fails_with(
+        1,
+        &[
+            "--rate",
+            "1e-30 elements per second is too low for --count 4",
+        ],
+    );
     assert!(!std::path::Path::new("/dev/shm").join(&q).exists());
     // An existing queue of another capacity or element size.
     Ring::create(&q, &RingSpec::new(16, 8)).unwrap();
@@ -316,4 +388,19 @@ fn usage_errors_are_one_line_with_status_2() {
         1,
         &["--timeout", "-1 is not a non-negative number of seconds"],
     );
+    // Too long to wait for: said so, in a short line.
+    let line = w
+        .run(&[
+            "recv",
+            "q",
+            "--count",
+            "1",
+            "--elem-size",
+            "8",
+            "--timeout",
+            "1e300",
+        ])
+        .fails_with(1, &["--timeout", "1e300 seconds is longer than"])
+        .to_owned();
+    assert!(line.len() < 200, "{line}");
 }

@@ -9,13 +9,11 @@ use syn::{Path, Type};
 use crate::ast::{Container, Shape};
 use crate::attr::{ReprItem, StrValue};
 use crate::ctxt::Ctxt;
+use crate::limits::{MAX_QUEUE_NAME_LEN, MAX_SHARED_NAME_LEN};
 
 /// The largest queue capacity: the queue header keeps it in 32 bits, and it is a power
 /// of two.
 const MAX_CAPACITY: u64 = 1 << 31;
-
-/// The longest segment name (a file name in /dev/shm).
-const MAX_NAME_LEN: usize = 255;
 
 /// Runs every syntactic check, reporting each problem to `cx`.
 pub(crate) fn check(cx: &Ctxt, cont: &Container<'_>) {
@@ -219,10 +217,10 @@ fn path_hint(path: &Path) -> Option<String> {
 fn check_ipc(cx: &Ctxt, cont: &Container<'_>) {
     let ipc = &cont.attrs.ipc;
     if let Some((name, _)) = &ipc.queue {
-        check_name(cx, "queue", name);
+        check_name(cx, "queue", name, MAX_QUEUE_NAME_LEN);
     }
     if let Some(name) = &ipc.shared {
-        check_name(cx, "shared", name);
+        check_name(cx, "shared", name, MAX_SHARED_NAME_LEN);
     }
     if let Some((lit, _)) = &ipc.capacity {
         match lit.base10_parse::<u64>() {
@@ -268,8 +266,9 @@ fn check_ipc(cx: &Ctxt, cont: &Container<'_>) {
     }
 }
 
-/// A segment name must be one non-empty file name in /dev/shm.
-fn check_name(cx: &Ctxt, key: &str, name: &StrValue) {
+/// A name must be one non-empty file name in /dev/shm, short enough for the runtime
+/// (`max` bytes: see `limits`).
+fn check_name(cx: &Ctxt, key: &str, name: &StrValue, max: usize) {
     let value = &name.value;
     let problem = if value.is_empty() {
         "is empty".to_owned()
@@ -279,8 +278,14 @@ fn check_name(cx: &Ctxt, key: &str, name: &StrValue) {
         format!("`{value}` contains `/`: a name is a single entry of /dev/shm")
     } else if value.contains('\0') {
         "contains a NUL byte".to_owned()
-    } else if value.len() > MAX_NAME_LEN {
-        format!("is longer than the {MAX_NAME_LEN} bytes a file name may hold")
+    } else if value.len() > max {
+        let why = if key == "queue" {
+            "a file name in /dev/shm holds 255"
+        } else {
+            "255 for a file name in /dev/shm, minus the prefix `__fastipc_cell_` and the \
+             registry's `.pids` suffix"
+        };
+        format!("is {} bytes long; at most {max} fit ({why})", value.len())
     } else {
         return;
     };

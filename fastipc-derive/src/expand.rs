@@ -43,11 +43,13 @@ fn expand(cont: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
     quote! {
         #assertions
 
-        // SAFETY: `Pod` and `Zeroable` need a fixed layout, `Pod` fields and no padding:
-        // the derive checked `#[repr(C)]`/`#[repr(transparent)]`, `FINGERPRINT` below
-        // requires every field type to be a message (so `Pod`), and the assertions above
-        // prove there is no padding. They also hold the alignment to 16 and the size
-        // above 0, which `IpcMessage` adds.
+        // SAFETY: `Pod` and `Zeroable` need a fixed layout, `Pod` fields and no padding.
+        // The derive checked `#[repr(C)]`/`#[repr(transparent)]` itself, and the
+        // assertions above prove the rest twice: with the rule checks of `#p` (which give
+        // the helpful errors), and with a backstop that uses `::core` alone and the
+        // `bytemuck::Pod` named here (so that a `#[ipc(crate = ..)]` path cannot skip it:
+        // if it redirects `bytemuck`, these impls are of a stand-in trait). They also hold
+        // the alignment to 16 and the size above 0, which `IpcMessage` adds.
         #[automatically_derived]
         unsafe impl #p::bytemuck::Zeroable for #ident {}
         #[automatically_derived]
@@ -109,6 +111,11 @@ fn assertions(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> To
                 >();
             }
         });
+    // Rule 3 once more, the same calls as in `FINGERPRINT` (same tokens, same spans, so
+    // rustc reports a failure once): a failed field check must taint this body too, so
+    // that the backstop below stays quiet and only the rule's own error shows.
+    let field_checks = fields.iter().map(|field| field_fingerprint(field.ty, p));
+    let backstop = backstop(cont, fields, p);
     quote_spanned! {span=>
         const _: () = {
             // Rule 2: not zero-sized.
@@ -121,7 +128,81 @@ fn assertions(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> To
             #(#gaps)*
             // Rule 5: alignment at most 16.
             #p::assert_align_at_most_16::<#ident, { #p::align_of::<#ident>() }>();
+            // Rule 3: every field type is a message.
+            #(#field_checks;)*
+
+            #backstop
         };
+    }
+}
+
+/// The backstop of the `unsafe impl`s: rules 2 to 5 once more, through `::core` and the
+/// `bytemuck::Pod` the impl names only, so that no `#[ipc(crate = ..)]` path can turn
+/// them off (a stand-in `__private` can replace the checks above with no-ops; it cannot
+/// replace these). Each is a `const` assertion in the body of the rule checks: when one
+/// of those fails, the body has a type error and is not evaluated, so the backstop never
+/// adds an error to a rule's own; it fires only when the checks above were bypassed.
+///
+/// Whether a field type is `Pod` (and `Zeroable`, which the other impl names) is asked
+/// without a trait bound, which would fail to compile with an error of its own: an
+/// inherent constant that exists only where the bound holds shadows a trait's default
+/// (the probe is resolved for the concrete type).
+fn backstop(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> TokenStream {
+    let ident = cont.ident;
+    let sizes = fields.iter().map(|field| {
+        let ty = field.ty;
+        quote!(::core::mem::size_of::<#ty>())
+    });
+    let pod_fields = fields.iter().map(|field| {
+        let ty = field.ty;
+        let message = |which: &str| {
+            Literal::string(&format!(
+                "rule 3 (fixed-width fields): field `{}` of `{ident}` is not plain data \
+                 (`bytemuck::{which}`)",
+                field.name
+            ))
+        };
+        let (pod, zeroable) = (message("Pod"), message("Zeroable"));
+        quote_spanned! {ty.span()=>
+            ::core::assert!(__FastipcProbe::<#ty>::POD, #pod);
+            ::core::assert!(__FastipcProbe::<#ty>::ZEROABLE, #zeroable);
+        }
+    });
+    let padding = Literal::string(&format!(
+        "rule 4 (no padding): the size of `{ident}` is not the sum of its field sizes"
+    ));
+    let alignment = Literal::string(&format!(
+        "rule 5 (alignment at most 16): `{ident}` is aligned to more than 16 bytes"
+    ));
+    let zero_sized = Literal::string(&format!(
+        "rule 2 (plain structs only): `{ident}` is zero-sized"
+    ));
+    let span = ident.span();
+    let layout = quote_spanned! {span=>
+        ::core::assert!(
+            ::core::mem::size_of::<#ident>() == 0 #(+ #sizes)*,
+            #padding
+        );
+        ::core::assert!(::core::mem::align_of::<#ident>() <= 16, #alignment);
+        ::core::assert!(::core::mem::size_of::<#ident>() != 0, #zero_sized);
+    };
+    quote! {
+        #[allow(dead_code)]
+        struct __FastipcProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
+        impl<T: ?::core::marker::Sized + #p::bytemuck::Pod> __FastipcProbe<T> {
+            const POD: bool = true;
+        }
+        impl<T: ?::core::marker::Sized + #p::bytemuck::Zeroable> __FastipcProbe<T> {
+            const ZEROABLE: bool = true;
+        }
+        trait __FastipcNotPlainData {
+            const POD: bool = false;
+            const ZEROABLE: bool = false;
+        }
+        impl<T: ?::core::marker::Sized> __FastipcNotPlainData for __FastipcProbe<T> {}
+
+        #(#pod_fields)*
+        #layout
     }
 }
 
@@ -143,7 +224,7 @@ fn fingerprint(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> T
         let name = &field.name;
         // Rule 3: the field type must be a message. This is the one place that requires
         // it, spanned on the type so that rustc's error lands on the field.
-        let ty_fingerprint = quote_spanned!(ty.span()=> #p::field_fingerprint::<#ty>());
+        let ty_fingerprint = field_fingerprint(ty, p);
         hash = quote! {
             #p::fingerprint::field(
                 #hash,
@@ -221,4 +302,10 @@ fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
             #fns
         }
     }
+}
+
+/// `#p::field_fingerprint::<T>()`, the rule 3 check of one field, spanned on its type so
+/// that rustc's error lands on the field.
+fn field_fingerprint(ty: &syn::Type, p: &TokenStream) -> TokenStream {
+    quote_spanned!(ty.span()=> #p::field_fingerprint::<#ty>())
 }

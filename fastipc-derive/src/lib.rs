@@ -29,6 +29,16 @@
 //! must be reachable as `::fastipc`. If `Cargo.toml` renames it (`ipc = { package =
 //! "fastipc", ... }`), say where it is with `#[ipc(crate = "ipc")]`.
 //!
+//! The `unsafe impl`s do not trust that path: besides the rule checks (which give the
+//! errors below), the generated code asserts at compile time, through `::core` alone and
+//! the very `bytemuck` traits it implements, that every field type is `Pod` and
+//! `Zeroable`, that the size is the sum of the field sizes, that the alignment is at most
+//! 16 and the size not 0. A `crate` path to a stand-in whose checks do nothing therefore
+//! fails to compile instead of yielding a `Pod` with padding or a `bool` inside. These
+//! backstop assertions stay silent whenever a rule check fails, so each mistake is
+//! reported once. (The rule checks' traits are `unsafe` to implement for the same
+//! reason.)
+//!
 //! # The rules
 //!
 //! Each broken rule is a compile error that names the rule and points at the item or field
@@ -349,10 +359,19 @@
 //! | `shared = "NAME"` | generates `T::shared()`, the named `SharedCell<T>` |
 //! | `crate = "path"` | where the fastipc crate is, if not `::fastipc` |
 //!
+//! The generated functions are inherent associated functions of the struct, so a function
+//! of the same name in another `impl` block of the struct (a user's own `queue()`, say) is
+//! a compile error (E0592, duplicate definitions): rename it, or leave the attribute out
+//! and call `SlickQueue::open_or_create` / `SharedCell::open_or_create` directly. A trait
+//! method of the same name is shadowed by the generated one in `T::queue()` calls; call
+//! it as `Trait::queue()` then.
+//!
 //! `queue` and `capacity` go together. `capacity` is an integer literal, a power of two, at
 //! least 1 and at most 2^31 (the queue header keeps it in 32 bits). A name is a non-empty
-//! string literal that is one /dev/shm entry: no `/`, no NUL, not `.` or `..`, at most 255
-//! bytes. Unknown keys, missing values, literals of the wrong kind, duplicate keys and
+//! string literal that is one /dev/shm entry: no `/`, no NUL, not `.` or `..`, and as short
+//! as the runtime needs it: a `queue` name at most 255 bytes (the queue's segment is
+//! `/dev/shm/NAME`), a `shared` name at most 235 (the cell's segment adds the prefix
+//! `__fastipc_cell_`, its registry entry the suffix `.pids`). Unknown keys, missing values, literals of the wrong kind, duplicate keys and
 //! `#[ipc]` on a field are errors at the offending tokens:
 //!
 //! ```compile_fail
@@ -418,6 +437,7 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod limits;
 
 use proc_macro::TokenStream;
 

@@ -293,9 +293,15 @@ pub enum QueueError {
         /// Its size in bytes.
         size: u64,
     },
-    /// The creator never finished initialising the queue (bounded wait, as the peers do).
+    /// The creator never finished initialising the queue (bounded wait, as the peers do),
+    /// or had not when the header was inspected (`waited` is then 0).
     #[error(
-        "queue {name:?} was not initialised within {waited:?} (init_state is {state}, 3 means ready)"
+        "queue {name:?} {} (init_state is {state}, 3 means ready)",
+        if waited.is_zero() {
+            "is not initialised yet".to_owned()
+        } else {
+            format!("was not initialised within {waited:?}")
+        }
     )]
     NotReady {
         /// The segment name.

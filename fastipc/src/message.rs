@@ -128,6 +128,12 @@ pub mod fingerprint {
 /// numbers (padding bytes, alignment) are const generic arguments, so the message can
 /// show them.
 ///
+/// The traits are `unsafe`: the derive's `unsafe impl bytemuck::Pod` relies on them, so
+/// an impl other than the ones here (which would silence a check) cannot be written
+/// without `unsafe`, and would be unsound. The derive does not rely on them alone either:
+/// it also asserts the size and the fields' `Pod` through `::core` and the `bytemuck` it
+/// implements (see `fastipc-derive`'s `expand`).
+///
 /// The compiler quotes these signatures in its errors, so the snapshots in `tests/ui`
 /// show them: after changing one, refresh the snapshots (see the README).
 #[doc(hidden)]
@@ -135,21 +141,28 @@ pub mod rules {
     use super::IpcMessage;
 
     /// Rule 3: a field's type is itself a message.
+    ///
+    /// # Safety
+    /// Implemented only for messages (the blanket impl), with their own fingerprint.
     #[diagnostic::on_unimplemented(
         message = "rule 3 (fixed-width fields): `{Self}` is not an IpcMessage",
         label = "not fixed-width plain data",
         note = "a field must be an integer (`u8`..`u128`, `i8`..`i128`), `f32`, `f64`, an array \
                 of those, or a `#[derive(IpcMessage)]` struct"
     )]
-    pub trait FieldIsMessage {
+    pub unsafe trait FieldIsMessage {
         /// The field type's [`IpcMessage::FINGERPRINT`].
         const FINGERPRINT: u64;
     }
-    impl<T: IpcMessage> FieldIsMessage for T {
+    // SAFETY: `T` is a message, and its fingerprint is `T`'s own.
+    unsafe impl<T: IpcMessage> FieldIsMessage for T {
         const FINGERPRINT: u64 = T::FINGERPRINT;
     }
 
     /// Rule 4, whole struct: `PAD` = size minus the sum of the field sizes must be 0.
+    ///
+    /// # Safety
+    /// Implemented only with `PAD` = 0 (the blanket impl).
     #[diagnostic::on_unimplemented(
         message = "rule 4 (no padding): `{Self}` has {PAD} padding byte(s)",
         label = "{PAD} byte(s) of this struct belong to no field",
@@ -158,39 +171,56 @@ pub mod rules {
                 errors point at them), or order the fields from the largest alignment to the \
                 smallest"
     )]
-    pub trait NoPadding<const PAD: usize> {}
-    impl<T> NoPadding<0> for T {}
+    pub unsafe trait NoPadding<const PAD: usize> {}
+    // SAFETY: zero padding bytes is what the trait states.
+    unsafe impl<T> NoPadding<0> for T {}
 
     /// Rule 4, per field: `GAP` bytes between this field's end and the next field (or
     /// the struct's end) must be 0.
+    ///
+    /// # Safety
+    /// Implemented only with `GAP` = 0 (the blanket impl).
     #[diagnostic::on_unimplemented(
         message = "rule 4 (no padding): {GAP} padding byte(s) follow this field of `{Self}`",
         label = "add `_pad: [u8; {GAP}]` after this field, or reorder the fields"
     )]
-    pub trait NoPaddingAfterField<const GAP: usize> {}
-    impl<T> NoPaddingAfterField<0> for T {}
+    pub unsafe trait NoPaddingAfterField<const GAP: usize> {}
+    // SAFETY: a gap of zero bytes is what the trait states.
+    unsafe impl<T> NoPaddingAfterField<0> for T {}
 
     /// Rule 5: alignment at most 16.
+    ///
+    /// # Safety
+    /// Implemented only for `ALIGN` of 1, 2, 4, 8 and 16 (the blanket impls).
     #[diagnostic::on_unimplemented(
         message = "rule 5 (alignment at most 16): `{Self}` is aligned to {ALIGN} bytes",
         label = "aligned to {ALIGN} bytes",
         note = "a queue's data area guarantees 16-byte alignment, no more; use `align(16)` or less"
     )]
-    pub trait AlignAtMost16<const ALIGN: usize> {}
-    impl<T> AlignAtMost16<1> for T {}
-    impl<T> AlignAtMost16<2> for T {}
-    impl<T> AlignAtMost16<4> for T {}
-    impl<T> AlignAtMost16<8> for T {}
-    impl<T> AlignAtMost16<16> for T {}
+    pub unsafe trait AlignAtMost16<const ALIGN: usize> {}
+    // SAFETY: each `ALIGN` below is at most 16, which is what the trait states.
+    unsafe impl<T> AlignAtMost16<1> for T {}
+    // SAFETY: as above.
+    unsafe impl<T> AlignAtMost16<2> for T {}
+    // SAFETY: as above.
+    unsafe impl<T> AlignAtMost16<4> for T {}
+    // SAFETY: as above.
+    unsafe impl<T> AlignAtMost16<8> for T {}
+    // SAFETY: as above.
+    unsafe impl<T> AlignAtMost16<16> for T {}
 
     /// Rule 2: not zero-sized (`ZERO` = size is 0).
+    ///
+    /// # Safety
+    /// Implemented only with `ZERO` = false (the blanket impl).
     #[diagnostic::on_unimplemented(
         message = "rule 2 (plain structs only): `{Self}` is zero-sized",
         label = "every field of this struct is zero-sized",
         note = "a message must carry data; remove the zero-sized fields or add a real one"
     )]
-    pub trait NotZeroSized<const ZERO: bool> {}
-    impl<T> NotZeroSized<false> for T {}
+    pub unsafe trait NotZeroSized<const ZERO: bool> {}
+    // SAFETY: `ZERO` false is what the trait states.
+    unsafe impl<T> NotZeroSized<false> for T {}
 
     /// A field type's fingerprint; fails to compile unless `T` is a message (rule 3).
     pub const fn field_fingerprint<T: FieldIsMessage>() -> u64 {
@@ -227,8 +257,78 @@ unsafe impl<T: IpcMessage, const N: usize> IpcMessage for [T; N]
 where
     [T; N]: bytemuck::Pod,
 {
-    const NAME: &'static str = "array";
+    /// `[ELEMENT; N]`, e.g. `[u64; 3]` or `[[u8; 4]; 2]`, built at compile time (an
+    /// element name longer than 40 bytes is cut and marked with `..`).
+    const NAME: &'static str = {
+        let (buf, len) = &<Self as ArrayName>::NAME_BYTES;
+        match core::str::from_utf8(buf.split_at(*len).0) {
+            Ok(name) => name,
+            // Not reached: `array_name` cuts only at character boundaries.
+            Err(_) => "array",
+        }
+    };
     const FINGERPRINT: u64 = fingerprint::array(T::FINGERPRINT, N);
+}
+
+/// Room for an array's name: `[`, the element's name, `; `, up to 20 digits and `]`.
+const ARRAY_NAME_CAPACITY: usize = 64;
+
+/// An array's name as bytes, computed once per array type (a generic `const` cannot build
+/// a `&str` directly; a reference to this constant is `'static`).
+trait ArrayName {
+    const NAME_BYTES: ([u8; ARRAY_NAME_CAPACITY], usize);
+}
+
+impl<T: IpcMessage, const N: usize> ArrayName for [T; N] {
+    const NAME_BYTES: ([u8; ARRAY_NAME_CAPACITY], usize) = array_name(T::NAME, N);
+}
+
+/// `[element; len]` in a fixed buffer, and its length in bytes. An element name that does
+/// not fit is cut at a character boundary and followed by `..`.
+const fn array_name(element: &str, len: usize) -> ([u8; ARRAY_NAME_CAPACITY], usize) {
+    const fn push(buf: &mut [u8; ARRAY_NAME_CAPACITY], at: &mut usize, bytes: &[u8]) {
+        let mut i = 0;
+        while i < bytes.len() {
+            buf[*at] = bytes[i];
+            *at += 1;
+            i += 1;
+        }
+    }
+    // Room left for the element: all but `[`, `; `, 20 digits and `]`.
+    const ROOM: usize = ARRAY_NAME_CAPACITY - 1 - 2 - 20 - 1;
+    let mut buf = [0u8; ARRAY_NAME_CAPACITY];
+    let mut at = 0;
+    push(&mut buf, &mut at, b"[");
+    let element = element.as_bytes();
+    if element.len() <= ROOM {
+        push(&mut buf, &mut at, element);
+    } else {
+        // Cut before `..`, at a character boundary (not in the middle of a UTF-8
+        // sequence: continuation bytes are 0b10xx_xxxx).
+        let mut cut = ROOM - 2;
+        while cut > 0 && element[cut] & 0xC0 == 0x80 {
+            cut -= 1;
+        }
+        push(&mut buf, &mut at, element.split_at(cut).0);
+        push(&mut buf, &mut at, b"..");
+    }
+    push(&mut buf, &mut at, b"; ");
+    let mut digits = [0u8; 20];
+    let (mut count, mut rest) = (0, len);
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    while count > 0 {
+        count -= 1;
+        push(&mut buf, &mut at, &[digits[count]]);
+    }
+    push(&mut buf, &mut at, b"]");
+    (buf, at)
 }
 
 #[cfg(test)]
@@ -265,6 +365,25 @@ mod tests {
         assert_ne!(<[u8; 4]>::FINGERPRINT, <[i8; 4]>::FINGERPRINT);
         assert_ne!(<[u32; 1]>::FINGERPRINT, u32::FINGERPRINT);
         assert_eq!(<[u8; 4]>::FINGERPRINT, <[u8; 4]>::FINGERPRINT);
+    }
+
+    #[test]
+    fn arrays_are_named_after_their_element_and_length() {
+        assert_eq!(<[u64; 3]>::NAME, "[u64; 3]");
+        assert_eq!(<[[u8; 4]; 2]>::NAME, "[[u8; 4]; 2]");
+        assert_eq!(<[f32; 0]>::NAME, "[f32; 0]");
+        assert_eq!(<[i8; 1234567]>::NAME, "[i8; 1234567]");
+        let (buf, len) = array_name("u8", usize::MAX);
+        assert_eq!(&buf[..len], format!("[u8; {}]", usize::MAX).as_bytes());
+        // A long element name is cut at a character boundary and marked.
+        let long = "é".repeat(30);
+        let (buf, len) = array_name(&long, 7);
+        let name = core::str::from_utf8(&buf[..len]).unwrap();
+        assert!(
+            name.starts_with("[éé") && name.ends_with("..; 7]"),
+            "{name}"
+        );
+        assert!(name.len() <= ARRAY_NAME_CAPACITY);
     }
 
     #[test]

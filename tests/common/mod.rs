@@ -2,7 +2,7 @@
 //! on child processes, and the Python peers.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +20,22 @@ pub fn unique_name(tag: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Runs `f` holding the named mutex `lock`, waiting at most `wait` for it. For tests whose
+/// objects have names fixed at compile time (`#[ipc(queue = ..)]`): two runs of the suite
+/// at once (two checkouts) take turns instead of using, or removing, each other's
+/// objects. A holder that died is taken over (its run is over).
+pub fn exclusive<R>(lock: &str, wait: Duration, f: impl FnOnce() -> R) -> R {
+    let mutex = fastipc::NamedMutex::open(lock)
+        .unwrap_or_else(|e| panic!("cannot open the run lock {lock:?}: {e}"));
+    let _guard = match mutex.lock_timeout(wait) {
+        Ok(guard) => guard,
+        Err(e) => e
+            .into_guard()
+            .unwrap_or_else(|| panic!("another run kept the run lock {lock:?} for {wait:?}")),
+    };
+    f()
 }
 
 /// Removes `/dev/shm` entries (segment names, relative to `/dev/shm`) and directories
@@ -199,31 +215,68 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The peers the interop tests are written against, as pip pins them (also in
+/// `scripts/test.sh`).
+pub const PEERS: &str = "fastipc==0.1.5 slick-queue-py==2.3.0";
+
+/// Imports both peers and prints their installed versions in the form of [`PEERS`].
+const PRINT_PEERS: &str = r#"
+import importlib.metadata as m
+import fastipc, slick_queue_py
+print(" ".join(f"{d}=={m.version(d)}" for d in ("fastipc", "slick-queue-py")))
+"#;
+
+/// `Ok` when `python` imports both peers and they are exactly the pinned versions
+/// ([`PEERS`]); otherwise what is wrong.
+pub fn check_peers(python: &Path) -> Result<(), String> {
+    let out = Command::new(python)
+        .args(["-c", PRINT_PEERS])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    judge_peers(
+        out.status.success(),
+        &String::from_utf8_lossy(&out.stdout),
+        &String::from_utf8_lossy(&out.stderr),
+    )
+    .map_err(|why| format!("{}: {why}", python.display()))
+}
+
+/// [`check_peers`]'s verdict on what the interpreter did: it must succeed and print
+/// exactly [`PEERS`].
+pub fn judge_peers(success: bool, stdout: &str, stderr: &str) -> Result<(), String> {
+    let found = stdout.trim();
+    match (success, found) {
+        (true, f) if f == PEERS => Ok(()),
+        (true, "") => Err("printed no versions".to_owned()),
+        (true, f) => Err(format!("has {f}")),
+        (false, _) => Err(format!(
+            "cannot import them: {}",
+            stderr.lines().last().unwrap_or("no message")
+        )),
+    }
+}
+
 /// Whether this is a CI run (`CI=true`), where a missing peer is a failure, not a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The Python interpreter that has the PyPI peers (`fastipc==0.1.5`,
-/// `slick-queue-py==2.3.0`): `$FASTIPC_PYTHON`, else `.venv/bin/python` in the workspace
+/// The Python interpreter that has the PyPI peers at exactly the pinned versions
+/// ([`PEERS`], checked with [`check_peers`]): `$FASTIPC_PYTHON`, else `.venv/bin/python` in the workspace
 /// (made by `scripts/test.sh`). `None` (test skipped, with a note) when there is none;
 /// under `CI=true` a missing peer fails the test instead.
 pub fn python() -> Option<PathBuf> {
     let candidate = std::env::var_os("FASTIPC_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    let ok = Command::new(&candidate)
-        .args(["-c", "import fastipc, slick_queue_py"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(candidate);
-    }
+    let why = match check_peers(&candidate) {
+        Ok(()) => return Some(candidate),
+        Err(why) => why,
+    };
     let msg = format!(
-        "the Python peers are not installed at {} (run `bash scripts/test.sh`, which makes the venv)",
-        candidate.display()
+        "the Python peers ({PEERS}) are not installed: {why} (run `bash scripts/test.sh`, \
+         which makes the venv)"
     );
     if in_ci() {
         panic!("{msg}");

@@ -265,12 +265,55 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The peers the interop tests are written against, as pip pins them (also in
+/// `scripts/test.sh`).
+pub const PEERS: &str = "fastipc==0.1.5 slick-queue-py==2.3.0";
+
+/// Imports both peers and prints their installed versions in the form of [`PEERS`].
+const PRINT_PEERS: &str = r#"
+import importlib.metadata as m
+import fastipc, slick_queue_py
+print(" ".join(f"{d}=={m.version(d)}" for d in ("fastipc", "slick-queue-py")))
+"#;
+
+/// `Ok` when `python` imports both peers and they are exactly the pinned versions
+/// ([`PEERS`]); otherwise what is wrong.
+pub fn check_peers(python: &Path) -> Result<(), String> {
+    let out = Command::new(python)
+        .args(["-c", PRINT_PEERS])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    judge_peers(
+        out.status.success(),
+        &String::from_utf8_lossy(&out.stdout),
+        &String::from_utf8_lossy(&out.stderr),
+    )
+    .map_err(|why| format!("{}: {why}", python.display()))
+}
+
+/// [`check_peers`]'s verdict on what the interpreter did: it must succeed and print
+/// exactly [`PEERS`].
+pub fn judge_peers(success: bool, stdout: &str, stderr: &str) -> Result<(), String> {
+    let found = stdout.trim();
+    match (success, found) {
+        (true, f) if f == PEERS => Ok(()),
+        (true, "") => Err("printed no versions".to_owned()),
+        (true, f) => Err(format!("has {f}")),
+        (false, _) => Err(format!(
+            "cannot import them: {}",
+            stderr.lines().last().unwrap_or("no message")
+        )),
+    }
+}
+
 /// Whether this is a CI run (`CI=true`), where a missing peer is a failure, not a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The Python interpreter with the PyPI peers: `$FASTIPC_PYTHON`, else
+/// The Python interpreter with the PyPI peers at exactly the pinned versions ([`PEERS`],
+/// checked with [`check_peers`]): `$FASTIPC_PYTHON`, else
 /// `<workspace>/.venv/bin/python` (made by `scripts/test.sh`). `None` (test skipped,
 /// with a note) when there is none; under `CI=true` a missing peer fails the test.
 pub fn python() -> Option<PathBuf> {
@@ -281,18 +324,13 @@ pub fn python() -> Option<PathBuf> {
                 .join("../.venv/bin/python")
                 .to_path_buf()
         });
-    let ok = Command::new(&candidate)
-        .args(["-c", "import fastipc, slick_queue_py"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(candidate);
-    }
+    let why = match check_peers(&candidate) {
+        Ok(()) => return Some(candidate),
+        Err(why) => why,
+    };
     let msg = format!(
-        "the Python peers are not installed at {} (run `bash scripts/test.sh`, which makes the venv)",
-        candidate.display()
+        "the Python peers ({PEERS}) are not installed: {why} (run `bash scripts/test.sh`, \
+         which makes the venv)"
     );
     if in_ci() {
         panic!("{msg}");

@@ -51,12 +51,22 @@
 //! whatever bytes a previous holder left, even half-written by a process that died
 //! mid-update, read back as some valid `T`.
 //!
-//! Outside the contract, as for any shared memory: a process that writes the segment
-//! without holding the mutex (a tool writing `/dev/shm` directly, or code that releases
-//! the lock by force while its holder still runs), or that shrinks the file (which makes
-//! the others' next access fault with `SIGBUS`). Such a writer races with the guard
-//! holder; fastipc cannot prevent it. (Processes in different pid namespaces may share a
-//! cell: the dead-owner check never judges a holder of another namespace, see
+//! The safe API keeps it so: a `SharedCell` does not hand out its mapping (no
+//! `segment()`, no [`MemRef`] of it), so safe code cannot re-initialise the mutex under
+//! a live guard, and the calls that could break the lock are `unsafe`
+//! ([`Mutex::force_unlock`], [`layout::write_header`]).
+//!
+//! Outside the contract, as for any shared memory: another mapping of the same segment,
+//! made by [`Segment::open`](crate::Segment::open) or [`NamedSegment`] on
+//! `__fastipc_cell_NAME`, in another process or in this one, is memory the language's
+//! aliasing rules know nothing about, exactly as another process is: writing the value
+//! or the mutex through it while a guard is alive (for instance [`Mutex::init`] on its
+//! bytes, which resets the lock) races with the guard holder. So does a process that
+//! writes the segment without holding the mutex (a tool writing `/dev/shm` directly, or
+//! code that releases the lock by force while its holder still runs), or that shrinks
+//! the file (which makes the others' next access fault with `SIGBUS`). fastipc cannot
+//! prevent these. (Processes in different pid namespaces may share a cell: the
+//! dead-owner check never judges a holder of another namespace, see
 //! [`crate::sync::mutex`].)
 //!
 //! # Dead holders
@@ -150,6 +160,8 @@ pub struct SharedCell<T: IpcMessage> {
     /// The value at [`VALUE_OFFSET`] of the mapping: in bounds and aligned for `T`
     /// (checked when attaching), valid as long as `segment`.
     value: NonNull<T>,
+    /// Never handed out: its memory holds the mutex that makes the guards' `&mut T`
+    /// exclusive (see "Locking and soundness" in the module docs).
     segment: NamedSegment,
     name: String,
     _value: PhantomData<T>,
@@ -419,11 +431,6 @@ impl<T: IpcMessage> SharedCell<T> {
         &self.name
     }
 
-    /// The backing segment and its registration.
-    pub fn segment(&self) -> &NamedSegment {
-        &self.segment
-    }
-
     /// Whether this handle created the cell.
     pub fn created(&self) -> bool {
         self.segment.created()
@@ -453,7 +460,9 @@ fn init<T: IpcMessage>(mem: MemRef<'_>, initial: Option<&T>) {
     // A new segment is page-aligned and `segment_len(size_of::<T>())` bytes long, so
     // neither step can fail; if one did, the header stays incomplete and every attacher
     // (this process included) refuses the segment with `NotACell`.
-    if layout::write_header::<T>(mem).is_err() {
+    // SAFETY: `mem` is a segment being created: it is not linked under its name yet, so
+    // no cell, guard or other mapping uses it.
+    if unsafe { layout::write_header::<T>(mem) }.is_err() {
         return;
     }
     let (Some(initial), Ok(dst)) = (
@@ -563,7 +572,7 @@ mod tests {
         }
         assert_eq!(*a.try_lock().unwrap(), [10, 2, 3]);
         assert_eq!(a.name(), name);
-        assert_eq!(a.segment().name(), seg(&name));
+        assert_eq!(a.segment.name(), seg(&name));
         let info = a.info();
         assert!(info.is_valid());
         assert_eq!(info.value_type.fingerprint, <[u64; 3]>::FINGERPRINT);
@@ -671,7 +680,8 @@ mod tests {
         let name = unique("cell-ver");
         let (reg, _clean) = registry("cell-ver", &[&seg(&name)]);
         let _made = Segment::create(&seg(&name), layout::segment_len(4), |mem| {
-            layout::write_header::<u32>(mem).unwrap();
+            // SAFETY: the segment is not linked under its name yet: nobody else uses it.
+            unsafe { layout::write_header::<u32>(mem) }.unwrap();
             mem.atomic_u32(layout::OFF_VERSION)
                 .unwrap()
                 .store(2, Ordering::Relaxed);
@@ -692,7 +702,7 @@ mod tests {
         let cell = SharedCell::open_or_create_with_in(&reg, &name, &[1u32, 1]).unwrap();
         // A fastipc holder that exited (a zombie: its id is not reused while we test),
         // stopped mid-update.
-        let mem = cell.segment().mem();
+        let mem = cell.segment.mem();
         let dead = crate::sys::process::test_util::Zombie::new();
         let dead_id = crate::sys::process::ProcessId::of(dead.pid()).unwrap();
         {

@@ -141,10 +141,12 @@ pub struct Inspection {
 
 impl Inspection {
     /// Checks a header already decoded (e.g. from a copy of a segment's first bytes, read
-    /// with `read(2)` by a tool that only has read access) as [`Ring::inspect`] does: a
-    /// header whose `init_state` is not "ready" is reported as
-    /// [`QueueError::NotReady`], otherwise every attach check is made against
-    /// `file_size`. `read_trailer(offset)` is asked for the type trailer at that offset
+    /// with `read(2)` by a tool that only has read access) as [`Ring::inspect`] does, and
+    /// as an attach would judge it without waiting: an `init_state` above "ready" is
+    /// [`QueueError::CorruptHeader`], a creator that has not finished is
+    /// [`QueueError::NotReady`] (a legacy queue counts as ready once its capacity and
+    /// element size are set, as an attach accepts it after a short grace); otherwise every
+    /// attach check is made against `file_size`. `read_trailer(offset)` is asked for the type trailer at that offset
     /// of the segment, only when the header is valid.
     ///
     /// ```
@@ -171,14 +173,14 @@ impl Inspection {
         file_size: u64,
         read_trailer: impl FnOnce(usize) -> Option<TypeTrailer>,
     ) -> Inspection {
-        let validation = if header.init_state == init_state::READY {
-            validate(&header, file_size, name)
-        } else {
-            Err(QueueError::NotReady {
+        let validation = match handshake(&header, name) {
+            Handshake::Ready | Handshake::LegacyReady => validate(&header, file_size, name),
+            Handshake::Pending => Err(QueueError::NotReady {
                 name: name.to_owned(),
                 state: header.init_state,
                 waited: Duration::ZERO,
-            })
+            }),
+            Handshake::Corrupt(e) => Err(e),
         };
         let trailer = match &validation {
             Ok(g) => read_trailer(g.trailer_offset()),
@@ -733,29 +735,47 @@ fn truncated(name: &str, e: ShmError) -> QueueError {
     }
 }
 
+/// What a header's `init_state` says, at one moment.
+enum Handshake {
+    /// 3: the creator finished.
+    Ready,
+    /// 1 (made before the handshake existed) with the capacity and element size set:
+    /// ready once its creator had a moment ([`LEGACY_GRACE`]) to finish the rest.
+    LegacyReady,
+    /// 0, 2, or a legacy header not filled in yet: the creator has not finished.
+    Pending,
+    /// Not a handshake state at all.
+    Corrupt(QueueError),
+}
+
+/// Classifies `snap.init_state`; attaching ([`wait_ready`]) and inspecting
+/// ([`Inspection::from_snapshot`]) judge a header the same way.
+fn handshake(snap: &HeaderSnapshot, name: &str) -> Handshake {
+    match snap.init_state {
+        init_state::READY => Handshake::Ready,
+        init_state::LEGACY if snap.capacity != 0 && snap.element_size != 0 => {
+            Handshake::LegacyReady
+        }
+        s if s > init_state::READY => Handshake::Corrupt(QueueError::CorruptHeader {
+            name: name.to_owned(),
+            reason: format!("init_state is {s}, not a handshake state (0..=3)"),
+        }),
+        _ => Handshake::Pending,
+    }
+}
+
 /// The attacher's side of the handshake: wait (bounded) for `init_state == 3`.
 fn wait_ready(header: &Header, name: &str) -> Result<(), QueueError> {
     let start = Instant::now();
     let mut state;
     loop {
-        state = header
-            .init_state
-            .load(core::sync::atomic::Ordering::Acquire);
-        match state {
-            init_state::READY => return Ok(()),
-            init_state::LEGACY if start.elapsed() >= LEGACY_GRACE => {
-                let snap = HeaderSnapshot::load(header);
-                if snap.capacity != 0 && snap.element_size != 0 {
-                    return Ok(());
-                }
-            }
-            s if s > init_state::READY => {
-                return Err(QueueError::CorruptHeader {
-                    name: name.to_owned(),
-                    reason: format!("init_state is {s}, not a handshake state (0..=3)"),
-                });
-            }
-            _ => {}
+        let snap = HeaderSnapshot::load(header);
+        state = snap.init_state;
+        match handshake(&snap, name) {
+            Handshake::Ready => return Ok(()),
+            Handshake::LegacyReady if start.elapsed() >= LEGACY_GRACE => return Ok(()),
+            Handshake::Corrupt(e) => return Err(e),
+            Handshake::LegacyReady | Handshake::Pending => {}
         }
         let waited = start.elapsed();
         if waited >= READY_TIMEOUT {

@@ -3,12 +3,17 @@
 //! `shared()` open the named objects.
 //!
 //! The names are fixed at compile time, so another run of this suite at the same moment
-//! may share them: every check below holds whatever such a run does.
+//! (another checkout) would share them, and its removal of the queues at the end would
+//! pull them from under this run. `main` holds the named mutex `RUN_LOCK` while it uses
+//! them, so such runs take turns.
 #![deny(warnings)]
 
 use std::time::{Duration, Instant};
 
-use fastipc::{IpcMessage, SharedCell, SlickQueue};
+use fastipc::{IpcMessage, NamedMutex, SharedCell, SlickQueue};
+
+/// Serialises the runs of this program.
+const RUN_LOCK: &str = "fipct-ui-pass-attributes-run";
 
 /// A default queue.
 #[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
@@ -48,8 +53,41 @@ mod private {
     }
 }
 
+/// Names at the runtime's limits: 255 bytes for a queue, 235 for a cell (each literal is
+/// one name, split over lines with `\` continuations).
+#[derive(IpcMessage, Clone, Copy)]
+#[repr(C)]
+#[ipc(
+    queue = "fipct-ui-pass-long-queue-qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+    capacity = 2
+)]
+#[ipc(
+    shared = "fipct-ui-pass-long-cell-cccccccccccccccccccccccccccccccccccccccc\
+    cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\
+    cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\
+    ccccccccccccccccccccccccccccccccccccccccccc"
+)]
+pub struct LongNames {
+    pub n: u64,
+}
+const LONG_QUEUE: &str = "fipct-ui-pass-long-queue-qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\
+    qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq";
+
 fn main() {
-    // A value no other run sends.
+    let lock = NamedMutex::open(RUN_LOCK).unwrap();
+    let wait = Duration::from_secs(120);
+    let _held = match lock.lock_timeout(wait) {
+        Ok(guard) => guard,
+        // A run that died holding it is over.
+        Err(e) => e.into_guard().expect("another run kept the run lock for 2 minutes"),
+    };
+
+    // A value no other run sends (belt and braces: runs take turns).
     let nonce = u64::from(std::process::id()) << 32
         | u64::from(
             std::time::SystemTime::now()
@@ -90,8 +128,16 @@ fn main() {
     assert_eq!(state_queue.capacity(), 1);
     assert_eq!(state_cell.name(), "fipct-ui-pass-state");
 
-    drop((rx, queue, state_queue, totals, state_cell));
-    // Queues are removed explicitly (cells go with their last handle).
+    // The longest names the derive accepts are accepted at run time too.
+    let long_queue = LongNames::queue().unwrap();
+    assert_eq!(long_queue.name().map(str::len), Some(255));
+    let long_cell = LongNames::shared().unwrap();
+    assert_eq!(long_cell.name().len(), 235);
+
+    drop((rx, queue, state_queue, totals, state_cell, long_queue, long_cell));
+    // Queues are removed explicitly, still under the run lock (cells go with their last
+    // handle).
     let _ = SlickQueue::<Order>::remove("fipct-ui-pass-orders");
     let _ = SlickQueue::<State>::remove("fipct-ui-pass-state");
+    let _ = SlickQueue::<LongNames>::remove(LONG_QUEUE);
 }

@@ -110,7 +110,8 @@ impl CellInfo {
     /// use fastipc::named::cell::layout::{self, CellInfo};
     /// let mut buf = [0u64; layout::HEADER_SIZE / 8 + 1];
     /// let mem = MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf));
-    /// layout::write_header::<u64>(mem)?;
+    /// // SAFETY: a buffer of this example's own; no cell uses it.
+    /// unsafe { layout::write_header::<u64>(mem)? };
     /// let info = CellInfo::read(mem)?;
     /// assert!(info.is_valid());
     /// assert_eq!(info.value_type.fingerprint, u64::FINGERPRINT);
@@ -169,7 +170,13 @@ impl CellInfo {
 /// 8-aligned address. The value bytes are left alone.
 ///
 /// Only a creator calls this, before anyone else can see the memory.
-pub fn write_header<T: crate::IpcMessage>(mem: MemRef<'_>) -> Result<(), SyncError> {
+///
+/// # Safety
+/// No [`SharedCell`](super::SharedCell) may be using `mem` (in this process or another):
+/// the header write unlocks its mutex, so while one of its guards is alive another could
+/// be taken, and two `&mut T` to the value would exist. Memory nobody else can reach yet
+/// (a segment not linked under its name, a buffer of the caller's) is always fine.
+pub unsafe fn write_header<T: crate::IpcMessage>(mem: MemRef<'_>) -> Result<(), SyncError> {
     let mem_err = |source: MemError| SyncError::Buffer {
         object: "shared cell",
         source,
@@ -233,7 +240,8 @@ mod tests {
     #[test]
     fn header_round_trips_and_fills_exactly_128_bytes() {
         let r = Region::heap(segment_len(16));
-        write_header::<[u64; 2]>(r.mem()).unwrap();
+        // SAFETY: the test's own heap region; no cell uses it.
+        unsafe { write_header::<[u64; 2]>(r.mem()) }.unwrap();
         let info = CellInfo::read(r.mem()).unwrap();
         assert!(info.is_valid(), "{info:?}");
         assert_eq!(info.magic, CELL_MAGIC);
@@ -245,7 +253,7 @@ mod tests {
                 fingerprint: <[u64; 2]>::FINGERPRINT,
                 size: 16,
                 align: 8,
-                name: "array".into(),
+                name: "[u64; 2]".into(),
             }
         );
         assert!(!info.mutex.is_locked());
@@ -272,7 +280,8 @@ mod tests {
     fn zeroed_or_foreign_headers_are_not_valid() {
         let r = Region::heap(HEADER_SIZE);
         assert!(!CellInfo::read(r.mem()).unwrap().is_valid());
-        write_header::<u32>(r.mem()).unwrap();
+        // SAFETY: the test's own heap region; no cell uses it.
+        unsafe { write_header::<u32>(r.mem()) }.unwrap();
         r.mem().atomic_u32(OFF_VERSION).unwrap().store(2, Relaxed);
         assert!(!CellInfo::read(r.mem()).unwrap().is_valid());
     }
@@ -282,7 +291,8 @@ mod tests {
         let r = Region::heap(HEADER_SIZE);
         let short = r.mem().slice(0, HEADER_SIZE - 4).unwrap();
         assert!(matches!(
-            write_header::<u32>(short),
+            // SAFETY: the test's own heap region; no cell uses it.
+            unsafe { write_header::<u32>(short) },
             Err(SyncError::Buffer { .. })
         ));
         assert!(CellInfo::read(short).is_err());

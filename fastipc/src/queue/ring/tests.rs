@@ -545,10 +545,42 @@ fn inspection_from_a_snapshot_matches_the_attach_checks() {
     snap = r.header();
     snap.init_state = init_state::INITIALISING;
     let busy = Inspection::from_snapshot("x", snap, len, |_| panic!("not asked"));
-    assert!(matches!(
-        busy.validation,
-        Err(QueueError::NotReady { state: 2, .. })
-    ));
+    let err = busy.validation.unwrap_err();
+    assert!(
+        matches!(err, QueueError::NotReady { state: 2, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("is not initialised yet"), "{err}");
+}
+
+/// An `init_state` that is no handshake state: attaching and inspecting both call the
+/// header corrupt (inspecting used to say "not initialised within 0ns"); a legacy header
+/// that is filled in is ready for both.
+#[test]
+fn attach_and_inspection_judge_init_state_alike() {
+    use crate::queue::test_util::TempName;
+    let temp = TempName::new("init-state");
+    let name = temp.0.as_str();
+    let r = Ring::create(name, &RingSpec::new(16, 8)).unwrap();
+    let len = r.geometry().len as u64;
+    let state = &r.raw().header().init_state;
+    state.store(7, Relaxed);
+    let attach = Ring::open(name, None).unwrap_err();
+    let inspect = Inspection::from_snapshot(name, r.header(), len, |_| None)
+        .validation
+        .unwrap_err();
+    for err in [&attach, &inspect] {
+        assert!(
+            matches!(err, QueueError::CorruptHeader { reason, .. } if reason.contains("init_state is 7")),
+            "{err:?}"
+        );
+    }
+    assert_eq!(attach.to_string(), inspect.to_string());
+
+    state.store(init_state::LEGACY, Relaxed);
+    assert!(Ring::open(name, None).is_ok());
+    let legacy = Inspection::from_snapshot(name, r.header(), len, |_| None);
+    assert_eq!(legacy.validation.unwrap(), r.geometry());
 }
 
 #[test]

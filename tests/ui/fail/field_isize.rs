@@ -1,0 +1,10 @@
+use fastipc::IpcMessage;
+
+#[derive(IpcMessage, Clone, Copy)]
+#[repr(C)]
+struct Offsets {
+    delta: isize,
+    history: [isize; 4],
+}
+
+fn main() {}
