@@ -23,13 +23,16 @@ const LONG: Duration = Duration::from_secs(60);
 /// and write (only the lock keeps the total exact).
 const PY_MUTEX_INCR: &str = r#"
 import mmap, os, struct, sys
-from fastipc import NamedMutex
+from fastipc import NamedEvent, NamedMutex
 name, counter, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+gate = sys.argv[4] if len(sys.argv) > 4 else None
 fd = os.open("/dev/shm/" + counter, os.O_RDWR)
 mm = mmap.mmap(fd, 8)
 os.close(fd)
 m = NamedMutex(name)
 print("ready", flush=True)
+if gate is not None and not NamedEvent(gate).wait(60_000_000_000):
+    sys.exit("the start gate never opened")
 for _ in range(n):
     with m:
         v = struct.unpack_from("<Q", mm, 0)[0]
@@ -45,13 +48,21 @@ fn rust_and_python_increment_one_counter_under_one_named_mutex() {
     let counter = world.segment("py-mx-counter");
     let seg = Segment::create(&counter, 8, |_| {}).unwrap();
     const N: u64 = 4_000;
-    let mut python =
-        ChildGuard::spawn(world.python(&py, PY_MUTEX_INCR, &[&name, &counter, &N.to_string()]));
+    // This process takes part too; it attaches first, so that no peer finishing early
+    // leaves the group empty (the last one out removes the mutex).
+    let mutex = NamedMutex::open_in(&world.registry, &name).unwrap();
+    // Python waits at a start gate after attaching, so its increments overlap the others'.
+    let gate_name = world.name(Kind::Event, "py-mx-gate");
+    let gate = NamedEvent::open_in(&world.registry, &gate_name).unwrap();
+    let mut python = ChildGuard::spawn(world.python(
+        &py,
+        PY_MUTEX_INCR,
+        &[&name, &counter, &N.to_string(), &gate_name],
+    ));
     let lines = Lines::of(&mut python);
     lines.expect("ready", LONG);
     let rust = ChildGuard::spawn(world.peer(&["mutex-incr", &name, &counter, &N.to_string()]));
-    // This process takes part too.
-    let mutex = NamedMutex::open_in(&world.registry, &name).unwrap();
+    gate.set();
     let cell = seg.mem().atomic_u64(0).unwrap();
     for _ in 0..N {
         // Bounded: should a peer die holding the lock (a Python holder is never taken

@@ -316,8 +316,21 @@ impl Registry {
         let file = own_pid_file(&lock.path);
         if *count == 0 || !file.exists() {
             let me = ProcessId::current();
-            stdfs::write(&file, format!("{} {}\n", me.start_time, me.pid_namespace))
-                .map_err(|e| registry_error(&file, "create pid file", e))?;
+            let content = format!("{} {}\n", me.start_time, me.pid_namespace);
+            // A Python peer takes no lock: leaving last, it may remove the folder between
+            // our lock and this write. Make the folder again and retry (bounded).
+            let mut attempt = 0;
+            loop {
+                match stdfs::write(&file, &content) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < RETRIES => {
+                        attempt += 1;
+                        stdfs::create_dir_all(&lock.path)
+                            .map_err(|e| registry_error(&lock.path, "mkdir", e))?;
+                    }
+                    Err(e) => return Err(registry_error(&file, "create pid file", e)),
+                }
+            }
         }
         *count += 1;
         Ok(())
@@ -813,6 +826,22 @@ mod tests {
             !reg.pids_dir("seg").exists(),
             "last one out removes the folder"
         );
+    }
+
+    #[test]
+    fn registering_survives_a_python_peer_removing_the_folder_after_our_lock() {
+        // A Python peer leaving last takes no lock: it can rmdir the folder between our
+        // lock and our pid file. Registering must make the folder again, not fail.
+        let (reg, _clean) = temp_registry("rmdir");
+        let lock = reg.lock_dir("seg").unwrap();
+        stdfs::remove_dir_all(reg.pids_dir("seg")).unwrap();
+        reg.register(&lock).unwrap();
+        drop(lock);
+        let listed = reg.attached("seg").unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].pid, std::process::id());
+        let lock = reg.lock_dir("seg").unwrap();
+        assert!(!reg.unregister(&lock).unwrap());
     }
 
     /// What a fastipc process of pid namespace `ns` writes into its pid file.
