@@ -415,7 +415,20 @@ impl Denied {
         if self.as_nobody {
             cmd.uid(65534).gid(65534);
         }
-        ChildGuard::spawn(cmd).run()
+        // The copy was written by this process: a child forked by another test thread
+        // while the copy's file was open for writing keeps it "busy" (ETXTBSY) until that
+        // child execs. Retry briefly (bounded) rather than fail on that window.
+        const ETXTBSY: i32 = 26;
+        for _ in 0..200 {
+            match ChildGuard::try_spawn(&mut cmd) {
+                Ok(child) => return child.run(),
+                Err(e) if e.raw_os_error() == Some(ETXTBSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("cannot spawn {cmd:?}: {e}"),
+            }
+        }
+        panic!("{:?} stayed busy (ETXTBSY) for 2 s", self.exe)
     }
 }
 

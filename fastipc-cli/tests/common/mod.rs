@@ -144,16 +144,21 @@ impl ChildGuard {
     /// Spawns `cmd` with piped stdout and stderr.
     pub fn spawn(mut cmd: Command) -> ChildGuard {
         let what = format!("{cmd:?}");
+        ChildGuard::try_spawn(&mut cmd).unwrap_or_else(|e| panic!("cannot spawn {what}: {e}"))
+    }
+
+    /// Spawns `cmd` with piped stdout and stderr, or returns the spawn error.
+    pub fn try_spawn(cmd: &mut Command) -> std::io::Result<ChildGuard> {
+        let what = format!("{cmd:?}");
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {what}: {e}"));
-        ChildGuard {
+            .spawn()?;
+        Ok(ChildGuard {
             child: Some(child),
             what,
-        }
+        })
     }
 
     pub fn id(&self) -> u32 {
