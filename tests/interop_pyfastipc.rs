@@ -22,17 +22,22 @@ const LONG: Duration = Duration::from_secs(60);
 /// Increments a u64 in a plain segment N times under a named mutex, with a separate read
 /// and write (only the lock keeps the total exact).
 const PY_MUTEX_INCR: &str = r#"
-import mmap, os, struct, sys
+import mmap, os, struct, sys, time
 from fastipc import NamedEvent, NamedMutex
 name, counter, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-gate = sys.argv[4] if len(sys.argv) > 4 else None
+gate = NamedEvent(sys.argv[4]) if len(sys.argv) > 4 else None
 fd = os.open("/dev/shm/" + counter, os.O_RDWR)
 mm = mmap.mmap(fd, 8)
 os.close(fd)
 m = NamedMutex(name)
 print("ready", flush=True)
-if gate is not None and not NamedEvent(gate).wait(60_000_000_000):
-    sys.exit("the start gate never opened")
+# The event's wait() also returns False when the event was set before it slept (the
+# futex word no longer 0), so look at the event, not at what wait() returns.
+give_up = time.monotonic() + 60
+while gate is not None and not gate.is_set():
+    if time.monotonic() > give_up:
+        sys.exit("the start gate never opened")
+    gate.wait(100_000_000)
 for _ in range(n):
     with m:
         v = struct.unpack_from("<Q", mm, 0)[0]
