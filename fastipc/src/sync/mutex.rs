@@ -24,8 +24,8 @@
 //! A waiter that has not slept yet spins before it announces itself with 2, so that a
 //! holder that releases soon is followed without any futex call, and its unlock stays a
 //! plain `swap(0)`. The spin reads the state with plain loads, each after a wait that
-//! touches nothing shared: [`SPIN_BACKOFF`] `spin_loop` rounds (exponential back-off,
-//! ~0.6 and ~1.3 µs on the reference machine), then up to [`SPIN_YIELDS`]
+//! touches nothing shared: 64 and then 128 `spin_loop` rounds (exponential back-off,
+//! ~0.6 and ~1.3 µs on the reference machine), then up to 8
 //! `sched_yield`s. Every load of a waiter takes the cache line from the holder, whose next
 //! lock or unlock then waits for it to come back: fewer, later polls let a holder that
 //! re-locks at once run on undisturbed. The yields hand the core to a holder that was
