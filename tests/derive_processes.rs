@@ -7,14 +7,12 @@
 //! file (two checkouts tested at once) would share it. Each test holds the named mutex
 //! `RUN_LOCK` while it uses the queue, so such runs take turns.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ChildGuard, ShmCleanup};
 use fastipc::queue::QueueError;
 use fastipc::{IpcMessage, SlickQueue};
+use fastipc_testkit::{ChildGuard, Lines, ShmCleanup};
 
 /// Generous: the machine has two vCPUs shared with other builds.
 const LONG: Duration = Duration::from_secs(120);
@@ -59,7 +57,7 @@ fn peer(args: &[&str]) -> ChildGuard {
 /// Runs `test` holding the run lock, and removes the queue when it ends (even when it
 /// fails), before the lock is released.
 fn exclusive(test: impl FnOnce()) {
-    common::exclusive(RUN_LOCK, LONG, || {
+    fastipc_testkit::exclusive(RUN_LOCK, LONG, || {
         // A queue left by a run that was killed: start afresh.
         let _ = SlickQueue::<Quote>::remove(QUEUE);
         let _cleanup = ShmCleanup::new().segment(QUEUE);
@@ -71,12 +69,12 @@ fn exclusive(test: impl FnOnce()) {
 fn two_processes_exchange_a_derived_message_through_the_generated_endpoints() {
     exclusive(|| {
         let mut consumer = peer(&["consume", &N.to_string(), "60000"]);
-        let lines = sync_lines(&mut consumer);
-        assert_eq!(lines.recv_timeout(LONG).ok().as_deref(), Some("ready"));
+        let lines = Lines::of(&mut consumer);
+        assert_eq!(lines.next(LONG).as_deref(), Some("ready"));
         let producer = peer(&["produce", &N.to_string()]);
         assert_eq!(producer.success(LONG).trim(), format!("sent {N}"));
         assert_eq!(
-            lines.recv_timeout(LONG).ok().as_deref(),
+            lines.next(LONG).as_deref(),
             Some(format!("received {N}").as_str())
         );
         assert!(consumer.wait_timeout(LONG).is_some_and(|s| s.success()));
@@ -110,20 +108,4 @@ fn a_consumer_of_another_type_is_refused_naming_both_types() {
             Err(QueueError::TypeMismatch { .. })
         ));
     });
-}
-
-/// The child's stdout lines, read on a thread.
-fn sync_lines(child: &mut ChildGuard) -> std::sync::mpsc::Receiver<String> {
-    use std::io::BufRead;
-    let stdout = child.child_mut().stdout.take().expect("stdout is piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }

@@ -7,14 +7,12 @@
 //! missing binary, the test first runs `cargo build --examples` for the same profile;
 //! when everything is built already, that costs a fraction of a second.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::ChildGuard;
+use fastipc_testkit::ChildGuard;
 
 /// Generous: an example waits its turn if another run of it holds its run lock, and the
 /// machine is shared.

@@ -5,17 +5,16 @@
 //! Skipped with a note when the peers are missing, except under `CI=true`, where that is
 //! a failure.
 
-mod common;
 mod sync_support;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::ChildGuard;
 use fastipc::named::{Kind, NamedEvent, NamedMutex, NamedSemaphore};
 use fastipc::sync::layout::{MUTEX_MAGIC, SEMAPHORE_MAGIC};
 use fastipc::{LockError, Segment};
-use sync_support::{Lines, World};
+use fastipc_testkit::{ChildGuard, Lines, python};
+use sync_support::World;
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -47,7 +46,7 @@ print("done", flush=True)
 
 #[test]
 fn rust_and_python_increment_one_counter_under_one_named_mutex() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = python() else { return };
     let mut world = World::new("py-mx");
     let name = world.name(Kind::Mutex, "py-mx");
     let counter = world.segment("py-mx-counter");
@@ -87,7 +86,7 @@ fn rust_and_python_increment_one_counter_under_one_named_mutex() {
 
 #[test]
 fn a_rust_semaphore_posts_and_python_waits() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = python() else { return };
     let mut world = World::new("py-sem1");
     let name = world.name(Kind::Semaphore, "py-sem1");
     let sem = NamedSemaphore::open_in(&world.registry, &name, 0).unwrap();
@@ -116,7 +115,7 @@ print("took", got, flush=True)
 
 #[test]
 fn a_python_semaphore_posts_and_rust_waits() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = python() else { return };
     let mut world = World::new("py-sem2");
     let name = world.name(Kind::Semaphore, "py-sem2");
     let sem = NamedSemaphore::open_in(&world.registry, &name, 0).unwrap();
@@ -152,7 +151,7 @@ print("posted", flush=True)
 
 #[test]
 fn a_python_event_set_wakes_a_rust_waiter() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = python() else { return };
     let mut world = World::new("py-ev1");
     let name = world.name(Kind::Event, "py-ev1");
     let event = NamedEvent::open_in(&world.registry, &name).unwrap();
@@ -169,7 +168,7 @@ fn a_python_event_set_wakes_a_rust_waiter() {
 
 #[test]
 fn a_rust_event_set_wakes_a_python_waiter() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = python() else { return };
     let mut world = World::new("py-ev2");
     let name = world.name(Kind::Event, "py-ev2");
     let event = NamedEvent::open_in(&world.registry, &name).unwrap();
@@ -194,7 +193,7 @@ print("set" if (woke or e.is_set()) else "timeout", flush=True)
 
 #[test]
 fn a_mutex_python_created_is_attached_by_rust() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = python() else { return };
     let mut world = World::new("py-mkmx");
     let name = world.name(Kind::Mutex, "py-mkmx");
     let release = world.name(Kind::Event, "py-mkmx-release");
@@ -241,7 +240,7 @@ print("released", flush=True)
 
 #[test]
 fn objects_rust_created_are_attached_by_python() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = python() else { return };
     let mut world = World::new("py-att");
     let mx = world.name(Kind::Mutex, "py-att-mx");
     let sm = world.name(Kind::Semaphore, "py-att-sem");
@@ -286,7 +285,7 @@ print(ok, m.owner_pid(), flush=True)
 
 #[test]
 fn a_python_peer_leaving_last_does_not_unlink_what_rust_uses_and_vice_versa() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = python() else { return };
     let mut world = World::new("py-reg");
     let name = world.name(Kind::Event, "py-reg");
     let seg = World::segment_of(Kind::Event, &name);
@@ -345,29 +344,4 @@ NamedEvent(sys.argv[2]).wait(30_000_000_000)
         "the last one out (python) removed it"
     );
     assert!(!world.registry.pids_dir(&seg).exists());
-}
-
-/// The peer check wants the pinned versions, not merely modules that import: another
-/// version, or an interpreter that runs nothing, is not taken for the peers.
-#[test]
-fn the_peer_check_wants_the_pinned_versions() {
-    assert_eq!(
-        common::judge_peers(true, &format!("{}\n", common::PEERS), ""),
-        Ok(())
-    );
-    let other = common::judge_peers(true, "fastipc==0.1.4 slick-queue-py==2.3.0\n", "");
-    assert_eq!(
-        other,
-        Err("has fastipc==0.1.4 slick-queue-py==2.3.0".to_owned())
-    );
-    let missing = common::judge_peers(
-        false,
-        "",
-        "Traceback (most recent call last):\nModuleNotFoundError: No module named 'fastipc'\n",
-    );
-    assert!(missing.unwrap_err().contains("No module named 'fastipc'"));
-    // `true` succeeds whatever it is asked to run: the import-only check took it for the
-    // peers.
-    let err = common::check_peers(std::path::Path::new("true")).unwrap_err();
-    assert!(err.contains("printed no versions"), "{err}");
 }

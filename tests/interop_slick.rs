@@ -3,15 +3,13 @@
 //! creation on either side, read_last, 8- and 256-byte elements, batches across a wrap,
 //! and a sleeping Rust consumer fed by a Python producer (which never wakes anyone).
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{ChildGuard, ShmCleanup, python, python_command, unique_name, wait_until};
 use fastipc::queue::{RecvError, Ring, SharedCursor, WaitStrategy};
 use fastipc::{IpcMessage, SlickQueue};
+use fastipc_testkit::{ChildGuard, ShmCleanup, python, python_command, unique_name, wait_until};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 

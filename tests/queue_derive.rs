@@ -6,13 +6,11 @@
 //! queue under the other. Each test that uses it holds the named mutex `RUN_LOCK`, so
 //! such runs take turns.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{ShmCleanup, exclusive};
 use fastipc::named::NamedMutex;
 use fastipc::{IpcMessage, Segment, SlickQueue};
+use fastipc_testkit::{ShmCleanup, exclusive};
 
 const QUEUE: &str = "fipct-queue-derive-ticks";
 /// Serialises the runs that use [`QUEUE`].
@@ -104,7 +102,7 @@ fn a_run_waits_while_another_run_holds_the_queue() {
     let _ = SlickQueue::<DerivedTick>::remove(QUEUE);
     drop(held);
     assert!(
-        common::wait_until(LONG, || waiting.is_finished()),
+        fastipc_testkit::wait_until(LONG, || waiting.is_finished()),
         "the waiting test did not finish after the lock was released"
     );
     waiting.join().expect("the waiting test passes");

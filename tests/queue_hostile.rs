@@ -2,13 +2,11 @@
 //! error, without panicking, reading out of bounds or hanging; `Ring::inspect` decodes
 //! them without waiting.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{ShmCleanup, unique_name};
 use fastipc::queue::{QueueError, Ring};
 use fastipc::{ShmError, SlickQueue};
+use fastipc_testkit::{ShmCleanup, unique_name};
 
 /// A valid, ready SLQ1 queue image (header, slots, data), as a peer would make it.
 fn image(capacity: u32, element_size: u32) -> Vec<u8> {

@@ -1,15 +1,13 @@
 //! The queue between real processes (the `peer-queue` test peer): two producers and two
 //! consumers in broadcast and in work stealing, and a blocking receive in another process.
 
-mod common;
-
 use std::collections::HashSet;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ChildGuard, ShmCleanup, unique_name, wait_until};
 use fastipc::SlickQueue;
 use fastipc::queue::SharedCursor;
+use fastipc_testkit::{ChildGuard, ShmCleanup, unique_name, wait_until};
 
 const PEER: &str = env!("CARGO_BIN_EXE_peer-queue");
 const PER_PRODUCER: u64 = 20_000;

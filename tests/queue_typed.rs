@@ -2,16 +2,14 @@
 //! slots, exact lag, blocking receive and its wake-ups, type identity on attach, and the
 //! multi-thread stress tests (broadcast and work stealing).
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{ShmCleanup, unique_name, wait_until};
 use fastipc::queue::{QueueError, RecvError, SharedCursor, WaitStrategy};
 use fastipc::{IpcMessage, SlickQueue};
+use fastipc_testkit::{ShmCleanup, unique_name, wait_until};
 
 #[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
 #[repr(C)]

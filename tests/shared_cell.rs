@@ -3,19 +3,15 @@
 //! with SIGKILL is reported with `OwnerDied`, the registry cleans up; and
 //! `#[ipc(shared = "NAME")]`'s generated `T::shared()`.
 
-mod common;
-mod sync_support;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ChildGuard, ShmCleanup, unique_name};
 use fastipc::named::Kind;
 use fastipc::named::cell::segment_name;
 use fastipc::named::registry::Registry;
 use fastipc::{IpcMessage, NamedEvent, Segment, SharedCell, SharedCellError};
-use sync_support::Lines;
+use fastipc_testkit::{ChildGuard, Lines, ShmCleanup, unique_name};
 
 /// Generous: the machine has two vCPUs shared with other builds.
 const LONG: Duration = Duration::from_secs(60);

@@ -1,16 +1,15 @@
 //! The named sync objects between real processes (the `peer-sync` binary): mutual
 //! exclusion, token conservation, events, killed holders, and the attachment registry.
 
-mod common;
 mod sync_support;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{ChildGuard, wait_until};
 use fastipc::named::{Kind, NamedEvent, NamedMutex, NamedSemaphore};
 use fastipc::{LockError, Segment};
-use sync_support::{Lines, World};
+use fastipc_testkit::{ChildGuard, Lines, wait_until};
+use sync_support::World;
 
 /// Generous: the machine has two vCPUs shared with other builds.
 const LONG: Duration = Duration::from_secs(60);

@@ -1,6 +1,5 @@
 //! The sync primitives between threads of one process, and their answers to bad input.
 
-mod common;
 mod sync_support;
 
 use std::sync::atomic::{AtomicU64, Ordering};

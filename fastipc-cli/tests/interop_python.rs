@@ -6,8 +6,9 @@
 
 mod common;
 
-use common::{ChildGuard, World, python, unique_name};
+use common::{Finish, LONG, World};
 use fastipc::named::{Kind, segment_name};
+use fastipc_testkit::{ChildGuard, Lines, python, unique_name};
 use serde_json::json;
 
 /// The pattern in Python, and a reader that waits (bounded) for the queue to appear.
@@ -176,7 +177,7 @@ time.sleep(600)
 "#,
         &[&n],
     ));
-    holder.expect_line("locked");
+    Lines::of(&mut holder).expect("locked", LONG);
     let pid = holder.id();
     let v = w.run(&["inspect", &seg, "--json"]).json();
     assert_eq!(v["kind"], "mutex");
@@ -213,29 +214,4 @@ time.sleep(600)
     w.run(&["inspect", &seg])
         .fails_with(1, &["no segment named", &seg]);
     assert!(!w.pids_dir(&seg).exists());
-}
-
-/// The peer check wants the pinned versions, not merely modules that import: another
-/// version, or an interpreter that runs nothing, is not taken for the peers.
-#[test]
-fn the_peer_check_wants_the_pinned_versions() {
-    assert_eq!(
-        common::judge_peers(true, &format!("{}\n", common::PEERS), ""),
-        Ok(())
-    );
-    let other = common::judge_peers(true, "fastipc==0.1.4 slick-queue-py==2.3.0\n", "");
-    assert_eq!(
-        other,
-        Err("has fastipc==0.1.4 slick-queue-py==2.3.0".to_owned())
-    );
-    let missing = common::judge_peers(
-        false,
-        "",
-        "Traceback (most recent call last):\nModuleNotFoundError: No module named 'fastipc'\n",
-    );
-    assert!(missing.unwrap_err().contains("No module named 'fastipc'"));
-    // `true` succeeds whatever it is asked to run: the import-only check took it for the
-    // peers.
-    let err = common::check_peers(std::path::Path::new("true")).unwrap_err();
-    assert!(err.contains("printed no versions"), "{err}");
 }

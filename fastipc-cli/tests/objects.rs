@@ -10,13 +10,14 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{ChildGuard, World, unique_name};
+use common::{Finish, World};
 use fastipc::named::registry::Registry;
 use fastipc::named::{Kind, segment_name};
 use fastipc::queue::{Ring, RingSpec};
 use fastipc::{
     IpcMessage, NamedEvent, NamedMutex, NamedSemaphore, Segment, SharedCell, SlickQueue,
 };
+use fastipc_testkit::{ChildGuard, unique_name};
 use serde_json::{Value, json};
 
 fn me() -> u32 {

@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{ChildGuard, World};
+use common::{Finish, World};
 use fastipc::queue::{Ring, RingSpec};
+use fastipc_testkit::ChildGuard;
 
 #[test]
 fn recv_gets_every_element_that_send_writes_from_another_process() {

@@ -1,17 +1,12 @@
 //! Helpers for the sync tests: a private attachment registry per test, unique object
-//! names cleaned up on drop, the peer binary, and reading a child's stdout line by line
-//! with a deadline.
+//! names cleaned up on drop, and the peer binary.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::mpsc;
-use std::time::Duration;
 
 use fastipc::named::{Kind, Registry, segment_name};
-
-use crate::common::{ChildGuard, ShmCleanup, unique_name};
+use fastipc_testkit::{ShmCleanup, unique_name};
 
 /// One test's world: a registry directory of its own (so peers and sweeps of other tests
 /// never see its objects) and the segments to remove when it ends, even on failure.
@@ -57,7 +52,7 @@ impl World {
 
     /// A Python script with the peers' interpreter, registering in this world's registry.
     pub fn python(&self, python: &std::path::Path, script: &str, args: &[&str]) -> Command {
-        let mut cmd = crate::common::python_command(python, script, args);
+        let mut cmd = fastipc_testkit::python_command(python, script, args);
         cmd.env("FASTIPC_PID_DIR", &self.dir);
         cmd
     }
@@ -65,40 +60,5 @@ impl World {
     /// The segment name of object `name` of `kind`.
     pub fn segment_of(kind: Kind, name: &str) -> String {
         segment_name(kind, name).expect("valid name")
-    }
-}
-
-/// A child's stdout, line by line, read on a thread.
-pub struct Lines {
-    rx: mpsc::Receiver<String>,
-}
-
-impl Lines {
-    /// Takes `child`'s stdout.
-    pub fn of(child: &mut ChildGuard) -> Lines {
-        let stdout = child.child_mut().stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Lines { rx }
-    }
-
-    /// The next line, or `None` if none comes within `timeout` (or stdout closed).
-    pub fn next(&self, timeout: Duration) -> Option<String> {
-        self.rx.recv_timeout(timeout).ok()
-    }
-
-    /// Panics unless the next line, within `timeout`, is `want`.
-    pub fn expect(&self, want: &str, timeout: Duration) {
-        match self.next(timeout) {
-            Some(line) if line == want => {}
-            other => panic!("expected {want:?} from the child within {timeout:?}, got {other:?}"),
-        }
     }
 }
