@@ -7,11 +7,14 @@
 //! file (two checkouts tested at once) would share it. Each test holds the named mutex
 //! `RUN_LOCK` while it uses the queue, so such runs take turns.
 
+mod derive_messages;
+
 use std::process::Command;
 use std::time::Duration;
 
+use derive_messages::{Other, Quote};
 use fastipc::queue::QueueError;
-use fastipc::{IpcMessage, SlickQueue};
+use fastipc::SlickQueue;
 use fastipc_testkit::{ChildGuard, Lines, ShmCleanup};
 
 /// Generous: the machine has two vCPUs shared with other builds.
@@ -22,31 +25,6 @@ const RUN_LOCK: &str = "fipct-derive-e2e";
 const QUEUE: &str = "fipct-derive-e2e-quotes";
 /// Quotes exchanged: below the capacity, so nothing may be overwritten.
 const N: u64 = 10_000;
-
-/// The peer's `Quote` (same fields, same order, same attribute).
-#[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
-#[repr(C)]
-#[ipc(queue = "fipct-derive-e2e-quotes", capacity = 16384)]
-struct Quote {
-    seq: u64,
-    bid: f64,
-    ask: f64,
-    bid_qty: u32,
-    ask_qty: u32,
-    check: u64,
-}
-
-/// The peer's `Other`: same size as `Quote`, another layout, the same queue.
-#[derive(IpcMessage, Clone, Copy, Debug)]
-#[repr(C)]
-#[ipc(queue = "fipct-derive-e2e-quotes", capacity = 16384)]
-struct Other {
-    a: u64,
-    b: u64,
-    c: u64,
-    d: u64,
-    e: u64,
-}
 
 fn peer(args: &[&str]) -> ChildGuard {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_peer-derive"));

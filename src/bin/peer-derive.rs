@@ -11,27 +11,17 @@
 //!                                  print the error it gives
 //! ```
 //!
-//! `Quote` and `Other` are declared again in `tests/derive_processes.rs`; the layouts
-//! must stay the same (the fingerprint check refuses the queue otherwise).
+//! `Quote` and `Other` are declared once, in `tests/derive_messages/mod.rs`, for the peer
+//! and the tests alike.
+
+#[path = "../../tests/derive_messages/mod.rs"]
+mod derive_messages;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use fastipc::IpcMessage;
+use derive_messages::{Other, Quote};
 use fastipc::queue::RecvError;
-
-/// A derived message with a default queue.
-#[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
-#[repr(C)]
-#[ipc(queue = "fipct-derive-e2e-quotes", capacity = 16384)]
-struct Quote {
-    seq: u64,
-    bid: f64,
-    ask: f64,
-    bid_qty: u32,
-    ask_qty: u32,
-    check: u64,
-}
 
 impl Quote {
     /// The quote number `seq`: every field derived from it, so the receiver can check
@@ -48,18 +38,6 @@ impl Quote {
             check: seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xA5A5,
         }
     }
-}
-
-/// Another message type of the same size, declaring the same queue.
-#[derive(IpcMessage, Clone, Copy, Debug)]
-#[repr(C)]
-#[ipc(queue = "fipct-derive-e2e-quotes", capacity = 16384)]
-struct Other {
-    a: u64,
-    b: u64,
-    c: u64,
-    d: u64,
-    e: u64,
 }
 
 fn main() -> ExitCode {
