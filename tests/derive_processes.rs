@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use derive_messages::{Other, Quote};
-use fastipc::queue::QueueError;
 use fastipc::SlickQueue;
+use fastipc::queue::QueueError;
 use fastipc_testkit::{ChildGuard, Lines, ShmCleanup};
 
 /// Generous: the machine has two vCPUs shared with other builds.

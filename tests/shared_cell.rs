@@ -3,10 +3,13 @@
 //! with SIGKILL is reported with `OwnerDied`, the registry cleans up; and
 //! `#[ipc(shared = "NAME")]`'s generated `T::shared()`.
 
+mod cell_messages;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use cell_messages::{HALF_DONE, Tally};
 use fastipc::named::Kind;
 use fastipc::named::cell::segment_name;
 use fastipc::named::registry::Registry;
@@ -15,20 +18,6 @@ use fastipc_testkit::{ChildGuard, Lines, ShmCleanup, unique_name};
 
 /// Generous: the machine has two vCPUs shared with other builds.
 const LONG: Duration = Duration::from_secs(60);
-
-/// The peer's `Tally` (same fields, same order: see `src/bin/peer-cell.rs`).
-#[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
-#[repr(C)]
-struct Tally {
-    total: u64,
-    per_peer: [u64; 4],
-    double: u64,
-    last_pid: u32,
-    _pad: u32,
-}
-
-/// What the peer's `hold` leaves in `total`.
-const HALF_DONE: u64 = 0xDEAD;
 
 /// One test's registry directory and cell names, removed when the test ends (even when
 /// it fails).

@@ -10,35 +10,21 @@
 //! peer-cell open-other NAME       open the cell as `Other`; print the error it gives
 //! ```
 //!
-//! `Tally` is declared again in `tests/shared_cell.rs`: the two must keep the same layout
-//! (the fingerprint check refuses the cell otherwise, which the tests would report).
+//! `Tally` is declared once, in `tests/cell_messages/mod.rs`, for the peer and the tests
+//! alike.
+
+#[path = "../../tests/cell_messages/mod.rs"]
+mod cell_messages;
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use cell_messages::{HALF_DONE, Tally};
 use fastipc::{IpcMessage, NamedEvent, SharedCell, SharedCellError};
 
 /// How long a peer waits for anything before giving up.
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// What `hold` leaves in `total`: the first half of an update that never finishes.
-const HALF_DONE: u64 = 0xDEAD;
-
-/// The shared state the peers update.
-#[derive(IpcMessage, Clone, Copy, Debug)]
-#[repr(C)]
-struct Tally {
-    /// Updates by every process.
-    total: u64,
-    /// Updates by peer `i`.
-    per_peer: [u64; 4],
-    /// Twice `total`, written in the same critical section (a torn update shows).
-    double: u64,
-    /// The process that made the last update.
-    last_pid: u32,
-    _pad: u32,
-}
 
 /// Another message type, to attach with.
 #[derive(IpcMessage, Clone, Copy, Debug)]
