@@ -151,16 +151,6 @@ impl<T: IpcMessage> Consumer<T> {
         error
     }
 
-    /// Called before sleeping: a cursor beyond the head means the queue was reset under
-    /// this consumer; start over with the new generation, as the peers' reset check does.
-    fn check_reset(&mut self) {
-        if self.raw.next_index() < self.end {
-            self.next = 0;
-            self.start = 0;
-            self.end = 0;
-        }
-    }
-
     /// Copies up to `buf.len()` consecutive messages into `buf` without blocking; returns
     /// how many (at least one), or `Err(Empty)` when none is published.
     pub fn try_recv_into(&mut self, buf: &mut [T]) -> Result<usize, RecvError> {
@@ -211,13 +201,7 @@ impl<T: IpcMessage> Consumer<T> {
 
     /// Waits until `deadline` for the next message.
     pub fn recv_deadline(&mut self, deadline: Deadline) -> Result<T, RecvError> {
-        let (raw, wait) = (self.raw, self.wait);
-        wait_for(&raw, &wait, deadline, |idle| {
-            if idle {
-                self.check_reset();
-            }
-            self.try_recv()
-        })
+        self.block(deadline, Self::try_recv)
     }
 
     /// Waits (until `deadline`) for at least one message, then copies as many as are
@@ -230,13 +214,7 @@ impl<T: IpcMessage> Consumer<T> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let (raw, wait) = (self.raw, self.wait);
-        wait_for(&raw, &wait, deadline, |idle| {
-            if idle {
-                self.check_reset();
-            }
-            self.try_recv_into(buf)
-        })
+        self.block(deadline, |c| c.try_recv_into(buf))
     }
 
     /// [`Consumer::recv_into_deadline`] without a time limit.
@@ -393,13 +371,6 @@ impl<T: IpcMessage> SharedConsumer<T> {
         Ok(first)
     }
 
-    fn check_reset(&mut self) {
-        let c = self.cursor.load();
-        if self.raw.next_index() < c {
-            let _ = self.cursor.compare_exchange(c, 0);
-        }
-    }
-
     /// Waits for the next message without a time limit.
     pub fn recv(&mut self) -> Result<T, RecvError> {
         self.recv_deadline(Deadline::NEVER)
@@ -412,13 +383,7 @@ impl<T: IpcMessage> SharedConsumer<T> {
 
     /// Waits until `deadline` for the next message.
     pub fn recv_deadline(&mut self, deadline: Deadline) -> Result<T, RecvError> {
-        let (raw, wait) = (self.raw, self.wait);
-        wait_for(&raw, &wait, deadline, |idle| {
-            if idle {
-                self.check_reset();
-            }
-            self.try_recv()
-        })
+        self.block(deadline, Self::try_recv)
     }
 
     /// Claims up to `buf.len()` messages without blocking; `Err(Empty)` when none.
@@ -454,17 +419,67 @@ impl<T: IpcMessage> SharedConsumer<T> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let (raw, wait) = (self.raw, self.wait);
-        wait_for(&raw, &wait, deadline, |idle| {
-            if idle {
-                self.check_reset();
-            }
-            self.try_recv_into(buf)
-        })
+        self.block(deadline, |c| c.try_recv_into(buf))
     }
 
     /// [`SharedConsumer::recv_into_deadline`] without a time limit.
     pub fn recv_into(&mut self, buf: &mut [T]) -> Result<usize, RecvError> {
         self.recv_into_deadline(buf, Deadline::NEVER)
+    }
+}
+
+/// What the blocking receives of both consumers are made of.
+trait Blocking: Sized {
+    /// The ring and how to wait on it.
+    fn waits(&self) -> (RawRing, WaitStrategy);
+
+    /// Called before sleeping: a cursor beyond the head means the queue was reset under
+    /// this consumer; start over with the new generation, as the peers' reset check does.
+    fn check_reset(&mut self);
+
+    /// Calls `attempt` until it finds something or `deadline` passes, waiting between
+    /// attempts as the consumer's strategy says ([`wait_for`]); checks for a reset before
+    /// each sleep.
+    fn block<R>(
+        &mut self,
+        deadline: Deadline,
+        mut attempt: impl FnMut(&mut Self) -> Result<R, RecvError>,
+    ) -> Result<R, RecvError> {
+        let (raw, wait) = self.waits();
+        wait_for(&raw, &wait, deadline, |idle| {
+            if idle {
+                self.check_reset();
+            }
+            attempt(self)
+        })
+    }
+}
+
+impl<T: IpcMessage> Blocking for Consumer<T> {
+    fn waits(&self) -> (RawRing, WaitStrategy) {
+        (self.raw, self.wait)
+    }
+
+    fn check_reset(&mut self) {
+        if self.raw.next_index() < self.end {
+            self.next = 0;
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+}
+
+impl<T: IpcMessage> Blocking for SharedConsumer<T> {
+    fn waits(&self) -> (RawRing, WaitStrategy) {
+        (self.raw, self.wait)
+    }
+
+    /// Moves the shared cursor back to 0 (a compare-exchange: one consumer of the group
+    /// does it).
+    fn check_reset(&mut self) {
+        let c = self.cursor.load();
+        if self.raw.next_index() < c {
+            let _ = self.cursor.compare_exchange(c, 0);
+        }
     }
 }
