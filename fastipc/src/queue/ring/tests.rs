@@ -229,14 +229,30 @@ fn shared_cursor_lag_is_counted_once() {
 #[test]
 fn lapped_readers_never_see_torn_elements() {
     // Elements of 64 bytes, every byte the same counter value: a torn copy mixes two.
-    let r = Arc::new(ring(4, 64));
+    read_while_lapped(4, 64, 2_000);
+}
+
+#[test]
+fn lapped_readers_never_see_torn_batches() {
+    // Batches of 3 elements of 64 bytes, every byte of a batch the same counter value;
+    // multi-element reservations are validated by the head.
+    read_while_lapped(8, 192, 200);
+}
+
+/// A producer thread sends `message_len`-byte messages (every byte of one the same
+/// counter value) into a ring of `capacity` 64-byte elements, as fast as it can, while
+/// this thread reads: every message read must be whole, at least `reads` of them (within
+/// a bounded time), and the producer must have lapped the reader at least once.
+fn read_while_lapped(capacity: usize, message_len: usize, reads: u32) {
+    let r = Arc::new(ring(capacity, 64));
     let stop = Arc::new(AtomicUsize::new(0));
     let producer = {
         let (r, stop) = (Arc::clone(&r), Arc::clone(&stop));
         std::thread::spawn(move || {
-            let mut v = 0u8;
+            let (mut v, mut message) = (0u8, vec![0; message_len]);
             while stop.load(Relaxed) == 0 {
-                r.send_bytes(&[v; 64]).unwrap();
+                message.fill(v);
+                r.send_bytes(&message).unwrap();
                 v = v.wrapping_add(1);
             }
         })
@@ -245,10 +261,10 @@ fn lapped_readers_never_see_torn_elements() {
     let mut out = Vec::new();
     let (mut good, mut lagged) = (0, 0u64);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while (good < 2_000 || lagged == 0) && Instant::now() < deadline {
+    while (good < reads || lagged == 0) && Instant::now() < deadline {
         match r.read(&mut cursor, &mut out) {
             Ok(_) => {
-                assert!(out.iter().all(|&b| b == out[0]), "torn element: {out:?}");
+                assert!(out.iter().all(|&b| b == out[0]), "torn message: {out:?}");
                 good += 1;
             }
             Err(RecvError::Lagged(n)) => lagged += n,
@@ -258,7 +274,7 @@ fn lapped_readers_never_see_torn_elements() {
     }
     stop.store(1, Relaxed);
     producer.join().unwrap();
-    assert!(good > 0, "no element read intact");
+    assert!(good > 0, "no message read intact");
     assert!(
         lagged > 0,
         "the producer never lapped the reader: nothing was tested"
@@ -626,44 +642,4 @@ fn a_single_message_copy_raced_by_a_marking_producer_is_rejected() {
     let mut cursor = 0;
     let mut out = Vec::new();
     assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Lagged(1)));
-}
-
-#[test]
-fn lapped_readers_never_see_torn_batches() {
-    // Batches of 3 elements of 64 bytes, every byte of a batch the same counter value;
-    // multi-element reservations are validated by the head.
-    let r = Arc::new(ring(8, 64));
-    let stop = Arc::new(AtomicUsize::new(0));
-    let producer = {
-        let (r, stop) = (Arc::clone(&r), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            let mut v = 0u8;
-            while stop.load(Relaxed) == 0 {
-                r.send_bytes(&[v; 192]).unwrap();
-                v = v.wrapping_add(1);
-            }
-        })
-    };
-    let mut cursor = 0;
-    let mut out = Vec::new();
-    let (mut good, mut lagged) = (0, 0u64);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while (good < 200 || lagged == 0) && Instant::now() < deadline {
-        match r.read(&mut cursor, &mut out) {
-            Ok(_) => {
-                assert!(out.iter().all(|&b| b == out[0]), "torn batch");
-                good += 1;
-            }
-            Err(RecvError::Lagged(n)) => lagged += n,
-            Err(RecvError::Empty) => {}
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
-    stop.store(1, Relaxed);
-    producer.join().unwrap();
-    assert!(good > 0, "no batch read intact");
-    assert!(
-        lagged > 0,
-        "the producer never lapped the reader: nothing was tested"
-    );
 }
