@@ -295,6 +295,24 @@ fn tag(producer: u64, seq: u64) -> u64 {
     producer << 40 | seq
 }
 
+/// Two producer threads each send their `PER_PRODUCER` tagged values, in order; returns
+/// once both are done.
+fn produce_from_two_threads(q: &SlickQueue<u64>) {
+    let producers: Vec<_> = (0..2)
+        .map(|p| {
+            let tx = q.producer();
+            std::thread::spawn(move || {
+                for seq in 0..PER_PRODUCER {
+                    tx.send(&tag(p, seq)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+}
+
 #[test]
 fn threads_broadcast_two_producers_two_consumers() {
     // Large enough that nothing is overwritten: every consumer sees every item.
@@ -315,19 +333,7 @@ fn threads_broadcast_two_producers_two_consumers() {
             })
         })
         .collect();
-    let producers: Vec<_> = (0..2)
-        .map(|p| {
-            let tx = q.producer();
-            std::thread::spawn(move || {
-                for seq in 0..PER_PRODUCER {
-                    tx.send(&tag(p, seq)).unwrap();
-                }
-            })
-        })
-        .collect();
-    for p in producers {
-        p.join().unwrap();
-    }
+    produce_from_two_threads(&q);
     for c in consumers {
         assert_eq!(c.join().unwrap(), [PER_PRODUCER; 2]);
     }
@@ -362,19 +368,7 @@ fn threads_work_stealing_two_producers_two_consumers_exactly_once() {
             })
         })
         .collect();
-    let producers: Vec<_> = (0..2)
-        .map(|p| {
-            let tx = q.producer();
-            std::thread::spawn(move || {
-                for seq in 0..PER_PRODUCER {
-                    tx.send(&tag(p, seq)).unwrap();
-                }
-            })
-        })
-        .collect();
-    for p in producers {
-        p.join().unwrap();
-    }
+    produce_from_two_threads(&q);
     done.store(true, Ordering::Release);
     let mut seen = HashSet::new();
     let mut count = 0;
