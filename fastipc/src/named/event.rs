@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use super::handle::Handle;
-use super::registry::{Detached, Registry};
-use super::segment::NamedSegment;
+use super::handle::{Handle, handle_methods};
+use super::registry::Registry;
 use crate::error::{NamedError, TimedOut};
 use crate::sync::Event;
 use crate::sys::clock::Deadline;
@@ -89,26 +88,7 @@ impl NamedEvent {
         self.event().wait_deadline(deadline)
     }
 
-    /// The name (without prefix).
-    pub fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    /// The backing segment and its registration.
-    pub fn segment(&self) -> &NamedSegment {
-        self.0.segment()
-    }
-
-    /// Whether this handle created the event.
-    pub fn created(&self) -> bool {
-        self.0.created()
-    }
-
-    /// Closes this handle; the last live process out unlinks the segment. Dropping the
-    /// handle does the same, ignoring errors.
-    pub fn close(self) -> Result<Detached, NamedError> {
-        self.0.close()
-    }
+    handle_methods!("event");
 }
 
 #[cfg(test)]

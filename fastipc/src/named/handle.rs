@@ -1,7 +1,8 @@
 //! What every named sync object is made of: a view of a primitive inside its own named
 //! segment, plus the segment's registration. [`NamedMutex`](super::NamedMutex),
 //! [`NamedSemaphore`](super::NamedSemaphore) and [`NamedEvent`](super::NamedEvent) wrap
-//! a [`Handle`] and add their primitive's operations.
+//! a [`Handle`], take the methods every handle has from [`handle_methods!`], and add
+//! their primitive's operations.
 
 use core::fmt;
 
@@ -134,3 +135,32 @@ impl<P: fmt::Debug> fmt::Debug for Handle<P> {
             .finish()
     }
 }
+
+/// The public methods every named sync object has, forwarded to its [`Handle`] (field
+/// `0` of the newtype whose `impl` block this goes in): `name`, `segment`, `created` and
+/// `close`. `$what` names the object in their docs.
+macro_rules! handle_methods {
+    ($what:literal) => {
+        /// The name (without prefix).
+        pub fn name(&self) -> &str {
+            self.0.name()
+        }
+
+        /// The backing segment and its registration.
+        pub fn segment(&self) -> &$crate::named::NamedSegment {
+            self.0.segment()
+        }
+
+        #[doc = concat!("Whether this handle created the ", $what, ".")]
+        pub fn created(&self) -> bool {
+            self.0.created()
+        }
+
+        /// Closes this handle; the last live process out unlinks the segment. Dropping the
+        /// handle does the same, ignoring errors.
+        pub fn close(self) -> Result<$crate::named::registry::Detached, $crate::error::NamedError> {
+            self.0.close()
+        }
+    };
+}
+pub(crate) use handle_methods;

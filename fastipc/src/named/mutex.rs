@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use super::handle::Handle;
-use super::registry::{Detached, Registry};
-use super::segment::NamedSegment;
+use super::handle::{Handle, handle_methods};
+use super::registry::Registry;
 use crate::error::NamedError;
 use crate::sync::layout::MutexInfo;
 use crate::sync::{LockError, Mutex, MutexGuard, OwnerDied};
@@ -118,26 +117,7 @@ impl NamedMutex {
         unsafe { self.mutex().force_unlock() }
     }
 
-    /// The name (without prefix).
-    pub fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    /// The backing segment and its registration.
-    pub fn segment(&self) -> &NamedSegment {
-        self.0.segment()
-    }
-
-    /// Whether this handle created the mutex.
-    pub fn created(&self) -> bool {
-        self.0.created()
-    }
-
-    /// Closes this handle; the last live process out unlinks the segment. Dropping the
-    /// handle does the same, ignoring errors.
-    pub fn close(self) -> Result<Detached, NamedError> {
-        self.0.close()
-    }
+    handle_methods!("mutex");
 }
 
 #[cfg(test)]

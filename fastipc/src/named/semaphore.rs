@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use super::handle::Handle;
-use super::registry::{Detached, Registry};
-use super::segment::NamedSegment;
+use super::handle::{Handle, handle_methods};
+use super::registry::Registry;
 use crate::error::{NamedError, SyncError, TimedOut};
 use crate::sync::Semaphore;
 use crate::sync::layout::SemaphoreInfo;
@@ -131,26 +130,7 @@ impl NamedSemaphore {
         self.semaphore().info()
     }
 
-    /// The name (without prefix).
-    pub fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    /// The backing segment and its registration.
-    pub fn segment(&self) -> &NamedSegment {
-        self.0.segment()
-    }
-
-    /// Whether this handle created the semaphore.
-    pub fn created(&self) -> bool {
-        self.0.created()
-    }
-
-    /// Closes this handle; the last live process out unlinks the segment. Dropping the
-    /// handle does the same, ignoring errors.
-    pub fn close(self) -> Result<Detached, NamedError> {
-        self.0.close()
-    }
+    handle_methods!("semaphore");
 }
 
 /// How long ago the segment `name` was last resized or written with `write(2)` — for a
