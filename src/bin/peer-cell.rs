@@ -13,15 +13,17 @@
 //! `Tally` is declared once, in `tests/cell_messages/mod.rs`, for the peer and the tests
 //! alike.
 
+mod peer_main;
+
 #[path = "../../tests/cell_messages/mod.rs"]
 mod cell_messages;
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use cell_messages::{HALF_DONE, Tally};
 use fastipc::{IpcMessage, NamedEvent, SharedCell, SharedCellError};
+use peer_main::{Result, say};
 
 /// How long a peer waits for anything before giving up.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -34,26 +36,7 @@ struct Other {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match run(&args) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("peer-cell {args:?}: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    peer_main::main("peer-cell", run)
 }
 
 /// One update, deliberately not atomic: read, dawdle, write. Without the lock, updates

@@ -14,6 +14,8 @@
 //! `Quote` and `Other` are declared once, in `tests/derive_messages/mod.rs`, for the peer
 //! and the tests alike.
 
+mod peer_main;
+
 #[path = "../../tests/derive_messages/mod.rs"]
 mod derive_messages;
 
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use derive_messages::{Other, Quote};
 use fastipc::queue::RecvError;
+use peer_main::{Result, say};
 
 impl Quote {
     /// The quote number `seq`: every field derived from it, so the receiver can check
@@ -41,21 +44,8 @@ impl Quote {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match run(&args) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("peer-derive {args:?}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    peer_main::main("peer-derive", run)
 }
-
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn run(args: &[&str]) -> Result<String> {
     match args {
@@ -74,7 +64,7 @@ fn run(args: &[&str]) -> Result<String> {
             let n: u64 = n.parse()?;
             let deadline = Instant::now() + Duration::from_millis(timeout_ms.parse()?);
             let mut rx = Quote::consumer()?;
-            println!("ready");
+            say("ready");
             for seq in 0..n {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let quote = match rx.recv_timeout(left) {

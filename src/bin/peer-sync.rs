@@ -14,37 +14,20 @@
 //! peer-sync hold KIND NAME RELEASE_EVENT            open, print "ready", close once RELEASE_EVENT is set
 //! ```
 
-use std::io::Write;
+mod peer_main;
+
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use fastipc::{LockError, NamedEvent, NamedMutex, NamedSemaphore, Segment};
+use peer_main::{Result, say};
 
 /// How long a peer waits for anything before giving up.
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match run(&args) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("peer-sync {args:?}: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    peer_main::main("peer-sync", run)
 }
 
 fn num<T: std::str::FromStr>(s: &str) -> Result<T>
