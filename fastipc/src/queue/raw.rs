@@ -204,7 +204,7 @@ pub(crate) struct RawRing {
     capacity: u64,
     element_size: usize,
     scope: Scope,
-    /// Whether the CPU has `PREFETCHW` (see [`RawRing::prefetch_for_write`]).
+    /// Whether the CPU has `PREFETCHW` (see [`prefetch_for_write`]).
     prefetchw: bool,
 }
 
