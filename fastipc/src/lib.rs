@@ -31,6 +31,8 @@ pub mod named;
 pub mod queue;
 pub mod sync;
 pub mod sys;
+#[cfg(test)]
+mod test_util;
 
 pub use atomic::{AtomicU32, AtomicU64, FutexWord};
 pub use error::{

@@ -188,19 +188,9 @@ pub fn sweep(dry_run: bool) -> Result<SweepReport, NamedError> {
 #[cfg(test)]
 pub(crate) mod test_util {
     use std::path::PathBuf;
-    use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::Registry;
-
-    /// A name no other test uses.
-    pub(crate) fn unique(tag: &str) -> String {
-        static N: AtomicU64 = AtomicU64::new(0);
-        format!(
-            "fastipc-unit-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        )
-    }
+    pub(crate) use crate::test_util::unique;
 
     /// Removes a private registry and the listed segments when dropped.
     pub(crate) struct Cleanup {

@@ -777,25 +777,8 @@ fn registry_errno(path: &Path, op: &'static str, e: Errno) -> NamedError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::named::test_util::registry;
     use crate::sys::process::test_util::Zombie;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    fn temp_registry(tag: &str) -> (Registry, CleanDir) {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "fastipc-unit-registry-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        (Registry::at(&dir), CleanDir(dir))
-    }
-
-    struct CleanDir(PathBuf);
-    impl Drop for CleanDir {
-        fn drop(&mut self) {
-            let _ = stdfs::remove_dir_all(&self.0);
-        }
-    }
 
     #[test]
     fn pids_dir_is_spelled_like_the_python_peer() {
@@ -808,7 +791,7 @@ mod tests {
 
     #[test]
     fn handles_of_one_process_register_once_and_leave_together() {
-        let (reg, _clean) = temp_registry("handles");
+        let (reg, _clean) = registry("handles", &[]);
         let a = reg.attach("seg").unwrap();
         let b = reg.attach("seg").unwrap();
         let listed = reg.attached("seg").unwrap();
@@ -832,7 +815,7 @@ mod tests {
     fn registering_survives_a_python_peer_removing_the_folder_after_our_lock() {
         // A Python peer leaving last takes no lock: it can rmdir the folder between our
         // lock and our pid file. Registering must make the folder again, not fail.
-        let (reg, _clean) = temp_registry("rmdir");
+        let (reg, _clean) = registry("rmdir", &[]);
         let lock = reg.lock_dir("seg").unwrap();
         stdfs::remove_dir_all(reg.pids_dir("seg")).unwrap();
         reg.register(&lock).unwrap();
@@ -855,7 +838,7 @@ mod tests {
 
     #[test]
     fn leaving_removes_only_certainly_dead_registrations_and_sweep_the_python_ones_too() {
-        let (reg, _clean) = temp_registry("dead");
+        let (reg, _clean) = registry("dead", &[]);
         let a = reg.attach("seg").unwrap();
         let dir = reg.pids_dir("seg");
         // Exited, unreaped children (their ids cannot be reused meanwhile): one recorded
@@ -907,7 +890,7 @@ mod tests {
 
     #[test]
     fn a_process_whose_main_thread_exited_while_another_runs_stays_registered() {
-        let (reg, _clean) = temp_registry("leader");
+        let (reg, _clean) = registry("leader", &[]);
         let a = reg.attach("seg").unwrap();
         let proc = crate::sys::process::test_util::LeaderExited::spawn("");
         let id = ProcessId::of(proc.pid()).unwrap();
@@ -929,7 +912,7 @@ mod tests {
 
     #[test]
     fn a_reused_pid_is_not_alive() {
-        let (reg, _clean) = temp_registry("reuse");
+        let (reg, _clean) = registry("reuse", &[]);
         let dir = reg.pids_dir("seg");
         stdfs::create_dir_all(&dir).unwrap();
         let parent = std::os::unix::process::parent_id();
@@ -946,7 +929,7 @@ mod tests {
 
     #[test]
     fn a_folder_removed_by_hand_does_not_end_other_handles() {
-        let (reg, _clean) = temp_registry("gone");
+        let (reg, _clean) = registry("gone", &[]);
         let a = reg.attach("seg").unwrap();
         let b = reg.attach("seg").unwrap();
         stdfs::remove_dir_all(reg.pids_dir("seg")).unwrap();
@@ -1040,7 +1023,7 @@ mod tests {
 
     #[test]
     fn sweep_of_a_missing_root_is_clean() {
-        let (reg, _clean) = temp_registry("missing");
+        let (reg, _clean) = registry("missing", &[]);
         let report = reg.sweep(false).unwrap();
         assert!(report.is_clean());
         assert!(report.to_string().contains("nothing stale"));

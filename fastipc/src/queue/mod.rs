@@ -101,8 +101,6 @@ pub(crate) fn open_or_create_with<R>(
 /// Helpers for the queue's unit tests: unique segment names removed on drop.
 #[cfg(test)]
 pub(crate) mod test_util {
-    use std::sync::atomic::{AtomicU64, Ordering};
-
     use crate::sys::shm::Segment;
 
     /// A segment name no other test uses; the segment is removed when this is dropped.
@@ -110,12 +108,7 @@ pub(crate) mod test_util {
 
     impl TempName {
         pub(crate) fn new(tag: &str) -> TempName {
-            static N: AtomicU64 = AtomicU64::new(0);
-            TempName(format!(
-                "fastipc-unit-queue-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ))
+            TempName(crate::test_util::unique(&format!("queue-{tag}")))
         }
     }
 

@@ -452,12 +452,7 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     fn unique(tag: &str) -> String {
-        static N: AtomicU64 = AtomicU64::new(0);
-        format!(
-            "fastipc-unit-shm-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        )
+        crate::test_util::unique(&format!("shm-{tag}"))
     }
 
     struct Unlink(String);
