@@ -455,6 +455,17 @@ mod tests {
         crate::test_util::unique(&format!("shm-{tag}"))
     }
 
+    /// Creates `name` the POSIX way and leaves it zero-length, as a creator between
+    /// `shm_open` and `ftruncate` does.
+    fn posix_create(name: &str) -> OwnedFd {
+        shm::open(
+            name,
+            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+            Mode::RUSR | Mode::WUSR,
+        )
+        .unwrap()
+    }
+
     struct Unlink(String);
     impl Drop for Unlink {
         fn drop(&mut self) {
@@ -634,12 +645,7 @@ mod tests {
     fn zero_length_segment_is_too_small_after_a_bounded_wait() {
         let name = unique("zero");
         let _g = Unlink(name.clone());
-        let fd = shm::open(
-            name.as_str(),
-            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
-            Mode::RUSR | Mode::WUSR,
-        )
-        .unwrap();
+        let fd = posix_create(&name);
         let start = std::time::Instant::now();
         assert!(matches!(
             Segment::open(&name, 4),
@@ -653,12 +659,7 @@ mod tests {
     fn open_waits_for_a_posix_creator_to_ftruncate() {
         let name = unique("grow");
         let _g = Unlink(name.clone());
-        let fd = shm::open(
-            name.as_str(),
-            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
-            Mode::RUSR | Mode::WUSR,
-        )
-        .unwrap();
+        let fd = posix_create(&name);
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             fs::ftruncate(&fd, 64).unwrap();
