@@ -209,7 +209,6 @@ impl Inspection {
 pub struct Ring {
     raw: RawRing,
     geometry: Geometry,
-    name: Option<String>,
     created: bool,
     leases: Leases,
     // Owns the memory `raw` points into; declared last so it drops last.
@@ -222,7 +221,7 @@ impl Ring {
         let geometry = spec.geometry()?;
         let region = Region::try_heap(geometry.len)?;
         init_queue(&region.mem(), &geometry, spec.fingerprint, None);
-        Ok(Ring::assemble(region, geometry, None, true, Scope::Private))
+        Ok(Ring::assemble(region, geometry, true))
     }
 
     /// Creates the shared queue `name` (`/dev/shm/NAME`). The segment becomes visible
@@ -239,13 +238,7 @@ impl Ring {
         let segment = Segment::create(name, total, |mem| {
             init_queue(&mem, &geometry, spec.fingerprint, name_for_trailer)
         })?;
-        Ok(Ring::assemble(
-            Region::shared(segment),
-            geometry,
-            Some(name.to_owned()),
-            true,
-            Scope::Shared,
-        ))
+        Ok(Ring::assemble(Region::shared(segment), geometry, true))
     }
 
     /// Attaches to the existing shared queue `name`: waits (at most [`READY_TIMEOUT`])
@@ -301,13 +294,7 @@ impl Ring {
         let snap = HeaderSnapshot::load(header);
         let geometry = validate(&snap, file_size, name)?;
         check_expectations(&mem, &snap, &geometry, expect, name)?;
-        Ok(Ring::assemble(
-            Region::shared(segment),
-            geometry,
-            Some(name.to_owned()),
-            false,
-            Scope::Shared,
-        ))
+        Ok(Ring::assemble(Region::shared(segment), geometry, false))
     }
 
     /// Decodes and checks the header of segment `name` without waiting or attaching:
@@ -337,13 +324,14 @@ impl Ring {
         }
     }
 
-    fn assemble(
-        region: Region,
-        geometry: Geometry,
-        name: Option<String>,
-        created: bool,
-        scope: Scope,
-    ) -> Ring {
+    /// The queue of `geometry` in `region`: a shared segment gives a named queue woken
+    /// with shared futexes, heap memory a local one.
+    fn assemble(region: Region, geometry: Geometry, created: bool) -> Ring {
+        let scope = if region.is_shared() {
+            Scope::Shared
+        } else {
+            Scope::Private
+        };
         // SAFETY: the region holds a queue of `geometry` (initialised by `init_queue` or
         // validated by `validate`, which checked the length); heap regions are 64-aligned
         // and mappings page-aligned; the region lives in the returned Ring, and every
@@ -352,7 +340,6 @@ impl Ring {
         Ring {
             raw,
             geometry,
-            name,
             created,
             leases: Leases::default(),
             region,
@@ -372,7 +359,7 @@ impl Ring {
     #[cold]
     pub(crate) fn guard_held(&self, held: u64, len: u64) -> QueueError {
         QueueError::GuardHeld {
-            queue: self.name.clone().unwrap_or_else(|| "<local>".into()),
+            queue: self.name().unwrap_or("<local>").to_owned(),
             held,
             len: len as usize,
             capacity: self.capacity(),
@@ -390,7 +377,7 @@ impl Ring {
 
     /// The segment name (`None` for a local queue).
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.region.segment().map(Segment::name)
     }
 
     /// Whether this handle created the queue (rather than attached to it).
