@@ -2,6 +2,20 @@
 //! `tests/` and `fastipc-cli/tests/`): unique names, cleanup guards, child processes
 //! that are killed and reaped on drop and read with deadlines, bounded polling, and the
 //! Python peers' interpreter. Not published.
+//!
+//! ```
+//! use std::process::Command;
+//! use std::time::Duration;
+//! use fastipc_testkit::{ChildGuard, ShmCleanup, unique_name};
+//!
+//! let name = unique_name("doc");
+//! let _cleanup = ShmCleanup::new().segment(&name); // removed even if the test panics
+//! let mut echo = Command::new("echo");
+//! echo.arg(&name);
+//! // Killed and reaped if it outlives the deadline (or the test panics first).
+//! let out = ChildGuard::spawn(echo).success(Duration::from_secs(30));
+//! assert_eq!(out.trim(), name);
+//! ```
 
 mod child;
 mod cleanup;
