@@ -17,28 +17,31 @@ pub const LONG: Duration = Duration::from_secs(60);
 /// `/dev/shm` entries to remove on drop, even when the test fails.
 pub struct World {
     pub registry: PathBuf,
-    cleanup: ShmCleanup,
+    removed_on_drop: ShmCleanup,
 }
 
 impl World {
     pub fn new(tag: &str) -> World {
         let registry = std::env::temp_dir().join(unique_name(&format!("reg-{tag}")));
         std::fs::create_dir_all(&registry).unwrap();
-        let mut cleanup = ShmCleanup::new();
-        cleanup.add_dir(&registry);
-        World { registry, cleanup }
+        let mut removed_on_drop = ShmCleanup::new();
+        removed_on_drop.add_dir(&registry);
+        World {
+            registry,
+            removed_on_drop,
+        }
     }
 
     /// A unique segment name, removed from `/dev/shm` on drop.
     pub fn segment(&mut self, tag: &str) -> String {
         let name = unique_name(tag);
-        self.cleanup.add_segment(&name);
+        self.removed_on_drop.add_segment(&name);
         name
     }
 
     /// Removes `/dev/shm/<name>` on drop.
     pub fn cleanup(&mut self, name: &str) {
-        self.cleanup.add_segment(name);
+        self.removed_on_drop.add_segment(name);
     }
 
     /// The `fastipc` binary with this world's registry.
