@@ -13,6 +13,11 @@
 //! | layouts and memory views | [`mem`], [`atomic`], [`message`] |
 //! | syscalls | [`sys`] (futex, shared memory, processes, clocks) |
 #![cfg_attr(
+    feature = "derive",
+    doc = "\nMessages are structs with [`#[derive(IpcMessage)]`](derive@IpcMessage); its \
+           page has the layout rules and the `#[ipc(...)]` keys."
+)]
+#![cfg_attr(
     not(target_os = "linux"),
     doc = "fastipc only supports Linux (futex and /dev/shm)."
 )]
@@ -47,9 +52,10 @@ pub use sys::clock::Deadline;
 pub use sys::futex::Scope;
 pub use sys::shm::Segment;
 
-/// `#[derive(IpcMessage)]`: checks a struct's layout at compile time and implements
-/// [`IpcMessage`] (and `bytemuck::Pod`) for it. The rules and their errors are in the
-/// [`fastipc_derive`] documentation.
+/// `#[derive(IpcMessage)]`: checks a struct's layout at compile time and implements the
+/// trait [`IpcMessage`](trait@IpcMessage) (and `bytemuck::Pod`) for it. Re-exported from
+/// the `fastipc-derive` crate (feature `derive`, on by default); below are the rules, the
+/// error each gives, and the `#[ipc(...)]` keys.
 #[cfg(feature = "derive")]
 pub use fastipc_derive::IpcMessage;
 
@@ -61,7 +67,7 @@ pub use fastipc_derive::IpcMessage;
 pub mod __private {
     pub use crate::error::SharedCellError;
     pub use crate::message::rules::{
-        assert_align_at_most_16, assert_no_padding, assert_no_padding_after_field,
+        assert_align_at_most_16, assert_copy, assert_no_padding, assert_no_padding_after_field,
         assert_not_zero_sized, field_fingerprint,
     };
     pub use crate::message::{IpcMessage, fingerprint};
