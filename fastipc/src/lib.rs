@@ -39,7 +39,7 @@ pub mod sys;
 #[cfg(test)]
 mod test_util;
 
-pub use atomic::{AtomicU32, AtomicU64, FutexWord};
+pub use atomic::{FutexWord, SharedU32, SharedU64};
 pub use error::{
     MemError, NamedError, QueueError, RecvError, SharedCellError, ShmError, SyncError, TimedOut,
 };
