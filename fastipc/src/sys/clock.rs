@@ -110,6 +110,22 @@ impl Deadline {
     }
 }
 
+/// A [`std::time::Instant`] as a deadline (see [`Deadline::from_instant`]), so that the
+/// `*_deadline` methods accept `Instant::now() + timeout`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use fastipc::Deadline;
+///
+/// let d = Deadline::from(Instant::now() + Duration::from_secs(60));
+/// assert!(!d.has_passed() && !d.is_never());
+/// ```
+impl From<Instant> for Deadline {
+    fn from(instant: Instant) -> Deadline {
+        Deadline::from_instant(instant)
+    }
+}
+
 /// The current `CLOCK_MONOTONIC` time.
 fn monotonic_now() -> Timespec {
     clock_gettime(ClockId::Monotonic)
@@ -204,6 +220,16 @@ mod tests {
         let past = Instant::now();
         std::thread::sleep(Duration::from_millis(1));
         assert!(Deadline::from_instant(past).has_passed());
+    }
+
+    #[test]
+    fn an_instant_converts_to_the_same_deadline() {
+        let past: Deadline = (Instant::now() - Duration::from_millis(1)).into();
+        assert!(past.has_passed());
+        let later: Deadline = (Instant::now() + Duration::from_secs(60)).into();
+        assert!(!later.has_passed() && !later.is_never());
+        let r = later.remaining();
+        assert!(r <= Duration::from_secs(60) && r > Duration::from_secs(30));
     }
 
     #[test]
