@@ -61,9 +61,10 @@ impl<'a> FutexWord<'a> {
         self.wait_until(expected, Deadline::from_timeout(timeout))
     }
 
-    /// [`FutexWord::wait`] with an absolute deadline.
-    pub fn wait_until(&self, expected: u32, deadline: Deadline) -> bool {
-        futex::wait(self.word, expected, deadline, self.scope) == WaitOutcome::Woken
+    /// [`FutexWord::wait`] with an absolute deadline (a [`Deadline`] or an
+    /// [`Instant`](std::time::Instant)).
+    pub fn wait_until(&self, expected: u32, deadline: impl Into<Deadline>) -> bool {
+        futex::wait(self.word, expected, deadline.into(), self.scope) == WaitOutcome::Woken
     }
 
     /// Wakes up to `n` sleepers; returns how many woke.

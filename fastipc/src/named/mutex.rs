@@ -84,10 +84,11 @@ impl NamedMutex {
         self.mutex().lock_timeout(timeout)
     }
 
-    /// Locks, waiting until `deadline` at the latest.
+    /// Locks, waiting until `deadline` at the latest (a [`Deadline`] or an
+    /// [`Instant`](std::time::Instant)).
     pub fn lock_deadline(
         &self,
-        deadline: Deadline,
+        deadline: impl Into<Deadline>,
     ) -> Result<MutexGuard<'_>, LockError<MutexGuard<'_>>> {
         self.mutex().lock_deadline(deadline)
     }

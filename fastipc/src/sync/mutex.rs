@@ -283,15 +283,16 @@ impl<'a> Mutex<'a> {
         self.lock_contended(Deadline::after(timeout))
     }
 
-    /// Locks, waiting until `deadline` at the latest.
+    /// Locks, waiting until `deadline` at the latest (a [`Deadline`] or an
+    /// [`Instant`](std::time::Instant)).
     pub fn lock_deadline(
         &self,
-        deadline: Deadline,
+        deadline: impl Into<Deadline>,
     ) -> Result<MutexGuard<'a>, LockError<MutexGuard<'a>>> {
         if let Some(guard) = self.try_lock() {
             return Ok(guard);
         }
-        self.lock_contended(deadline)
+        self.lock_contended(deadline.into())
     }
 
     /// Whether the lock is held (by anyone) at this moment.
