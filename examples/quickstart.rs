@@ -21,7 +21,7 @@ use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use fastipc::queue::RecvError;
-use fastipc::{IpcMessage, NamedEvent, NamedMutex, SlickQueue};
+use fastipc::{IpcMessage, NamedEvent, NamedMutex};
 
 /// A market tick. `#[derive(IpcMessage)]` checks the layout at compile time (`repr(C)`,
 /// fixed-width fields, no padding: `_pad` fills the gap) and the attribute generates
@@ -152,8 +152,9 @@ fn launcher(millis: u64) -> Result<()> {
 
 /// Queues are never removed implicitly (the peers' rule): the launcher removes both.
 fn remove_queues() -> Result<()> {
-    SlickQueue::<Tick>::remove(QUEUES[0])?;
-    SlickQueue::<Ack>::remove(QUEUES[1])?;
+    for name in QUEUES {
+        fastipc::queue::remove(name)?;
+    }
     Ok(())
 }
 
