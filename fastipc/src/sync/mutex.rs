@@ -522,9 +522,9 @@ impl OwnerIdentity {
     /// use fastipc::sync::layout::OwnerIdentity;
     /// use fastipc::sys::process::ProcessId;
     /// let me = ProcessId::current();
-    /// let id = OwnerIdentity { pid: me.pid, start_time_low: me.start_time as u32 };
+    /// let id = OwnerIdentity::new(me.pid, me.start_time as u32);
     /// assert!(id.is_alive(me.pid_namespace));
-    /// let reused = OwnerIdentity { start_time_low: id.start_time_low.wrapping_add(1).max(1), ..id };
+    /// let reused = OwnerIdentity::new(id.pid, id.start_time_low.wrapping_add(1).max(1));
     /// assert!(!reused.is_alive(me.pid_namespace));
     /// // Recorded in another pid namespace: never judged dead from here.
     /// assert!(reused.is_alive(me.pid_namespace ^ 1));
@@ -698,6 +698,7 @@ impl<G> fmt::Display for OwnerDied<G> {
 impl<G> std::error::Error for OwnerDied<G> {}
 
 /// Why a timed lock did not return a plain guard.
+#[non_exhaustive]
 pub enum LockError<G> {
     /// The previous holder died holding the lock; the caller holds it now (see
     /// [`OwnerDied`]).
