@@ -34,6 +34,7 @@ pub mod mem;
 pub mod message;
 pub mod named;
 pub mod queue;
+mod region;
 pub mod sync;
 pub mod sys;
 #[cfg(test)]
@@ -43,10 +44,11 @@ pub use atomic::{FutexWord, SharedU32, SharedU64};
 pub use error::{
     MemError, NamedError, QueueError, RecvError, SharedCellError, ShmError, SyncError, TimedOut,
 };
-pub use mem::{MemRef, Region};
+pub use mem::MemRef;
 pub use message::IpcMessage;
 pub use named::{NamedEvent, NamedMutex, NamedSemaphore, SharedCell, SharedCellGuard};
 pub use queue::SlickQueue;
+pub use region::Region;
 pub use sync::{Event, LockError, Mutex, MutexGuard, OwnerDied, Semaphore};
 pub use sys::clock::Deadline;
 pub use sys::futex::Scope;

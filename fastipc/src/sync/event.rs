@@ -157,7 +157,7 @@ unsafe impl Sync for Event<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mem::Region;
+    use crate::region::Region;
     use std::time::Instant;
 
     #[test]

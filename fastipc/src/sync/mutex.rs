@@ -759,7 +759,7 @@ impl<G> std::error::Error for LockError<G> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mem::Region;
+    use crate::region::Region;
     use crate::sys::process::test_util::Zombie;
     use std::sync::atomic::Ordering;
     use std::time::Instant;

@@ -306,7 +306,7 @@ unsafe impl Sync for Semaphore<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mem::Region;
+    use crate::region::Region;
     use std::sync::atomic::AtomicU64;
     use std::time::Instant;
 

@@ -237,7 +237,7 @@ fn type_name_bytes(name: &str) -> ([u8; TYPE_NAME_CAPACITY], usize) {
 mod tests {
     use super::*;
     use crate::IpcMessage;
-    use crate::mem::Region;
+    use crate::region::Region;
 
     #[test]
     fn header_round_trips_and_fills_exactly_128_bytes() {
