@@ -44,6 +44,20 @@ impl<'a> FutexWord<'a> {
         })
     }
 
+    /// A futex word over an atomic the caller already has (in a mapping of its own, say).
+    ///
+    /// ```
+    /// use std::sync::atomic::AtomicU32;
+    /// use fastipc::{FutexWord, Scope};
+    /// let word = AtomicU32::new(3);
+    /// let futex = FutexWord::from_atomic(&word, Scope::Private);
+    /// assert!(futex.wait_until(0, fastipc::Deadline::NEVER)); // not 0: returns at once
+    /// assert_eq!(futex.wake(1), 0);
+    /// ```
+    pub fn from_atomic(word: &'a core::sync::atomic::AtomicU32, scope: Scope) -> FutexWord<'a> {
+        FutexWord { word, scope }
+    }
+
     /// Loads the value (acquire).
     pub fn load_acquire(&self) -> u32 {
         self.word.load(Acquire)

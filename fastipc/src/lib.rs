@@ -8,10 +8,14 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | typed API | [`named`] objects and [`SharedCell`], [`queue`] endpoints ([`SlickQueue`]) |
-//! | algorithms | [`sync`] primitives, the queue ring |
-//! | layouts and memory views | [`mem`], [`atomic`], [`message`] |
-//! | syscalls | [`sys`] (futex, shared memory, processes, clocks) |
+//! | tools | [`inspect`]: any fastipc or peer segment decoded into typed structs, without attaching |
+//! | typed API | [`named`] objects and [`SharedCell`], [`queue`] endpoints ([`SlickQueue`], [`queue::remove`]) |
+//! | algorithms | [`sync`] primitives, the queue ring ([`queue::Ring`]) |
+//! | layouts, owned memory, atomic views | `sync::layout`, `queue::layout`, `named::cell::layout`; [`Region`] (heap or segment); [`atomic`] ([`FutexWord`], [`SharedU32`], [`SharedU64`]) |
+//! | syscalls (private) | `sys`: futex, shared memory, processes, clocks; public through [`Segment`], [`Deadline`], [`Scope`] |
+//! | memory views, messages | [`mem`] ([`MemRef`]), [`message`] ([`IpcMessage`](trait@IpcMessage)) |
+//!
+//! Errors are in [`error`], re-exported at the crate root.
 #![cfg_attr(
     feature = "derive",
     doc = "\nMessages are structs with [`#[derive(IpcMessage)]`](derive@IpcMessage); its \
@@ -30,13 +34,14 @@ compile_error!("fastipc needs Linux: it is built on futex(2) and /dev/shm");
 
 pub mod atomic;
 pub mod error;
+pub mod inspect;
 pub mod mem;
 pub mod message;
 pub mod named;
 pub mod queue;
 mod region;
 pub mod sync;
-pub mod sys;
+mod sys;
 #[cfg(test)]
 mod test_util;
 

@@ -37,9 +37,9 @@
 //!
 //! # Who is dead
 //! A process id means something only in one pid namespace (see
-//! [`crate::sys::process`]). A fastipc file records the namespace; a Python file does
+//! the crate's internal `sys::process`). A fastipc file records the namespace; a Python file does
 //! not. So:
-//! - A file recording the caller's own namespace is judged exactly ([`process::has_exited`]):
+//! - A file recording the caller's own namespace is judged exactly (`process::has_exited`):
 //!   dead when its process has exited (zombies included, but not a process whose main
 //!   thread alone exited) or its id now names a process that started at another time.
 //! - A file recording another namespace (containers sharing `/dev/shm`) is never judged

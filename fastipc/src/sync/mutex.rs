@@ -70,7 +70,7 @@
 //! A checked holder is dead when its pid namespace is known and is the waiter's own, and
 //! its process has exited (a zombie not yet reaped included; a process whose main thread
 //! exited while other threads run on is alive) or its id now names a process that started
-//! at another time: see [`process::has_exited`]. A holder
+//! at another time: see `sys::process::has_exited`. A holder
 //! in another pid namespace (containers sharing `/dev/shm`), or one whose namespace could
 //! not be read, is never judged dead: its process id means nothing here.
 //!
@@ -519,15 +519,21 @@ impl OwnerIdentity {
     /// holder's liveness.
     ///
     /// ```
+    /// use fastipc::MemRef;
+    /// use fastipc::sync::Mutex;
     /// use fastipc::sync::layout::OwnerIdentity;
-    /// use fastipc::sys::process::ProcessId;
-    /// let me = ProcessId::current();
-    /// let id = OwnerIdentity::new(me.pid, me.start_time as u32);
-    /// assert!(id.is_alive(me.pid_namespace));
+    /// let mut buf = [0u64; 8];
+    /// let m = Mutex::init(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf)))?;
+    /// let _g = m.lock().unwrap();
+    /// let info = m.info();
+    /// let id = info.owner_identity.expect("a fastipc holder records its identity");
+    /// let ns = info.owner_pid_namespace;
+    /// assert!(id.is_alive(ns)); // this very process
     /// let reused = OwnerIdentity::new(id.pid, id.start_time_low.wrapping_add(1).max(1));
-    /// assert!(!reused.is_alive(me.pid_namespace));
+    /// assert!(!reused.is_alive(ns)); // the same id, started at another time
     /// // Recorded in another pid namespace: never judged dead from here.
-    /// assert!(reused.is_alive(me.pid_namespace ^ 1));
+    /// assert!(reused.is_alive(ns ^ 1));
+    /// # Ok::<(), fastipc::error::SyncError>(())
     /// ```
     pub fn is_alive(self, pid_namespace: u32) -> bool {
         !is_dead(self, pid_namespace)

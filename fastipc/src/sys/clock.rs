@@ -133,7 +133,7 @@ fn monotonic_now() -> Timespec {
 
 /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch, as the Python peer records it in
 /// the primitives' `last_acquired_ns` fields. Informative only; never used for timing.
-pub fn realtime_ns() -> u64 {
+pub(crate) fn realtime_ns() -> u64 {
     let ts = clock_gettime(ClockId::Realtime);
     let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
     let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);

@@ -4,7 +4,7 @@
 //! POSIX shared-memory segments, process ids and liveness, and the monotonic clock used
 //! for deadlines.
 
-pub mod clock;
-pub mod futex;
-pub mod process;
-pub mod shm;
+pub(crate) mod clock;
+pub(crate) mod futex;
+pub(crate) mod process;
+pub(crate) mod shm;

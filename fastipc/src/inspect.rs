@@ -1,0 +1,611 @@
+//! Inspecting segments without using them: the one API for tools (`fastipc inspect`,
+//! `fastipc ls`, monitoring) that decodes any fastipc or peer segment into typed structs.
+//!
+//! A tool reads a segment's first bytes however it likes (a read-only `pread(2)` copy
+//! needs only read permission and cannot fault if another process shrinks the file),
+//! tells its [`Kind`] from its name and bytes ([`Kind::detect`]), then [`decode`]s them.
+//! Decoding never fails on what the bytes hold: every field is reported as found, and the
+//! checks an attach would make are in the result (e.g. [`Inspection::validation`] for a
+//! queue). Only bytes shorter than the kind's header are refused ([`Truncated`]).
+//!
+//! ```
+//! use fastipc::inspect::{self, Kind, Object};
+//! use fastipc::sync::Mutex;
+//! use fastipc::MemRef;
+//!
+//! // The bytes of a held mutex, as a tool would copy them from /dev/shm.
+//! let mut buf = [0u64; 8];
+//! let m = Mutex::init(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf)))?;
+//! std::mem::forget(m.lock().unwrap()); // left held, as a holder would
+//! let bytes: Vec<u8> = bytemuck::cast_slice(&buf).to_vec();
+//!
+//! let name = "__pyfastipc_mutex_jobs";
+//! let kind = Kind::detect(name, &bytes).expect("a mutex by its name");
+//! assert_eq!(kind, Kind::Mutex);
+//! let Object::Mutex(state) = inspect::decode(kind, name, 64, &bytes, |_, _| None)? else {
+//!     unreachable!()
+//! };
+//! assert!(state.info.is_locked());
+//! assert_eq!(state.owner_pid, Some(std::process::id()));
+//! assert_eq!(state.owner_alive, Some(true));
+//! // Cut short: refused, with what the kind needs.
+//! let err = inspect::decode(kind, name, 10, &bytes[..10], |_, _| None).unwrap_err();
+//! assert_eq!((err.size, err.needed), (10, 64));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The layouts' own types are re-exported here ([`HeaderSnapshot`], [`MutexInfo`],
+//! [`SemaphoreInfo`], [`EventInfo`], [`CellInfo`], ...) with the constants a report needs
+//! to name what it found; every struct is `#[non_exhaustive]`, so fields can be added
+//! (a queue's endpoint table, say) without breaking tools.
+
+use crate::mem::MemRef;
+use crate::named::{self, cell};
+use crate::queue::layout::{HEADER_SIZE as QUEUE_HEADER_SIZE, MAX_TYPE_NAME, TRAILER_FIXED};
+use crate::sys::process;
+
+pub use crate::named::cell::layout::{
+    CELL_MAGIC, CELL_PREFIX, CELL_VERSION, CellInfo, HEADER_SIZE as CELL_HEADER_SIZE, ValueType,
+};
+pub use crate::queue::Inspection;
+pub use crate::queue::layout::{
+    Geometry, HeaderSnapshot, MAGIC_FEATURE_MASK, MAGIC_PREFIX, TypeTrailer, init_state,
+};
+pub use crate::sync::layout::{
+    EVENT_SIZE, EventInfo, MUTEX_CONTENDED, MUTEX_LOCKED, MUTEX_MAGIC, MUTEX_SIZE, MUTEX_UNLOCKED,
+    MutexInfo, OwnerIdentity, SEMAPHORE_MAGIC, SEMAPHORE_SIZE, SemaphoreInfo,
+};
+
+/// Bytes to read from the start of a segment: enough for the largest header decoded here.
+pub const HEAD_LEN: usize = 128;
+
+/// Segment-name prefix of the Python package's `NamedQueue`.
+pub const PY_QUEUE_PREFIX: &str = "__pyfastipc_queue_";
+/// Segment-name prefix of the Python package's `NamedHistoryBuffer`.
+pub const PY_HISTORY_PREFIX: &str = "__pyfastipc_history_buffer_";
+/// Magic number of the Python package's `NamedQueue` header (`"PFNQ"`).
+pub const PY_QUEUE_MAGIC: u64 = 0x5046_4E51;
+/// Magic number of the Python package's `NamedHistoryBuffer` header (`"PFHB"`).
+pub const PY_HISTORY_MAGIC: u64 = 0x5046_4842;
+/// Size of the Python package's data-object headers (64 bytes of fields, then the
+/// writers' 64-byte mutex).
+pub const PY_HEADER_SIZE: usize = 128;
+
+/// Every segment-name prefix of the objects decoded here (a queue has none).
+pub const PREFIXES: &[&str] = &[
+    named::MUTEX_PREFIX,
+    named::SEMAPHORE_PREFIX,
+    named::EVENT_PREFIX,
+    CELL_PREFIX,
+    PY_QUEUE_PREFIX,
+    PY_HISTORY_PREFIX,
+];
+
+/// What a segment holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A SlickQueue (any name; recognised by the `"SLQ"` marker at offset 24).
+    Queue,
+    /// A named mutex (`__pyfastipc_mutex_NAME`).
+    Mutex,
+    /// A named semaphore (`__pyfastipc_sema_NAME`).
+    Semaphore,
+    /// A named event (`__pyfastipc_event_NAME`).
+    Event,
+    /// A shared cell (`__fastipc_cell_NAME`).
+    SharedCell,
+    /// A queue of the Python package (`__pyfastipc_queue_NAME`, magic `"PFNQ"`).
+    PyfastipcQueue,
+    /// A history buffer of the Python package (`__pyfastipc_history_buffer_NAME`, magic
+    /// `"PFHB"`).
+    PyfastipcHistoryBuffer,
+}
+
+impl Kind {
+    /// The kind a segment name's prefix announces, if any.
+    ///
+    /// ```
+    /// use fastipc::inspect::Kind;
+    /// assert_eq!(Kind::from_prefix("__pyfastipc_sema_jobs"), Some(Kind::Semaphore));
+    /// assert_eq!(Kind::from_prefix("__pyfastipc_sema_"), None); // a bare prefix
+    /// assert_eq!(Kind::from_prefix("ticks"), None);
+    /// ```
+    pub fn from_prefix(segment: &str) -> Option<Kind> {
+        if let Some((kind, _)) = named::parse_segment_name(segment) {
+            return Some(match kind {
+                named::Kind::Mutex => Kind::Mutex,
+                named::Kind::Semaphore => Kind::Semaphore,
+                named::Kind::Event => Kind::Event,
+            });
+        }
+        if cell::parse_segment_name(segment).is_some() {
+            return Some(Kind::SharedCell);
+        }
+        [
+            (PY_HISTORY_PREFIX, Kind::PyfastipcHistoryBuffer),
+            (PY_QUEUE_PREFIX, Kind::PyfastipcQueue),
+        ]
+        .into_iter()
+        .find_map(|(prefix, kind)| {
+            segment
+                .strip_prefix(prefix)
+                .filter(|rest| !rest.is_empty())
+                .map(|_| kind)
+        })
+    }
+
+    /// The kind of segment `name` whose first bytes are `head`: the name prefix decides
+    /// when there is one (a header that does not match is then reported by [`decode`]),
+    /// else a SlickQueue marker at offset 24. `None`: not one of ours.
+    ///
+    /// ```
+    /// use fastipc::inspect::Kind;
+    /// let mut head = [0u8; 64];
+    /// head[24..28].copy_from_slice(b"1QLS"); // "SLQ1" as a little-endian u32
+    /// assert_eq!(Kind::detect("ticks", &head), Some(Kind::Queue));
+    /// assert_eq!(Kind::detect("ticks", &[0u8; 64]), None);
+    /// assert_eq!(Kind::detect("__pyfastipc_event_go", &[1, 0, 0, 0]), Some(Kind::Event));
+    /// ```
+    pub fn detect(name: &str, head: &[u8]) -> Option<Kind> {
+        if let Some(kind) = Kind::from_prefix(name) {
+            return Some(kind);
+        }
+        let marker = head.get(24..28)?;
+        let magic = u32::from_le_bytes(marker.try_into().ok()?);
+        (head.len() >= QUEUE_HEADER_SIZE && magic & !MAGIC_FEATURE_MASK == MAGIC_PREFIX)
+            .then_some(Kind::Queue)
+    }
+
+    /// The bytes [`decode`] needs for this kind: its header's length.
+    pub const fn header_len(self) -> usize {
+        match self {
+            Kind::Queue => QUEUE_HEADER_SIZE,
+            Kind::Mutex => MUTEX_SIZE,
+            Kind::Semaphore => SEMAPHORE_SIZE,
+            Kind::Event => EVENT_SIZE,
+            Kind::SharedCell => CELL_HEADER_SIZE,
+            Kind::PyfastipcQueue | Kind::PyfastipcHistoryBuffer => PY_HEADER_SIZE,
+        }
+    }
+}
+
+/// A segment shorter than its kind's layout: nothing to decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a {kind:?} needs {needed} bytes; the segment has {size}")]
+#[non_exhaustive]
+pub struct Truncated {
+    /// The kind the segment was taken for.
+    pub kind: Kind,
+    /// The segment's size in bytes.
+    pub size: u64,
+    /// The bytes its header needs ([`Kind::header_len`]).
+    pub needed: usize,
+}
+
+/// A decoded segment, per kind.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Object {
+    /// A SlickQueue.
+    Queue(QueueState),
+    /// A named mutex.
+    Mutex(MutexState),
+    /// A named semaphore.
+    Semaphore(SemaphoreInfo),
+    /// A named event.
+    Event(EventInfo),
+    /// A shared cell.
+    SharedCell(CellState),
+    /// A queue of the Python package.
+    PyfastipcQueue(PyDataState),
+    /// A history buffer of the Python package.
+    PyfastipcHistoryBuffer(PyDataState),
+}
+
+/// A queue's header and what an attach would think of it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct QueueState {
+    /// The header, its type trailer and the attach checks ([`Inspection::validation`]).
+    pub inspection: Inspection,
+    /// The message type's name from the trailer, when the trailer records the header's
+    /// (non-zero) fingerprint.
+    pub type_name: Option<String>,
+}
+
+/// A mutex header, with its holder as far as it can be told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MutexState {
+    /// The fields as read.
+    pub info: MutexInfo,
+    /// The holder's process id: the recorded `owner_pid`, or, when a Python peer's late
+    /// store erased it, the pid of the fastipc identity of a held lock; `None` when none.
+    pub owner_pid: Option<u32>,
+    /// Whether that holder is alive (`None` when unlocked or no holder is recorded). A
+    /// fastipc holder is judged by its identity (start time and pid namespace, so a
+    /// reused id counts as dead), a Python holder by its process id.
+    pub owner_alive: Option<bool>,
+    /// Whether the holder is a fastipc process (its identity is recorded), which the next
+    /// fastipc locker takes over from when it is dead; a dead Python holder's lock stays
+    /// held until released by hand.
+    pub fastipc_holder: bool,
+}
+
+impl MutexState {
+    /// Judges the holder of a mutex header.
+    pub fn of(info: MutexInfo) -> MutexState {
+        let fastipc_holder = matches!(
+            (info.owner_pid, info.owner_identity),
+            (pid, Some(id)) if pid == 0 || pid == id.pid
+        );
+        let owner_pid = match (info.owner_pid, info.owner_identity) {
+            (0, Some(id)) if info.is_locked() => Some(id.pid),
+            (0, _) => None,
+            (pid, _) => Some(pid),
+        };
+        let owner_alive = if !info.is_locked() {
+            None
+        } else {
+            match (info.owner_pid, info.owner_identity) {
+                (0, None) => None,
+                (_, Some(id)) if fastipc_holder => Some(id.is_alive(info.owner_pid_namespace)),
+                (pid, _) => Some(process::is_alive(pid)),
+            }
+        };
+        MutexState {
+            info,
+            owner_pid,
+            owner_alive,
+            fastipc_holder,
+        }
+    }
+}
+
+/// A shared cell's header: its mutex and the value type it records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CellState {
+    /// The mutex that guards the value (bytes 0..64).
+    pub mutex: MutexState,
+    /// The header's fields.
+    pub info: CellInfo,
+    /// Where the value ends (its offset plus its size), in bytes.
+    pub value_end: u64,
+    /// Whether the segment is long enough to hold the value.
+    pub holds_value: bool,
+}
+
+/// The header of a Python `NamedQueue` or `NamedHistoryBuffer` (fields the Python package
+/// defines; fastipc itself does not use these objects).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PyDataState {
+    /// The magic word ([`PY_QUEUE_MAGIC`] or [`PY_HISTORY_MAGIC`] when initialised).
+    pub magic: u64,
+    /// Bytes of metadata after the header.
+    pub meta_size: u64,
+    /// Number of slots.
+    pub num_slots: u64,
+    /// Payload bytes per slot.
+    pub slot_size: u64,
+    /// Queue: id of the next message to read; history buffer: `None`.
+    pub head: Option<i64>,
+    /// Queue: id of the next message to write; history buffer: id of the next slot to
+    /// write.
+    pub tail: i64,
+    /// Queue mode (0 queue, 1 latest cache); history buffer: `None`.
+    pub mode: Option<u64>,
+    /// The writers' mutex (bytes 64..128), as read.
+    pub writer: MutexInfo,
+}
+
+/// Decodes the header of segment `name` (of `file_size` bytes) as a `kind`, from `head`,
+/// a copy of its first bytes (at least [`Kind::header_len`]; [`HEAD_LEN`] covers every
+/// kind). `read_at(offset, len)` is asked for more of the segment only where a header
+/// points further (a queue's type trailer); it may return fewer bytes, or `None`.
+pub fn decode(
+    kind: Kind,
+    name: &str,
+    file_size: u64,
+    head: &[u8],
+    read_at: impl FnOnce(u64, usize) -> Option<Vec<u8>>,
+) -> Result<Object, Truncated> {
+    let needed = kind.header_len();
+    let head = head.get(..needed).ok_or(Truncated {
+        kind,
+        size: file_size,
+        needed,
+    })?;
+    Ok(match kind {
+        Kind::Queue => Object::Queue(queue(name, file_size, head, read_at)),
+        Kind::Mutex => Object::Mutex(MutexState::of(mutex_info(head))),
+        Kind::Semaphore => Object::Semaphore(
+            with_aligned(head, SemaphoreInfo::read)
+                .expect("an 8-aligned copy of 64 bytes holds a semaphore header"),
+        ),
+        Kind::Event => Object::Event(
+            with_aligned(head, EventInfo::read)
+                .expect("an 8-aligned copy of 4 bytes holds an event"),
+        ),
+        Kind::SharedCell => Object::SharedCell(shared_cell(file_size, head)),
+        Kind::PyfastipcQueue => Object::PyfastipcQueue(py_data(head, true)),
+        Kind::PyfastipcHistoryBuffer => Object::PyfastipcHistoryBuffer(py_data(head, false)),
+    })
+}
+
+/// Runs `f` on a private, 8-aligned copy of `bytes` (what the layouts' decoders read).
+fn with_aligned<R>(bytes: &[u8], f: impl FnOnce(MemRef<'_>) -> R) -> R {
+    let mut words = vec![0u64; bytes.len().div_ceil(8)];
+    let buf: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+    buf[..bytes.len()].copy_from_slice(bytes);
+    f(MemRef::from_mut(&mut buf[..bytes.len()]))
+}
+
+fn queue(
+    name: &str,
+    file_size: u64,
+    head: &[u8],
+    read_at: impl FnOnce(u64, usize) -> Option<Vec<u8>>,
+) -> QueueState {
+    let snap = with_aligned(head, |mem| HeaderSnapshot::decode(&mem))
+        .expect("an 8-aligned copy of 64 bytes holds a queue header");
+    let inspection = Inspection::from_snapshot(name, snap, file_size, |offset| {
+        let bytes = read_at(offset as u64, TRAILER_FIXED + MAX_TYPE_NAME)?;
+        with_aligned(&bytes, |mem| TypeTrailer::read(&mem, 0))
+    });
+    let type_name = inspection
+        .trailer
+        .as_ref()
+        .filter(|t| t.fingerprint == snap.fingerprint && snap.fingerprint != 0)
+        .map(|t| t.name.clone());
+    QueueState {
+        inspection,
+        type_name,
+    }
+}
+
+fn mutex_info(head: &[u8]) -> MutexInfo {
+    with_aligned(&head[..MUTEX_SIZE], MutexInfo::read)
+        .expect("an 8-aligned copy of 64 bytes holds a mutex header")
+}
+
+fn shared_cell(file_size: u64, head: &[u8]) -> CellState {
+    let info = with_aligned(head, CellInfo::read)
+        .expect("an 8-aligned copy of 128 bytes holds a cell header");
+    let value_end = u64::from(info.value_offset) + u64::from(info.value_type.size);
+    CellState {
+        mutex: MutexState::of(info.mutex),
+        holds_value: file_size >= value_end,
+        value_end,
+        info,
+    }
+}
+
+fn py_data(head: &[u8], is_queue: bool) -> PyDataState {
+    let field = |off: usize| {
+        head.get(off..off + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    PyDataState {
+        magic: field(0),
+        meta_size: field(8),
+        num_slots: field(16),
+        slot_size: field(24),
+        head: is_queue.then(|| field(32) as i64),
+        tail: field(if is_queue { 40 } else { 32 }) as i64,
+        mode: is_queue.then(|| field(48)),
+        writer: mutex_info(&head[64..128]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{Ring, RingSpec};
+    use crate::sync::layout::OwnerIdentity;
+    use crate::sync::{Event, Mutex, Semaphore};
+
+    fn bytes_of(buf: &[u64]) -> Vec<u8> {
+        bytemuck::cast_slice(buf).to_vec()
+    }
+
+    #[test]
+    fn every_kind_needs_its_whole_header() {
+        for kind in [
+            Kind::Queue,
+            Kind::Mutex,
+            Kind::Semaphore,
+            Kind::Event,
+            Kind::SharedCell,
+            Kind::PyfastipcQueue,
+            Kind::PyfastipcHistoryBuffer,
+        ] {
+            let needed = kind.header_len();
+            assert!(needed <= HEAD_LEN);
+            let zeros = vec![0u8; needed];
+            let short = decode(
+                kind,
+                "x",
+                needed as u64 - 1,
+                &zeros[..needed - 1],
+                |_, _| None,
+            );
+            assert_eq!(
+                short.unwrap_err(),
+                Truncated {
+                    kind,
+                    size: needed as u64 - 1,
+                    needed
+                }
+            );
+            // Zeroed bytes of the right length decode (as an object not initialised).
+            assert!(decode(kind, "x", needed as u64, &zeros, |_, _| None).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_queue_is_decoded_with_its_attach_checks_and_trailer() {
+        let name = crate::queue::test_util::TempName::new("inspect");
+        let spec = RingSpec::new(8, 16).with_type("Tick", 0x1234);
+        let ring = Ring::create(&name.0, &spec).unwrap();
+        ring.send_bytes(&[7u8; 16]).unwrap();
+        // The segment's bytes, as a tool copies them.
+        let bytes = std::fs::read(format!("{}/{}", crate::sys::shm::SHM_DIR, name.0)).unwrap();
+        let size = bytes.len() as u64;
+        assert_eq!(Kind::detect(&name.0, &bytes[..HEAD_LEN]), Some(Kind::Queue));
+        let read_at = |offset: u64, len: usize| {
+            let from = usize::try_from(offset).ok()?.min(bytes.len());
+            Some(bytes[from..(from + len).min(bytes.len())].to_vec())
+        };
+        let Object::Queue(q) = decode(Kind::Queue, &name.0, size, &bytes, read_at).unwrap() else {
+            panic!()
+        };
+        assert_eq!(q.inspection.validation.as_ref().unwrap().capacity, 8);
+        assert_eq!(q.inspection.header.fingerprint, 0x1234);
+        assert_eq!(q.inspection.header.last_published_index(), Some(0));
+        assert_eq!(q.type_name.as_deref(), Some("Tick"));
+        // Cut short: decoded, the attach error names the size, no trailer is asked for.
+        let Object::Queue(q) = decode(Kind::Queue, &name.0, 100, &bytes, |_, _| {
+            panic!("a queue that fails its checks has no trailer to read")
+        })
+        .unwrap() else {
+            panic!()
+        };
+        assert!(q.type_name.is_none());
+        assert!(
+            q.inspection
+                .validation
+                .unwrap_err()
+                .to_string()
+                .contains("100 bytes")
+        );
+    }
+
+    #[test]
+    fn a_held_mutex_names_its_live_holder_and_a_dead_identity_is_dead() {
+        let mut buf = [0u64; 8];
+        let m = Mutex::init(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf))).unwrap();
+        std::mem::forget(m.lock().unwrap());
+        let Object::Mutex(state) =
+            decode(Kind::Mutex, "m", 64, &bytes_of(&buf), |_, _| None).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(state.owner_pid, Some(std::process::id()));
+        assert_eq!(state.owner_alive, Some(true));
+        assert!(state.fastipc_holder);
+        // The same holder with another start time: a reused id, so dead.
+        let mut info = state.info;
+        let id = info.owner_identity.unwrap();
+        info.owner_identity = Some(OwnerIdentity::new(
+            id.pid,
+            id.start_time_low.wrapping_add(1).max(1),
+        ));
+        info.owner_pid = 0; // erased by a Python peer's late store
+        let dead = MutexState::of(info);
+        assert_eq!(dead.owner_pid, Some(id.pid));
+        assert_eq!(dead.owner_alive, Some(false));
+        // Unlocked: no holder to judge.
+        info.state = MUTEX_UNLOCKED;
+        assert_eq!(MutexState::of(info).owner_alive, None);
+        assert_eq!(MutexState::of(info).owner_pid, None);
+    }
+
+    #[test]
+    fn semaphores_events_cells_and_python_objects_are_decoded() {
+        let mut buf = [0u64; 8];
+        Semaphore::init(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf)), 5).unwrap();
+        let Object::Semaphore(s) =
+            decode(Kind::Semaphore, "s", 64, &bytes_of(&buf), |_, _| None).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(s.count, 5);
+
+        let mut word = [0u64; 1];
+        Event::init(MemRef::from_mut(
+            &mut bytemuck::cast_slice_mut(&mut word)[..4],
+        ))
+        .unwrap()
+        .set();
+        let Object::Event(e) =
+            decode(Kind::Event, "e", 4, &bytes_of(&word)[..4], |_, _| None).unwrap()
+        else {
+            panic!()
+        };
+        assert!(e.is_set());
+
+        let mut buf = [0u64; 18];
+        let mem = MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf));
+        // SAFETY: the test's own buffer; no cell uses it.
+        unsafe { crate::named::cell::layout::write_header::<[u32; 4]>(mem) }.unwrap();
+        let bytes = bytes_of(&buf);
+        for (size, holds) in [(144, true), (130, false)] {
+            let Object::SharedCell(c) =
+                decode(Kind::SharedCell, "c", size, &bytes[..128], |_, _| None).unwrap()
+            else {
+                panic!()
+            };
+            assert!(c.info.is_valid());
+            assert_eq!((c.value_end, c.holds_value), (144, holds));
+            assert_eq!(c.mutex.owner_alive, None);
+        }
+
+        let mut h = vec![0u8; 128];
+        h[0..8].copy_from_slice(&PY_QUEUE_MAGIC.to_le_bytes());
+        h[16..24].copy_from_slice(&16u64.to_le_bytes());
+        h[40..48].copy_from_slice(&5i64.to_le_bytes());
+        let Object::PyfastipcQueue(p) =
+            decode(Kind::PyfastipcQueue, "p", 128, &h, |_, _| None).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (p.magic, p.num_slots, p.tail, p.head),
+            (PY_QUEUE_MAGIC, 16, 5, Some(0))
+        );
+        let Object::PyfastipcHistoryBuffer(p) =
+            decode(Kind::PyfastipcHistoryBuffer, "p", 128, &h, |_, _| None).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((p.head, p.mode, p.tail), (None, None, 0));
+    }
+
+    #[test]
+    fn prefixes_win_over_content_and_queues_need_the_marker() {
+        let mut q = [0u8; 64];
+        q[24..28].copy_from_slice(&0x534C_5133u32.to_le_bytes());
+        assert_eq!(Kind::detect("__pyfastipc_mutex_m", &q), Some(Kind::Mutex));
+        assert_eq!(
+            Kind::detect("q", &q),
+            Some(Kind::Queue),
+            "any feature digit"
+        );
+        assert_eq!(Kind::detect("q", &q[..63]), None, "shorter than a header");
+        q[27] = 0x54;
+        assert_eq!(Kind::detect("q", &q), None);
+        assert_eq!(
+            Kind::detect("__pyfastipc_mutex_", &[]),
+            None,
+            "a bare prefix"
+        );
+        assert_eq!(
+            Kind::detect("__pyfastipc_history_buffer_h", &[]),
+            Some(Kind::PyfastipcHistoryBuffer)
+        );
+        assert_eq!(
+            Kind::detect("__fastipc_cell_c", &[]),
+            Some(Kind::SharedCell)
+        );
+        for prefix in PREFIXES {
+            assert!(
+                Kind::from_prefix(&format!("{prefix}x")).is_some(),
+                "{prefix}"
+            );
+        }
+    }
+}
