@@ -1,9 +1,10 @@
 //! Inspecting segments without using them: the one API for tools (`fastipc inspect`,
 //! `fastipc ls`, monitoring) that decodes any fastipc or peer segment into typed structs.
 //!
-//! A tool reads a segment's first bytes however it likes (a read-only `pread(2)` copy
-//! needs only read permission and cannot fault if another process shrinks the file),
-//! tells its [`Kind`] from its name and bytes ([`Kind::detect`]), then [`decode`]s them.
+//! [`segment`] reads a segment by name and decodes it. A tool that reads the bytes itself
+//! (a read-only `pread(2)` copy needs only read permission and cannot fault if another
+//! process shrinks the file) tells its [`Kind`] from its name and bytes
+//! ([`Kind::detect`]), then [`decode`]s them.
 //! Decoding never fails on what the bytes hold: every field is reported as found, and the
 //! checks an attach would make are in the result (e.g. [`Inspection::validation`] for a
 //! queue). Only bytes shorter than the kind's header are refused ([`Truncated`]).
@@ -39,6 +40,11 @@
 //! to name what it found; every struct is `#[non_exhaustive]`, so fields can be added
 //! (a queue's endpoint table, say) without breaking tools.
 
+mod file;
+
+use std::path::Path;
+
+use crate::error::ShmError;
 use crate::mem::MemRef;
 use crate::named::{self, cell};
 use crate::queue::layout::{HEADER_SIZE as QUEUE_HEADER_SIZE, MAX_TYPE_NAME, TRAILER_FIXED};
@@ -181,6 +187,75 @@ pub struct Truncated {
     pub size: u64,
     /// The bytes its header needs ([`Kind::header_len`]).
     pub needed: usize,
+}
+
+/// Why [`segment`] could not decode a segment.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InspectError {
+    /// The segment could not be opened or read (invalid name, not found, permission
+    /// denied, not a regular file, ...).
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+    /// Neither its name nor its bytes say it is a fastipc or peer object.
+    #[error("shared-memory segment {name:?} ({size} bytes) is not a fastipc or peer object")]
+    Foreign {
+        /// The segment name.
+        name: String,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// It is shorter than its kind's header.
+    #[error("shared-memory segment {name:?}: {source}")]
+    Truncated {
+        /// The segment name.
+        name: String,
+        /// The kind, its size and what it needs.
+        #[source]
+        source: Truncated,
+    },
+}
+
+/// Reads segment `name` of /dev/shm without attaching (read permission is enough; the
+/// segment is copied, never mapped) and decodes it: its kind and its header.
+///
+/// ```
+/// use fastipc::inspect::{self, Kind, Object};
+/// use fastipc::queue::{Ring, RingSpec};
+///
+/// # let name = format!("fastipc-doc-inspect-{}", std::process::id());
+/// let ring = Ring::create(&name, &RingSpec::new(16, 8))?;
+/// ring.send_bytes(&[1u8; 8])?;
+/// let (kind, object) = inspect::segment(&name)?;
+/// assert_eq!(kind, Kind::Queue);
+/// let Object::Queue(q) = object else { unreachable!() };
+/// assert_eq!(q.inspection.header.capacity, 16);
+/// assert_eq!(q.inspection.header.last_published_index(), Some(0));
+/// assert!(q.inspection.validation.is_ok());
+/// fastipc::queue::remove(&name)?;
+/// assert!(matches!(inspect::segment(&name), Err(inspect::InspectError::Shm(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn segment(name: &str) -> Result<(Kind, Object), InspectError> {
+    segment_in(Path::new(crate::sys::shm::SHM_DIR), name)
+}
+
+/// [`segment`] for a segment of `dir` (a copy of /dev/shm's files, in tests).
+pub fn segment_in(dir: &Path, name: &str) -> Result<(Kind, Object), InspectError> {
+    let file = file::SegmentCopy::open(dir, name)?;
+    let head = file.read_at(0, HEAD_LEN)?;
+    let kind = Kind::detect(name, &head).ok_or_else(|| InspectError::Foreign {
+        name: name.to_owned(),
+        size: file.size(),
+    })?;
+    let object = decode(kind, name, file.size(), &head, |offset, len| {
+        file.read_at(offset, len).ok()
+    })
+    .map_err(|source| InspectError::Truncated {
+        name: name.to_owned(),
+        source,
+    })?;
+    Ok((kind, object))
 }
 
 /// A decoded segment, per kind.
@@ -573,6 +648,50 @@ mod tests {
             panic!()
         };
         assert_eq!((p.head, p.mode, p.tail), (None, None, 0));
+    }
+
+    #[test]
+    fn segments_are_read_by_name_and_refused_with_a_typed_error() {
+        let dir = std::env::temp_dir().join(crate::test_util::unique("inspect-dir"));
+        std::fs::create_dir(&dir).unwrap();
+        let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).unwrap();
+        let mut buf = [0u64; 8];
+        Semaphore::init(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf)), 3).unwrap();
+        write("__pyfastipc_sema_s", &bytes_of(&buf));
+        write("__pyfastipc_mutex_short", &[0u8; 10]);
+        write("plain", &[0u8; 200]);
+        std::os::unix::fs::symlink(dir.join("plain"), dir.join("link")).unwrap();
+        std::fs::create_dir(dir.join("__pyfastipc_event_d")).unwrap();
+        let result = std::panic::catch_unwind(|| {
+            let (kind, object) = segment_in(&dir, "__pyfastipc_sema_s").unwrap();
+            assert_eq!(kind, Kind::Semaphore);
+            assert!(matches!(object, Object::Semaphore(s) if s.count == 3));
+            assert!(matches!(
+                segment_in(&dir, "__pyfastipc_mutex_short"),
+                Err(InspectError::Truncated {
+                    source: Truncated {
+                        size: 10,
+                        needed: 64,
+                        ..
+                    },
+                    ..
+                })
+            ));
+            assert!(matches!(
+                segment_in(&dir, "plain"),
+                Err(InspectError::Foreign { size: 200, .. })
+            ));
+            for name in ["missing", "a/b", "link", "__pyfastipc_event_d"] {
+                assert!(
+                    matches!(segment_in(&dir, name), Err(InspectError::Shm(_))),
+                    "{name}"
+                );
+            }
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     #[test]
