@@ -4,8 +4,8 @@
 //! | module | holds |
 //! |---|---|
 //! | [`cli`] | the command line (clap) |
-//! | [`segment`] | read-only access to a segment, kind detection by name prefix or magic |
-//! | [`inspect`] | `inspect`: a header decoded per kind, as text or JSON |
+//! | [`segment`] | read-only access to a segment; its kind, as [`fastipc::inspect`] tells it by name prefix or magic |
+//! | [`inspect`] | `inspect`: a header decoded per kind by [`fastipc::inspect`], shown as text or JSON |
 //! | [`ls`] | `ls`: the table of our segments |
 //! | [`rm`] | `rm`: removal, with the registry folder |
 //! | [`traffic`] | `send` / `recv`: the test pattern, its verification, the loops |

@@ -35,6 +35,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Which processes are attached to a named object is the attachment registry's answer
+//! ([`Registry::attached`](crate::named::Registry::attached)), with each process's
+//! liveness.
+//!
 //! The layouts' own types are re-exported here ([`HeaderSnapshot`], [`MutexInfo`],
 //! [`SemaphoreInfo`], [`EventInfo`], [`CellInfo`], ...) with the constants a report needs
 //! to name what it found; every struct is `#[non_exhaustive]`, so fields can be added
