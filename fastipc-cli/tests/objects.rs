@@ -41,7 +41,7 @@ fn inspect_decodes_a_typed_queue() {
     let mut w = World::new("insp-q");
     let name = w.segment("q");
     let q = SlickQueue::<Quote>::create(&name, 64).unwrap();
-    let tx = q.producer();
+    let tx = q.producer().unwrap();
     for i in 0..3 {
         tx.send(&Quote {
             px: i,

@@ -35,6 +35,13 @@ pub struct Deadline {
     at: Option<Timespec>,
 }
 
+impl From<Instant> for Deadline {
+    /// [`Deadline::from_instant`]: `recv_deadline(Instant::now() + d)` works.
+    fn from(instant: Instant) -> Deadline {
+        Deadline::from_instant(instant)
+    }
+}
+
 impl Deadline {
     /// A deadline that never passes.
     pub const NEVER: Deadline = Deadline { at: None };

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
-use crate::error::{QueueError, RecvError};
+use crate::error::{OpenError, SendError, TryRecvError};
 use crate::queue::raw::NO_LEASE;
 use crate::queue::test_util::TempName;
 use crate::queue::{SharedCursor, SlickQueue};
 
-fn is_held(r: Result<impl Sized, QueueError>, index: u64) -> bool {
-    matches!(r, Err(QueueError::GuardHeld { held, .. }) if held == index)
+fn is_held(r: Result<impl Sized, SendError>, index: u64) -> bool {
+    matches!(r, Err(SendError::GuardHeld { held, .. }) if held == index)
 }
 
 // Review finding 1: a guard's slot cannot be reserved again through the same mapping
@@ -21,7 +21,7 @@ fn is_held(r: Result<impl Sized, QueueError>, index: u64) -> bool {
 #[test]
 fn slot_guards_never_alias_after_one_lap() {
     let q = SlickQueue::<u64>::local(4).unwrap();
-    let (tx1, tx2) = (q.producer(), q.producer());
+    let (tx1, tx2) = (q.producer().unwrap(), q.producer().unwrap());
     let mut g1 = tx1.reserve().unwrap(); // index 0, position 0
     *g1 = 10;
     for i in 1..4 {
@@ -32,7 +32,7 @@ fn slot_guards_never_alias_after_one_lap() {
     assert!(is_held(tx2.send(&4), 0));
     assert!(is_held(tx2.send_batch(&[4, 5]), 0));
     assert!(is_held(tx2.reserve_batch(1), 0));
-    assert!(is_held(q.clone().producer().send(&4), 0));
+    assert!(is_held(q.clone().producer().unwrap().send(&4), 0));
     assert!(is_held(q.ring().send_bytes(&4u64.to_le_bytes()), 0));
     assert!(is_held(q.ring().reserve(1), 0));
     assert_eq!(
@@ -51,8 +51,8 @@ fn slot_guards_never_alias_after_one_lap() {
     let mut g2 = tx2.reserve().unwrap();
     assert_eq!(g2.index(), 4);
     *g2 = 40;
-    drop(g2); // dropping publishes too
-    let mut rx = q.consumer_from_oldest();
+    g2.commit();
+    let mut rx = q.consumer_from_oldest().unwrap();
     let got: Vec<u64> = (0..4).map(|_| rx.try_recv().unwrap()).collect();
     assert_eq!(got, [1, 2, 3, 40]);
     assert_eq!(q.ring().leases().floor(), NO_LEASE);
@@ -61,7 +61,7 @@ fn slot_guards_never_alias_after_one_lap() {
 #[test]
 fn guards_do_not_reach_each_other_and_never_refuse_themselves() {
     let q = SlickQueue::<u64>::local(8).unwrap();
-    let tx = q.producer();
+    let tx = q.producer().unwrap();
     let g0 = tx.reserve().unwrap(); // 0
     tx.send_batch(&[1, 2]).unwrap(); // 1..=2
     let g3 = tx.reserve_batch(2).unwrap(); // 3..=4
@@ -79,7 +79,7 @@ fn guards_do_not_reach_each_other_and_never_refuse_themselves() {
     // A batch guard that wraps starts a lap after the head it registered with: its own
     // lower bound must not refuse it.
     let q = SlickQueue::<u64>::local(8).unwrap();
-    let tx = q.producer();
+    let tx = q.producer().unwrap();
     tx.send_batch(&[0, 1]).unwrap(); // head 2
     let big = tx.reserve_batch(7).unwrap(); // 2 + 7 > 8: wraps to 8..15
     assert_eq!(big.index(), 8);
@@ -99,14 +99,18 @@ fn guards_in_many_threads_never_share_a_slot() {
     let refused = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (1..=4u64)
         .map(|t| {
-            let (tx, stop, refused) = (q.producer(), Arc::clone(&stop), Arc::clone(&refused));
+            let (tx, stop, refused) = (
+                q.producer().unwrap(),
+                Arc::clone(&stop),
+                Arc::clone(&refused),
+            );
             std::thread::spawn(move || {
                 let mut held = 0u64;
                 let deadline = Instant::now() + Duration::from_secs(20);
                 while !stop.load(Relaxed) && Instant::now() < deadline {
                     let mut g = match tx.reserve() {
                         Ok(g) => g,
-                        Err(QueueError::GuardHeld { .. }) => {
+                        Err(SendError::GuardHeld { .. }) => {
                             refused.fetch_add(1, Relaxed);
                             std::thread::yield_now();
                             continue;
@@ -144,7 +148,7 @@ fn guards_in_many_threads_never_share_a_slot() {
 #[test]
 fn a_sleeper_that_died_costs_one_wake_at_most() {
     let q = SlickQueue::<u64>::local(8).unwrap();
-    let tx = q.producer();
+    let tx = q.producer().unwrap();
     let header = q.ring().raw().header();
     header.sleepers.store(1, Relaxed); // a consumer registered, then was killed
     tx.send(&1).unwrap();
@@ -167,7 +171,7 @@ fn a_woken_consumer_receives_and_the_flag_is_clear() {
         .spins(0)
         .yields(0)
         .poll_interval(Duration::from_secs(120));
-    let mut rx = q.consumer().with_wait_strategy(strategy);
+    let mut rx = q.consumer().unwrap().with_wait_strategy(strategy);
     let consumer = std::thread::spawn(move || rx.recv_timeout(Duration::from_secs(60)));
     let header = q.ring().raw().header();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -178,7 +182,7 @@ fn a_woken_consumer_receives_and_the_flag_is_clear() {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-    q.producer().send(&7).unwrap();
+    q.producer().unwrap().send(&7).unwrap();
     assert_eq!(consumer.join().unwrap(), Ok(7));
     assert_eq!(header.sleepers.load(Relaxed), 0);
 }
@@ -191,11 +195,11 @@ fn shared_consumer_survives_a_hostile_cursor() {
     let slot = q.ring().raw().slot(0);
     slot.data_index.store(c, Relaxed);
     slot.size.store(4, Relaxed);
-    let mut rx = q.shared_consumer(SharedCursor::local(c));
+    let mut rx = q.shared_consumer(SharedCursor::local(c)).unwrap();
     let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rx.try_recv()));
     assert_eq!(
         got.expect("a hostile cursor value panicked"),
-        Err(RecvError::Corrupt { index: c, size: 4 })
+        Err(TryRecvError::Corrupt { index: c, size: 4 })
     );
     assert_eq!(rx.cursor().load(), 0);
 }
@@ -205,19 +209,19 @@ fn shared_consumer_survives_a_hostile_cursor() {
 fn pending_batch_items_can_be_taken() {
     let q = SlickQueue::<u32>::local(16).unwrap();
     let cursor = SharedCursor::local(0);
-    let mut a = q.shared_consumer(cursor.clone());
-    let mut b = q.shared_consumer(cursor);
-    q.producer().send_batch(&[1, 2, 3, 4]).unwrap();
+    let mut a = q.shared_consumer(cursor.clone()).unwrap();
+    let mut b = q.shared_consumer(cursor).unwrap();
+    q.producer().unwrap().send_batch(&[1, 2, 3, 4]).unwrap();
     assert_eq!(a.try_recv(), Ok(1));
     assert_eq!(
         b.try_recv(),
-        Err(RecvError::Empty),
+        Err(TryRecvError::Empty),
         "the batch is a's alone"
     );
     assert_eq!(a.pending(), 3);
     assert_eq!(a.try_recv(), Ok(2));
     assert_eq!(a.take_pending(), [3, 4]);
-    assert_eq!((a.pending(), a.try_recv()), (0, Err(RecvError::Empty)));
+    assert_eq!((a.pending(), a.try_recv()), (0, Err(TryRecvError::Empty)));
 }
 
 // Review finding 13: the typed open_or_create validates the capacity even when the queue
@@ -229,10 +233,50 @@ fn typed_open_or_create_validates_the_capacity_first() {
     assert!(q.created());
     assert!(matches!(
         SlickQueue::<u64>::open_or_create(&name.0, 12),
-        Err(QueueError::InvalidCapacity { capacity: 12, .. })
+        Err(OpenError::InvalidCapacity { capacity: 12, .. })
     ));
     assert!(matches!(
         SlickQueue::<[u8; 1 << 20]>::local(1 << 31),
-        Err(QueueError::Alloc(_))
+        Err(OpenError::Alloc(_))
     ));
+}
+
+// Issue 9: a guard dropped without `commit()` published the slot's stale bytes as a
+// message; now consumers skip it (`Abandoned`), plain and shared alike, and every later
+// message is delivered.
+#[test]
+fn guards_dropped_without_commit_are_skipped_not_delivered() {
+    let q = SlickQueue::<u64>::local(8).unwrap();
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    let mut shared = q.shared_consumer(SharedCursor::local(0)).unwrap();
+    tx.send(&1).unwrap(); // 0
+    let mut g = tx.reserve().unwrap(); // 1: stale bytes, then dropped
+    *g = 666;
+    drop(g);
+    let mut b = tx.reserve_batch(2).unwrap(); // 2..=3, dropped too
+    b[0] = 777;
+    drop(b);
+    tx.send(&2).unwrap(); // 4
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Abandoned(1)));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Abandoned(2)));
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(shared.try_recv(), Ok(1));
+    assert_eq!(shared.try_recv(), Err(TryRecvError::Abandoned(1)));
+    assert_eq!(shared.try_recv(), Err(TryRecvError::Abandoned(2)));
+    assert_eq!(shared.try_recv(), Ok(2));
+    // The last element of the ring: the skip marker points at the next lap's start,
+    // where a wrap marker would; its size (0) tells them apart.
+    for v in 3..5 {
+        tx.send(&v).unwrap(); // 5..=6
+    }
+    for v in 3..5 {
+        assert_eq!(rx.try_recv(), Ok(v));
+    }
+    drop(tx.reserve().unwrap()); // 7, the last position
+    tx.send(&9).unwrap(); // 8
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Abandoned(1)));
+    assert_eq!(rx.try_recv(), Ok(9));
 }
