@@ -12,7 +12,7 @@
 //! |---|---|---|---|
 //! | 0 | 8 | `magic` | `b"FIPCEND1"` |
 //! | 8 | 8 | `generation` | bumped (SeqCst) each time an entry becomes active: the seqlock of producers' floor scans |
-//! | 16 | 8 | `retained` | the retained floor: the highest position of a consumer that left (or was evicted); the lossless floor while no consumer is registered |
+//! | 16 | 8 | `consumers_ever` | non-zero once a consumer registered: until then the lossless floor is 0, so what producers send waits (up to a ring) for the first consumer |
 //! | 24 | 4 | `producers_ever` | non-zero once a fastipc producer registered (disconnect needs one) |
 //! | 28 | 4 | `prod_wake_seq` | futex word of producers blocked on a full lossless queue |
 //! | 32 | 4 | `prod_sleepers` | "producers asleep" flag (0 or 1), same protocol as the header's `sleepers` |
@@ -37,8 +37,8 @@
 //! |---|---|---|---|
 //! | free (0) | claiming (1) | a registrant | CAS (acquire) |
 //! | claiming | active (2) | the registrant, after writing role, identity, position | store (release), then `generation += 1` (SeqCst) |
-//! | active | free | the registrant on drop (deregistration) | a consumer first raises `retained` to its position; store (release) |
-//! | active | claiming | anyone who finds the registrant dead ([`ProcessId::is_dead`]) | CAS (acquire), then as deregistration on its behalf, then free |
+//! | active | free | the registrant on drop (deregistration) | store (release) |
+//! | active | claiming | anyone who finds the registrant dead ([`ProcessId::is_dead`]) | CAS (acquire); then free (store, release), or reused by a registrant |
 //!
 //! A process killed between its claiming CAS and its active store leaves an entry in
 //! state 1 for good (a few instructions' window); it costs one entry.
@@ -48,15 +48,17 @@
 //!
 //! ## The lossless floor
 //! Producers of a lossless queue refuse a claim that would end past `F + capacity`, with
-//! `F` the *floor*: the lowest published position of the active consumer entries, or
-//! `retained` when there is none. Each producer caches `F` and rescans only when a claim
-//! is refused. The invariant that makes a stale cache safe is "every cache is at most the
-//! position of every active consumer": positions only grow; `retained` only grows
-//! (fetch_max); and a consumer registers at the floor and then, after its `generation`
-//! bump, raises its position to the floor of the *other* entries. A scan is a seqlock
-//! read (`generation` loaded before and after, SeqCst; retried when it moved), so a scan
-//! that saw no new entry ended before that entry's bump, and read positions no higher
-//! than the ones the new consumer raises itself to.
+//! `F` the *floor*: the lowest published position of the active consumer entries; when
+//! there is none, 0 until a consumer ever registered (messages wait for the first one),
+//! and the head afterwards (a consumer that left, or died, holds nobody back: producers
+//! may then overwrite, rescanning once a ring). Each producer caches `F` and rescans only
+//! when a claim is refused. The invariant that makes a stale cache safe is "every cache is
+//! at most the position of every active consumer": positions only grow; the head only
+//! grows; and a consumer registers at the floor and then, after its `generation` bump,
+//! raises its position to the floor of the *other* entries. A scan is a seqlock read
+//! (`generation` loaded before and after, SeqCst; retried when it moved), so a scan that
+//! saw no new entry ended before that entry's bump, and read positions (and a head) no
+//! higher than the ones the new consumer raises itself to.
 
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
@@ -138,7 +140,7 @@ impl Role {
 pub(crate) struct TableHeader {
     magic: AtomicU64,
     generation: AtomicU64,
-    retained: AtomicU64,
+    consumers_ever: AtomicU64,
     producers_ever: AtomicU32,
     prod_wake_seq: AtomicU32,
     prod_sleepers: AtomicU32,
@@ -165,7 +167,7 @@ const _: () = {
     assert!(size_of::<TableHeader>() == ENTRY_SIZE);
     assert!(size_of::<Entry>() == ENTRY_SIZE);
     assert!(core::mem::offset_of!(TableHeader, generation) == 8);
-    assert!(core::mem::offset_of!(TableHeader, retained) == 16);
+    assert!(core::mem::offset_of!(TableHeader, consumers_ever) == 16);
     assert!(core::mem::offset_of!(TableHeader, producers_ever) == 24);
     assert!(core::mem::offset_of!(TableHeader, prod_wake_seq) == 28);
     assert!(core::mem::offset_of!(TableHeader, prod_sleepers) == 32);
@@ -255,6 +257,12 @@ impl Table {
     /// or `None` when every entry is held by a live endpoint. Dead registrants' entries
     /// are reclaimed on the way.
     pub(crate) fn register(&self, role: Role, position: u64) -> Option<usize> {
+        self.register_noting(role, position).map(|(i, _)| i)
+    }
+
+    /// [`Table::register`], also returning whether a consumer had ever registered before
+    /// this one (always `true` for producers).
+    fn register_noting(&self, role: Role, position: u64) -> Option<(usize, bool)> {
         let me = ProcessId::current();
         for pass in 0..2 {
             for i in 0..MAX_ENDPOINTS {
@@ -279,20 +287,25 @@ impl Table {
                 e.intent_n.store(0, Relaxed);
                 e.count.store(0, Relaxed);
                 // Release: whoever sees "active" sees the fields above.
-                e.state.store(state::ACTIVE, Release);
-                if role == Role::Producer {
+                e.state.store(state::ACTIVE, SeqCst);
+                // After "active": a scan that finds the flag set and no active consumer
+                // knows that every consumer that ever came has left.
+                let was_ever = if role == Role::Producer {
                     self.header().producers_ever.store(1, SeqCst);
-                }
+                    true
+                } else {
+                    self.header().consumers_ever.swap(1, SeqCst) != 0
+                };
                 // The seqlock bump that makes concurrent floor scans retry (module docs).
                 self.header().generation.fetch_add(1, SeqCst);
-                return Some(i);
+                return Some((i, was_ever));
             }
         }
         None
     }
 
     /// Whether entry `i` is active and its registrant certainly dead; if so, takes it over
-    /// (state claiming) after releasing what it held: the caller then owns it.
+    /// (state claiming): the caller then owns it.
     fn reclaim_if_dead(&self, i: usize) -> bool {
         let e = self.entry(i);
         if e.state.load(Acquire) != state::ACTIVE || !self.identity(e).is_dead() {
@@ -304,7 +317,6 @@ impl Table {
         {
             return false;
         }
-        self.release_position(e);
         true
     }
 
@@ -313,15 +325,6 @@ impl Table {
             pid: e.pid.load(Relaxed),
             start_time: e.start_time.load(Relaxed),
             pid_namespace: e.pid_ns.load(Relaxed),
-        }
-    }
-
-    /// A consumer's entry is leaving: its position becomes (at least) the retained floor.
-    fn release_position(&self, e: &Entry) {
-        if Role::from_code(e.role.load(Relaxed)).is_some_and(Role::is_consumer) {
-            self.header()
-                .retained
-                .fetch_max(e.position.load(Relaxed), SeqCst);
         }
     }
 
@@ -342,7 +345,6 @@ impl Table {
         if let Some(p) = position {
             e.position.fetch_max(p, SeqCst);
         }
-        self.release_position(e);
         e.state.store(state::FREE, Release);
         self.wake_producers();
     }
@@ -380,10 +382,10 @@ impl Table {
         }
     }
 
-    /// The lossless floor (module docs) and the entry that sets it (`None` when the
-    /// retained floor does), read as a seqlock. `except` skips one entry (a registering
-    /// consumer's own).
-    pub(crate) fn floor(&self, except: Option<usize>) -> (u64, Option<usize>) {
+    /// The lossless floor (module docs) and the entry that sets it (`None` when no
+    /// consumer does), read as a seqlock; `head` is the queue's head, read before.
+    /// `except` skips one entry (a registering consumer's own).
+    pub(crate) fn floor(&self, except: Option<usize>, head: u64) -> (u64, Option<usize>) {
         loop {
             let g1 = self.header().generation.load(SeqCst);
             let mut best = (u64::MAX, None);
@@ -403,7 +405,11 @@ impl Table {
                 }
             }
             if best.1.is_none() {
-                best.0 = self.header().retained.load(SeqCst);
+                best.0 = if self.header().consumers_ever.load(SeqCst) == 0 {
+                    0
+                } else {
+                    head
+                };
             }
             if self.header().generation.load(SeqCst) == g1 {
                 return best;
@@ -413,9 +419,20 @@ impl Table {
 
     /// Registers a consumer at `position`, then raises it to the floor of the other
     /// entries (module docs, "The lossless floor"); returns the entry and the position.
-    pub(crate) fn register_consumer(&self, role: Role, position: u64) -> Option<(usize, u64)> {
-        let i = self.register(role, position)?;
-        let (others, _) = self.floor(Some(i));
+    pub(crate) fn register_consumer(
+        &self,
+        role: Role,
+        position: u64,
+        head: impl Fn() -> u64,
+    ) -> Option<(usize, u64)> {
+        let (i, was_ever) = self.register_noting(role, position)?;
+        let (others, holder) = self.floor(Some(i), head());
+        // The first consumer ever: every scan before it found the floor 0.
+        let others = if holder.is_none() && !was_ever {
+            0
+        } else {
+            others
+        };
         let p = position.max(others);
         if p != position {
             self.entry(i).position.store(p, SeqCst);

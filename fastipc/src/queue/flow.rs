@@ -3,8 +3,9 @@
 //! A claim is refused (before its CAS, by [`RawRing::reserve`](super::raw::RawRing)) when
 //! it would end past `floor + capacity`. In a lossless queue the floor is the lower of the
 //! mapping's lease floor and the *lossless floor*: the lowest published position of the
-//! registered consumers, or the retained floor while none is registered
-//! (`endpoints`, "The lossless floor"). Each mapping caches the lossless floor in
+//! registered consumers
+//! (`endpoints`, "The lossless floor": 0 before any consumer registered, the head once
+//! all have left). Each mapping caches the lossless floor in
 //! [`Flow`] and rescans the table only when a claim is refused, so a send that has room
 //! costs one more relaxed load of a process-local word.
 //!
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::endpoints::Table;
 use super::lease::Leases;
+use super::raw::RawRing;
 use crate::sys::clock::Deadline;
 
 /// The longest a producer blocked on a full lossless queue sleeps between two rescans.
@@ -62,6 +64,7 @@ impl Flow {
     /// the module documentation says, until `deadline`.
     pub(crate) fn claim<R>(
         &self,
+        raw: &RawRing,
         table: &Table,
         leases: &Leases,
         deadline: Deadline,
@@ -79,7 +82,7 @@ impl Flow {
             if lease <= held && lease < cached {
                 return Err(Refused::Guard(lease));
             }
-            let (floor, holder) = table.floor(None);
+            let (floor, holder) = table.floor(None, raw.next_index());
             if floor > cached {
                 self.cache.store(floor, Relaxed);
                 continue;
@@ -110,7 +113,7 @@ impl Flow {
                 }
             }
             let seq = table.prepare_sleep();
-            let (floor, _) = table.floor(None);
+            let (floor, _) = table.floor(None, raw.next_index());
             if floor > cached {
                 self.cache.store(floor, Relaxed);
                 continue;

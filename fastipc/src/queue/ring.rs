@@ -442,10 +442,13 @@ impl Ring {
             }
         };
         match (self.mode, &self.table) {
-            (Mode::Lossless, Some(t)) => self.flow.claim(t, &self.leases, deadline, |lossless| {
-                self.raw
-                    .reserve(n, || self.leases.floor().min(lossless), intent)
-            }),
+            (Mode::Lossless, Some(t)) => {
+                self.flow
+                    .claim(&self.raw, t, &self.leases, deadline, |lossless| {
+                        self.raw
+                            .reserve(n, || self.leases.floor().min(lossless), intent)
+                    })
+            }
             _ => self
                 .raw
                 .reserve(n, || self.leases.floor(), intent)
@@ -467,9 +470,12 @@ impl Ring {
             }
         };
         match (self.mode, &self.table) {
-            (Mode::Lossless, Some(t)) => self.flow.claim(t, &self.leases, deadline, |lossless| {
-                self.leases.reserve(&self.raw, n, lossless, intent)
-            }),
+            (Mode::Lossless, Some(t)) => {
+                self.flow
+                    .claim(&self.raw, t, &self.leases, deadline, |lossless| {
+                        self.leases.reserve(&self.raw, n, lossless, intent)
+                    })
+            }
             _ => self
                 .leases
                 .reserve(&self.raw, n, NO_LEASE, intent)
@@ -495,7 +501,7 @@ impl Ring {
             return Ok(None);
         };
         let (entry, position) = if role.is_consumer() {
-            table.register_consumer(role, position)
+            table.register_consumer(role, position, || self.raw.next_index())
         } else {
             table.register(role, position).map(|i| (i, position))
         }
@@ -541,11 +547,12 @@ impl Ring {
     }
 
     /// Where a consumer that reads "from now" starts: the head in a lossy queue; in a
-    /// lossless one the oldest message not yet read (the lossless floor), so that what
-    /// was sent before it came is delivered.
+    /// lossless one the oldest message not yet read by the registered consumers (the
+    /// lossless floor: 0 before any consumer came, so that what was sent before the first
+    /// one is delivered; the head when all consumers have left).
     pub fn start_index(&self) -> u64 {
         match (self.mode, &self.table) {
-            (Mode::Lossless, Some(t)) => t.floor(None).0,
+            (Mode::Lossless, Some(t)) => t.floor(None, self.raw.next_index()).0,
             _ => self.next_index(),
         }
     }

@@ -280,3 +280,196 @@ fn guards_dropped_without_commit_are_skipped_not_delivered() {
     assert_eq!(rx.try_recv(), Err(TryRecvError::Abandoned(1)));
     assert_eq!(rx.try_recv(), Ok(9));
 }
+
+mod lossless {
+    use super::*;
+    use crate::error::{RecvError, RecvTimeoutError, SendTimeoutError, TrySendError};
+    use crate::queue::Mode;
+
+    fn queue(capacity: usize) -> SlickQueue<u64> {
+        SlickQueue::<u64>::local_with(capacity, Mode::Lossless).unwrap()
+    }
+
+    #[test]
+    fn try_send_hands_the_message_back_when_full() {
+        let q = queue(4);
+        let tx = q.producer().unwrap();
+        let mut rx = q.consumer().unwrap();
+        for i in 0..4 {
+            assert_eq!(tx.try_send(&i), Ok(i));
+        }
+        assert_eq!(tx.try_send(&4), Err(TrySendError::Full(4)));
+        assert_eq!(q.next_index(), 4, "a refused send reserved something");
+        assert_eq!(
+            tx.send_timeout(&4, Duration::from_millis(20)),
+            Err(SendTimeoutError::Timeout(4))
+        );
+        // Reading frees room only once the position is published: at the latest when
+        // the consumer finds the queue empty.
+        let got: Vec<u64> = rx.try_iter().collect();
+        assert_eq!(got, [0, 1, 2, 3]);
+        assert_eq!(tx.try_send(&4), Ok(4));
+        assert_eq!(rx.try_recv(), Ok(4));
+    }
+
+    #[test]
+    fn messages_sent_before_the_first_consumer_wait_for_it() {
+        let q = queue(8);
+        let tx = q.producer().unwrap();
+        for i in 0..8 {
+            tx.send(&i).unwrap();
+        }
+        assert!(matches!(tx.try_send(&8), Err(TrySendError::Full(8))));
+        let mut rx = q.consumer().unwrap();
+        assert_eq!(rx.position(), 0);
+        for i in 0..8 {
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        // A consumer that leaves holds nobody back: with no consumer left, producers
+        // overwrite, and the next consumer starts at the head.
+        tx.send(&8).unwrap();
+        assert_eq!(rx.try_recv(), Ok(8));
+        drop(rx);
+        for i in 9..30 {
+            assert_eq!(tx.try_send(&i), Ok(i));
+        }
+        let mut next = q.consumer().unwrap();
+        assert_eq!(next.try_recv(), Err(TryRecvError::Empty));
+        tx.send(&30).unwrap();
+        assert_eq!(next.try_recv(), Ok(30));
+    }
+
+    #[test]
+    fn a_slow_consumer_loses_nothing() {
+        let q = queue(16);
+        let tx = q.producer().unwrap();
+        let mut rx = q.consumer().unwrap();
+        const N: u64 = 20_000;
+        let sender = std::thread::spawn(move || {
+            for i in 0..N {
+                if i % 3 == 0 {
+                    tx.send_batch(&[i]).unwrap();
+                } else {
+                    tx.send(&i).unwrap();
+                }
+            }
+        });
+        for i in 0..N {
+            if i % 2000 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(rx.recv(), Ok(i));
+        }
+        sender.join().unwrap();
+        // The only producer left: disconnected once everything was read.
+        assert_eq!(rx.recv(), Err(RecvError::Disconnected));
+    }
+
+    #[test]
+    fn batches_and_guards_obey_the_floor() {
+        let q = queue(8);
+        let tx = q.producer().unwrap();
+        let mut rx = q.consumer().unwrap();
+        tx.send_batch(&[0, 1, 2, 3, 4, 5]).unwrap();
+        // Two more fit; a batch of three does not (it would wrap to the next lap).
+        let tx2 = tx.clone();
+        let blocked = std::thread::spawn(move || {
+            let mut g = tx2.reserve_batch(3).unwrap();
+            g.copy_from_slice(&[6, 7, 8]);
+            g.commit()
+        });
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(!blocked.is_finished(), "a batch passed the floor");
+        assert_eq!(q.next_index(), 6);
+        let mut buf = [0u64; 8];
+        assert_eq!(rx.recv_into(&mut buf), Ok(6));
+        // Its index: the batch wraps to the next lap (positions 6..8 cannot hold 3).
+        assert_eq!(blocked.join().unwrap(), 8);
+        assert_eq!(rx.recv(), Ok(6));
+        assert_eq!(rx.try_recv(), Ok(7));
+        assert_eq!(rx.try_recv(), Ok(8));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    }
+
+    #[test]
+    fn a_shared_group_gets_every_message_once() {
+        let q = queue(8);
+        let cursor = SharedCursor::local(q.start_index());
+        let tx = q.producer().unwrap();
+        const N: u64 = 10_000;
+        let members: Vec<_> = (0..2)
+            .map(|_| {
+                let mut rx = q.shared_consumer(cursor.clone()).unwrap();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        match rx.recv_timeout(Duration::from_secs(20)) {
+                            Ok(v) => got.push(v),
+                            Err(RecvTimeoutError::Disconnected) => return got,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for i in 0..N {
+            tx.send(&i).unwrap();
+        }
+        drop(tx);
+        let mut all: Vec<u64> = members
+            .into_iter()
+            .flat_map(|m| m.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..N).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_mode_is_recorded_and_checked() {
+        let name = TempName::new("mode");
+        let q = SlickQueue::<u64>::create_with(&name.0, 8, Mode::Lossless).unwrap();
+        assert_eq!(q.mode(), Mode::Lossless);
+        assert_eq!(
+            SlickQueue::<u64>::open(&name.0).unwrap().mode(),
+            Mode::Lossless
+        );
+        let err = SlickQueue::<u64>::open_or_create(&name.0, 8).unwrap_err();
+        assert!(matches!(
+            err,
+            OpenError::ModeMismatch {
+                requested: Mode::Lossy,
+                found: Mode::Lossless,
+                ..
+            }
+        ));
+        let text = err.to_string();
+        assert!(
+            text.contains("lossless") && text.contains("lossy"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn endpoints_register_and_the_table_has_a_clear_limit() {
+        let q = queue(8);
+        let tx = q.producer().unwrap();
+        let _tx2 = tx.clone(); // clones share the entry
+        let rx = q.consumer().unwrap();
+        assert_eq!((q.producer_count(), q.consumer_count()), (1, 1));
+        let mut many = Vec::new();
+        let err = loop {
+            match q.consumer() {
+                Ok(c) => many.push(c),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(many.len(), crate::queue::MAX_ENDPOINTS - 2);
+        assert!(
+            matches!(err, OpenError::EndpointsFull { max: 64, .. }),
+            "{err}"
+        );
+        many.clear();
+        drop(rx);
+        assert_eq!((q.producer_count(), q.consumer_count()), (1, 0));
+    }
+}

@@ -51,8 +51,9 @@ impl Watch {
     ) -> Result<(Watch, u64), crate::error::OpenError> {
         let (table, entry, position) = match ring.table() {
             Some(t) => {
+                let raw = *ring.raw();
                 let (entry, p) = t
-                    .register_consumer(role, position)
+                    .register_consumer(role, position, || raw.next_index())
                     .ok_or_else(|| ring.endpoints_full())?;
                 (Some(*t), entry, p)
             }
