@@ -539,9 +539,9 @@ pub enum SendError {
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrySendError<T> {
-    /// A lossless queue is full: a registered consumer (or the retained floor, while no
-    /// consumer is registered) has not read the message a whole ring back. The message
-    /// is handed back.
+    /// A lossless queue is full: a registered consumer has not read the message a whole
+    /// ring back (or no consumer has come yet, and the ring holds a whole ring of
+    /// messages waiting for the first one). The message is handed back.
     #[error("the lossless queue is full (its slowest registered consumer is a whole ring behind)")]
     Full(T),
     /// The send cannot succeed as asked (see [`SendError`]); the message is handed back.
@@ -573,11 +573,11 @@ impl<T> TrySendError<T> {
 #[non_exhaustive]
 pub enum SendTimeoutError<T> {
     /// The deadline passed while a lossless queue stayed full (no registered consumer
-    /// read far enough, or none registered while the ring held a whole ring of unread
-    /// messages). The message is handed back.
+    /// read far enough, or no consumer came yet while the ring held a whole ring of
+    /// messages waiting for the first one). The message is handed back.
     #[error(
-        "timed out waiting for room in the lossless queue (its slowest registered consumer, \
-         or the retained floor when none is registered, stayed a whole ring behind)"
+        "timed out waiting for room in the lossless queue (its slowest registered consumer \
+         stayed a whole ring behind, or no consumer has come yet)"
     )]
     Timeout(T),
     /// The send cannot succeed as asked (see [`SendError`]); the message is handed back.
