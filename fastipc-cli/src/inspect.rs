@@ -17,9 +17,10 @@ use fastipc::named::cell::layout::{
 };
 use fastipc::named::registry::Registry;
 use fastipc::queue::Inspection;
+use fastipc::queue::endpoints::{TABLE_LEN, decode_table};
 use fastipc::queue::layout::{
-    HEADER_SIZE as QUEUE_HEADER_SIZE, HeaderSnapshot, MAX_TYPE_NAME, TRAILER_FIXED, TypeTrailer,
-    init_state,
+    FLAG_ENDPOINTS, FLAG_LOSSLESS, HEADER_SIZE as QUEUE_HEADER_SIZE, HeaderSnapshot, MAX_TYPE_NAME,
+    TRAILER_FIXED, TypeTrailer, init_state,
 };
 use fastipc::sync::layout::{
     EVENT_SIZE, EventInfo, MUTEX_CONTENDED, MUTEX_LOCKED, MUTEX_MAGIC, MUTEX_SIZE, MUTEX_UNLOCKED,
@@ -93,6 +94,25 @@ pub enum Details {
     PyfastipcHistoryBuffer(PyDataDetails),
 }
 
+/// One registered endpoint of a queue.
+#[derive(Clone, Debug, Serialize)]
+pub struct Endpoint {
+    /// Its entry in the table.
+    pub slot: usize,
+    /// `"producer"`, `"consumer"` or `"shared-consumer"`.
+    pub role: &'static str,
+    /// Its process.
+    pub pid: u32,
+    /// Whether that process may still run (`false` only when certainly dead).
+    pub alive: bool,
+    /// Consumers: the published position; producers: `null`.
+    pub position: Option<u64>,
+    /// Consumers: how far the published position is behind the head.
+    pub lag: Option<u64>,
+    /// Producers: the claim in flight (`[start, n]`), `null` when none recorded.
+    pub intent: Option<(u64, u64)>,
+}
+
 /// A SlickQueue header (LAYOUT.md §1 and fastipc's additions).
 #[derive(Clone, Debug, Serialize)]
 pub struct QueueDetails {
@@ -120,6 +140,12 @@ pub struct QueueDetails {
     pub last_reserve_count: u16,
     /// The highest published index, `null` when nothing was published.
     pub last_published: Option<u64>,
+    /// `"lossy"` or `"lossless"` (header flags bit 1; peers' queues are lossy).
+    pub queue_mode: &'static str,
+    /// Whether the queue has a fastipc endpoint table (header flags bit 0).
+    pub has_endpoints: bool,
+    /// The registered endpoints (empty without a table).
+    pub endpoints: Vec<Endpoint>,
     /// The message type's layout fingerprint (header bytes 32..40), in hex; 0 when the
     /// creator recorded none (a C++/Python peer, or an untyped fastipc ring).
     pub fingerprint: String,
@@ -356,6 +382,33 @@ fn queue(seg: &SegmentFile, head: &[u8], problems: &mut Vec<String>) -> QueueDet
     if let Err(e) = &inspection.validation {
         problems.push(e.to_string());
     }
+    let has_endpoints = snap.flags & FLAG_ENDPOINTS != 0;
+    let endpoints = match &inspection.validation {
+        Ok(g) if has_endpoints => seg
+            .read_at(g.endpoints_offset() as u64, TABLE_LEN)
+            .ok()
+            .and_then(|bytes| decode_table(&bytes))
+            .unwrap_or_else(|| {
+                problems.push("the header announces an endpoint table, but none is there".into());
+                Vec::new()
+            }),
+        _ => Vec::new(),
+    };
+    let endpoints = endpoints
+        .into_iter()
+        .map(|e| {
+            let consumer = e.role.is_consumer();
+            Endpoint {
+                slot: e.slot,
+                role: e.role.as_str(),
+                pid: e.pid,
+                alive: e.alive,
+                position: consumer.then_some(e.position),
+                lag: consumer.then(|| snap.next_index().saturating_sub(e.position)),
+                intent: e.intent,
+            }
+        })
+        .collect();
     let type_name = inspection
         .trailer
         .filter(|t| t.fingerprint == snap.fingerprint && snap.fingerprint != 0)
@@ -373,6 +426,13 @@ fn queue(seg: &SegmentFile, head: &[u8], problems: &mut Vec<String>) -> QueueDet
         next_index: snap.next_index(),
         last_reserve_count: snap.last_reserve_count(),
         last_published: snap.last_published_index(),
+        queue_mode: if has_endpoints && snap.flags & FLAG_LOSSLESS != 0 {
+            "lossless"
+        } else {
+            "lossy"
+        },
+        has_endpoints,
+        endpoints,
         fingerprint: hex64(snap.fingerprint),
         type_name,
         wake_seq: snap.wake_seq,
@@ -640,8 +700,8 @@ impl Report {
         let mut s = match &self.details {
             Details::Queue(q) => {
                 let mut s = format!(
-                    "{} x {} B, next index {}",
-                    q.capacity, q.element_size, q.next_index
+                    "{} x {} B, {}, next index {}",
+                    q.capacity, q.element_size, q.queue_mode, q.next_index
                 );
                 if let Some(t) = &q.type_name {
                     let _ = write!(s, ", type {t}");
@@ -707,6 +767,31 @@ impl Report {
                     ),
                 ));
                 l.push(("last published", opt(q.last_published, "none")));
+                l.push((
+                    "mode",
+                    if q.has_endpoints {
+                        q.queue_mode.to_owned()
+                    } else {
+                        "lossy (no endpoint table: made by a C++/Python peer)".into()
+                    },
+                ));
+                if q.has_endpoints && q.endpoints.is_empty() {
+                    l.push(("endpoints", "none registered".into()));
+                }
+                for e in &q.endpoints {
+                    let alive = if e.alive { "alive" } else { "dead" };
+                    let what = match (e.position, e.lag) {
+                        (Some(p), Some(lag)) => format!("position {p}, lag {lag}"),
+                        _ => match e.intent {
+                            Some((start, n)) => format!("last claim {start} (+{n})"),
+                            None => "no claim yet".into(),
+                        },
+                    };
+                    l.push((
+                        "endpoint",
+                        format!("#{} {} pid {} ({alive}), {what}", e.slot, e.role, e.pid),
+                    ));
+                }
                 l.push((
                     "message type",
                     match &q.type_name {
