@@ -940,7 +940,7 @@ mod tests {
         assert_eq!(q.magic_text, "SLQ1");
         assert_eq!(q.init_state_name, "ready");
         assert!(q.valid && r.problems.is_empty(), "{r}");
-        assert_eq!(r.summary(), "16 x 24 B, next index 2");
+        assert_eq!(r.summary(), "16 x 24 B, lossy, next index 2");
         // The same header in a file cut short: decoded, with the attach error listed.
         let r = inspect_bytes(&dir, "short", &bytes[..200]).unwrap();
         let Details::Queue(q) = &r.details else {
