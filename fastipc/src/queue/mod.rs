@@ -16,8 +16,8 @@
 //! use fastipc::SlickQueue;
 //!
 //! let q = SlickQueue::<u64>::local(8)?;
-//! let tx = q.producer();
-//! let mut rx = q.consumer();
+//! let tx = q.producer()?;
+//! let mut rx = q.consumer()?;
 //! let t = std::thread::spawn(move || tx.send(&42));
 //! assert_eq!(rx.recv()?, 42);
 //! assert_eq!(t.join().unwrap()?, 0); // send returns the message's index

@@ -32,8 +32,8 @@ use crate::sys::clock::Deadline;
 /// use fastipc::queue::TryRecvError;
 ///
 /// let q = SlickQueue::<u64>::local(4)?;
-/// let tx = q.producer();
-/// let mut rx = q.consumer();
+/// let tx = q.producer()?;
+/// let mut rx = q.consumer()?;
 /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
 /// for i in 0..6 {
 ///     tx.send(&i)?;                 // 6 messages into a ring of 4
@@ -305,9 +305,9 @@ impl<T: IpcMessage> Consumer<T> {
 ///
 /// let q = SlickQueue::<u32>::local(64)?;
 /// let cursor = SharedCursor::local(q.next_index());
-/// let mut a = q.shared_consumer(cursor.clone());
-/// let mut b = q.shared_consumer(cursor);
-/// let tx = q.producer();
+/// let mut a = q.shared_consumer(cursor.clone())?;
+/// let mut b = q.shared_consumer(cursor)?;
+/// let tx = q.producer()?;
 /// for i in 0..4 {
 ///     tx.send(&i)?;
 /// }
@@ -408,8 +408,8 @@ impl<T: IpcMessage> SharedConsumer<T> {
     /// use fastipc::queue::SharedCursor;
     ///
     /// let q = SlickQueue::<u32>::local(16)?;
-    /// let mut rx = q.shared_consumer(SharedCursor::local(0));
-    /// q.producer().send_batch(&[1, 2, 3])?;
+    /// let mut rx = q.shared_consumer(SharedCursor::local(0))?;
+    /// q.producer()?.send_batch(&[1, 2, 3])?;
     /// assert_eq!(rx.try_recv()?, 1);     // claims the whole batch
     /// assert_eq!(rx.pending(), 2);
     /// assert_eq!(rx.take_pending(), [2, 3]);

@@ -35,8 +35,8 @@ use crate::message::IpcMessage;
 /// use fastipc::SlickQueue;
 ///
 /// let q = SlickQueue::<u64>::local(1024)?;
-/// let tx = q.producer();
-/// let mut rx = q.consumer(); // sees everything sent from now on
+/// let tx = q.producer()?;
+/// let mut rx = q.consumer()?; // sees everything sent from now on
 /// tx.send(&7)?;
 /// tx.send_batch(&[8, 9])?;
 /// assert_eq!(rx.try_recv()?, 7);
@@ -57,8 +57,8 @@ use crate::message::IpcMessage;
 /// struct Tick { ts_ns: u64, price: f64 }
 ///
 /// let q = SlickQueue::<Tick>::local(64)?;
-/// let mut rx = q.consumer();
-/// q.producer().send(&Tick { ts_ns: 1, price: 9.5 })?;
+/// let mut rx = q.consumer()?;
+/// q.producer()?.send(&Tick { ts_ns: 1, price: 9.5 })?;
 /// assert_eq!(rx.try_recv()?, Tick { ts_ns: 1, price: 9.5 });
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -43,8 +43,8 @@ impl Drop for Entry {
 /// use fastipc::SlickQueue;
 ///
 /// let q = SlickQueue::<[u32; 4]>::local(64)?;
-/// let tx = q.producer();
-/// let mut rx = q.consumer();
+/// let tx = q.producer()?;
+/// let mut rx = q.consumer()?;
 /// let mut slot = tx.reserve()?;      // zero-copy: fill the message in the ring
 /// slot[0] = 1;
 /// slot[3] = 4;
@@ -255,7 +255,7 @@ impl<T: IpcMessage> Producer<T> {
     /// use fastipc::queue::SendError;
     ///
     /// let q = SlickQueue::<u64>::local(4)?;
-    /// let tx = q.producer();
+    /// let tx = q.producer()?;
     /// let mut slot = tx.reserve()?;               // index 0
     /// *slot = 7;
     /// for i in 1..4 {
@@ -390,8 +390,8 @@ impl<T: IpcMessage> Drop for SlotGuard<'_, T> {
 /// use fastipc::SlickQueue;
 ///
 /// let q = SlickQueue::<u16>::local(8)?;
-/// let tx = q.producer();
-/// let mut rx = q.consumer();
+/// let tx = q.producer()?;
+/// let mut rx = q.consumer()?;
 /// let mut batch = tx.reserve_batch(3)?;
 /// batch.copy_from_slice(&[1, 2, 3]);
 /// batch.commit();
