@@ -181,7 +181,7 @@ fn producer(millis: u64) -> Result<()> {
         // attached, while the ring holds 4096 unread ticks).
         tx.send(&Tick::new(seq, false))?;
         seq += 1;
-        if seq % 1024 == 0 && start.elapsed() >= run_for {
+        if seq.is_multiple_of(1024) && start.elapsed() >= run_for {
             break;
         }
     }

@@ -181,7 +181,7 @@ const _: () = {
     assert!(core::mem::offset_of!(Entry, count) == 48);
 };
 
-/// One endpoint as [`Table::list`] (and `fastipc inspect`) sees it.
+/// One endpoint as [`Ring::endpoints`](crate::queue::Ring::endpoints) (and `fastipc inspect`) sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EndpointInfo {

@@ -7,10 +7,12 @@
 //! | [`layout`] | the header and slot structs, offsets pinned at compile time, the header decode |
 //! | `raw` (private) | the algorithm over precomputed pointers, and its memory-ordering argument |
 //! | `lease` (private) | the positions zero-copy guards of one mapping hold, refused to other reservations |
+//! | [`endpoints`] | the endpoint table after the data: registration, liveness, the lossless floor, its decode for tools |
+//! | `flow` (private) | the claim loop of a lossless queue's producers (cached floor, rescan, sleep, dead-consumer eviction) |
 //! | [`Ring`] (`ring`) | the untyped, byte-level queue: create/attach handshake, reserve/publish/read/read_shared/read_last, inspect |
 //! | [`SharedCursor`] (`cursor`) | the work-stealing cursor, optionally in its own 8-byte segment |
 //! | [`WaitStrategy`] (`wait`) | how blocking receives spin, yield and sleep |
-//! | `typed` | [`SlickQueue<T>`], [`Producer<T>`], [`Consumer<T>`], [`SharedConsumer<T>`] |
+//! | `typed` | [`SlickQueue<T>`], [`Producer<T>`], [`Consumer<T>`], [`SharedConsumer<T>`], and the consumers' `watch` (position publishing, disconnect and dead-claimant checks) |
 //!
 //! ```
 //! use fastipc::SlickQueue;
@@ -25,12 +27,18 @@
 //! ```
 //!
 //! Differences from the peers, all invisible in the shared bytes except the padding
-//! fastipc owns (header bytes 32..40 and 56..64, and an optional trailer after the data):
+//! fastipc owns (header bytes 32..44 and 56..64, an optional trailer and the endpoint
+//! table after the data):
+//! - every fastipc endpoint registers in the queue's endpoint table; a queue can be
+//!   created lossless ([`Mode::Lossless`]: producers wait for registered consumers),
+//!   consumers learn that every producer left ([`RecvError::Disconnected`]), and a claim
+//!   its producer abandoned (died, or dropped its guard) is skipped with
+//!   [`RecvError::Abandoned`] instead of stalling every reader;
 //! - consumers re-validate every copy against the producers of later laps, so a lapped
 //!   consumer does not return a message torn by them (fastipc producers mark a slot
 //!   before rewriting its position, and a one-element message is validated by its slot;
 //!   a C++ or Python producer of a later lap does not mark, so against it only batches
-//!   are validated); it gets [`RecvError::Lagged`] with
+//!   are validated); it gets [`TryRecvError::Lagged`] with
 //!   the count (exact for single sends) and continues from the oldest message still
 //!   available (the peers jump a whole lap ahead). A fastipc producer that was itself
 //!   lapped before writing neither writes nor publishes. A torn message can still get
@@ -40,7 +48,7 @@
 //!   overwriting a one-element message larger than 8 bytes while it is being copied
 //!   (raw.rs states the argument exactly);
 //! - zero-copy guards ([`Producer::reserve`]) hold a lease: no reservation through the
-//!   same mapping may reach their slot a lap later ([`OpenError::GuardHeld`]);
+//!   same mapping may reach their slot a lap later ([`SendError::GuardHeld`]);
 //! - consumers can block (`recv`, `recv_timeout`, ...), sleeping on a futex word that
 //!   fastipc producers wake only when someone sleeps; peers' producers never wake anyone,
 //!   so sleepers also re-check on a short timer;

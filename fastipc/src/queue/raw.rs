@@ -112,6 +112,22 @@
 //! first ends at or before the lease's start. Either way no claim made through this
 //! mapping reaches a leased position while the lease lives.
 //!
+//! # Abandoned claims
+//!
+//! A claim that will never be published (its producer died between claim and publish, or
+//! a zero-copy guard or `Reservation` was dropped without commit) would stall every reader
+//! at its start `X`. [`RawRing::abandon`] turns it into a *skip marker*: the slot of `X`
+//! gets `size = 0` (relaxed), then `data_index = X + n` (release; a compare-exchange from
+//! the value the caller saw when the caller is a reader acting for a dead producer, so a
+//! publish that came meanwhile wins). `locate` recognises it in its wrap-marker branch
+//! (`RawRing::skip_marker`): size 0, which no publish and no wrap marker stores, `X < d <=
+//! X + capacity`, and nobody claimed a lap past `X` (the marks of a later lap's batch can
+//! hold such a value; the acquire fence before that check mirrors the one of the
+//! corrupt-size branch). It reports `Abandoned(n)` and continues at `X + n`. A peer reader
+//! takes it for a wrap marker and jumps to `X + n`. Producers record each claim's start
+//! and size in their endpoint entry *before* the claiming CAS (`intent`), so a reader stuck
+//! at an unpublished `X` (typed `watch`) can tell a dead claimant from a live one.
+//!
 //! # Wake protocol
 //!
 //! `sleepers` (header bytes 60..64) is a flag, "waiters present". A consumer that runs out

@@ -234,7 +234,7 @@ impl Inspection {
 /// One `Ring` is one mapping of the queue. It keeps the leases of the zero-copy guards
 /// made through it (see [`Producer::reserve`](crate::queue::Producer::reserve)): every
 /// reservation made through this `Ring` that would reach a message a guard still holds is
-/// refused with [`OpenError::GuardHeld`].
+/// refused with [`SendError::GuardHeld`].
 #[derive(Debug)]
 pub struct Ring {
     raw: RawRing,

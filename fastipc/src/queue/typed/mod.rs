@@ -24,12 +24,15 @@ use crate::message::IpcMessage;
 /// A lock-free multi-producer, multi-consumer ring of `T` messages, byte-compatible with
 /// the C++ `slick::SlickQueue<T>` and Python `slick-queue-py` 2.3.
 ///
-/// Producers never block and never wait for consumers: when consumers fall a whole ring
-/// behind, the oldest messages are overwritten and those consumers get
-/// [`RecvError::Lagged`](crate::queue::RecvError::Lagged) with the count. The one thing
-/// that refuses a send is a zero-copy guard made through the same mapping (this handle, its
-/// clones and their endpoints) still held a whole ring behind ([`OpenError::GuardHeld`],
-/// see [`Producer::reserve`]).
+/// In a lossy queue (the default, [`Mode::Lossy`]) producers never wait for consumers:
+/// when consumers fall a whole ring behind, the oldest messages are overwritten and those
+/// consumers get [`RecvError::Lagged`](crate::queue::RecvError::Lagged) with the count. In
+/// a lossless queue ([`SlickQueue::create_with`] and the other `_with` constructors with
+/// [`Mode::Lossless`]) producers wait instead while a registered consumer is a whole ring
+/// behind. Otherwise the one thing that refuses a send is a zero-copy guard made through
+/// the same mapping (this handle, its clones and their endpoints) still held a whole ring
+/// behind ([`SendError::GuardHeld`](crate::queue::SendError::GuardHeld), see
+/// [`Producer::reserve`]).
 ///
 /// ```
 /// use fastipc::SlickQueue;

@@ -88,8 +88,8 @@ impl Watch {
     /// publishes it every `step` messages (lossless queues only).
     #[inline(always)]
     pub(crate) fn found(&mut self, cursor: u64) {
-        self.stuck = None;
-        self.empties = 0;
+        // Nothing else here: this runs once per reservation (a stuck position is
+        // recognised by its cursor in `empty`, which moves on with it).
         if cursor >= self.publish_at {
             self.publish(cursor);
         }
