@@ -220,7 +220,11 @@ unsafe impl Sync for Table {}
 impl Table {
     /// The table at `offset` of `mem`, if the bytes are in bounds, aligned and carry the
     /// marker.
-    pub(crate) fn at(mem: &MemRef<'_>, offset: usize, scope: Scope) -> Option<Table> {
+    ///
+    /// # Safety
+    /// The memory `mem` describes must stay mapped for as long as the returned value (or
+    /// any copy of it) is used.
+    pub(crate) unsafe fn at(mem: &MemRef<'_>, offset: usize, scope: Scope) -> Option<Table> {
         let ptr = mem.ptr_at(offset, TABLE_LEN, 64).ok()?;
         let header = NonNull::new(ptr.cast::<TableHeader>())?;
         let table = Table { header, scope };

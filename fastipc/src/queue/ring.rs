@@ -345,7 +345,9 @@ impl Ring {
         });
         if let Ok(g) = &inspection.validation
             && snap.flags & FLAG_ENDPOINTS != 0
-            && let Some(table) = Table::at(&mem, g.endpoints_offset(), Scope::Shared)
+            // SAFETY: `segment` (which `mem` maps) lives until the end of this function,
+            // and the table is used only in this block.
+            && let Some(table) = unsafe { Table::at(&mem, g.endpoints_offset(), Scope::Shared) }
         {
             inspection.endpoints = table.list();
         }
@@ -375,7 +377,11 @@ impl Ring {
             .atomic_u32(super::layout::offset::FLAGS)
             .map_or(0, |f| f.load(core::sync::atomic::Ordering::Acquire));
         let table = (flags & FLAG_ENDPOINTS != 0)
-            .then(|| Table::at(&region.mem(), geometry.endpoints_offset(), scope))
+            .then(|| {
+                // SAFETY: the region lives in the returned Ring, and every copy of the
+                // table handed out is paired with an `Arc<Ring>` or `&Ring` (as `raw`).
+                unsafe { Table::at(&region.mem(), geometry.endpoints_offset(), scope) }
+            })
             .flatten();
         let mode = if table.is_some() {
             Mode::from_flags(flags)
