@@ -357,7 +357,8 @@ fn threads_work_stealing_two_producers_two_consumers_exactly_once() {
                 loop {
                     match rx.recv_timeout(Duration::from_millis(10)) {
                         Ok(v) => mine.push(v),
-                        Err(RecvTimeoutError::Timeout) => {
+                        // Both producers dropped: the group is told so once all is read.
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                             if done.load(Ordering::Acquire) && cursor.load() >= total {
                                 break;
                             }

@@ -376,6 +376,14 @@ impl Table {
         e.intent.store(start, Release);
     }
 
+    /// Clears producer entry `i`'s recorded claim after a refused attempt (its intent
+    /// may name a start that another producer claimed: a live producer must not seem to
+    /// cover that claim, or a reader would wait for it forever).
+    #[cold]
+    pub(crate) fn clear_intent(&self, i: usize) {
+        self.entry(i).intent.store(NO_INTENT, Release);
+    }
+
     /// Clears the flag and wakes producers asleep on a full queue, if the flag was set.
     #[cold]
     pub(crate) fn wake_producers(&self) {
@@ -421,15 +429,21 @@ impl Table {
         }
     }
 
-    /// Registers a consumer at `position`, then raises it to the floor of the other
-    /// entries (module docs, "The lossless floor"); returns the entry and the position.
+    /// Registers a consumer at `position`, then, in a lossless queue, raises it to the
+    /// floor of the other entries (module docs, "The lossless floor"); returns the entry
+    /// and the position.
     pub(crate) fn register_consumer(
         &self,
         role: Role,
         position: u64,
+        lossless: bool,
         head: impl Fn() -> u64,
     ) -> Option<(usize, u64)> {
         let (i, was_ever) = self.register_noting(role, position)?;
+        if !lossless {
+            // Producers of a lossy queue read no floor: the position is only reported.
+            return Some((i, position));
+        }
         let (others, holder) = self.floor(Some(i), head());
         // The first consumer ever: every scan before it found the floor 0.
         let others = if holder.is_none() && !was_ever {
@@ -484,15 +498,15 @@ impl Table {
         self.header().producers_ever.load(SeqCst) != 0
     }
 
-    /// Live producer entries, evicting the dead ones found (liveness checks: off the
-    /// fast path only).
-    pub(crate) fn live_producers(&self) -> usize {
+    /// Active producer entries; with `judge`, the dead ones found are evicted first
+    /// (liveness checks: off the fast path only).
+    pub(crate) fn live_producers(&self, judge: bool) -> usize {
         (0..MAX_ENDPOINTS)
             .filter(|&i| {
                 let e = self.entry(i);
                 e.state.load(SeqCst) == state::ACTIVE
                     && e.role.load(Relaxed) == Role::Producer.code()
-                    && !self.evict_if_dead(i)
+                    && !(judge && self.evict_if_dead(i))
             })
             .count()
     }

@@ -447,18 +447,26 @@ impl Ring {
                 t.set_intent(i, start, n);
             }
         };
+        // A refused attempt may have recorded a start another producer then claimed.
+        let refused = |held| {
+            if let (Some(t), Some(i)) = (&table, entry) {
+                t.clear_intent(i);
+            }
+            held
+        };
         match (self.mode, &self.table) {
             (Mode::Lossless, Some(t)) => {
                 self.flow
                     .claim(&self.raw, t, &self.leases, deadline, |lossless| {
                         self.raw
                             .reserve(n, || self.leases.floor().min(lossless), intent)
+                            .map_err(refused)
                     })
             }
             _ => self
                 .raw
                 .reserve(n, || self.leases.floor(), intent)
-                .map_err(Refused::Guard),
+                .map_err(|held| Refused::Guard(refused(held))),
         }
     }
 
@@ -475,17 +483,25 @@ impl Ring {
                 t.set_intent(i, start, n);
             }
         };
+        let refused = |held| {
+            if let (Some(t), Some(i)) = (&table, entry) {
+                t.clear_intent(i);
+            }
+            held
+        };
         match (self.mode, &self.table) {
             (Mode::Lossless, Some(t)) => {
                 self.flow
                     .claim(&self.raw, t, &self.leases, deadline, |lossless| {
-                        self.leases.reserve(&self.raw, n, lossless, intent)
+                        self.leases
+                            .reserve(&self.raw, n, lossless, intent)
+                            .map_err(refused)
                     })
             }
             _ => self
                 .leases
                 .reserve(&self.raw, n, NO_LEASE, intent)
-                .map_err(Refused::Guard),
+                .map_err(|held| Refused::Guard(refused(held))),
         }
     }
 
@@ -507,7 +523,9 @@ impl Ring {
             return Ok(None);
         };
         let (entry, position) = if role.is_consumer() {
-            table.register_consumer(role, position, || self.raw.next_index())
+            table.register_consumer(role, position, self.mode == Mode::Lossless, || {
+                self.raw.next_index()
+            })
         } else {
             table.register(role, position).map(|i| (i, position))
         }

@@ -19,6 +19,9 @@ use crate::queue::ring::Ring;
 pub const STUCK_GRACE: Duration = Duration::from_millis(5);
 /// The least time between two checks (disconnect, dead claimant) of one consumer.
 const CHECK_EVERY: Duration = Duration::from_millis(2);
+/// Checks between two liveness checks of the registered producers (a crashed producer is
+/// noticed within about `CHECK_EVERY × JUDGE_EVERY`).
+const JUDGE_EVERY: u32 = 5;
 /// Empty results between two looks at the clock on the non-blocking path.
 const EMPTIES_PER_CHECK: u32 = 64;
 
@@ -34,6 +37,7 @@ pub(crate) struct Watch {
     step: u64,
     first: u64,
     empties: u32,
+    checks: u32,
     next_check: Instant,
     stuck: Option<(u64, Instant)>,
     skip_unattributed: Option<Duration>,
@@ -53,7 +57,9 @@ impl Watch {
             Some(t) => {
                 let raw = *ring.raw();
                 let (entry, p) = t
-                    .register_consumer(role, position, || raw.next_index())
+                    .register_consumer(role, position, ring.mode() == Mode::Lossless, || {
+                        raw.next_index()
+                    })
                     .ok_or_else(|| ring.endpoints_full())?;
                 (Some(*t), entry, p)
             }
@@ -71,6 +77,7 @@ impl Watch {
             step,
             first: position,
             empties: 0,
+            checks: 0,
             next_check: Instant::now(),
             stuck: None,
             skip_unattributed: None,
@@ -129,7 +136,11 @@ impl Watch {
         let head = raw.next_index();
         if head <= cursor {
             self.stuck = None;
-            let gone = table.producers_ever() && table.live_producers() == 0;
+            // Liveness (syscalls) only every JUDGE_EVERY-th check; deregistration shows
+            // at every one.
+            self.checks = self.checks.wrapping_add(1);
+            let judge = self.checks.is_multiple_of(JUDGE_EVERY);
+            let gone = table.producers_ever() && table.live_producers(judge) == 0;
             // Re-read the head: a producer that published and left after the first read.
             return (gone && raw.next_index() <= cursor).then_some(TryRecvError::Disconnected);
         }
