@@ -70,6 +70,14 @@ fn quickstart_exchanges_every_tick_between_two_processes() {
     assert!(out.contains("quickstart: done, queues removed"), "{out}");
 }
 
+/// Lossless: the producer may start first; its ticks wait for the consumer.
+#[test]
+fn quickstart_works_with_the_producer_started_first() {
+    let out = run("quickstart", &["--millis", "200", "--producer-first"]);
+    assert!(out.contains("0 lost, 0 corrupt, 0 out of order"), "{out}");
+    assert!(out.contains("quickstart: done, queues removed"), "{out}");
+}
+
 #[test]
 fn shared_cell_example_loses_no_update() {
     let out = run("shared_cell", &["--updates", "20000"]);

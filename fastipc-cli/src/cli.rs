@@ -82,6 +82,11 @@ pub struct SendArgs {
     /// Target elements per second (default: as fast as possible).
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
+    /// Create the queue lossless (sends wait for registered consumers instead of
+    /// overwriting what they have not read); an existing queue must be lossless too
+    /// when --capacity is given.
+    #[arg(long)]
+    pub lossless: bool,
 }
 
 /// `fastipc recv`.
@@ -106,6 +111,10 @@ pub struct RecvArgs {
     /// Start with the next element published instead of the oldest still in the ring.
     #[arg(long)]
     pub from_now: bool,
+    /// Receive at most this many elements per second (default: as fast as they come):
+    /// a deliberately slow consumer.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
 }
 
 impl SendArgs {
@@ -118,6 +127,7 @@ impl SendArgs {
             capacity: self.capacity,
             batch: self.batch,
             rate: self.rate,
+            lossless: self.lossless,
         }
     }
 }
@@ -147,6 +157,7 @@ impl RecvArgs {
             timeout,
             shared_cursor: self.shared_cursor.clone(),
             from_now: self.from_now,
+            rate: self.rate,
         })
     }
 }

@@ -6,7 +6,7 @@ use core::sync::atomic::Ordering::{Acquire, SeqCst};
 use std::time::Duration;
 
 use super::raw::RawRing;
-use crate::error::RecvError;
+use crate::error::{RecvTimeoutError, TryRecvError};
 use crate::sys::clock::Deadline;
 use crate::sys::futex;
 
@@ -91,20 +91,20 @@ pub(crate) fn wait_for<R>(
     raw: &RawRing,
     strategy: &WaitStrategy,
     deadline: Deadline,
-    mut attempt: impl FnMut(bool) -> Result<R, RecvError>,
-) -> Result<R, RecvError> {
+    mut attempt: impl FnMut(bool) -> Result<R, TryRecvError>,
+) -> Result<R, RecvTimeoutError> {
     let mut round: u64 = 0;
     loop {
         match attempt(false) {
-            Err(RecvError::Empty) => {}
-            other => return other,
+            Err(TryRecvError::Empty) => {}
+            other => return other.map_err(TryRecvError::timed_out),
         }
         round += 1;
         if strategy.never_sleeps() || round <= u64::from(strategy.spins) {
             core::hint::spin_loop();
             if round.is_multiple_of(64) {
                 if deadline.has_passed() {
-                    return Err(RecvError::Timeout);
+                    return Err(RecvTimeoutError::Timeout);
                 }
                 // Give the CPU away now and then while spinning: a producer that runs on
                 // this same CPU cannot publish while we spin, and `sched_yield` returns
@@ -116,7 +116,7 @@ pub(crate) fn wait_for<R>(
             continue;
         }
         if deadline.has_passed() {
-            return Err(RecvError::Timeout);
+            return Err(RecvTimeoutError::Timeout);
         }
         if round <= u64::from(strategy.spins) + u64::from(strategy.yields) {
             std::thread::yield_now();
@@ -135,8 +135,8 @@ fn sleep_once<R>(
     raw: &RawRing,
     strategy: &WaitStrategy,
     deadline: Deadline,
-    attempt: &mut impl FnMut(bool) -> Result<R, RecvError>,
-) -> Option<Result<R, RecvError>> {
+    attempt: &mut impl FnMut(bool) -> Result<R, TryRecvError>,
+) -> Option<Result<R, RecvTimeoutError>> {
     let header = raw.header();
     // Read before registering: a wake-up after this point changes the word, and
     // FUTEX_WAIT then returns at once instead of sleeping.
@@ -147,8 +147,8 @@ fn sleep_once<R>(
     // or that producer (or a later one) will find the flag set and wake us.
     let _ = header.last_published.load(SeqCst);
     let found = match attempt(true) {
-        Err(RecvError::Empty) => None,
-        other => Some(other),
+        Err(TryRecvError::Empty) => None,
+        other => Some(other.map_err(TryRecvError::timed_out)),
     };
     if found.is_none() {
         let until = deadline.min(Deadline::after(strategy.poll));

@@ -35,6 +35,13 @@ pub struct Deadline {
     at: Option<Timespec>,
 }
 
+impl From<Instant> for Deadline {
+    /// [`Deadline::from_instant`]: `recv_deadline(Instant::now() + d)` works.
+    fn from(instant: Instant) -> Deadline {
+        Deadline::from_instant(instant)
+    }
+}
+
 impl Deadline {
     /// A deadline that never passes.
     pub const NEVER: Deadline = Deadline { at: None };
@@ -107,22 +114,6 @@ impl Deadline {
     /// The absolute `CLOCK_MONOTONIC` time, for `FUTEX_WAIT_BITSET`; `None` for never.
     pub(crate) fn as_timespec(&self) -> Option<&Timespec> {
         self.at.as_ref()
-    }
-}
-
-/// A [`std::time::Instant`] as a deadline (see [`Deadline::from_instant`]), so that the
-/// `*_deadline` methods accept `Instant::now() + timeout`.
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use fastipc::Deadline;
-///
-/// let d = Deadline::from(Instant::now() + Duration::from_secs(60));
-/// assert!(!d.has_passed() && !d.is_never());
-/// ```
-impl From<Instant> for Deadline {
-    fn from(instant: Instant) -> Deadline {
-        Deadline::from_instant(instant)
     }
 }
 

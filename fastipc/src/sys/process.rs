@@ -184,9 +184,7 @@ impl ProcessId {
 
     /// Whether this very process (not merely one with the same id) has certainly exited:
     /// see [`has_exited`]. `false` means it may still run, including whenever its
-    /// namespace is not the caller's or is unknown. (The tests' way of judging a
-    /// process; the runtime judges recorded identities with [`has_exited`].)
-    #[cfg(test)]
+    /// namespace is not the caller's or is unknown.
     pub(crate) fn is_dead(&self) -> bool {
         let start = match self.start_time {
             0 => StartTime::Unknown,

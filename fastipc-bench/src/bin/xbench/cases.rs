@@ -280,7 +280,7 @@ fn shared_throughput<T: Item + IpcMessage>(
     let qname = format!("{}-q", ctl.name().unwrap_or("xbench"));
     let q = SlickQueue::<T>::create(&qname, cap).map_err(other)?;
     let _rm = RemoveSegment(qname.clone());
-    let mut rx = q.consumer();
+    let mut rx = q.consumer().map_err(std::io::Error::other)?;
     let children = (0..producers)
         .map(|id| {
             let mut args = child_args(&ctl, b, per as usize);

@@ -131,8 +131,8 @@ fn quiet_ops(what: &str, n: u64) -> std::io::Result<()> {
             let name = format!("{}-q", ctl.name().unwrap_or("xbench"));
             let q = fastipc::SlickQueue::<[u64; 1]>::create(&name, 1024)
                 .map_err(std::io::Error::other)?;
-            let rx = q.consumer();
-            let tx = q.producer();
+            let rx = q.consumer().map_err(std::io::Error::other)?;
+            let tx = q.producer().map_err(std::io::Error::other)?;
             for i in 0..n {
                 tx.send(&[i]).map_err(std::io::Error::other)?;
             }
