@@ -699,7 +699,7 @@ fn is_dead(id: OwnerIdentity, ns: u32) -> bool {
 }
 
 /// This process's identity word, `pid << 32 | (start_time as u32)`, cached; recomputed
-/// when [`process::current_pid`] changes (after `refresh_pid` in a forked child).
+/// when [`process::current_pid`] changes (in a forked child).
 #[inline(always)]
 fn current_identity() -> u64 {
     static IDENTITY: AtomicU64 = AtomicU64::new(0);
@@ -1391,6 +1391,92 @@ mod tests {
             r.as_ref().is_err_and(|e| e.is_timeout()),
             "the lock of a live holder was taken over: {r:?}"
         );
+    }
+
+    /// Forks; the child runs `child` and exits with its result (0 when it returns true,
+    /// 1 when false, 2 when it panicked) without unwinding into the test harness. Returns
+    /// the child's pid and its exit status, waited for at most 20 s (then it is killed
+    /// and the test fails).
+    fn fork_and_wait(child: impl FnOnce() -> bool) -> (u32, i32) {
+        // SAFETY: fork is sound to call; the child only runs `child` (fastipc calls:
+        // atomics, futex, reading /proc with the allocator, which glibc makes fork-safe)
+        // and leaves with `_exit`, never returning into the parent's code.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child));
+            let code = match ok {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(_) => 2,
+            };
+            // SAFETY: ends the child at once, running no atexit handler of the parent.
+            unsafe { libc::_exit(code) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut status = 0;
+        loop {
+            // SAFETY: `pid` is our child; `status` is a valid out-pointer.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                break;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: kills and reaps our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                panic!("the forked child did not finish within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        (pid as u32, libc::WEXITSTATUS(status))
+    }
+
+    /// Finding 8 of issue 10: a child made by `fork()` records its own pid when it
+    /// locks, with no `refresh_pid` call (the parent's cache was filled before the fork).
+    #[test]
+    fn a_forked_child_locks_under_its_own_process_id() {
+        let seg = MutexSegment::new("fork");
+        let m = Mutex::attach(seg.0.mem()).unwrap();
+        drop(m.lock().unwrap()); // fills this process's caches
+        assert_eq!(process::current_pid(), std::process::id());
+        let (child, code) = fork_and_wait(|| {
+            let me = std::process::id();
+            let g = m.lock().unwrap();
+            let info = m.info();
+            drop(g);
+            info.owner_pid == me && info.owner_identity.is_some_and(|id| id.pid == me)
+        });
+        assert_ne!(child, std::process::id());
+        assert_eq!(
+            code, 0,
+            "the child's lock recorded another pid than its own"
+        );
+    }
+
+    /// A child of a waiter that locks and dies holding the lock is the dead holder, not
+    /// the parent: the parent (a waiter) takes the lock over from the child's pid. With
+    /// the parent's pid recorded, the parent would take the holder for itself, alive.
+    #[test]
+    fn a_forked_child_that_dies_holding_the_lock_is_recovered_from() {
+        test_knob::short_owner_checks();
+        let seg = MutexSegment::new("fork-dies");
+        let m = Mutex::attach(seg.0.mem()).unwrap();
+        drop(m.lock().unwrap());
+        let (child, code) = fork_and_wait(|| {
+            core::mem::forget(m.lock().unwrap()); // exits holding it
+            true
+        });
+        assert_eq!(code, 0);
+        assert_eq!(m.owner_pid(), Some(child));
+        let r = m.lock_timeout(Duration::from_secs(10));
+        match r {
+            Err(LockError::OwnerDied(died)) => assert_eq!(died.dead_pid(), child),
+            other => panic!("expected OwnerDied from the child {child}, got {other:?}"),
+        }
     }
 
     #[test]

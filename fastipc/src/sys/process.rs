@@ -39,9 +39,12 @@ const NS_UNREAD: u64 = u64::MAX;
 
 /// The id of the calling process, from a cache after the first call (no syscall).
 ///
-/// The cache is filled once per process. A child made by `fork()` without `exec` inherits
-/// the parent's cache and must call [`refresh_pid`] before using fastipc primitives.
-/// (`std::process::Command` always execs, so it is not affected.)
+/// A child made by `fork()` forgets the cache at once: the first fill registers a
+/// `pthread_atfork` child handler that empties it (and the cached [`pid_namespace`]), so
+/// the child's first call reads its own id. Checking the id on every call instead would
+/// cost a `getpid` system call per lock (glibc no longer caches it). A child made by a
+/// raw `clone` system call that bypasses the C library's `fork` (so runs no at-fork
+/// handler) must call [`refresh_pid`] itself.
 #[inline]
 pub fn current_pid() -> u32 {
     match CACHED_PID.load(Ordering::Relaxed) {
@@ -52,13 +55,52 @@ pub fn current_pid() -> u32 {
 
 /// Re-reads the id of the calling process into the cache of [`current_pid`] and returns
 /// it; the cached [`pid_namespace`] is read again too (a child forked after
-/// `unshare(CLONE_NEWPID)` lives in a new namespace).
+/// `unshare(CLONE_NEWPID)` lives in a new namespace). Not needed after `fork()` (see
+/// [`current_pid`]).
 pub fn refresh_pid() -> u32 {
-    let pid = getpid().as_raw_nonzero().get() as u32;
+    // Registered before the cache is filled, so any fork after a filled cache runs it.
+    forget_pid_in_forked_children();
+    let pid = current_pid_uncached();
     CACHED_PID.store(pid, Ordering::Relaxed);
     CACHED_PID_NS.store(NS_UNREAD, Ordering::Relaxed);
     pid
 }
+
+/// The process id, asked of the kernel (under Miri, which has no `getpid` with its
+/// isolation on: a fixed stand-in, the process being alone there).
+#[cfg(not(miri))]
+fn current_pid_uncached() -> u32 {
+    getpid().as_raw_nonzero().get() as u32
+}
+
+#[cfg(miri)]
+fn current_pid_uncached() -> u32 {
+    std::process::id()
+}
+
+/// Registers, once per process, the at-fork child handler that empties the caches.
+#[cfg(not(miri))]
+fn forget_pid_in_forked_children() {
+    /// Runs in the child right after `fork()`: only two atomic stores, which are
+    /// async-signal-safe.
+    extern "C" fn in_child() {
+        CACHED_PID.store(0, Ordering::Relaxed);
+        CACHED_PID_NS.store(NS_UNREAD, Ordering::Relaxed);
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `pthread_atfork` only records the handler; `in_child` is a plain
+        // `extern "C" fn()` that lives for the whole program and touches nothing but
+        // two atomics (async-signal-safe, as a child handler of a multi-threaded
+        // process must be). It fails only with ENOMEM, and then the child keeps the
+        // parent's id until `refresh_pid`, as documented before this handler existed.
+        let _ = unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+    });
+}
+
+/// Miri runs no child processes: nothing to register.
+#[cfg(miri)]
+fn forget_pid_in_forked_children() {}
 
 /// The pid namespace of the calling process: the inode number of `/proc/self/ns/pid`
 /// (what `readlink` shows as `pid:[4026531836]`), cached after the first call. `None`
