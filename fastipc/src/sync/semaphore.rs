@@ -420,9 +420,12 @@ mod tests {
         // wait without a deadline, and unit tests re-check the count only once an hour
         // (RECHECK), so only the posts' wake-ups can end their sleep; the watchdog's bound
         // is on the test's wait, not a claim about speed.
-        let r: &'static Region = Box::leak(Box::new(sem(0)));
+        // Shared with the watchdog thread, which may outlive the test if it fails.
+        let r = std::sync::Arc::new(sem(0));
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let r2 = r.clone();
+        let thread = std::thread::spawn(move || {
+            let r = r2;
             let s = Semaphore::attach(r.mem()).unwrap();
             std::thread::scope(|sc| {
                 let a = sc.spawn(|| s.wait());
@@ -441,6 +444,7 @@ mod tests {
         });
         rx.recv_timeout(Duration::from_secs(60))
             .expect("a waiter was never woken: lost wake-up");
+        thread.join().unwrap();
         assert_eq!(Semaphore::attach(r.mem()).unwrap().value(), 0);
     }
 }

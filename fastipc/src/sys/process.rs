@@ -112,10 +112,7 @@ fn forget_pid_in_forked_children() {}
 pub fn pid_namespace() -> Option<NonZeroU32> {
     let cached = match CACHED_PID_NS.load(Ordering::Relaxed) {
         NS_UNREAD => {
-            let ino = rustix::fs::stat("/proc/self/ns/pid")
-                .ok()
-                .and_then(|st| u32::try_from(st.st_ino).ok())
-                .unwrap_or(0);
+            let ino = read_pid_namespace();
             CACHED_PID_NS.store(u64::from(ino), Ordering::Relaxed);
             u64::from(ino)
         }
@@ -123,6 +120,26 @@ pub fn pid_namespace() -> Option<NonZeroU32> {
     };
     NonZeroU32::new(cached as u32)
 }
+
+/// The inode number of `/proc/self/ns/pid`, or 0 when it cannot be read.
+#[cfg(not(miri))]
+fn read_pid_namespace() -> u32 {
+    rustix::fs::stat("/proc/self/ns/pid")
+        .ok()
+        .and_then(|st| u32::try_from(st.st_ino).ok())
+        .unwrap_or(0)
+}
+
+/// Under Miri (no `/proc` with its isolation on): a fixed stand-in, [`MIRI_PID_NAMESPACE`].
+#[cfg(miri)]
+fn read_pid_namespace() -> u32 {
+    MIRI_PID_NAMESPACE
+}
+
+/// The pid namespace a Miri run reports for itself (the number of the initial namespace
+/// on most machines; Miri runs one process, so only its equality with itself matters).
+#[cfg(miri)]
+pub(crate) const MIRI_PID_NAMESPACE: u32 = 4_026_531_836;
 
 /// [`pid_namespace`] as recorded in shared memory: 0 when unknown.
 #[inline]
@@ -142,6 +159,10 @@ pub(crate) fn pid_namespace_word() -> u32 {
 /// one thread left (field 20, `num_threads`). Id 0 and ids above `i32::MAX` are never
 /// alive. A process we may not signal (`EPERM`) exists, so it is alive.
 pub fn is_alive(pid: u32) -> bool {
+    if cfg!(miri) {
+        // Miri runs one process and has neither `kill` nor `/proc`: only it is alive.
+        return pid == std::process::id();
+    }
     let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return false;
     };
@@ -171,6 +192,10 @@ impl Stat {
 }
 
 fn read_stat(pid: u32) -> Option<Stat> {
+    if cfg!(miri) {
+        // No `/proc` under Miri's isolation: nothing known (a start time of 0).
+        return None;
+    }
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text)
 }
