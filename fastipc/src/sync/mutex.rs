@@ -1301,6 +1301,56 @@ mod tests {
         assert_eq!(info.owner_pid, h.pid);
     }
 
+    /// A token left published by a holder that never ran a fastipc unlock (a Python
+    /// peer force-released its lock): the next fastipc locker claims it and records
+    /// itself; if a waiter cleared it meanwhile the lock is still the locker's; if a
+    /// waiter took it over first, the locker leaves the lock to that waiter.
+    #[test]
+    fn a_stale_token_is_claimed_or_left_to_the_waiter_that_took_it_over() {
+        let r = region();
+        let m = Mutex::attach(r.mem()).unwrap();
+        let me = std::process::id();
+        let gone = OwnerIdentity {
+            pid: me.wrapping_add(1),
+            start_time_low: 7,
+        };
+        let stale_lock = |m: &Mutex<'_>| {
+            fake_holder(m, 0, gone, my_ns());
+            m.state().store(MUTEX_UNLOCKED, Ordering::Relaxed);
+            m.token().load(Ordering::Relaxed)
+        };
+        // No race: the locker claims the stale token and records itself.
+        let stale = stale_lock(&m);
+        let g = m.try_lock().expect("free");
+        assert_eq!(m.info().owner_identity.map(|id| id.pid), Some(me));
+        assert!(m.token().load(Ordering::Relaxed) > stale);
+        drop(g);
+        // A waiter cleared the stale token (same generation, unpublished) between the
+        // locker's load and its compare-and-swap: the acquisition is still the locker's.
+        let stale = stale_lock(&m);
+        m.state().store(MUTEX_LOCKED, Ordering::Relaxed); // the locker won the state
+        m.token()
+            .store(stale & !MUTEX_TOKEN_PUBLISHED, Ordering::Relaxed);
+        assert!(m.mark_owner_over_stale_token(stale));
+        assert_eq!(m.info().owner_identity.map(|id| id.pid), Some(me));
+        m.release();
+        // A waiter took the stale token over first (next generation, then its own
+        // publish): the locker must not use the lock, which stays held for the waiter.
+        let stale = stale_lock(&m);
+        m.state().store(MUTEX_LOCKED, Ordering::Relaxed);
+        let waiter = OwnerIdentity {
+            pid: me.wrapping_add(2),
+            start_time_low: 9,
+        };
+        let taken = next_token(stale & !MUTEX_TOKEN_PUBLISHED) & !MUTEX_TOKEN_PUBLISHED;
+        m.token().store(taken, Ordering::Relaxed);
+        m.publish(taken, waiter.to_word(), my_ns());
+        assert!(!m.mark_owner_over_stale_token(stale));
+        assert!(m.is_locked());
+        assert_eq!(m.info().owner_identity, Some(waiter));
+        m.release();
+    }
+
     #[test]
     #[cfg_attr(miri, ignore = "reads /proc: not under Miri")]
     fn a_reused_pid_with_another_start_time_is_dead() {

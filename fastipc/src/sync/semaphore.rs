@@ -25,6 +25,13 @@
 //! nobody; A takes one token and B sleeps beside an available token — cannot happen
 //! between fastipc processes: the second post sees `sleepers > 0` and wakes B.
 //!
+//! ## Orderings of the data handed over
+//! Every way out of a wait with a token is `try_wait`'s successful CAS, which is acquire,
+//! and every post adds with a sequentially consistent (so release) CAS: a waiter that took
+//! a token reads the count's release sequence, so what a poster wrote before `post` is
+//! visible to the waiter once its wait returns. (Which poster's writes: only those of the
+//! posts before the value its CAS read — a semaphore counts, it does not pair.)
+//!
 //! A Python poster does not know about `sleepers` and wakes only when the count leaves 0.
 //! To cover that, a fastipc waiter that takes a token and leaves more behind wakes one
 //! more registered sleeper, and sleepers re-check the count every
