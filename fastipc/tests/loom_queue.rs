@@ -30,7 +30,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, fence};
 use loom::thread;
-use loom_support::{Futex, builder};
+use loom_support::{Futex, builder, write};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
 const CAP: u64 = 2;
@@ -316,9 +316,9 @@ fn claim_mark_publish_validate_with_a_wrap() {
         };
         let mut cursor = 0;
         for _ in 0..3 {
-            match ring.try_recv(cursor) {
-                Some(Ok(next)) => cursor = next,
-                Some(Err(())) | None => {}
+            // A lag or an empty ring: try again (the assertions are inside try_recv).
+            if let Some(Ok(next)) = ring.try_recv(cursor) {
+                cursor = next;
             }
         }
         producer.join().unwrap();
@@ -435,7 +435,7 @@ fn lease_floor_keeps_reservations_off_a_live_guard() {
             thread::spawn(move || {
                 for _ in 0..2 {
                     if let Ok(start) = ring.reserve(1, || floor.load(Acquire)) {
-                        cells[(start & MASK) as usize].with_mut(|p| unsafe { *p = tag(start) });
+                        write(&cells[(start & MASK) as usize], tag(start));
                         ring.publish(start, 1);
                     }
                 }
@@ -448,7 +448,7 @@ fn lease_floor_keeps_reservations_off_a_live_guard() {
         match ring.reserve(1, || others) {
             Ok(start) => {
                 floor.store(others.min(start), Release);
-                cells[(start & MASK) as usize].with_mut(|p| unsafe { *p = tag(start) });
+                write(&cells[(start & MASK) as usize], tag(start));
                 ring.publish(start, 1);
                 // Leases::release: the floor moves on.
                 floor.store(NO_LEASE, Release);

@@ -25,7 +25,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicU32, AtomicU64, fence};
 use loom::thread;
-use loom_support::{Futex, builder};
+use loom_support::{Futex, builder, read, write};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
 // ---------------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ fn semaphore_two_posters_two_waiters() {
                 let (sem, data) = (sem.clone(), data.clone());
                 thread::spawn(move || {
                     // Written before the post; read only by waiters after theirs.
-                    data[i].with_mut(|p| unsafe { *p = 1 });
+                    write(&data[i], 1);
                     sem.post(1);
                 })
             })
@@ -144,12 +144,12 @@ fn semaphore_wait_acquires_the_post() {
         let poster = {
             let (sem, data) = (sem.clone(), data.clone());
             thread::spawn(move || {
-                data.with_mut(|p| unsafe { *p = 7 });
+                write(&data, 7);
                 sem.post(1);
             })
         };
         sem.wait();
-        assert_eq!(data.with(|p| unsafe { *p }), 7);
+        assert_eq!(read(&data), 7);
         poster.join().unwrap();
     });
 }
@@ -172,7 +172,7 @@ fn event_wait_acquires_the_set() {
         let setter = {
             let (word, futex, data) = (word.clone(), futex.clone(), data.clone());
             thread::spawn(move || {
-                data.with_mut(|p| unsafe { *p = 42 });
+                write(&data, 42);
                 if word.swap(1, AcqRel) == 0 {
                     futex.wake(usize::MAX);
                 }
@@ -185,7 +185,7 @@ fn event_wait_acquires_the_set() {
                 futex.wait(&word, 0);
             }
         }
-        assert_eq!(data.with(|p| unsafe { *p }), 42);
+        assert_eq!(read(&data), 42);
         setter.join().unwrap();
     });
 }
@@ -250,18 +250,18 @@ fn mutex_states_exclude_and_wake() {
                 let (m, counter) = (m.clone(), counter.clone());
                 thread::spawn(move || {
                     m.lock();
-                    counter.with_mut(|p| unsafe { *p += 1 });
+                    write(&counter, read(&counter) + 1);
                     m.unlock();
                 })
             })
             .collect();
         m.lock();
-        counter.with_mut(|p| unsafe { *p += 1 });
+        write(&counter, read(&counter) + 1);
         m.unlock();
         for t in others {
             t.join().unwrap();
         }
-        assert_eq!(counter.with(|p| unsafe { *p }), 3);
+        assert_eq!(read(&counter), 3);
         assert_eq!(m.state.load(Relaxed), UNLOCKED);
     });
 }

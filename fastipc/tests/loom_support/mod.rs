@@ -75,3 +75,17 @@ pub(crate) fn builder(preemptions: usize) -> loom::model::Builder {
     }
     b
 }
+
+/// Writes `value` into a loom cell: the models' plain (non-atomic) data.
+pub(crate) fn write<T>(cell: &loom::cell::UnsafeCell<T>, value: T) {
+    // SAFETY: loom checks, before it calls the closure, that no other access to the cell
+    // is concurrent with this one (else it fails the model with "Causality violation"),
+    // so the pointer is valid and nothing else reads or writes through it meanwhile.
+    cell.with_mut(|p| unsafe { *p = value })
+}
+
+/// Reads a loom cell (see [`write`]).
+pub(crate) fn read<T: Copy>(cell: &loom::cell::UnsafeCell<T>) -> T {
+    // SAFETY: as in `write`: loom has checked that no write is concurrent with this read.
+    cell.with(|p| unsafe { *p })
+}
