@@ -540,7 +540,6 @@ impl<T: IpcMessage + fmt::Debug> fmt::Debug for SharedCellGuard<'_, T> {
 mod tests {
     use super::*;
     use crate::named::test_util::{registry, unique};
-    use crate::sync::layout::{MUTEX_LOCKED, OFF_MUTEX_OWNER, OFF_MUTEX_STATE};
     use crate::sys::shm::Segment;
     use core::sync::atomic::Ordering;
 
@@ -703,7 +702,6 @@ mod tests {
         let cell = SharedCell::open_or_create_with_in(&reg, &name, &[1u32, 1]).unwrap();
         // A fastipc holder that exited (a zombie: its id is not reused while we test),
         // stopped mid-update.
-        let mem = cell.segment.mem();
         let dead = crate::sys::process::test_util::Zombie::new();
         let dead_id = crate::sys::process::ProcessId::of(dead.pid()).unwrap();
         {
@@ -711,21 +709,15 @@ mod tests {
             g[0] = 2;
             core::mem::forget(g);
         }
-        mem.atomic_u32(OFF_MUTEX_STATE)
-            .unwrap()
-            .store(MUTEX_LOCKED, Ordering::Relaxed);
-        mem.atomic_u32(OFF_MUTEX_OWNER)
-            .unwrap()
-            .store(dead.pid(), Ordering::Relaxed);
-        let ident = crate::sync::layout::mutex_identity_offset(mem.as_ptr() as usize);
-        let word = crate::sync::layout::OwnerIdentity {
-            pid: dead.pid(),
-            start_time_low: dead_id.start_time as u32,
-        }
-        .to_word();
-        mem.atomic_u64(ident)
-            .unwrap()
-            .store(word, Ordering::Relaxed);
+        crate::sync::mutex::test_util::fake_holder(
+            &cell.mutex(),
+            dead.pid(),
+            crate::sync::layout::OwnerIdentity {
+                pid: dead.pid(),
+                start_time_low: dead_id.start_time as u32,
+            },
+            dead_id.pid_namespace,
+        );
         assert_eq!(
             cell.mutex().info().owner_pid_namespace,
             dead_id.pid_namespace

@@ -16,6 +16,13 @@
 //! Every wait spins briefly (bounded, with [`core::hint::spin_loop`]) before sleeping on a
 //! futex, and every timeout is total: one absolute deadline covers all retries.
 //!
+//! Every wait returns only after an acquire operation that read the releasing side's
+//! store (the unlock's release swap, a post's CAS, `set`'s swap), on every path: the
+//! first attempt, each spin poll, each check after a sleep, a dead owner's takeover. So
+//! "write data; unlock / post / set — lock / wait; read data" is free of data races. The
+//! Miri run and the loom models that check this, and what they leave out, are in
+//! `docs/CHECKING.md`.
+//!
 //! Where the Python peer has defects (listed in LAYOUT.md), fastipc keeps the layout and
 //! fixes the behaviour on its side: two threads may share a mutex; the owner id is
 //! cleared before the lock is released; a semaphore waiter always takes an available
