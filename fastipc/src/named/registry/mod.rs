@@ -10,6 +10,21 @@
 //!   tell a live process from a reused id, and its pid namespace (the inode number of
 //!   `/proc/self/ns/pid`, 0 when unknown), to know where the id means something.
 //!
+//! # What is planted there
+//! The registry lives in a shared place (`/dev/shm`), so nothing in it is trusted
+//! (`folder` has the file operations):
+//! - the root and the folders are opened without following a link in their last
+//!   component and must be directories owned by this user or root (any owner once
+//!   [sharing](Registry::with_share_mode) is on), else [`NamedError::UnsafeRegistry`];
+//! - a pid file is created with `O_CREAT | O_EXCL | O_NOFOLLOW` relative to the opened
+//!   folder, after unlinking whatever had its name: never written through a link;
+//! - an entry is read only when it is a regular file of at most 4096 bytes, opened with
+//!   `O_NOFOLLOW | O_NONBLOCK`: a FIFO, device, link or huge file is skipped and
+//!   reported ([`Registry::entries`], [`SweepReport::skipped`]), never waited on, so no
+//!   operation blocks beyond the lock timeout below whatever the folder holds;
+//! - what fastipc makes is owner-only (`0700` folders, `0600` files) whatever the umask,
+//!   unless sharing is asked for ([`Registry::with_share_mode`], `$FASTIPC_SHARE_MODE`).
+//!
 //! # Protocol
 //! - **attach**: create the folder, create this process's file, then open or create the
 //!   segment. (The Python peer opens first and registers after; registering first closes
@@ -809,7 +824,11 @@ fn own_file_is_there(lock: &DirLock, own: &str) -> bool {
 /// The share mode `$FASTIPC_SHARE_MODE` asks for: octal permission bits (`660`, `0o666`);
 /// `None` when unset or not an octal mode.
 fn share_mode_from_env() -> Option<u32> {
-    let value = std::env::var(SHARE_MODE_ENV).ok()?;
+    parse_share_mode(&std::env::var(SHARE_MODE_ENV).ok()?)
+}
+
+/// An octal mode (`660`, `0660`, `0o660`) of at most `0o777`.
+fn parse_share_mode(value: &str) -> Option<u32> {
     let digits = value.trim();
     let digits = digits.strip_prefix("0o").unwrap_or(digits);
     u32::from_str_radix(digits, 8).ok().filter(|m| *m <= 0o777)
@@ -1147,6 +1166,25 @@ mod tests {
         assert!(again.close().unwrap().unlinked);
         assert!(!own_file.exists());
         assert!(!Segment::exists(&seg));
+    }
+
+    #[test]
+    fn share_modes_are_octal_and_owner_rw_is_always_kept() {
+        assert_eq!(parse_share_mode("660"), Some(0o660));
+        assert_eq!(parse_share_mode(" 0o666 "), Some(0o666));
+        assert_eq!(parse_share_mode("0640"), Some(0o640));
+        for bad in ["", "rw", "888", "1777", "-1"] {
+            assert_eq!(parse_share_mode(bad), None, "{bad:?}");
+        }
+        let reg = Registry::at("/x").with_share_mode(Some(0o044));
+        assert_eq!(reg.share_mode(), Some(0o644));
+        let reg = reg.with_share_mode(Some(0o7777));
+        assert_eq!(
+            reg.share_mode(),
+            Some(0o666),
+            "no set-id, sticky or execute bits"
+        );
+        assert_eq!(Registry::at("/x").share_mode(), None);
     }
 
     #[test]
