@@ -17,7 +17,7 @@ use crate::error::NamedError;
 
 /// The largest pid file read: fastipc writes about 30 bytes, the Python peer none. A
 /// bigger file is not a registration (it is skipped and reported).
-pub(super) const MAX_PID_FILE_LEN: u64 = 4096;
+const MAX_PID_FILE_LEN: u64 = 4096;
 
 /// What a pid file may hold that is read (the rest of a file up to
 /// [`MAX_PID_FILE_LEN`] is ignored).
@@ -186,7 +186,7 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// The names of the folder's entries (`None` for a name that is not UTF-8).
+/// The UTF-8 names of the folder's entries (other names are no pid files and are left out).
 pub(super) fn entry_names(dir: &OwnedFd, path: &Path) -> Result<Vec<String>, NamedError> {
     let entries = fs::Dir::read_from(dir).map_err(|e| os_error(path, "read_dir", e))?;
     let mut names = Vec::new();
