@@ -111,7 +111,7 @@ fn a_shared_cell_holder_killed_over_and_over_is_always_owner_died() {
                     guard.total = 0;
                     Ok(dead)
                 }
-                Err(LockError::TimedOut) => Err("timed out".to_owned()),
+                Err(e) => Err(e.to_string()),
                 Ok(_) => Err("locked without OwnerDied".to_owned()),
             });
             std::thread::sleep(Duration::from_millis(2));

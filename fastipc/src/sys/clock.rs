@@ -17,7 +17,7 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// How much time must remain before a deadline for a wait to yield the CPU rather than
 /// sleep (see [`Deadline::allows_yield`]): longer than the scheduler slice a busy core
 /// may hand to another task (CFS/EEVDF: up to a few milliseconds).
-pub const YIELD_SLACK: Duration = Duration::from_millis(5);
+pub(crate) const YIELD_SLACK: Duration = Duration::from_millis(5);
 
 /// An absolute point on the monotonic clock (`CLOCK_MONOTONIC`), or "never".
 ///
@@ -95,11 +95,11 @@ impl Deadline {
     }
 
     /// Whether a `sched_yield` still fits before the deadline: always for
-    /// [`Deadline::NEVER`], else when more than [`YIELD_SLACK`] remains. Under CPU load a
+    /// [`Deadline::NEVER`], else when more than 5 ms remain. Under CPU load a
     /// yield can give the core away for a whole scheduler slice (milliseconds), so a
     /// spin-then-yield wait near its deadline must sleep (futex, absolute deadline)
     /// instead, or a 1 ms timeout returns milliseconds late.
-    pub fn allows_yield(&self) -> bool {
+    pub(crate) fn allows_yield(&self) -> bool {
         self.remaining() > YIELD_SLACK
     }
 
@@ -124,6 +124,22 @@ impl Deadline {
     }
 }
 
+/// A [`std::time::Instant`] as a deadline (see [`Deadline::from_instant`]), so that the
+/// `*_deadline` methods accept `Instant::now() + timeout`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use fastipc::Deadline;
+///
+/// let d = Deadline::from(Instant::now() + Duration::from_secs(60));
+/// assert!(!d.has_passed() && !d.is_never());
+/// ```
+impl From<Instant> for Deadline {
+    fn from(instant: Instant) -> Deadline {
+        Deadline::from_instant(instant)
+    }
+}
+
 /// The current `CLOCK_MONOTONIC` time.
 fn monotonic_now() -> Timespec {
     clock_gettime(ClockId::Monotonic)
@@ -131,7 +147,7 @@ fn monotonic_now() -> Timespec {
 
 /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch, as the Python peer records it in
 /// the primitives' `last_acquired_ns` fields. Informative only; never used for timing.
-pub fn realtime_ns() -> u64 {
+pub(crate) fn realtime_ns() -> u64 {
     let ts = clock_gettime(ClockId::Realtime);
     let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
     let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
@@ -218,6 +234,16 @@ mod tests {
         let past = Instant::now();
         std::thread::sleep(Duration::from_millis(1));
         assert!(Deadline::from_instant(past).has_passed());
+    }
+
+    #[test]
+    fn an_instant_converts_to_the_same_deadline() {
+        let past: Deadline = (Instant::now() - Duration::from_millis(1)).into();
+        assert!(past.has_passed());
+        let later: Deadline = (Instant::now() + Duration::from_secs(60)).into();
+        assert!(!later.has_passed() && !later.is_never());
+        let r = later.remaining();
+        assert!(r <= Duration::from_secs(60) && r > Duration::from_secs(30));
     }
 
     #[test]

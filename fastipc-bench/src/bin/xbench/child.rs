@@ -137,7 +137,7 @@ fn quiet_ops(what: &str, n: u64) -> std::io::Result<()> {
                 tx.send(&[i]).map_err(std::io::Error::other)?;
             }
             drop(rx);
-            let _ = fastipc::SlickQueue::<[u64; 1]>::remove(&name);
+            let _ = fastipc::queue::remove(&name);
             Ok(())
         }
         "lock" => {
