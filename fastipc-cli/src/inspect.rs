@@ -295,14 +295,24 @@ pub fn decode(
             });
         }
     };
-    let attached = match registry.attached(seg.name()) {
-        Ok(list) => list
-            .into_iter()
-            .map(|a| Attached {
-                pid: a.pid,
-                alive: a.alive,
-            })
-            .collect(),
+    let attached = match registry.entries(seg.name()) {
+        Ok(entries) => {
+            for s in &entries.skipped {
+                problems.push(format!(
+                    "registry entry {} is no registration: {}",
+                    s.path.display(),
+                    s.reason
+                ));
+            }
+            entries
+                .attached
+                .into_iter()
+                .map(|a| Attached {
+                    pid: a.pid,
+                    alive: a.alive,
+                })
+                .collect()
+        }
         Err(e) => {
             problems.push(format!("cannot read the attachment registry: {e}"));
             Vec::new()

@@ -219,6 +219,18 @@ pub enum NamedError {
         #[source]
         source: io::Error,
     },
+    /// A folder of the attachment registry is not one the registry may use: a symbolic
+    /// link (never followed), not a directory, or owned by another user than this one or
+    /// root while the registry is not shared (see
+    /// [`Registry::with_share_mode`](crate::named::registry::Registry::with_share_mode)).
+    /// Nothing was written.
+    #[error("attachment registry folder {path:?} refused: it {reason}")]
+    UnsafeRegistry {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Another process kept a folder of the attachment registry locked for longer than
     /// the registry's lock timeout (a process stopped or hung while it attached,
     /// detached or swept). Nothing was changed.

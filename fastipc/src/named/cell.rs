@@ -107,8 +107,8 @@ use crate::sys::clock::Deadline;
 pub const MAX_NAME_LEN: usize =
     crate::sys::shm::MAX_NAME_LEN - CELL_PREFIX.len() - registry::PIDS_SUFFIX.len();
 
-/// The segment name of the cell `name`, after checking `name`: not empty, no `/`, no
-/// NUL, at most [`MAX_NAME_LEN`] bytes.
+/// The segment name of the cell `name`, after checking `name`: not empty, not `.` or
+/// `..`, no `/`, no NUL, at most [`MAX_NAME_LEN`] bytes.
 ///
 /// ```
 /// use fastipc::named::cell::segment_name;
@@ -117,26 +117,14 @@ pub const MAX_NAME_LEN: usize =
 /// # Ok::<(), fastipc::NamedError>(())
 /// ```
 pub fn segment_name(name: &str) -> Result<String, NamedError> {
-    let reason = if name.is_empty() {
-        "empty".to_owned()
-    } else if name.contains('/') {
-        "contains `/`".to_owned()
-    } else if name.contains('\0') {
-        "contains a NUL byte".to_owned()
-    } else if name.len() > MAX_NAME_LEN {
-        format!(
-            "{} bytes; with the prefix `{CELL_PREFIX}` and the registry suffix `.pids` at \
-             most {MAX_NAME_LEN} fit in a file name",
-            name.len()
-        )
-    } else {
-        return Ok(format!("{CELL_PREFIX}{name}"));
-    };
-    Err(NamedError::InvalidName {
-        kind: "shared cell",
-        name: name.to_owned(),
-        reason,
-    })
+    match super::check_object_name(name, MAX_NAME_LEN, CELL_PREFIX) {
+        Ok(()) => Ok(format!("{CELL_PREFIX}{name}")),
+        Err(reason) => Err(NamedError::InvalidName {
+            kind: "shared cell",
+            name: name.to_owned(),
+            reason,
+        }),
+    }
 }
 
 /// The cell name in a segment name, if it has the cell prefix.
@@ -643,7 +631,7 @@ mod tests {
                 ShmError::NotFound { .. }
             )))
         ));
-        for bad in ["", "a/b", "nul\0", &"n".repeat(MAX_NAME_LEN + 1)] {
+        for bad in ["", ".", "..", "a/b", "nul\0", &"n".repeat(MAX_NAME_LEN + 1)] {
             assert!(
                 matches!(
                     SharedCell::<u32>::open_or_create_in(&reg, bad),

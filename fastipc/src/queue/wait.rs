@@ -1,4 +1,5 @@
-//! How a blocking receive waits: spin, then yield, then sleep on the queue's futex word
+//! How a blocking receive waits: spin, then yield (unless the deadline is near: see
+//! [`Deadline::allows_yield`]), then sleep on the queue's futex word
 //! (header bytes 56..64, see [`layout`](super::layout)) with a bounded poll interval,
 //! because C++ and Python producers never wake anyone.
 
@@ -109,7 +110,9 @@ pub(crate) fn wait_for<R>(
                 // Give the CPU away now and then while spinning: a producer that runs on
                 // this same CPU cannot publish while we spin, and `sched_yield` returns
                 // at once when nothing else is runnable here.
-                if !strategy.never_sleeps() {
+                // Not near the deadline: under load a yield may not come back for a
+                // scheduler slice (see `Deadline::allows_yield`).
+                if !strategy.never_sleeps() && deadline.allows_yield() {
                     std::thread::yield_now();
                 }
             }
@@ -118,7 +121,11 @@ pub(crate) fn wait_for<R>(
         if deadline.has_passed() {
             return Err(RecvTimeoutError::Timeout);
         }
-        if round <= u64::from(strategy.spins) + u64::from(strategy.yields) {
+        // Near the deadline, sleep on the futex (absolute deadline) rather than yield:
+        // a yield under load may not come back before it.
+        if round <= u64::from(strategy.spins) + u64::from(strategy.yields)
+            && deadline.allows_yield()
+        {
             std::thread::yield_now();
             continue;
         }

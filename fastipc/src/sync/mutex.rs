@@ -37,7 +37,10 @@
 //! state is 1 or 2: taking it 0→1 while others sleep is sound, because the unlock that
 //! stored 0 woke one sleeper, and that sleeper's next `swap(2)` marks the word again
 //! before it sleeps (or takes the lock with 2). A spin ends early once the deadline
-//! passes (checked before each yield).
+//! is near (checked before each yield): with less than
+//! 5 ms left (`Deadline::allows_yield`), a yield could give the core to
+//! another task for a whole scheduler slice and overshoot a short timeout by
+//! milliseconds, so the waiter goes to sleep on the futex with its absolute deadline.
 //!
 //! # Who holds it
 //! `owner_pid` (offset 12) is the holder's *process* id, as the Python peer expects.
@@ -550,7 +553,9 @@ impl<'a> Mutex<'a> {
         for round in 0..rounds {
             match SPIN_BACKOFF.get(round as usize) {
                 Some(&wait) => (0..wait).for_each(|_| spin_loop()),
-                None if deadline.has_passed() => return false,
+                // Near the deadline a yield may not come back in time under load:
+                // sleep on the futex for the rest instead (lock_contended).
+                None if !deadline.allows_yield() => return false,
                 None => std::thread::yield_now(),
             }
             if state.load(Relaxed) == MUTEX_UNLOCKED

@@ -14,6 +14,11 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// `Duration::MAX` means "wait forever", and no arithmetic may overflow on the way.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+/// How much time must remain before a deadline for a wait to yield the CPU rather than
+/// sleep (see [`Deadline::allows_yield`]): longer than the scheduler slice a busy core
+/// may hand to another task (CFS/EEVDF: up to a few milliseconds).
+pub(crate) const YIELD_SLACK: Duration = Duration::from_millis(5);
+
 /// An absolute point on the monotonic clock (`CLOCK_MONOTONIC`), or "never".
 ///
 /// Build one with [`Deadline::after`] from a timeout, then pass it down unchanged through
@@ -94,6 +99,15 @@ impl Deadline {
                 }
             }
         }
+    }
+
+    /// Whether a `sched_yield` still fits before the deadline: always for
+    /// [`Deadline::NEVER`], else when more than 5 ms remain. Under CPU load a
+    /// yield can give the core away for a whole scheduler slice (milliseconds), so a
+    /// spin-then-yield wait near its deadline must sleep (futex, absolute deadline)
+    /// instead, or a 1 ms timeout returns milliseconds late.
+    pub(crate) fn allows_yield(&self) -> bool {
+        self.remaining() > YIELD_SLACK
     }
 
     /// The earlier of two deadlines.
