@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use fastipc::SlickQueue;
-use fastipc::queue::{RecvError, SharedCursor};
+use fastipc::queue::{RecvTimeoutError, SharedCursor};
 
 const SEQ_BITS: u32 = 40;
 /// The longest a consumer runs.
@@ -81,7 +81,7 @@ fn run(args: &[String]) -> Result<(), String> {
     match cmd {
         "produce" => {
             let (id, count) = (num(args, 2)?, num(args, 3)?);
-            let tx = open(name)?.producer();
+            let tx = open(name)?.producer().map_err(|e| e.to_string())?;
             for seq in 0..count {
                 tx.send(&(id << SEQ_BITS | seq))
                     .map_err(|e| e.to_string())?;
@@ -92,7 +92,7 @@ fn run(args: &[String]) -> Result<(), String> {
         "broadcast" => {
             let (producers, count) = (num(args, 2)? as usize, num(args, 3)?);
             let total = producers as u64 * count;
-            let mut rx = open(name)?.consumer();
+            let mut rx = open(name)?.consumer().map_err(|e| e.to_string())?;
             println!("ready");
             let mut last = vec![None; producers];
             let (mut received, mut lagged, mut skipped) = (0u64, 0u64, 0u64);
@@ -107,8 +107,8 @@ fn run(args: &[String]) -> Result<(), String> {
                         skipped += check(&mut last, id, seq)?;
                         received += 1;
                     }
-                    Err(RecvError::Lagged(n)) => lagged += n,
-                    Err(RecvError::Timeout) => break,
+                    Err(RecvTimeoutError::Lagged(n)) => lagged += n,
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                     Err(e) => return Err(e.to_string()),
                 }
             }
@@ -131,7 +131,9 @@ fn run(args: &[String]) -> Result<(), String> {
             let total = num(args, 3)?;
             let q = open(name)?;
             let cursor = SharedCursor::open(cursor_name).map_err(|e| e.to_string())?;
-            let mut rx = q.shared_consumer(cursor.clone());
+            let mut rx = q
+                .shared_consumer(cursor.clone())
+                .map_err(|e| e.to_string())?;
             println!("ready");
             let deadline = Instant::now() + LIMIT;
             let mut last = vec![None; 64];
@@ -147,8 +149,12 @@ fn run(args: &[String]) -> Result<(), String> {
                         got += 1;
                         let _ = writeln!(out, "{id} {seq}");
                     }
-                    Err(RecvError::Timeout) if cursor.load() >= total => break,
-                    Err(RecvError::Timeout) => {}
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected)
+                        if cursor.load() >= total =>
+                    {
+                        break;
+                    }
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
                     Err(e) => return Err(e.to_string()),
                 }
                 if Instant::now() > deadline {

@@ -95,7 +95,7 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, Case)> {
     let registry = Registry::at(dir);
     let tag = std::process::id();
     let q = SlickQueue::<u64>::local(64).expect("local queue");
-    let mut rx = q.consumer();
+    let mut rx = q.consumer().expect("consumer");
     let recv: Case = Box::new(move |t| {
         timed(|| {
             assert!(rx.recv_timeout(t).is_err(), "the queue is empty");
