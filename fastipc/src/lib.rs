@@ -33,6 +33,7 @@ pub mod sync;
 pub mod sys;
 #[cfg(test)]
 mod test_util;
+pub mod waiter;
 
 pub use atomic::{AtomicU32, AtomicU64, FutexWord};
 pub use error::{

@@ -64,7 +64,10 @@ use crate::sys::shm::Segment;
 pub use cursor::{CURSOR_SIZE, SharedCursor};
 pub use layout::{Geometry, HeaderSnapshot, TypeTrailer};
 pub use ring::{Inspection, ReadInfo, Reservation, Ring, RingSpec};
+#[cfg(feature = "stream")]
+pub use typed::RecvStream;
 pub use typed::{BatchGuard, Consumer, Producer, SharedConsumer, SlickQueue, SlotGuard};
+pub use typed::{RecvFuture, SharedRecvFuture};
 pub use wait::WaitStrategy;
 
 /// How long an attacher waits for a creator, as the peers do: for the segment to be sized

@@ -8,3 +8,4 @@ pub mod clock;
 pub mod futex;
 pub mod process;
 pub mod shm;
+pub mod waitv;

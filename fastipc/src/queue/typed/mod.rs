@@ -2,12 +2,18 @@
 //! hands out [`Producer<T>`], [`Consumer<T>`] and [`SharedConsumer<T>`], each owning an
 //! `Arc` of the mapping so it can move to another thread.
 
+mod async_recv;
+#[cfg(test)]
+mod async_tests;
 mod consumer;
 mod producer;
 
 use core::marker::PhantomData;
 use std::sync::Arc;
 
+#[cfg(feature = "stream")]
+pub use async_recv::RecvStream;
+pub use async_recv::{RecvFuture, SharedRecvFuture};
 pub use consumer::{Consumer, SharedConsumer};
 pub use producer::{BatchGuard, Producer, SlotGuard};
 
