@@ -225,7 +225,8 @@ fn run(g: usize, bell: &'static AtomicU32) {
                 WaitvOutcome::Unsupported => FALLBACK.store(true, Relaxed),
                 WaitvOutcome::Woken(_) | WaitvOutcome::TimedOut | WaitvOutcome::Interrupted => {}
             }
-            if FALLBACK.load(Relaxed) && next_tick.is_none_or(|tick| tick <= now) {
+            // The fallback's tick (scheduled at the gathering below): fire everything.
+            if next_tick.is_some_and(|tick| tick <= now) {
                 fire_where(group, &mut fired, |_| true);
                 next_tick = None;
             }
@@ -261,6 +262,8 @@ fn run(g: usize, bell: &'static AtomicU32) {
                 until = earliest(until, e.repoll_at);
             }
             if fallback && !group.entries.is_empty() {
+                // At most one tick per FALLBACK_POLL: kept until it fires, so that arms
+                // (which ring the bell) do not postpone it, nor make it fire at once.
                 let tick = *next_tick.get_or_insert_with(|| Instant::now() + FALLBACK_POLL);
                 until = earliest(until, Some(tick));
             }
