@@ -92,3 +92,13 @@ fn sync_example_hands_every_job_to_the_worker() {
         "{out}"
     );
 }
+
+#[test]
+fn async_consumer_example_receives_every_message_next_to_a_ticker() {
+    let out = run("async_consumer", &["--count", "3000"]);
+    assert!(
+        out.contains("consumer: received 3000 messages in order"),
+        "{out}"
+    );
+    assert!(out.contains(" ticks on the same thread meanwhile"), "{out}");
+}
