@@ -5,7 +5,7 @@
 //! [`Event::wait_async`](crate::sync::Event::wait_async), ...) hand their word to
 //! *waiter threads*: each sleeps in `futex_waitv(2)` ([`sys::waitv`](crate::sys::waitv))
 //! on up to [`GROUP_WORDS`] registered words plus a private "bell" word of its own, and
-//! wakes the registered [`Waker`](std::task::Waker)s when a word is woken or no longer
+//! wakes the registered [`Waker`]s when a word is woken or no longer
 //! holds the value its future saw. There is no thread and no timer per future: one thread
 //! serves up to 127 pending futures, and the threads are started lazily, when the
 //! registrations outgrow the ones running (a process that never awaits has none). A
@@ -13,7 +13,7 @@
 //!
 //! # A registration
 //!
-//! A future that finds nothing to do *arms* its [`Registration`]: (word, expected value,
+//! A future that finds nothing to do *arms* its registration (`Registration`, crate-internal): (word, expected value,
 //! futex scope, waker, optional re-poll interval). The waiter thread fires it — removes
 //! it and wakes its waker — when
 //! - the kernel wakes the thread through the word, or through another registration of the
@@ -90,7 +90,7 @@
 //!
 //! # For other futures of the crate
 //!
-//! [`Registration::arm`] takes any `&AtomicU32` and an expected value; a future that
+//! `Registration::arm` (crate-internal) takes any `&AtomicU32` and an expected value; a future that
 //! waits for room in a lossless queue can register the endpoint table's wake word the
 //! same way, as long as whoever changes the word also wakes it (`FUTEX_WAKE`) after
 //! checking a "waiters present" state that the future raised before its final check.
