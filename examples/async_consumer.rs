@@ -10,7 +10,9 @@
 //! and runs the two tasks on a single-threaded runtime: the consumer checks that every
 //! message arrives in order, the ticker counts 5 ms ticks meanwhile. The waiting receive
 //! blocks no thread: the ticker keeps ticking while the consumer waits, on the same
-//! thread. Exits non-zero on any lost or out-of-order message.
+//! thread. Exits non-zero on any lost or out-of-order message. With `FASTIPC_WAITER=poll`
+//! in the environment, the waiter thread polls instead of using `futex_waitv` (as on a
+//! kernel before 5.16); the last line says which.
 
 use std::process::{Command, ExitCode};
 use std::time::Duration;
@@ -113,5 +115,15 @@ fn run(queue: &SlickQueue<u64>, name: &str, count: u64) -> Result<()> {
     }
     println!("consumer: received {received} messages in order");
     println!("ticker: {ticks} ticks on the same thread meanwhile");
+    let waiter = fastipc::waiter::stats();
+    println!(
+        "waiter: {} thread(s), {}",
+        waiter.threads,
+        if waiter.fallback {
+            "polling fallback"
+        } else {
+            "futex_waitv"
+        }
+    );
     Ok(())
 }

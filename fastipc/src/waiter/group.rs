@@ -7,6 +7,8 @@ use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use rustix::io::Errno;
+
 use super::{GROUP_WORDS, WaiterStats};
 use crate::sys::clock::Deadline;
 use crate::sys::futex::{self, Scope, WaitOutcome};
@@ -219,8 +221,14 @@ fn run(g: usize, bell: &'static AtomicU32) {
                 // The bell rang: gather again. Otherwise a word differed (which one is
                 // not said) or an address faulted: fire everything that was waited on.
                 WaitvOutcome::Changed if bell.load(Relaxed) != bell_seen => {}
-                WaitvOutcome::Changed | WaitvOutcome::Failed(_) => {
+                WaitvOutcome::Changed | WaitvOutcome::Failed(Errno::FAULT) => {
                     fire_where(group, &mut fired, |e| ids.contains(&e.id));
+                }
+                // Refused arguments (EINVAL) cannot come from valid `&AtomicU32` words and
+                // a normalised deadline; rather than fail the same way again, poll.
+                WaitvOutcome::Failed(_) => {
+                    fire_where(group, &mut fired, |e| ids.contains(&e.id));
+                    FALLBACK.store(true, Relaxed);
                 }
                 WaitvOutcome::Unsupported => FALLBACK.store(true, Relaxed),
                 WaitvOutcome::Woken(_) | WaitvOutcome::TimedOut | WaitvOutcome::Interrupted => {}

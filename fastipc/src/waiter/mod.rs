@@ -80,7 +80,8 @@
 //!
 //! # Fallback: kernels before 5.16
 //!
-//! When `futex_waitv` is missing (`ENOSYS`) or forbidden (`EPERM`, a seccomp filter), or
+//! When `futex_waitv` is missing (`ENOSYS`), forbidden (`EPERM`, a seccomp filter) or
+//! refuses its arguments (`EINVAL`, which valid words never cause), or
 //! when the environment variable `FASTIPC_WAITER=poll` is set when the first waiter
 //! thread starts (or [`force_fallback`] was called), the threads switch for good to
 //! polling: each sleeps on its bell alone (`FUTEX_WAIT`) for at most [`FALLBACK_POLL`]
