@@ -89,6 +89,12 @@
 //! every millisecond: correct, with up to a millisecond of added latency and a CPU cost
 //! that grows with the number of pending futures.
 //!
+//! # `fork()` without `exec`
+//!
+//! A child made by `fork()` inherits the table but not the threads: its async waits would
+//! never be woken. Fork before the first async wait, or exec (`std::process::Command`
+//! always does).
+//!
 //! # For other futures of the crate
 //!
 //! `Registration::arm` (crate-internal) takes any `&AtomicU32` and an expected value; a future that
