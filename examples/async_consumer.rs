@@ -63,7 +63,7 @@ fn launcher(count: u64) -> Result<()> {
     // Big enough that the producer never laps the consumer: nothing may be lost here.
     let queue = SlickQueue::<u64>::create(&name, (count as usize).next_power_of_two())?;
     let result = run(&queue, &name, count);
-    SlickQueue::<u64>::remove(&name)?;
+    fastipc::queue::remove(&name)?;
     result
 }
 

@@ -18,10 +18,10 @@
 //! lost, corrupt or out-of-order tick makes the exit status non-zero.
 
 use std::process::{Child, Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use fastipc::queue::RecvError;
-use fastipc::{IpcMessage, NamedEvent, NamedMutex, SlickQueue};
+use fastipc::{IpcMessage, NamedEvent, NamedMutex};
 
 /// A market tick. `#[derive(IpcMessage)]` checks the layout at compile time (`repr(C)`,
 /// fixed-width fields, no padding: `_pad` fills the gap) and the attribute generates
@@ -47,7 +47,7 @@ impl Tick {
     fn new(seq: u64, last: bool) -> Tick {
         let mut tick = Tick {
             seq,
-            ts_ns: fastipc::sys::clock::realtime_ns(),
+            ts_ns: realtime_ns(),
             price: 100.0 + (seq % 200) as f64 * 0.25,
             qty: (seq % 97) as u32 + 1,
             side: (seq % 2) as u8,
@@ -93,6 +93,13 @@ const READY: &str = "fastipc-quickstart-ready";
 const RUN_LOCK: &str = "fastipc-quickstart";
 /// How long any process waits for the others.
 const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`), 0 if the clock is before it.
+fn realtime_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -152,8 +159,9 @@ fn launcher(millis: u64) -> Result<()> {
 
 /// Queues are never removed implicitly (the peers' rule): the launcher removes both.
 fn remove_queues() -> Result<()> {
-    SlickQueue::<Tick>::remove(QUEUES[0])?;
-    SlickQueue::<Ack>::remove(QUEUES[1])?;
+    for name in QUEUES {
+        fastipc::queue::remove(name)?;
+    }
     Ok(())
 }
 

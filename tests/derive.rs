@@ -398,7 +398,7 @@ mod derive_limits {
 
     #[test]
     fn name_limits_agree_with_the_runtime() {
-        assert_eq!(MAX_QUEUE_NAME_LEN, fastipc::sys::shm::MAX_NAME_LEN);
+        assert_eq!(MAX_QUEUE_NAME_LEN, fastipc::Segment::MAX_NAME_LEN);
         assert_eq!(MAX_SHARED_NAME_LEN, fastipc::named::cell::MAX_NAME_LEN);
     }
 }

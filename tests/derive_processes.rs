@@ -13,7 +13,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use derive_messages::{Other, Quote};
-use fastipc::SlickQueue;
 use fastipc::queue::QueueError;
 use fastipc_testkit::{ChildGuard, Lines, ShmCleanup};
 
@@ -37,7 +36,7 @@ fn peer(args: &[&str]) -> ChildGuard {
 fn exclusive(test: impl FnOnce()) {
     fastipc_testkit::exclusive(RUN_LOCK, LONG, || {
         // A queue left by a run that was killed: start afresh.
-        let _ = SlickQueue::<Quote>::remove(QUEUE);
+        let _ = fastipc::queue::remove(QUEUE);
         let _cleanup = ShmCleanup::new().segment(QUEUE);
         test();
     });

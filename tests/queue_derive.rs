@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use fastipc::named::NamedMutex;
-use fastipc::{IpcMessage, Segment, SlickQueue};
+use fastipc::{IpcMessage, Segment};
 use fastipc_testkit::{ShmCleanup, exclusive};
 
 const QUEUE: &str = "fipct-queue-derive-ticks";
@@ -35,7 +35,7 @@ fn generated_endpoints_use_the_named_queue() {
 /// afresh (a queue left by a run that was killed is removed), and removes the queue when
 /// it ends, even when it fails, before the lock is released.
 fn endpoints_round_trip() {
-    let _ = SlickQueue::<DerivedTick>::remove(QUEUE);
+    let _ = fastipc::queue::remove(QUEUE);
     let _cleanup = ShmCleanup::new().segment(QUEUE);
     let q = DerivedTick::queue().unwrap();
     assert_eq!(q.capacity(), 64);
@@ -99,7 +99,7 @@ fn a_run_waits_while_another_run_holds_the_queue() {
     let got = other_rx.recv_timeout(LONG).expect("our own message");
     assert_eq!((got.ts, got.price), (7, 0.5));
     drop((other, other_rx));
-    let _ = SlickQueue::<DerivedTick>::remove(QUEUE);
+    let _ = fastipc::queue::remove(QUEUE);
     drop(held);
     assert!(
         fastipc_testkit::wait_until(LONG, || waiting.is_finished()),

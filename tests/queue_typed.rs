@@ -256,8 +256,8 @@ fn attaching_with_another_type_names_both() {
         SlickQueue::<Tick>::create(&name, 8),
         Err(QueueError::Shm(fastipc::ShmError::AlreadyExists { .. }))
     ));
-    assert!(SlickQueue::<Tick>::remove(&name).unwrap());
-    assert!(!SlickQueue::<Tick>::remove(&name).unwrap());
+    assert!(fastipc::queue::remove(&name).unwrap());
+    assert!(!fastipc::queue::remove(&name).unwrap());
 }
 
 #[test]

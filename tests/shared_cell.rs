@@ -211,6 +211,22 @@ fn a_holder_killed_with_sigkill_is_reported_to_the_next_locker() {
 }
 
 #[test]
+fn lock_deadline_accepts_an_instant() {
+    let mut world = World::new("cell-instant");
+    let (name, _) = world.cell("cell-instant");
+    let a = SharedCell::<Tally>::open_or_create_in(&world.registry, &name).unwrap();
+    let b = SharedCell::<Tally>::open_in(&world.registry, &name).unwrap();
+    let guard = a
+        .lock_deadline(std::time::Instant::now() + LONG)
+        .expect("a free lock");
+    assert!(matches!(
+        b.lock_deadline(std::time::Instant::now()),
+        Err(fastipc::LockError::TimedOut)
+    ));
+    drop(guard);
+}
+
+#[test]
 fn a_cell_whose_processes_all_died_is_removed_by_sweep() {
     let mut world = World::new("cell-sweep");
     let (name, segment) = world.cell("cell-sweep");

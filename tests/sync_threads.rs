@@ -190,6 +190,61 @@ fn zero_and_huge_timeouts_neither_hang_nor_panic() {
 }
 
 #[test]
+fn deadlines_accept_an_instant() {
+    // Every `*_deadline` method takes `Instant::now() + timeout` as well as a `Deadline`:
+    // a passed instant times out at once on a held or empty object, a later one succeeds
+    // on a free or ready one.
+    let past = Instant::now();
+    let later = || Instant::now() + Duration::from_secs(30);
+    let region = Region::heap(64 + 64 + 4);
+    let mem = region.mem();
+    let mutex = Mutex::init(mem.slice(0, 64).unwrap()).unwrap();
+    let sem = Semaphore::init(mem.slice(64, 64).unwrap(), 0).unwrap();
+    let event = Event::init(mem.slice(128, 4).unwrap()).unwrap();
+    let guard = mutex.lock_deadline(later()).unwrap();
+    assert!(matches!(
+        mutex.lock_deadline(past),
+        Err(LockError::TimedOut)
+    ));
+    drop(guard);
+    assert!(sem.wait_deadline(past).is_err());
+    sem.post(1).unwrap();
+    assert!(sem.wait_deadline(later()).is_ok());
+    assert!(event.wait_deadline(past).is_err());
+    event.set();
+    assert!(event.wait_deadline(later()).is_ok());
+    let word =
+        fastipc::FutexWord::new(mem.slice(128, 4).unwrap(), fastipc::Scope::Private).unwrap();
+    assert!(
+        !word.wait_until(1, past),
+        "the word is 1 and the instant passed"
+    );
+
+    let mut world = World::new("instant");
+    let (m, s, e) = (
+        world.name(Kind::Mutex, "instant-m"),
+        world.name(Kind::Semaphore, "instant-s"),
+        world.name(Kind::Event, "instant-e"),
+    );
+    let reg = &world.registry;
+    let mutex = NamedMutex::open_in(reg, &m).unwrap();
+    let guard = mutex.lock_deadline(later()).unwrap();
+    let other = NamedMutex::open_existing_in(reg, &m).unwrap();
+    assert!(matches!(
+        other.lock_deadline(past),
+        Err(LockError::TimedOut)
+    ));
+    drop(guard);
+    let sem = NamedSemaphore::open_in(reg, &s, 1).unwrap();
+    assert!(sem.wait_deadline(later()).is_ok());
+    assert!(sem.wait_deadline(past).is_err());
+    let event = NamedEvent::open_in(reg, &e).unwrap();
+    assert!(event.wait_deadline(past).is_err());
+    event.set();
+    assert!(event.wait_deadline(later()).is_ok());
+}
+
+#[test]
 fn named_objects_refuse_bad_names() {
     let world = World::new("bad-names");
     let reg = &world.registry;

@@ -121,7 +121,7 @@ impl<T: Item + IpcMessage> PingPong<T> {
     /// Removes both queues' names.
     pub fn remove(base: &str) {
         for suffix in ["ping", "pong"] {
-            let _ = SlickQueue::<T>::remove(&format!("{base}-{suffix}"));
+            let _ = fastipc::queue::remove(&format!("{base}-{suffix}"));
         }
     }
 

@@ -18,8 +18,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fastipc::sys::futex;
-use fastipc::{Deadline, Scope};
+use fastipc::{Deadline, FutexWord, Scope};
 
 use crate::clock;
 
@@ -187,7 +186,7 @@ fn futex_wait_for(
         if cur == want {
             return Ok(());
         }
-        if futex::wait(word, cur, deadline, scope) == futex::WaitOutcome::TimedOut {
+        if !FutexWord::from_atomic(word, scope).wait_until(cur, deadline) {
             return Err(stalled("futex ping-pong"));
         }
     }
@@ -206,7 +205,7 @@ pub fn futex_ping(
     for i in 0..(warmup + n) as u32 {
         let t0 = clock::now();
         word.store(2 * i + 1, Ordering::Release);
-        futex::wake(word, 1, scope);
+        FutexWord::from_atomic(word, scope).wake(1);
         futex_wait_for(word, 2 * i + 2, scope, deadline)?;
         let t1 = clock::now();
         if i as usize >= warmup {
@@ -222,7 +221,7 @@ pub fn futex_pong(word: &AtomicU32, scope: Scope, rounds: usize) -> std::io::Res
     for i in 0..rounds as u32 {
         futex_wait_for(word, 2 * i + 1, scope, deadline)?;
         word.store(2 * i + 2, Ordering::Release);
-        futex::wake(word, 1, scope);
+        FutexWord::from_atomic(word, scope).wake(1);
     }
     Ok(())
 }

@@ -2,45 +2,27 @@
 //! the attachment registry lists for it, as text or JSON.
 //!
 //! The bytes come from a read-only copy ([`SegmentFile`]); the decoding is the runtime's
-//! ([`HeaderSnapshot`], [`Inspection::from_snapshot`], [`MutexInfo`], [`SemaphoreInfo`],
-//! [`EventInfo`]), so the tool and the library agree on every field. Whatever the bytes
-//! hold, decoding never fails: what is wrong with a header is listed in
-//! [`Report::problems`]. Only a segment that is not one of ours, or too short for the
-//! kind its name announces, is an error.
+//! inspection API ([`fastipc::inspect`]), so the tool and the library agree on every
+//! field. Whatever the bytes hold, decoding never fails: what is wrong with a header is
+//! listed in [`Report::problems`]. Only a segment that is not one of ours, or too short for
+//! the kind its name announces, is an error.
 
 use std::fmt::{self, Write as _};
 use std::path::Path;
+use std::time::SystemTime;
 
-use fastipc::MemRef;
-use fastipc::named::cell::layout::{
-    CELL_MAGIC, CELL_VERSION, CellInfo, HEADER_SIZE as CELL_HEADER_SIZE,
+use fastipc::inspect::{
+    self as rt, CELL_MAGIC, CELL_VERSION, CellState, EventInfo, MUTEX_CONTENDED, MUTEX_LOCKED,
+    MUTEX_MAGIC, MUTEX_UNLOCKED, MutexState, Object, PyDataState, QueueState, SEMAPHORE_MAGIC,
+    SemaphoreInfo, init_state,
 };
 use fastipc::named::registry::Registry;
-use fastipc::queue::Inspection;
-use fastipc::queue::layout::{
-    HEADER_SIZE as QUEUE_HEADER_SIZE, HeaderSnapshot, MAX_TYPE_NAME, TRAILER_FIXED, TypeTrailer,
-    init_state,
-};
-use fastipc::sync::layout::{
-    EVENT_SIZE, EventInfo, MUTEX_CONTENDED, MUTEX_LOCKED, MUTEX_MAGIC, MUTEX_SIZE, MUTEX_UNLOCKED,
-    MutexInfo, SEMAPHORE_MAGIC, SEMAPHORE_SIZE, SemaphoreInfo,
-};
-use fastipc::sys::process;
 use serde::Serialize;
 
 use crate::error::CliError;
-use crate::segment::{Kind, SegmentFile, detect, i64_at, u64_at};
+use crate::segment::{Kind, SegmentFile, detect};
 
-/// Bytes read from the start of a segment: the largest header decoded here.
-pub const HEAD_LEN: usize = 128;
-
-/// Magic number of the Python package's `NamedQueue` header (`"PFNQ"`).
-pub const PY_QUEUE_MAGIC: u64 = 0x5046_4E51;
-/// Magic number of the Python package's `NamedHistoryBuffer` header (`"PFHB"`).
-pub const PY_HISTORY_MAGIC: u64 = 0x5046_4842;
-/// Size of the Python package's data-object headers (64 bytes of fields, then the
-/// writers' 64-byte mutex).
-pub const PY_HEADER_SIZE: usize = 128;
+pub use fastipc::inspect::{HEAD_LEN, PY_HEADER_SIZE, PY_HISTORY_MAGIC, PY_QUEUE_MAGIC};
 
 /// A process the attachment registry lists for a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -255,33 +237,36 @@ pub fn decode(
     head: &[u8],
     registry: &Registry,
 ) -> Result<Report, CliError> {
-    let needed = match kind {
-        Kind::Queue => QUEUE_HEADER_SIZE,
-        Kind::Mutex => MUTEX_SIZE,
-        Kind::Semaphore => SEMAPHORE_SIZE,
-        Kind::Event => EVENT_SIZE,
-        Kind::SharedCell => CELL_HEADER_SIZE,
-        Kind::PyfastipcQueue | Kind::PyfastipcHistoryBuffer => PY_HEADER_SIZE,
-    };
-    if head.len() < needed {
-        return Err(CliError::Truncated {
-            path: seg.path().to_owned(),
-            kind: kind.as_str(),
-            size: seg.size(),
-            needed,
-        });
-    }
-    let head = &head[..needed];
+    let object = rt::decode(
+        kind.to_inspect(),
+        seg.name(),
+        seg.size(),
+        head,
+        |offset, len| seg.read_at(offset, len).ok(),
+    )
+    .map_err(|e| CliError::Truncated {
+        path: seg.path().to_owned(),
+        kind: kind.as_str(),
+        size: seg.size(),
+        needed: e.needed,
+    })?;
     let mut problems = Vec::new();
-    let details = match kind {
-        Kind::Queue => Details::Queue(queue(seg, head, &mut problems)),
-        Kind::Mutex => Details::Mutex(mutex(head, &mut problems)),
-        Kind::Semaphore => Details::Semaphore(semaphore(head, &mut problems)),
-        Kind::Event => Details::Event(event(head, &mut problems)),
-        Kind::SharedCell => Details::SharedCell(shared_cell(seg.size(), head, &mut problems)),
-        Kind::PyfastipcQueue => Details::PyfastipcQueue(py_data(head, true, &mut problems)),
-        Kind::PyfastipcHistoryBuffer => {
-            Details::PyfastipcHistoryBuffer(py_data(head, false, &mut problems))
+    let details = match object {
+        Object::Queue(q) => Details::Queue(queue(&q, &mut problems)),
+        Object::Mutex(m) => Details::Mutex(mutex(&m, &mut problems)),
+        Object::Semaphore(s) => Details::Semaphore(semaphore(&s, &mut problems)),
+        Object::Event(e) => Details::Event(event(&e, &mut problems)),
+        Object::SharedCell(c) => Details::SharedCell(shared_cell(seg.size(), &c, &mut problems)),
+        Object::PyfastipcQueue(p) => Details::PyfastipcQueue(py_data(&p, true, &mut problems)),
+        Object::PyfastipcHistoryBuffer(p) => {
+            Details::PyfastipcHistoryBuffer(py_data(&p, false, &mut problems))
+        }
+        // A kind this build of the tool does not know (`Kind::of` refuses it first).
+        _ => {
+            return Err(CliError::Foreign {
+                path: seg.path().to_owned(),
+                size: seg.size(),
+            });
         }
     };
     let attached = match registry.attached(seg.name()) {
@@ -307,14 +292,6 @@ pub fn decode(
         attached,
         problems,
     })
-}
-
-/// Runs `f` on a private, 8-aligned copy of `bytes` (what the runtime's decoders read).
-pub fn with_aligned<R>(bytes: &[u8], f: impl FnOnce(MemRef<'_>) -> R) -> R {
-    let mut words = vec![0u64; bytes.len().div_ceil(8)];
-    let buf: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
-    buf[..bytes.len()].copy_from_slice(bytes);
-    f(MemRef::from_mut(&mut buf[..bytes.len()]))
 }
 
 fn hex32(v: u32) -> String {
@@ -344,22 +321,12 @@ fn init_state_name(s: u32) -> &'static str {
     }
 }
 
-fn queue(seg: &SegmentFile, head: &[u8], problems: &mut Vec<String>) -> QueueDetails {
-    let snap: HeaderSnapshot = with_aligned(head, |mem| HeaderSnapshot::decode(&mem))
-        .expect("an 8-aligned copy of 64 bytes holds a header");
-    let inspection = Inspection::from_snapshot(seg.name(), snap, seg.size(), |offset| {
-        let bytes = seg
-            .read_at(offset as u64, TRAILER_FIXED + MAX_TYPE_NAME)
-            .ok()?;
-        with_aligned(&bytes, |mem| TypeTrailer::read(&mem, 0))
-    });
+fn queue(q: &QueueState, problems: &mut Vec<String>) -> QueueDetails {
+    let inspection = &q.inspection;
+    let snap = &inspection.header;
     if let Err(e) = &inspection.validation {
         problems.push(e.to_string());
     }
-    let type_name = inspection
-        .trailer
-        .filter(|t| t.fingerprint == snap.fingerprint && snap.fingerprint != 0)
-        .map(|t| t.name);
     QueueDetails {
         capacity: snap.capacity,
         element_size: snap.element_size,
@@ -374,22 +341,10 @@ fn queue(seg: &SegmentFile, head: &[u8], problems: &mut Vec<String>) -> QueueDet
         last_reserve_count: snap.last_reserve_count(),
         last_published: snap.last_published_index(),
         fingerprint: hex64(snap.fingerprint),
-        type_name,
+        type_name: q.type_name.clone(),
         wake_seq: snap.wake_seq,
         sleepers: snap.sleepers,
         valid: inspection.validation.is_ok(),
-    }
-}
-
-/// Whether the holder a mutex header records is alive; `None` when it records none.
-pub fn owner_alive(info: &MutexInfo) -> Option<bool> {
-    if !info.is_locked() {
-        return None;
-    }
-    match (info.owner_pid, info.owner_identity) {
-        (0, None) => None,
-        (pid, Some(id)) if pid == 0 || pid == id.pid => Some(id.is_alive(info.owner_pid_namespace)),
-        (pid, _) => Some(process::is_alive(pid)),
     }
 }
 
@@ -402,13 +357,8 @@ fn mutex_state_name(state: u32) -> &'static str {
     }
 }
 
-fn read_mutex(head: &[u8]) -> MutexInfo {
-    with_aligned(&head[..MUTEX_SIZE], MutexInfo::read)
-        .expect("an 8-aligned copy of 64 bytes holds a mutex header")
-}
-
-fn mutex(head: &[u8], problems: &mut Vec<String>) -> MutexDetails {
-    let info = read_mutex(head);
+fn mutex(state: &MutexState, problems: &mut Vec<String>) -> MutexDetails {
+    let info = &state.info;
     if !info.has_valid_magic() {
         problems.push(format!(
             "magic {:#010x} is neither {MUTEX_MAGIC:#010x} (\"MUTX\") nor 0: the segment holds something else",
@@ -421,18 +371,9 @@ fn mutex(head: &[u8], problems: &mut Vec<String>) -> MutexDetails {
             info.state
         ));
     }
-    let alive = owner_alive(&info);
-    let owner_pid = match (info.owner_pid, info.owner_identity) {
-        (0, Some(id)) if info.is_locked() => Some(id.pid),
-        (0, _) => None,
-        (pid, _) => Some(pid),
-    };
+    let (alive, owner_pid) = (state.owner_alive, state.owner_pid);
     if alive == Some(false) {
-        let fastipc_holder = matches!(
-            (info.owner_pid, info.owner_identity),
-            (pid, Some(id)) if pid == 0 || pid == id.pid
-        );
-        let what_next = if fastipc_holder {
+        let what_next = if state.fastipc_holder {
             "the next fastipc locker takes the lock over (OwnerDied)"
         } else {
             "only its process id is recorded (a Python holder), so no locker takes the lock \
@@ -458,10 +399,9 @@ fn mutex(head: &[u8], problems: &mut Vec<String>) -> MutexDetails {
     }
 }
 
-fn shared_cell(size: u64, head: &[u8], problems: &mut Vec<String>) -> CellDetails {
-    let mutex = mutex(&head[..MUTEX_SIZE], problems);
-    let info = with_aligned(head, CellInfo::read)
-        .expect("an 8-aligned copy of 128 bytes holds a cell header");
+fn shared_cell(size: u64, cell: &CellState, problems: &mut Vec<String>) -> CellDetails {
+    let mutex = mutex(&cell.mutex, problems);
+    let info = &cell.info;
     if info.magic != CELL_MAGIC {
         problems.push(format!(
             "cell magic {:#010x} at offset 64 is not {CELL_MAGIC:#010x} (\"CELL\"): not a shared cell",
@@ -473,8 +413,7 @@ fn shared_cell(size: u64, head: &[u8], problems: &mut Vec<String>) -> CellDetail
             info.version
         ));
     }
-    let end = u64::from(info.value_offset) + u64::from(info.value_type.size);
-    let holds_value = size >= end;
+    let (end, holds_value) = (cell.value_end, cell.holds_value);
     if info.magic == CELL_MAGIC && !holds_value {
         problems.push(format!(
             "the segment is {size} bytes but its value ends at byte {end}"
@@ -499,9 +438,7 @@ fn shared_cell(size: u64, head: &[u8], problems: &mut Vec<String>) -> CellDetail
     }
 }
 
-fn semaphore(head: &[u8], problems: &mut Vec<String>) -> SemaphoreDetails {
-    let info = with_aligned(head, SemaphoreInfo::read)
-        .expect("an 8-aligned copy of 64 bytes holds a semaphore header");
+fn semaphore(info: &SemaphoreInfo, problems: &mut Vec<String>) -> SemaphoreDetails {
     if !info.has_valid_magic() {
         problems.push(format!(
             "magic {:#010x} is not {SEMAPHORE_MAGIC:#010x} (\"SEMA\"): not initialised, or something else",
@@ -517,9 +454,7 @@ fn semaphore(head: &[u8], problems: &mut Vec<String>) -> SemaphoreDetails {
     }
 }
 
-fn event(head: &[u8], problems: &mut Vec<String>) -> EventDetails {
-    let info = with_aligned(head, EventInfo::read)
-        .expect("an 8-aligned copy of 4 bytes holds an event word");
+fn event(info: &EventInfo, problems: &mut Vec<String>) -> EventDetails {
     if info.value > 1 {
         problems.push(format!(
             "value {} (fastipc and Python store 0 or 1; any non-zero value reads as set)",
@@ -532,9 +467,8 @@ fn event(head: &[u8], problems: &mut Vec<String>) -> EventDetails {
     }
 }
 
-fn py_data(head: &[u8], is_queue: bool, problems: &mut Vec<String>) -> PyDataDetails {
-    let field = |off: usize| u64_at(head, off).unwrap_or(0);
-    let magic = field(0);
+fn py_data(p: &PyDataState, is_queue: bool, problems: &mut Vec<String>) -> PyDataDetails {
+    let magic = p.magic;
     let expected = if is_queue {
         PY_QUEUE_MAGIC
     } else {
@@ -546,15 +480,15 @@ fn py_data(head: &[u8], is_queue: bool, problems: &mut Vec<String>) -> PyDataDet
             if is_queue { "PFNQ" } else { "PFHB" }
         ));
     }
-    let writer = read_mutex(&head[64..128]);
+    let writer = &p.writer;
     PyDataDetails {
         magic: format!("{magic:#x}"),
-        meta_size: field(8),
-        num_slots: field(16),
-        slot_size: field(24),
-        head: is_queue.then(|| i64_at(head, 32).unwrap_or(0)),
-        tail: i64_at(head, if is_queue { 40 } else { 32 }).unwrap_or(0),
-        mode: is_queue.then(|| field(48)),
+        meta_size: p.meta_size,
+        num_slots: p.num_slots,
+        slot_size: p.slot_size,
+        head: p.head,
+        tail: p.tail,
+        mode: p.mode,
         writer_locked: writer.is_locked(),
         writer_owner_pid: (writer.owner_pid != 0).then_some(writer.owner_pid),
     }
@@ -614,7 +548,10 @@ fn ago(ns: u64) -> String {
     if ns == 0 {
         return "never".into();
     }
-    let now = fastipc::sys::clock::realtime_ns();
+    // `CLOCK_REALTIME`, the clock the primitives record.
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     if ns > now {
         return format!("{ns} ns (in the future)");
     }
@@ -813,6 +750,7 @@ impl fmt::Display for Report {
 mod tests {
     use super::*;
     use crate::testutil::TempDir;
+    use fastipc::MemRef;
     use fastipc::queue::{Ring, RingSpec};
     use fastipc::sync::{Event, Mutex, Semaphore};
 

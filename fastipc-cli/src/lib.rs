@@ -4,8 +4,8 @@
 //! | module | holds |
 //! |---|---|
 //! | [`cli`] | the command line (clap) |
-//! | [`segment`] | read-only access to a segment, kind detection by name prefix or magic |
-//! | [`inspect`] | `inspect`: a header decoded per kind, as text or JSON |
+//! | [`segment`] | read-only access to a segment; its kind, as [`fastipc::inspect`] tells it by name prefix or magic |
+//! | [`inspect`] | `inspect`: a header decoded per kind by [`fastipc::inspect`], shown as text or JSON |
 //! | [`ls`] | `ls`: the table of our segments |
 //! | [`rm`] | `rm`: removal, with the registry folder |
 //! | [`traffic`] | `send` / `recv`: the test pattern, its verification, the loops |
@@ -39,7 +39,6 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use fastipc::named::registry::Registry;
-use fastipc::sys::shm::SHM_DIR;
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
@@ -59,7 +58,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
-    let dir = Path::new(SHM_DIR);
+    let dir = Path::new(fastipc::Segment::DIR);
     let registry = Registry::from_env();
     match &cli.command {
         Command::Ls { json } => {

@@ -12,18 +12,14 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use fastipc::named::cell::{self, layout::CELL_PREFIX};
-use fastipc::named::{self, Kind as SyncKind};
-use fastipc::queue::layout::{HEADER_SIZE as QUEUE_HEADER_SIZE, MAGIC_FEATURE_MASK, MAGIC_PREFIX};
+use fastipc::Segment;
+use fastipc::inspect;
 use rustix::io::Errno;
 use serde::Serialize;
 
 use crate::error::CliError;
 
-/// Segment-name prefix of the Python package's `NamedQueue`.
-pub const PY_QUEUE_PREFIX: &str = "__pyfastipc_queue_";
-/// Segment-name prefix of the Python package's `NamedHistoryBuffer`.
-pub const PY_HISTORY_PREFIX: &str = "__pyfastipc_history_buffer_";
+pub use fastipc::inspect::{PREFIXES, PY_HISTORY_PREFIX, PY_QUEUE_PREFIX};
 
 /// What a segment holds, as far as this tool can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -60,7 +56,8 @@ impl Kind {
         }
     }
 
-    /// The kind a segment name's prefix announces, if any.
+    /// The kind a segment name's prefix announces, if any
+    /// ([`fastipc::inspect::Kind::from_prefix`]).
     ///
     /// ```
     /// use fastipc_cli::segment::Kind;
@@ -68,43 +65,42 @@ impl Kind {
     /// assert_eq!(Kind::from_prefix("ticks"), None);
     /// ```
     pub fn from_prefix(segment: &str) -> Option<Kind> {
-        if let Some((kind, _)) = named::parse_segment_name(segment) {
-            return Some(match kind {
-                SyncKind::Mutex => Kind::Mutex,
-                SyncKind::Semaphore => Kind::Semaphore,
-                SyncKind::Event => Kind::Event,
-            });
-        }
-        if cell::parse_segment_name(segment).is_some() {
-            return Some(Kind::SharedCell);
-        }
-        [
-            (PY_HISTORY_PREFIX, Kind::PyfastipcHistoryBuffer),
-            (PY_QUEUE_PREFIX, Kind::PyfastipcQueue),
-        ]
-        .into_iter()
-        .find_map(|(prefix, kind)| {
-            segment
-                .strip_prefix(prefix)
-                .filter(|rest| !rest.is_empty())
-                .map(|_| kind)
+        inspect::Kind::from_prefix(segment).and_then(Kind::of)
+    }
+
+    /// This tool's name for a kind the runtime decodes; `None` for a kind this build of
+    /// the tool does not know (shown as not one of ours).
+    pub fn of(kind: inspect::Kind) -> Option<Kind> {
+        Some(match kind {
+            inspect::Kind::Queue => Kind::Queue,
+            inspect::Kind::Mutex => Kind::Mutex,
+            inspect::Kind::Semaphore => Kind::Semaphore,
+            inspect::Kind::Event => Kind::Event,
+            inspect::Kind::SharedCell => Kind::SharedCell,
+            inspect::Kind::PyfastipcQueue => Kind::PyfastipcQueue,
+            inspect::Kind::PyfastipcHistoryBuffer => Kind::PyfastipcHistoryBuffer,
+            _ => return None,
         })
+    }
+
+    /// The runtime's kind, for [`fastipc::inspect::decode`].
+    pub fn to_inspect(self) -> inspect::Kind {
+        match self {
+            Kind::Queue => inspect::Kind::Queue,
+            Kind::Mutex => inspect::Kind::Mutex,
+            Kind::Semaphore => inspect::Kind::Semaphore,
+            Kind::Event => inspect::Kind::Event,
+            Kind::SharedCell => inspect::Kind::SharedCell,
+            Kind::PyfastipcQueue => inspect::Kind::PyfastipcQueue,
+            Kind::PyfastipcHistoryBuffer => inspect::Kind::PyfastipcHistoryBuffer,
+        }
     }
 }
 
-/// Every name prefix of the objects this tool knows, for "did you mean" hints.
-pub const PREFIXES: &[&str] = &[
-    named::MUTEX_PREFIX,
-    named::SEMAPHORE_PREFIX,
-    named::EVENT_PREFIX,
-    CELL_PREFIX,
-    PY_QUEUE_PREFIX,
-    PY_HISTORY_PREFIX,
-];
-
 /// The kind of segment `name` whose first bytes are `head`: the name prefix decides
 /// when there is one (a header that does not match is then reported by `inspect`), else
-/// a SlickQueue marker at offset 24. `None`: not one of ours.
+/// a SlickQueue marker at offset 24. `None`: not one of ours
+/// ([`fastipc::inspect::Kind::detect`]).
 ///
 /// ```
 /// use fastipc_cli::segment::{detect, Kind};
@@ -115,16 +111,7 @@ pub const PREFIXES: &[&str] = &[
 /// assert_eq!(detect("__pyfastipc_event_go", &[1, 0, 0, 0]), Some(Kind::Event));
 /// ```
 pub fn detect(name: &str, head: &[u8]) -> Option<Kind> {
-    if let Some(kind) = Kind::from_prefix(name) {
-        return Some(kind);
-    }
-    if head.len() >= QUEUE_HEADER_SIZE {
-        let magic = u32_at(head, 24)?;
-        if magic & !MAGIC_FEATURE_MASK == MAGIC_PREFIX {
-            return Some(Kind::Queue);
-        }
-    }
-    None
+    inspect::Kind::detect(name, head).and_then(Kind::of)
 }
 
 /// The little-endian u32 at `off` of `bytes`, if it is there.
@@ -159,7 +146,7 @@ impl SegmentFile {
     /// Opens `dir/name` read-only (never following a symbolic link, never blocking on
     /// a FIFO) and checks that it is a regular file.
     pub fn open(dir: &Path, name: &str) -> Result<SegmentFile, CliError> {
-        fastipc::sys::shm::validate_name(name)?;
+        Segment::validate_name(name)?;
         let path = dir.join(name);
         let file = OpenOptions::new()
             .read(true)

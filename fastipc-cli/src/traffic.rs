@@ -28,8 +28,7 @@ use std::time::{Duration, Instant};
 
 use fastipc::Deadline;
 use fastipc::error::{QueueError, RecvError, ShmError};
-use fastipc::queue::layout::GeometryError;
-use fastipc::queue::{Geometry, Ring, RingSpec, SharedCursor, WaitStrategy};
+use fastipc::queue::{Ring, RingSpec, SharedCursor, WaitStrategy};
 
 use crate::error::{CliError, number, secs};
 use crate::progress::{Progress, UPDATE_EVERY};
@@ -383,16 +382,7 @@ fn check_send(opts: &SendOptions) -> Result<(), CliError> {
         });
     }
     if let Some(c) = opts.capacity {
-        Geometry::new(c, opts.elem_size).map_err(|e| match e {
-            GeometryError::Capacity(reason) => QueueError::InvalidCapacity {
-                capacity: c,
-                reason,
-            },
-            GeometryError::ElementSize(reason) => QueueError::InvalidElementSize {
-                size: opts.elem_size,
-                reason,
-            },
-        })?;
+        RingSpec::new(c, opts.elem_size).geometry()?;
     }
     if let Some(c) = opts.capacity
         && opts.batch > c

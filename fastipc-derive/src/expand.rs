@@ -40,6 +40,7 @@ fn expand(cont: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
     let assertions = assertions(cont, fields, &p);
     let fingerprint = fingerprint(cont, fields, &p);
     let endpoints = endpoints(cont, &p);
+    let copy = copy_bound(ident);
     quote! {
         #assertions
 
@@ -50,13 +51,19 @@ fn expand(cont: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
         // `bytemuck::Pod` named here (so that a `#[ipc(crate = ..)]` path cannot skip it:
         // if it redirects `bytemuck`, these impls are of a stand-in trait). They also hold
         // the alignment to 16 and the size above 0, which `IpcMessage` adds.
+        //
+        // `Pod` needs `Copy`, which the user derives (or writes) next to `IpcMessage`. The
+        // impls hold only where the type is `Copy` (a bound under a binder, which rustc
+        // does not check eagerly for a concrete type): without `Copy` they do not apply,
+        // and the one error is the `assert_copy` above, on the struct, instead of two
+        // from inside `bytemuck`.
         #[automatically_derived]
         unsafe impl #p::bytemuck::Zeroable for #ident {}
         #[automatically_derived]
-        unsafe impl #p::bytemuck::Pod for #ident {}
+        unsafe impl #p::bytemuck::Pod for #ident #copy {}
 
         #[automatically_derived]
-        unsafe impl #p::IpcMessage for #ident {
+        unsafe impl #p::IpcMessage for #ident #copy {
             const NAME: &'static str = #name;
             const FINGERPRINT: u64 = #fingerprint;
         }
@@ -118,6 +125,8 @@ fn assertions(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> To
     let backstop = backstop(cont, fields, p);
     quote_spanned! {span=>
         const _: () = {
+            // `Pod` needs `Copy` (see `expand`).
+            #p::assert_copy::<#ident>();
             // Rule 2: not zero-sized.
             #p::assert_not_zero_sized::<#ident, { #p::size_of::<#ident>() == 0 }>();
             // Rule 4: the size is the sum of the field sizes.
@@ -243,6 +252,9 @@ fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
     let ident = cont.ident;
     let vis = cont.vis;
     let ipc = &cont.attrs.ipc;
+    // Like the impls, the functions exist only where the type is `Copy` (else the derive
+    // reports the one `assert_copy` error, not one more per function).
+    let copy = copy_bound(ident);
     let mut fns = TokenStream::new();
     if let (Some((queue, _)), Some((capacity, _))) = (&ipc.queue, &ipc.capacity) {
         let queue_name = &queue.value;
@@ -264,17 +276,17 @@ fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
         fns.extend(quote! {
             #[doc = #doc_queue]
             #[allow(dead_code)]
-            #vis fn queue() -> #p::Result<#p::SlickQueue<Self>, #p::QueueError> {
+            #vis fn queue() -> #p::Result<#p::SlickQueue<Self>, #p::QueueError> #copy {
                 #p::SlickQueue::<Self>::open_or_create(#queue_name, #capacity)
             }
             #[doc = #doc_producer]
             #[allow(dead_code)]
-            #vis fn producer() -> #p::Result<#p::Producer<Self>, #p::QueueError> {
+            #vis fn producer() -> #p::Result<#p::Producer<Self>, #p::QueueError> #copy {
                 #p::Result::Ok(Self::queue()?.producer())
             }
             #[doc = #doc_consumer]
             #[allow(dead_code)]
-            #vis fn consumer() -> #p::Result<#p::Consumer<Self>, #p::QueueError> {
+            #vis fn consumer() -> #p::Result<#p::Consumer<Self>, #p::QueueError> #copy {
                 #p::Result::Ok(Self::queue()?.consumer())
             }
         });
@@ -288,7 +300,7 @@ fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
         fns.extend(quote! {
             #[doc = #doc]
             #[allow(dead_code)]
-            #vis fn shared() -> #p::Result<#p::SharedCell<Self>, #p::SharedCellError> {
+            #vis fn shared() -> #p::Result<#p::SharedCell<Self>, #p::SharedCellError> #copy {
                 #p::SharedCell::<Self>::open_or_create(#shared_name)
             }
         });
@@ -302,6 +314,13 @@ fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
             #fns
         }
     }
+}
+
+/// `where for<'a> T: Copy`: a bound that holds exactly when the message type is `Copy`,
+/// under a binder so that rustc checks it where the impl or function is used rather than
+/// rejecting it as a false bound of a concrete type.
+fn copy_bound(ident: &syn::Ident) -> TokenStream {
+    quote!(where for<'__fastipc> #ident: ::core::marker::Copy)
 }
 
 /// `#p::field_fingerprint::<T>()`, the rule 3 check of one field, spanned on its type so

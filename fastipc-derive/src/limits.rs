@@ -3,7 +3,7 @@
 // `tests/derive.rs` includes this file and checks each constant against the runtime's.
 
 /// The longest `queue` name: a queue's segment is `/dev/shm/NAME`, and a file name holds
-/// 255 bytes (`fastipc::sys::shm::MAX_NAME_LEN`).
+/// 255 bytes (`fastipc::Segment::MAX_NAME_LEN`).
 pub(crate) const MAX_QUEUE_NAME_LEN: usize = 255;
 
 /// The longest `shared` name: 255 bytes minus the cell prefix `__fastipc_cell_` and the

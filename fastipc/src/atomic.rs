@@ -1,5 +1,6 @@
-//! Atomic views over caller memory, with the same names and semantics as the Python
-//! package's `FutexWord`, `AtomicU32` and `AtomicU64`.
+//! Atomic views over caller memory, with the semantics of the Python package's
+//! `FutexWord`, `AtomicU32` and `AtomicU64`: [`FutexWord`], [`SharedU32`] and
+//! [`SharedU64`] (named apart from `core`'s atomics, which they wrap).
 //!
 //! Each view borrows a [`MemRef`] (a local buffer or a shared mapping) and checks length
 //! and alignment when it is made, returning [`MemError`] rather than panicking. Loads are
@@ -43,6 +44,20 @@ impl<'a> FutexWord<'a> {
         })
     }
 
+    /// A futex word over an atomic the caller already has (in a mapping of its own, say).
+    ///
+    /// ```
+    /// use std::sync::atomic::AtomicU32;
+    /// use fastipc::{FutexWord, Scope};
+    /// let word = AtomicU32::new(3);
+    /// let futex = FutexWord::from_atomic(&word, Scope::Private);
+    /// assert!(futex.wait_until(0, fastipc::Deadline::NEVER)); // not 0: returns at once
+    /// assert_eq!(futex.wake(1), 0);
+    /// ```
+    pub fn from_atomic(word: &'a core::sync::atomic::AtomicU32, scope: Scope) -> FutexWord<'a> {
+        FutexWord { word, scope }
+    }
+
     /// Loads the value (acquire).
     pub fn load_acquire(&self) -> u32 {
         self.word.load(Acquire)
@@ -60,9 +75,10 @@ impl<'a> FutexWord<'a> {
         self.wait_until(expected, Deadline::from_timeout(timeout))
     }
 
-    /// [`FutexWord::wait`] with an absolute deadline.
-    pub fn wait_until(&self, expected: u32, deadline: Deadline) -> bool {
-        futex::wait(self.word, expected, deadline, self.scope) == WaitOutcome::Woken
+    /// [`FutexWord::wait`] with an absolute deadline (a [`Deadline`] or an
+    /// [`Instant`](std::time::Instant)).
+    pub fn wait_until(&self, expected: u32, deadline: impl Into<Deadline>) -> bool {
+        futex::wait(self.word, expected, deadline.into(), self.scope) == WaitOutcome::Woken
     }
 
     /// Wakes up to `n` sleepers; returns how many woke.
@@ -131,30 +147,30 @@ macro_rules! atomic_view {
 }
 
 atomic_view!(
-    /// An atomic `u32` at the start of caller memory.
+    /// An atomic `u32` at the start of caller memory (the Python package's `AtomicU32`).
     ///
     /// ```
-    /// use fastipc::{AtomicU32, MemRef};
+    /// use fastipc::{MemRef, SharedU32};
     /// let mut buf = [0u32; 1];
-    /// let a = AtomicU32::new(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf)))?;
+    /// let a = SharedU32::new(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf)))?;
     /// assert_eq!(a.compare_exchange(0, 5), Ok(0));
     /// assert_eq!(a.compare_exchange(0, 6), Err(5));
     /// # Ok::<(), fastipc::MemError>(())
     /// ```
-    AtomicU32, u32, core::sync::atomic::AtomicU32, "4", atomic_u32
+    SharedU32, u32, core::sync::atomic::AtomicU32, "4", atomic_u32
 );
 atomic_view!(
-    /// An atomic `u64` at the start of caller memory.
+    /// An atomic `u64` at the start of caller memory (the Python package's `AtomicU64`).
     ///
     /// ```
-    /// use fastipc::{AtomicU64, MemRef};
+    /// use fastipc::{MemRef, SharedU64};
     /// let mut buf = [0u64; 1];
-    /// let a = AtomicU64::new(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf)))?;
+    /// let a = SharedU64::new(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf)))?;
     /// a.store(u64::MAX);
     /// assert_eq!(a.load(), u64::MAX);
     /// # Ok::<(), fastipc::MemError>(())
     /// ```
-    AtomicU64, u64, core::sync::atomic::AtomicU64, "8", atomic_u64
+    SharedU64, u64, core::sync::atomic::AtomicU64, "8", atomic_u64
 );
 
 #[cfg(test)]
@@ -171,15 +187,15 @@ mod tests {
             Err(MemError::TooShort { .. })
         ));
         assert!(matches!(
-            AtomicU32::new(MemRef::from_mut(&mut bytes[1..])),
+            SharedU32::new(MemRef::from_mut(&mut bytes[1..])),
             Err(MemError::Misaligned { .. })
         ));
         assert!(matches!(
-            AtomicU64::new(MemRef::from_mut(&mut bytes[4..])),
+            SharedU64::new(MemRef::from_mut(&mut bytes[4..])),
             Err(MemError::Misaligned { .. })
         ));
         assert!(matches!(
-            AtomicU64::new(MemRef::from_mut(&mut bytes[8..12])),
+            SharedU64::new(MemRef::from_mut(&mut bytes[8..12])),
             Err(MemError::TooShort { .. })
         ));
     }
@@ -187,7 +203,7 @@ mod tests {
     #[test]
     fn cas_returns_the_actual_value() {
         let mut buf = [0u64; 1];
-        let a = AtomicU64::new(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf))).unwrap();
+        let a = SharedU64::new(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf))).unwrap();
         assert_eq!(a.compare_exchange(0, 10), Ok(0));
         assert_eq!(a.compare_exchange(0, 11), Err(10));
         assert!(!a.cas(0, 12));

@@ -7,6 +7,7 @@ use std::io;
 
 /// A byte range that cannot hold what was asked of it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MemError {
     /// The range is shorter than needed.
     #[error("buffer too short: {needed} bytes needed at offset {offset}, {available} available")]
@@ -36,6 +37,7 @@ pub enum MemError {
 
 /// A named shared-memory segment could not be created, opened, mapped or removed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ShmError {
     /// The name cannot name a segment.
     #[error("invalid shared-memory name {name:?}: {reason}")]
@@ -132,6 +134,7 @@ impl ShmError {
 /// A buffer-backed synchronisation primitive ([`crate::sync`]) cannot use its memory, or
 /// an operation on it was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SyncError {
     /// The buffer is too short or not 4-byte aligned for the primitive.
     #[error("{object} buffer unusable: {source}")]
@@ -170,6 +173,7 @@ pub enum SyncError {
 /// event, the lock). Nothing was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("timed out waiting for the {object}")]
+#[non_exhaustive]
 pub struct TimedOut {
     /// What was waited for (`"mutex"`, `"semaphore"`, `"event"`).
     pub object: &'static str,
@@ -177,6 +181,7 @@ pub struct TimedOut {
 
 /// A named object ([`crate::named`]) could not be opened, attached or detached.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NamedError {
     /// The name cannot name this kind of object.
     #[error("invalid name {name:?} for a named {kind}: {reason}")]
@@ -478,6 +483,7 @@ pub enum RecvError {
 
 /// A [`SharedCell`](crate::named::SharedCell) could not be opened as asked.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SharedCellError {
     /// The name is refused, the segment could not be created, opened or mapped, or the
     /// attachment registry failed.

@@ -8,10 +8,19 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | typed API | [`named`] objects and [`SharedCell`], [`queue`] endpoints ([`SlickQueue`]) |
-//! | algorithms | [`sync`] primitives, the queue ring |
-//! | layouts and memory views | [`mem`], [`atomic`], [`message`] |
-//! | syscalls | [`sys`] (futex, shared memory, processes, clocks) |
+//! | tools | [`inspect`]: any fastipc or peer segment decoded into typed structs, without attaching |
+//! | typed API | [`named`] objects and [`SharedCell`], [`queue`] endpoints ([`SlickQueue`], [`queue::remove`]) |
+//! | algorithms | [`sync`] primitives, the queue ring ([`queue::Ring`]) |
+//! | layouts, owned memory, atomic views | `sync::layout`, `queue::layout`, `named::cell::layout`; [`Region`] (heap or segment); [`atomic`] ([`FutexWord`], [`SharedU32`], [`SharedU64`]) |
+//! | syscalls (private) | `sys`: futex, shared memory, processes, clocks; public through [`Segment`], [`Deadline`], [`Scope`] |
+//! | memory views, messages | [`mem`] ([`MemRef`]), [`message`] ([`IpcMessage`](trait@IpcMessage)) |
+//!
+//! Errors are in [`error`], re-exported at the crate root.
+#![cfg_attr(
+    feature = "derive",
+    doc = "\nMessages are structs with [`#[derive(IpcMessage)]`](derive@IpcMessage); its \
+           page has the layout rules and the `#[ipc(...)]` keys."
+)]
 #![cfg_attr(
     not(target_os = "linux"),
     doc = "fastipc only supports Linux (futex and /dev/shm)."
@@ -25,32 +34,36 @@ compile_error!("fastipc needs Linux: it is built on futex(2) and /dev/shm");
 
 pub mod atomic;
 pub mod error;
+pub mod inspect;
 pub mod mem;
 pub mod message;
 pub mod named;
 pub mod queue;
+mod region;
 pub mod sync;
-pub mod sys;
+mod sys;
 #[cfg(test)]
 mod test_util;
 pub mod waiter;
 
-pub use atomic::{AtomicU32, AtomicU64, FutexWord};
+pub use atomic::{FutexWord, SharedU32, SharedU64};
 pub use error::{
     MemError, NamedError, QueueError, RecvError, SharedCellError, ShmError, SyncError, TimedOut,
 };
-pub use mem::{MemRef, Region};
+pub use mem::MemRef;
 pub use message::IpcMessage;
 pub use named::{NamedEvent, NamedMutex, NamedSemaphore, SharedCell, SharedCellGuard};
 pub use queue::SlickQueue;
+pub use region::Region;
 pub use sync::{Event, LockError, Mutex, MutexGuard, OwnerDied, Semaphore};
 pub use sys::clock::Deadline;
 pub use sys::futex::Scope;
 pub use sys::shm::Segment;
 
-/// `#[derive(IpcMessage)]`: checks a struct's layout at compile time and implements
-/// [`IpcMessage`] (and `bytemuck::Pod`) for it. The rules and their errors are in the
-/// [`fastipc_derive`] documentation.
+/// `#[derive(IpcMessage)]`: checks a struct's layout at compile time and implements the
+/// trait [`IpcMessage`](trait@IpcMessage) (and `bytemuck::Pod`) for it. Re-exported from
+/// the `fastipc-derive` crate (feature `derive`, on by default); below are the rules, the
+/// error each gives, and the `#[ipc(...)]` keys.
 #[cfg(feature = "derive")]
 pub use fastipc_derive::IpcMessage;
 
@@ -62,7 +75,7 @@ pub use fastipc_derive::IpcMessage;
 pub mod __private {
     pub use crate::error::SharedCellError;
     pub use crate::message::rules::{
-        assert_align_at_most_16, assert_no_padding, assert_no_padding_after_field,
+        assert_align_at_most_16, assert_copy, assert_no_padding, assert_no_padding_after_field,
         assert_not_zero_sized, field_fingerprint,
     };
     pub use crate::message::{IpcMessage, fingerprint};

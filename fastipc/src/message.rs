@@ -4,12 +4,25 @@
 //! process and read back by another (possibly built by another compiler, or written in
 //! another language). `#[derive(IpcMessage)]` implements it after checking the layout at
 //! compile time; the primitives and arrays of messages implement it here.
+#![cfg_attr(
+    feature = "derive",
+    doc = "\nThe derive's rules, the error each gives and the `#[ipc(...)]` keys are on \
+           [its page](derive@crate::IpcMessage)."
+)]
 //!
 //! Every message type carries a 64-bit layout [`IpcMessage::FINGERPRINT`], computed at
 //! compile time with the `const fn`s of [`fingerprint`]. A queue records it, so a process
 //! that attaches with another type is refused instead of misreading the bytes.
 
 /// A fixed-layout plain-data message that may live in shared memory.
+///
+/// Implement it with `#[derive(IpcMessage)]`, which checks the rules below at compile
+/// time.
+#[cfg_attr(
+    feature = "derive",
+    doc = "See [the derive](derive@crate::IpcMessage) for the rules, their errors and the \
+           `#[ipc(...)]` keys."
+)]
 ///
 /// # Safety
 /// An implementation promises that:
@@ -209,6 +222,23 @@ pub mod rules {
     // SAFETY: as above.
     unsafe impl<T> AlignAtMost16<16> for T {}
 
+    /// `bytemuck::Pod`, and so `IpcMessage`, needs `Copy`: derive `Clone, Copy` next to
+    /// `IpcMessage` (or implement them by hand). The derive asserts this first, so that a
+    /// missing `Copy` gives this one error on the struct instead of errors from inside
+    /// `bytemuck` (the derive's impls only apply when the type is `Copy`).
+    ///
+    /// # Safety
+    /// Implemented only for `Copy` types (the blanket impl).
+    #[diagnostic::on_unimplemented(
+        message = "`IpcMessage` needs `#[derive(Clone, Copy)]`",
+        label = "`{Self}` is not `Copy`",
+        note = "a message is plain data copied in and out of shared memory: derive `Clone, Copy` \
+                next to `IpcMessage`"
+    )]
+    pub unsafe trait MessageIsCopy {}
+    // SAFETY: `T: Copy` is what the trait states.
+    unsafe impl<T: Copy> MessageIsCopy for T {}
+
     /// Rule 2: not zero-sized (`ZERO` = size is 0).
     ///
     /// # Safety
@@ -222,6 +252,8 @@ pub mod rules {
     // SAFETY: `ZERO` false is what the trait states.
     unsafe impl<T> NotZeroSized<false> for T {}
 
+    /// Fails to compile unless `T` is `Copy` (which `bytemuck::Pod` needs).
+    pub const fn assert_copy<T: MessageIsCopy>() {}
     /// A field type's fingerprint; fails to compile unless `T` is a message (rule 3).
     pub const fn field_fingerprint<T: FieldIsMessage>() -> u64 {
         T::FINGERPRINT

@@ -71,6 +71,7 @@ fn run(args: &[&str]) -> Result<String> {
                 Ok(_guard) => "ok".to_owned(),
                 Err(LockError::OwnerDied(died)) => format!("owner-died {}", died.dead_pid()),
                 Err(LockError::TimedOut) => "timeout".to_owned(),
+                Err(other) => format!("error {other}"),
             })
         }
         ["sema-post", name, n] => {

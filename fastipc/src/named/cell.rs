@@ -355,10 +355,11 @@ impl<T: IpcMessage> SharedCell<T> {
         self.lock_deadline(Deadline::after(timeout))
     }
 
-    /// Locks, waiting until `deadline` at the latest.
+    /// Locks, waiting until `deadline` at the latest (a [`Deadline`] or an
+    /// [`Instant`](std::time::Instant)).
     pub fn lock_deadline(
         &self,
-        deadline: Deadline,
+        deadline: impl Into<Deadline>,
     ) -> Result<SharedCellGuard<'_, T>, LockError<SharedCellGuard<'_, T>>> {
         match self.mutex().lock_deadline(deadline) {
             Ok(guard) => Ok(self.guard(guard)),

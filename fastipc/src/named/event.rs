@@ -83,8 +83,9 @@ impl NamedEvent {
         self.event().wait_timeout(timeout)
     }
 
-    /// Waits until `deadline` at the latest for the event to be set.
-    pub fn wait_deadline(&self, deadline: Deadline) -> Result<(), TimedOut> {
+    /// Waits until `deadline` at the latest (a [`Deadline`] or an
+    /// [`Instant`](std::time::Instant)) for the event to be set.
+    pub fn wait_deadline(&self, deadline: impl Into<Deadline>) -> Result<(), TimedOut> {
         self.event().wait_deadline(deadline)
     }
 

@@ -84,10 +84,11 @@ impl NamedMutex {
         self.mutex().lock_timeout(timeout)
     }
 
-    /// Locks, waiting until `deadline` at the latest.
+    /// Locks, waiting until `deadline` at the latest (a [`Deadline`] or an
+    /// [`Instant`](std::time::Instant)).
     pub fn lock_deadline(
         &self,
-        deadline: Deadline,
+        deadline: impl Into<Deadline>,
     ) -> Result<MutexGuard<'_>, LockError<MutexGuard<'_>>> {
         self.mutex().lock_deadline(deadline)
     }
@@ -97,7 +98,11 @@ impl NamedMutex {
         self.mutex().is_locked()
     }
 
-    /// The recorded holder's process id, if any.
+    /// The recorded holder's process id, if any. Informative only: it can read `None`
+    /// while the lock is held, even by the holder inside its own critical section, when
+    /// Python processes share the lock (the Python package clears it after releasing the
+    /// lock, so a late clear can erase the next holder's pid); see
+    /// [`Mutex::owner_pid`](crate::sync::Mutex::owner_pid).
     pub fn owner_pid(&self) -> Option<u32> {
         self.mutex().owner_pid()
     }

@@ -37,9 +37,9 @@
 //!
 //! # Who is dead
 //! A process id means something only in one pid namespace (see
-//! [`crate::sys::process`]). A fastipc file records the namespace; a Python file does
+//! the crate's internal `sys::process`). A fastipc file records the namespace; a Python file does
 //! not. So:
-//! - A file recording the caller's own namespace is judged exactly ([`process::has_exited`]):
+//! - A file recording the caller's own namespace is judged exactly (`process::has_exited`):
 //!   dead when its process has exited (zombies included, but not a process whose main
 //!   thread alone exited) or its id now names a process that started at another time.
 //! - A file recording another namespace (containers sharing `/dev/shm`) is never judged
@@ -467,6 +467,7 @@ impl Drop for Attachment {
 
 /// What [`Attachment::detach`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Detached {
     /// Whether this was the last live process and the segment was unlinked.
     pub unlinked: bool,
@@ -474,6 +475,7 @@ pub struct Detached {
 
 /// A process registered as attached to a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AttachedPid {
     /// Its process id (the file's name).
     pub pid: u32,
@@ -507,6 +509,7 @@ impl AttachedPid {
 
 /// A registration of a dead process, found by [`Registry::sweep`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeadEntry {
     /// The segment it was registered for.
     pub segment: String,
@@ -516,6 +519,7 @@ pub struct DeadEntry {
 
 /// A segment that live processes are still registered for.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InUse {
     /// The segment.
     pub segment: String,
@@ -529,6 +533,7 @@ pub struct InUse {
 
 /// What [`Registry::sweep`] removed (or, in a dry run, would remove).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SweepReport {
     /// Whether this was a dry run (nothing removed).
     pub dry_run: bool,

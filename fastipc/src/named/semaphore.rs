@@ -115,8 +115,9 @@ impl NamedSemaphore {
         self.semaphore().wait_timeout(timeout)
     }
 
-    /// Takes a token, waiting until `deadline` at the latest.
-    pub fn wait_deadline(&self, deadline: Deadline) -> Result<(), TimedOut> {
+    /// Takes a token, waiting until `deadline` at the latest (a [`Deadline`] or an
+    /// [`Instant`](std::time::Instant)).
+    pub fn wait_deadline(&self, deadline: impl Into<Deadline>) -> Result<(), TimedOut> {
         self.semaphore().wait_deadline(deadline)
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::raw::{Locate, RawRing};
 use super::{READY_TIMEOUT, open_or_create_with};
 use crate::error::{QueueError, RecvError, ShmError};
-use crate::mem::Region;
+use crate::region::Region;
 use crate::sys::shm::Segment;
 
 /// Size of a named cursor segment in bytes.

@@ -239,6 +239,7 @@ pub const fn required_len(capacity: u64, element_size: u64) -> u128 {
 
 /// Where the parts of a queue live, for a validated capacity and element size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Geometry {
     /// Capacity in elements (a power of two, at most [`MAX_CAPACITY`]).
     pub capacity: usize,
@@ -296,6 +297,7 @@ impl Geometry {
 
 /// Why [`Geometry::new`] refused its parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GeometryError {
     /// The capacity is unusable, with the reason.
     Capacity(&'static str),
@@ -306,6 +308,7 @@ pub enum GeometryError {
 /// Every header field, read once (atomically, field by field): what `fastipc inspect`
 /// prints and what attach validates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeaderSnapshot {
     /// The raw `reserved` word.
     pub reserved: u64,
@@ -422,6 +425,7 @@ pub const MAX_TYPE_NAME: usize = 256;
 
 /// The type identity recorded in a fastipc-made queue's trailer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TypeTrailer {
     /// The message type's layout fingerprint.
     pub fingerprint: u64,

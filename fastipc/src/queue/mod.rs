@@ -11,6 +11,7 @@
 //! | [`SharedCursor`] (`cursor`) | the work-stealing cursor, optionally in its own 8-byte segment |
 //! | [`WaitStrategy`] (`wait`) | how blocking receives spin, yield and sleep |
 //! | `typed` | [`SlickQueue<T>`], [`Producer<T>`], [`Consumer<T>`], [`SharedConsumer<T>`] |
+//! | this module | [`remove`] (a queue by name, whatever its type) |
 //!
 //! ```
 //! use fastipc::SlickQueue;
@@ -74,6 +75,28 @@ pub use wait::WaitStrategy;
 /// (a POSIX-style creator between `shm_open` and `ftruncate`), then for the queue to be
 /// initialised (`init_state == 3`).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Removes the name of queue `name` from /dev/shm; `Ok(false)` if there was none.
+/// Processes attached keep their mapping, and queues are never removed implicitly.
+/// Removing a queue does not depend on its message type, so this takes none.
+///
+/// ```
+/// use fastipc::SlickQueue;
+///
+/// # let name = format!("fastipc-doc-remove-{}", std::process::id());
+/// let q = SlickQueue::<u64>::create(&name, 8)?;
+/// assert!(fastipc::queue::remove(&name)?);
+/// assert!(!fastipc::queue::remove(&name)?); // already gone
+/// assert_eq!(q.capacity(), 8); // this handle keeps its mapping
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn remove(name: &str) -> Result<bool, ShmError> {
+    match Segment::unlink(name) {
+        Ok(()) => Ok(true),
+        Err(ShmError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
 
 /// Opens `name` with `open`; when it does not exist, creates it with `create`; when
 /// someone else created it meanwhile, opens again. Each failed round lost a race to a

@@ -30,7 +30,8 @@ use super::raw::{Locate, RawRing, copy_from_shared};
 use super::wait::{WaitStrategy, wait_for};
 use super::{READY_TIMEOUT, open_or_create_with};
 use crate::error::{QueueError, RecvError, ShmError};
-use crate::mem::{MemRef, Region};
+use crate::mem::MemRef;
+use crate::region::Region;
 use crate::sys::clock::Deadline;
 use crate::sys::futex::Scope;
 use crate::sys::shm::Segment;
@@ -41,6 +42,7 @@ const LEGACY_GRACE: Duration = Duration::from_millis(5);
 
 /// What a new queue is made of.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RingSpec {
     /// Capacity in elements: a power of two, at most 2^31.
     pub capacity: usize,
@@ -71,7 +73,9 @@ impl RingSpec {
         self
     }
 
-    fn geometry(&self) -> Result<Geometry, QueueError> {
+    /// The queue's geometry, or why the capacity or element size is refused (what
+    /// creating the queue would answer).
+    pub fn geometry(&self) -> Result<Geometry, QueueError> {
         Geometry::new(self.capacity, self.element_size).map_err(|e| match e {
             GeometryError::Capacity(reason) => QueueError::InvalidCapacity {
                 capacity: self.capacity,
@@ -118,6 +122,7 @@ impl Expect {
 
 /// One element range read from the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReadInfo {
     /// Absolute index of the first element read.
     pub index: u64,
@@ -127,6 +132,7 @@ pub struct ReadInfo {
 
 /// What [`Ring::inspect`] found in a segment, without attaching to it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Inspection {
     /// The header, decoded field by field.
     pub header: HeaderSnapshot,

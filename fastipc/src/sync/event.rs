@@ -100,12 +100,13 @@ impl<'a> Event<'a> {
         self.wait_slow(Deadline::after(timeout))
     }
 
-    /// Waits until `deadline` at the latest for the event to be set.
-    pub fn wait_deadline(&self, deadline: Deadline) -> Result<(), TimedOut> {
+    /// Waits until `deadline` at the latest (a [`Deadline`] or an
+    /// [`Instant`](std::time::Instant)) for the event to be set.
+    pub fn wait_deadline(&self, deadline: impl Into<Deadline>) -> Result<(), TimedOut> {
         if self.is_set() {
             return Ok(());
         }
-        self.wait_slow(deadline)
+        self.wait_slow(deadline.into())
     }
 
     #[inline(always)]
@@ -156,7 +157,7 @@ unsafe impl Sync for Event<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mem::Region;
+    use crate::region::Region;
     use std::time::Instant;
 
     #[test]

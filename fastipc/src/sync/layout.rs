@@ -215,6 +215,7 @@ impl<'a> RawHeader<'a, MUTEX_SIZE> {
 /// The fastipc identity of a mutex holder: its process id and the low 32 bits of its
 /// start time (clock ticks after boot), which together survive process-id reuse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct OwnerIdentity {
     /// The holder's process id.
     pub pid: u32,
@@ -223,6 +224,15 @@ pub struct OwnerIdentity {
 }
 
 impl OwnerIdentity {
+    /// The identity of process `pid` that started at `start_time_low` (the low 32 bits of
+    /// its start time in clock ticks after boot; 0 when unknown).
+    pub const fn new(pid: u32, start_time_low: u32) -> OwnerIdentity {
+        OwnerIdentity {
+            pid,
+            start_time_low,
+        }
+    }
+
     /// Decodes an identity word; `None` for 0 (no fastipc holder).
     pub const fn from_word(word: u64) -> Option<OwnerIdentity> {
         if word == 0 {
@@ -243,6 +253,7 @@ impl OwnerIdentity {
 
 /// A mutex header as read at one moment (fields read one by one, not as a snapshot).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MutexInfo {
     /// Magic number: [`MUTEX_MAGIC`], or 0 in a mutex made by the Python `NamedMutex`.
     pub magic: u32,
@@ -313,6 +324,7 @@ impl MutexInfo {
 
 /// A semaphore header as read at one moment (fields read one by one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SemaphoreInfo {
     /// Magic number: [`SEMAPHORE_MAGIC`].
     pub magic: u32,
@@ -360,6 +372,7 @@ impl SemaphoreInfo {
 
 /// An event word as read at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EventInfo {
     /// The raw word: 0 clear, otherwise set.
     pub value: u32,

@@ -208,12 +208,13 @@ impl<'a> Semaphore<'a> {
         self.wait_slow(Deadline::after(timeout))
     }
 
-    /// Takes a token, waiting until `deadline` at the latest.
-    pub fn wait_deadline(&self, deadline: Deadline) -> Result<(), TimedOut> {
+    /// Takes a token, waiting until `deadline` at the latest (a [`Deadline`] or an
+    /// [`Instant`](std::time::Instant)).
+    pub fn wait_deadline(&self, deadline: impl Into<Deadline>) -> Result<(), TimedOut> {
         if self.try_wait() {
             return Ok(());
         }
-        self.wait_slow(deadline)
+        self.wait_slow(deadline.into())
     }
 
     /// Tokens available at this moment.
@@ -305,7 +306,7 @@ unsafe impl Sync for Semaphore<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mem::Region;
+    use crate::region::Region;
     use std::sync::atomic::AtomicU64;
     use std::time::Instant;
 

@@ -163,7 +163,7 @@ impl Drop for SemaphoreWait<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mem::Region;
+    use crate::region::Region;
     use crate::test_util::{block_on, poll_once};
     use std::time::Duration;
 

@@ -110,6 +110,22 @@ impl Deadline {
     }
 }
 
+/// A [`std::time::Instant`] as a deadline (see [`Deadline::from_instant`]), so that the
+/// `*_deadline` methods accept `Instant::now() + timeout`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use fastipc::Deadline;
+///
+/// let d = Deadline::from(Instant::now() + Duration::from_secs(60));
+/// assert!(!d.has_passed() && !d.is_never());
+/// ```
+impl From<Instant> for Deadline {
+    fn from(instant: Instant) -> Deadline {
+        Deadline::from_instant(instant)
+    }
+}
+
 /// The current `CLOCK_MONOTONIC` time.
 fn monotonic_now() -> Timespec {
     clock_gettime(ClockId::Monotonic)
@@ -117,7 +133,7 @@ fn monotonic_now() -> Timespec {
 
 /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch, as the Python peer records it in
 /// the primitives' `last_acquired_ns` fields. Informative only; never used for timing.
-pub fn realtime_ns() -> u64 {
+pub(crate) fn realtime_ns() -> u64 {
     let ts = clock_gettime(ClockId::Realtime);
     let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
     let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
@@ -204,6 +220,16 @@ mod tests {
         let past = Instant::now();
         std::thread::sleep(Duration::from_millis(1));
         assert!(Deadline::from_instant(past).has_passed());
+    }
+
+    #[test]
+    fn an_instant_converts_to_the_same_deadline() {
+        let past: Deadline = (Instant::now() - Duration::from_millis(1)).into();
+        assert!(past.has_passed());
+        let later: Deadline = (Instant::now() + Duration::from_secs(60)).into();
+        assert!(!later.has_passed() && !later.is_never());
+        let r = later.remaining();
+        assert!(r <= Duration::from_secs(60) && r > Duration::from_secs(30));
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl Scope {
 /// How a [`wait`] ended. Either way, the caller re-reads the word: futex wake-ups may be
 /// spurious and say nothing about the value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WaitOutcome {
+pub(crate) enum WaitOutcome {
     /// Woken by [`wake`], or the word no longer held `expected` when the call started,
     /// or a spurious wake-up.
     Woken,
@@ -66,22 +66,14 @@ const MATCH_ANY: NonZeroU32 = NonZeroU32::MAX;
 /// the deadline has already passed. Signals (`EINTR`) are retried with the same absolute
 /// deadline. Should the kernel refuse the wait with any other error (a seccomp filter
 /// forbidding futexes), it sleeps a millisecond and reports [`WaitOutcome::Woken`], so
-/// callers poll instead of spinning; debug builds assert first.
-///
-/// ```
-/// use std::sync::atomic::AtomicU32;
-/// use std::time::Duration;
-/// use fastipc::sys::futex::{wait, WaitOutcome};
-/// use fastipc::{Deadline, Scope};
-///
-/// let word = AtomicU32::new(0);
-/// // The word is 0, not 1: no sleep at all.
-/// assert_eq!(wait(&word, 1, Deadline::NEVER, Scope::Private), WaitOutcome::Woken);
-/// // Nobody wakes us: the deadline ends the wait.
-/// let d = Deadline::after(Duration::from_millis(1));
-/// assert_eq!(wait(&word, 0, d, Scope::Private), WaitOutcome::TimedOut);
-/// ```
-pub fn wait(word: &AtomicU32, expected: u32, deadline: Deadline, scope: Scope) -> WaitOutcome {
+/// callers poll instead of spinning; debug builds assert first. (Public as
+/// [`FutexWord`](crate::FutexWord); the unit tests below show both outcomes.)
+pub(crate) fn wait(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Deadline,
+    scope: Scope,
+) -> WaitOutcome {
     loop {
         if deadline.has_passed() {
             return WaitOutcome::TimedOut;
@@ -127,13 +119,13 @@ fn unexpected_error(deadline: Deadline) -> WaitOutcome {
 /// Wakes up to `n` threads sleeping in [`wait`] on `word`; returns how many were woken.
 ///
 /// `n = u32::MAX` wakes everyone (it is clamped to `i32::MAX`, the kernel's limit).
-pub fn wake(word: &AtomicU32, n: u32, scope: Scope) -> usize {
+pub(crate) fn wake(word: &AtomicU32, n: u32, scope: Scope) -> usize {
     let n = n.min(i32::MAX as u32);
     futex::wake(word, scope.flags(), n).unwrap_or(0)
 }
 
 /// Wakes every thread sleeping on `word`.
-pub fn wake_all(word: &AtomicU32, scope: Scope) -> usize {
+pub(crate) fn wake_all(word: &AtomicU32, scope: Scope) -> usize {
     wake(word, u32::MAX, scope)
 }
 

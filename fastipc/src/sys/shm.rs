@@ -45,10 +45,10 @@ use crate::error::ShmError;
 use crate::mem::MemRef;
 
 /// The directory where Linux keeps POSIX shared-memory segments.
-pub const SHM_DIR: &str = "/dev/shm";
+pub(crate) const SHM_DIR: &str = "/dev/shm";
 
 /// The longest segment name: `NAME_MAX`, a file name's limit.
-pub const MAX_NAME_LEN: usize = 255;
+pub(crate) const MAX_NAME_LEN: usize = 255;
 
 /// How long [`Segment::open`] waits for a zero-length segment (a peer between
 /// `shm_open` and `ftruncate`) to grow.
@@ -57,13 +57,8 @@ const GROW_WAIT: Duration = Duration::from_millis(250);
 /// Checks that `name` can name a segment: not empty, not `.` or `..`, no `/`, no NUL,
 /// at most [`MAX_NAME_LEN`] bytes.
 ///
-/// ```
-/// use fastipc::sys::shm::validate_name;
-/// assert!(validate_name("ticks").is_ok());
-/// assert!(validate_name("a/b").is_err());
-/// assert!(validate_name("").is_err());
-/// ```
-pub fn validate_name(name: &str) -> Result<(), ShmError> {
+/// (Public as [`Segment::validate_name`].)
+pub(crate) fn validate_name(name: &str) -> Result<(), ShmError> {
     let reason = if name.is_empty() {
         "empty"
     } else if name == "." || name == ".." {
@@ -94,6 +89,25 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// The directory where Linux keeps POSIX shared-memory segments (`/dev/shm`).
+    pub const DIR: &'static str = SHM_DIR;
+
+    /// The longest segment name: `NAME_MAX`, a file name's limit.
+    pub const MAX_NAME_LEN: usize = MAX_NAME_LEN;
+
+    /// Checks that `name` can name a segment: not empty, not `.` or `..`, no `/`, no NUL,
+    /// at most [`Segment::MAX_NAME_LEN`] bytes.
+    ///
+    /// ```
+    /// use fastipc::Segment;
+    /// assert!(Segment::validate_name("ticks").is_ok());
+    /// assert!(Segment::validate_name("a/b").is_err());
+    /// assert!(Segment::validate_name("").is_err());
+    /// ```
+    pub fn validate_name(name: &str) -> Result<(), ShmError> {
+        validate_name(name)
+    }
+
     /// Creates segment `name` of `len` bytes, runs `init` on its (zeroed) memory, and only
     /// then makes it visible under `name`. Fails with [`ShmError::AlreadyExists`] if the
     /// name is taken.

@@ -16,22 +16,22 @@ use super::clock::Deadline;
 use super::futex::Scope;
 
 /// The most words one call takes (`FUTEX_WAITV_MAX`).
-pub const MAX_WORDS: usize = 128;
+pub(crate) const MAX_WORDS: usize = 128;
 
 /// One word of a [`waitv`] call: sleep while the 32-bit word at `addr` holds `expected`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WaitWord {
+pub(crate) struct WaitWord {
     /// The word's address. Never dereferenced by fastipc (module docs).
-    pub addr: *const AtomicU32,
+    pub(crate) addr: *const AtomicU32,
     /// The value the caller last saw.
-    pub expected: u32,
+    pub(crate) expected: u32,
     /// [`Scope::Private`] only when every waker is a thread of this process.
-    pub scope: Scope,
+    pub(crate) scope: Scope,
 }
 
 /// How a [`waitv`] call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WaitvOutcome {
+pub(crate) enum WaitvOutcome {
     /// Woken through the word at this index (by `FUTEX_WAKE`, or spuriously).
     Woken(usize),
     /// At least one word did not hold its expected value when the call started (`EAGAIN`):
@@ -51,26 +51,7 @@ pub enum WaitvOutcome {
 
 /// Sleeps until one of `words` is woken or does not hold its expected value, or until
 /// `deadline` (absolute, `CLOCK_MONOTONIC`) passes.
-///
-/// ```
-/// use std::sync::atomic::AtomicU32;
-/// use std::time::Duration;
-/// use fastipc::sys::waitv::{waitv, WaitWord, WaitvOutcome};
-/// use fastipc::{Deadline, Scope};
-///
-/// let (a, b) = (AtomicU32::new(0), AtomicU32::new(5));
-/// let words = [
-///     WaitWord { addr: &a, expected: 0, scope: Scope::Private },
-///     WaitWord { addr: &b, expected: 5, scope: Scope::Private },
-/// ];
-/// let d = Deadline::after(Duration::from_millis(1));
-/// let out = waitv(&words, d);
-/// // Nobody wakes either word (or the kernel predates futex_waitv).
-/// assert!(matches!(out, WaitvOutcome::TimedOut | WaitvOutcome::Unsupported));
-/// b.store(6, std::sync::atomic::Ordering::Relaxed);
-/// assert!(matches!(waitv(&words, d), WaitvOutcome::Changed | WaitvOutcome::Unsupported));
-/// ```
-pub fn waitv(words: &[WaitWord], deadline: Deadline) -> WaitvOutcome {
+pub(crate) fn waitv(words: &[WaitWord], deadline: Deadline) -> WaitvOutcome {
     if words.len() > MAX_WORDS {
         return WaitvOutcome::Failed(Errno::INVAL);
     }

@@ -3,7 +3,7 @@
 //! A futex cannot be registered with epoll, so the futures of fastipc
 //! ([`Consumer::recv_async`](crate::queue::Consumer::recv_async),
 //! [`Event::wait_async`](crate::sync::Event::wait_async), ...) hand their word to
-//! *waiter threads*: each sleeps in `futex_waitv(2)` ([`sys::waitv`](crate::sys::waitv))
+//! *waiter threads*: each sleeps in `futex_waitv(2)` (the crate-internal `sys/waitv.rs`)
 //! on up to [`GROUP_WORDS`] registered words plus a private "bell" word of its own, and
 //! wakes the registered [`Waker`]s when a word is woken or no longer
 //! holds the value its future saw. There is no thread and no timer per future: one thread

@@ -14,6 +14,7 @@ mod fake {
         pub const fn assert_no_padding_after_field<T, const GAP: usize>() {}
         pub const fn assert_align_at_most_16<T, const A: usize>() {}
         pub const fn assert_not_zero_sized<T, const Z: bool>() {}
+        pub const fn assert_copy<T>() {}
     }
 }
 

@@ -137,7 +137,7 @@ fn main() {
     drop((rx, queue, state_queue, totals, state_cell, long_queue, long_cell));
     // Queues are removed explicitly, still under the run lock (cells go with their last
     // handle).
-    let _ = SlickQueue::<Order>::remove("fipct-ui-pass-orders");
-    let _ = SlickQueue::<State>::remove("fipct-ui-pass-state");
-    let _ = SlickQueue::<LongNames>::remove(LONG_QUEUE);
+    let _ = fastipc::queue::remove("fipct-ui-pass-orders");
+    let _ = fastipc::queue::remove("fipct-ui-pass-state");
+    let _ = fastipc::queue::remove(LONG_QUEUE);
 }

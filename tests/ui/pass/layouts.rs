@@ -84,6 +84,22 @@ pub struct Spread {
     pub legs: Levels,
 }
 
+/// `Clone` and `Copy` written by hand instead of derived: the derive asks for `Copy`, not
+/// for the attribute.
+#[derive(IpcMessage)]
+#[repr(C)]
+pub struct HandCopy {
+    pub value: u64,
+}
+
+impl Clone for HandCopy {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl Copy for HandCopy {}
+
 fn main() {
     use core::mem::{align_of, offset_of, size_of};
     assert_eq!(size_of::<Tick>(), 24);
@@ -95,6 +111,7 @@ fn main() {
     assert_eq!(Aligned::NAME, "Aligned");
     assert_eq!(<renamed::Status as IpcMessage>::NAME, "Status");
     assert_ne!(Spread::FINGERPRINT, 0);
+    assert_eq!(HandCopy::NAME, "HandCopy");
 
     // The derived `Pod` round-trips through bytes.
     let q = Quote { bid: 1.5, ask: 2.5, bid_qty: 3, ask_qty: 4 };

@@ -165,7 +165,7 @@ fn quiet_ops(what: &str, n: u64) -> std::io::Result<()> {
                 tx.send(&[i]).map_err(std::io::Error::other)?;
             }
             drop(rx);
-            let _ = fastipc::SlickQueue::<[u64; 1]>::remove(&name);
+            let _ = fastipc::queue::remove(&name);
             Ok(())
         }
         "send-after-async" => {
@@ -198,7 +198,7 @@ fn quiet_ops(what: &str, n: u64) -> std::io::Result<()> {
             }
             let _ = std::fs::File::open(crate::cases::SENDS_END);
             drop(rx);
-            let _ = fastipc::SlickQueue::<[u64; 1]>::remove(&name);
+            let _ = fastipc::queue::remove(&name);
             Ok(())
         }
         "lock" => {

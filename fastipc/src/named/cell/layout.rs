@@ -75,6 +75,7 @@ pub const fn segment_len(value_size: usize) -> usize {
 
 /// What a cell's header says about its value type.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ValueType {
     /// The type's layout fingerprint.
     pub fingerprint: u64,
@@ -88,6 +89,7 @@ pub struct ValueType {
 
 /// A cell segment's header as read at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CellInfo {
     /// The mutex guarding the value.
     pub mutex: MutexInfo,
@@ -235,7 +237,7 @@ fn type_name_bytes(name: &str) -> ([u8; TYPE_NAME_CAPACITY], usize) {
 mod tests {
     use super::*;
     use crate::IpcMessage;
-    use crate::mem::Region;
+    use crate::region::Region;
 
     #[test]
     fn header_round_trips_and_fills_exactly_128_bytes() {

@@ -76,7 +76,7 @@ use crate::message::IpcMessage;
 /// let again = SlickQueue::<[u8; 32]>::open(&name)?;      // e.g. in another process
 /// assert_eq!(again.capacity(), 256);
 /// assert!(SlickQueue::<u64>::open(&name).is_err());      // another type is refused
-/// SlickQueue::<[u8; 32]>::remove(&name)?;
+/// fastipc::queue::remove(&name)?;                    // by name, whatever the type
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct SlickQueue<T> {
@@ -134,12 +134,6 @@ impl<T: IpcMessage> SlickQueue<T> {
     pub fn local(capacity: usize) -> Result<Self, QueueError> {
         check_type::<T>()?;
         Ok(Self::wrap(Ring::local(&spec::<T>(capacity))?))
-    }
-
-    /// Removes the name of queue `name` (attached processes keep their mapping);
-    /// `Ok(false)` if there was none. Queues are never removed implicitly.
-    pub fn remove(name: &str) -> Result<bool, QueueError> {
-        Ring::remove(name)
     }
 
     fn wrap(ring: Ring) -> Self {
