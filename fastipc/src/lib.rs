@@ -44,6 +44,7 @@ pub mod sync;
 mod sys;
 #[cfg(test)]
 mod test_util;
+pub mod waiter;
 
 pub use atomic::{FutexWord, SharedU32, SharedU64};
 pub use error::{

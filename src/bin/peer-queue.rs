@@ -10,6 +10,11 @@
 //! peer-queue steal NAME CURSOR TOTAL               claim messages through the shared cursor segment
 //!                                                  CURSOR until it reaches TOTAL; print one value a line
 //! peer-queue recv NAME TIMEOUT_MS                  block for one message from now; print it
+//! peer-queue pace NAME PRODUCER_ID COUNT BURST PAUSE_US
+//!                                                  send COUNT messages in bursts of BURST with a
+//!                                                  PAUSE_US pause before each burst (so that a
+//!                                                  consumer keeping up waits and is woken); print
+//!                                                  "sent COUNT"
 //! ```
 //! Every wait is bounded; failures exit with status 1 and a message on stderr.
 
@@ -57,6 +62,20 @@ fn run(args: &[String]) -> Result<(), String> {
                 if seq % 256 == 255 {
                     std::thread::yield_now();
                 }
+            }
+            println!("sent {count}");
+            Ok(())
+        }
+        "pace" => {
+            let (id, count) = (num(args, 2)?, num(args, 3)?);
+            let (burst, pause) = (num(args, 4)?.max(1), num(args, 5)?);
+            let tx = open(name)?.producer().map_err(|e| e.to_string())?;
+            for seq in 0..count {
+                if seq % burst == 0 {
+                    std::thread::sleep(Duration::from_micros(pause));
+                }
+                tx.send(&(id << SEQ_BITS | seq))
+                    .map_err(|e| e.to_string())?;
             }
             println!("sent {count}");
             Ok(())

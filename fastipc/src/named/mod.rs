@@ -48,6 +48,7 @@ pub mod mutex;
 pub mod registry;
 pub mod segment;
 pub mod semaphore;
+mod wait_async;
 
 pub use cell::{SharedCell, SharedCellGuard};
 pub use event::NamedEvent;

@@ -79,10 +79,13 @@ pub use endpoints::{EndpointInfo, MAX_ENDPOINTS, Role};
 pub use flow::{DEAD_CHECK_EVERY, PRODUCER_POLL};
 pub use layout::{Geometry, HeaderSnapshot, TypeTrailer};
 pub use ring::{Inspection, ReadInfo, Reservation, Ring, RingSpec};
+#[cfg(feature = "stream")]
+pub use typed::RecvStream;
 pub use typed::{
     BatchGuard, Consumer, Iter, Producer, Receive, STUCK_GRACE, SharedConsumer, SlickQueue,
     SlotGuard, TryIter,
 };
+pub use typed::{RecvFuture, SharedRecvFuture};
 pub use wait::WaitStrategy;
 
 /// How a queue treats consumers that fall a whole ring behind; chosen when the queue is

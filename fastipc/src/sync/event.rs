@@ -48,7 +48,7 @@ const TIMED_OUT: TimedOut = TimedOut { object: "event" };
 #[derive(Clone, Copy)]
 pub struct Event<'a> {
     hdr: RawHeader<'a, EVENT_SIZE>,
-    scope: Scope,
+    pub(super) scope: Scope,
 }
 
 impl<'a> Event<'a> {
@@ -115,7 +115,7 @@ impl<'a> Event<'a> {
     }
 
     #[inline(always)]
-    fn word(&self) -> &'a AtomicU32 {
+    pub(super) fn word(&self) -> &'a AtomicU32 {
         self.hdr.word::<0>()
     }
 

@@ -33,10 +33,12 @@ pub mod event;
 pub mod layout;
 pub mod mutex;
 pub mod semaphore;
+mod wait_async;
 
 pub use event::Event;
 pub use mutex::{LockError, Mutex, MutexGuard, OWNER_CHECK_INTERVAL, OwnerDied};
 pub use semaphore::{SEMAPHORE_RECHECK_INTERVAL, Semaphore};
+pub use wait_async::{EventWait, SemaphoreWait};
 
 /// How many `spin_loop` rounds a waiter spends re-checking before it sleeps. Waking a
 /// sleeper on the other core costs tens of microseconds; this spins a few.

@@ -73,7 +73,7 @@ pub const SEMAPHORE_RECHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// The re-check slice in use. Unit tests disable the safety net, so that a lost wake-up
 /// between fastipc waiters shows up as a hang (caught by the tests' deadlines) instead of
 /// a 50 ms delay.
-const RECHECK: Duration = if cfg!(test) {
+pub(super) const RECHECK: Duration = if cfg!(test) {
     Duration::from_secs(3600)
 } else {
     SEMAPHORE_RECHECK_INTERVAL
@@ -104,8 +104,8 @@ const TIMED_OUT: TimedOut = TimedOut {
 /// ```
 #[derive(Clone, Copy)]
 pub struct Semaphore<'a> {
-    hdr: RawHeader<'a, SEMAPHORE_SIZE>,
-    scope: Scope,
+    pub(super) hdr: RawHeader<'a, SEMAPHORE_SIZE>,
+    pub(super) scope: Scope,
 }
 
 impl<'a> Semaphore<'a> {
@@ -245,19 +245,19 @@ impl<'a> Semaphore<'a> {
     }
 
     #[inline(always)]
-    fn count(&self) -> &'a AtomicU32 {
+    pub(super) fn count(&self) -> &'a AtomicU32 {
         self.hdr.word::<OFF_SEM_COUNT>()
     }
 
     #[inline(always)]
-    fn sleepers(&self) -> &'a AtomicU32 {
+    pub(super) fn sleepers(&self) -> &'a AtomicU32 {
         self.hdr.word::<OFF_SEM_SLEEPERS>()
     }
 
     /// After taking a token and leaving more: wake one more registered sleeper, in case
     /// a poster (a Python one) did not.
     #[inline]
-    fn pass_on(&self) {
+    pub(super) fn pass_on(&self) {
         if self.sleepers().load(Relaxed) > 0 {
             futex::wake(self.count(), 1, self.scope);
         }

@@ -547,7 +547,7 @@ impl<T: IpcMessage> SharedConsumer<T> {
 }
 
 /// What the blocking receives of both consumers are made of.
-trait Blocking: Sized {
+pub(super) trait Blocking: Sized {
     /// The ring and how to wait on it.
     fn waits(&self) -> (RawRing, WaitStrategy);
 

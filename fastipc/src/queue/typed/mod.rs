@@ -2,6 +2,9 @@
 //! hands out [`Producer<T>`], [`Consumer<T>`] and [`SharedConsumer<T>`], each owning an
 //! `Arc` of the mapping so it can move to another thread.
 
+mod async_recv;
+#[cfg(test)]
+mod async_tests;
 mod consumer;
 mod producer;
 mod watch;
@@ -9,6 +12,9 @@ mod watch;
 use core::marker::PhantomData;
 use std::sync::Arc;
 
+#[cfg(feature = "stream")]
+pub use async_recv::RecvStream;
+pub use async_recv::{RecvFuture, SharedRecvFuture};
 pub use consumer::{Consumer, Iter, Receive, SharedConsumer, TryIter};
 pub use producer::{BatchGuard, Producer, SlotGuard};
 pub use watch::STUCK_GRACE;
