@@ -365,6 +365,14 @@ impl Table {
         }
     }
 
+    /// Reports consumer entry `i`'s position in a lossy queue, where no producer waits
+    /// for it (relaxed: for `inspect` and the disconnect check only).
+    pub(crate) fn report_position(&self, i: usize, position: u64, count: u64) {
+        let e = self.entry(i);
+        e.count.store(count, Relaxed);
+        e.position.store(position, Relaxed);
+    }
+
     /// Records producer entry `i`'s claim in flight (before its claiming CAS).
     #[inline(always)]
     pub(crate) fn set_intent(&self, i: usize, start: u64, n: u64) {
