@@ -98,7 +98,10 @@ fn lossless_a_killed_consumer_releases_the_producer() {
     assert_eq!(q.consumer_count(), 1);
     // ...until it is killed: then the producer goes on (within the bound).
     stalled.kill();
-    for i in 64..1000 {
+    let killed = std::time::Instant::now();
+    tx.send_timeout(&64, BOUND).unwrap();
+    eprintln!("producer released {:?} after the kill", killed.elapsed());
+    for i in 65..1000 {
         tx.send_timeout(&i, BOUND).unwrap();
     }
     assert_eq!(q.consumer_count(), 0);
@@ -119,11 +122,16 @@ fn a_producer_killed_holding_a_guard_is_skipped() {
     let mut holder = peer(&["hold-guard", &name]);
     Lines::of(&mut holder).expect("holding 0", BOUND);
     holder.kill();
+    let killed = std::time::Instant::now();
     let tx = q.producer().unwrap();
     for i in 0..100u64 {
         tx.send(&i).unwrap();
     }
     assert_eq!(rx.recv_timeout(BOUND), Err(RecvTimeoutError::Abandoned(1)));
+    eprintln!(
+        "abandoned slot skipped {:?} after the kill",
+        killed.elapsed()
+    );
     assert_eq!(
         group.recv_timeout(BOUND),
         Err(RecvTimeoutError::Abandoned(1))

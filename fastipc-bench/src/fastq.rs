@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use fastipc::queue::{Consumer, Producer, TryRecvError, WaitStrategy};
+use fastipc::queue::{Consumer, Mode, Producer, TryRecvError, WaitStrategy};
 use fastipc::{IpcMessage, SlickQueue};
 
 use crate::queues::{self, Credited, Credits, Item, Placement, Receiver, Sender};
@@ -62,10 +62,7 @@ pub fn produce_shared<T: Item + IpcMessage>(
 ) -> std::io::Result<()> {
     let q = SlickQueue::<T>::open(name).map_err(std::io::Error::other)?;
     let capacity = q.capacity();
-    let mut tx = Credited {
-        inner: q.producer().map_err(std::io::Error::other)?,
-        credits: Credits::new(Arc::clone(&ctl), capacity),
-    };
+    let mut tx = q.producer().map_err(std::io::Error::other)?;
     ready();
     let mut dog = crate::floors::Watchdog::new();
     while ctl
@@ -75,6 +72,14 @@ pub fn produce_shared<T: Item + IpcMessage>(
     {
         dog.spin("producer waiting for go")?;
     }
+    if q.mode() == Mode::Lossless {
+        // The queue itself holds the producer back: no credit window.
+        return queues::produce(&mut tx, id, n);
+    }
+    let mut tx = Credited {
+        inner: tx,
+        credits: Credits::new(Arc::clone(&ctl), capacity),
+    };
     queues::produce(&mut tx, id, n)
 }
 

@@ -16,7 +16,8 @@
 //! | 24 | 4 | `producers_ever` | non-zero once a fastipc producer registered (disconnect needs one) |
 //! | 28 | 4 | `prod_wake_seq` | futex word of producers blocked on a full lossless queue |
 //! | 32 | 4 | `prod_sleepers` | "producers asleep" flag (0 or 1), same protocol as the header's `sleepers` |
-//! | 36 | 28 | padding | 0 |
+//! | 36 | 4 | `high_water` | one more than the highest entry ever claimed (only grows): scans stop there |
+//! | 40 | 24 | padding | 0 |
 //!
 //! ## Entry (64 bytes)
 //! | off | size | field | meaning |
@@ -144,7 +145,8 @@ pub(crate) struct TableHeader {
     producers_ever: AtomicU32,
     prod_wake_seq: AtomicU32,
     prod_sleepers: AtomicU32,
-    pad: [AtomicU32; 7],
+    high_water: AtomicU32,
+    pad: [AtomicU32; 6],
 }
 
 /// One entry.
@@ -171,6 +173,7 @@ const _: () = {
     assert!(core::mem::offset_of!(TableHeader, producers_ever) == 24);
     assert!(core::mem::offset_of!(TableHeader, prod_wake_seq) == 28);
     assert!(core::mem::offset_of!(TableHeader, prod_sleepers) == 32);
+    assert!(core::mem::offset_of!(TableHeader, high_water) == 36);
     assert!(core::mem::offset_of!(Entry, role) == 4);
     assert!(core::mem::offset_of!(Entry, pid) == 8);
     assert!(core::mem::offset_of!(Entry, pid_ns) == 12);
@@ -282,6 +285,9 @@ impl Table {
                 if !claimed {
                     continue;
                 }
+                // Before "active" (and the generation bump): a scan that reads the old
+                // value and misses this entry is retried (module docs).
+                self.header().high_water.fetch_max(i as u32 + 1, SeqCst);
                 e.role.store(role.code(), Relaxed);
                 e.pid.store(me.pid, Relaxed);
                 e.pid_ns.store(me.pid_namespace, Relaxed);
@@ -365,6 +371,14 @@ impl Table {
         }
     }
 
+    /// Reports consumer entry `i`'s position in a lossy queue, where no producer waits
+    /// for it (relaxed: for `inspect` and the disconnect check only).
+    pub(crate) fn report_position(&self, i: usize, position: u64, count: u64) {
+        let e = self.entry(i);
+        e.count.store(count, Relaxed);
+        e.position.store(position, Relaxed);
+    }
+
     /// Records producer entry `i`'s claim in flight (before its claiming CAS).
     #[inline(always)]
     pub(crate) fn set_intent(&self, i: usize, start: u64, n: u64) {
@@ -401,7 +415,7 @@ impl Table {
         loop {
             let g1 = self.header().generation.load(SeqCst);
             let mut best = (u64::MAX, None);
-            for i in 0..MAX_ENDPOINTS {
+            for i in 0..self.scan_len() {
                 if Some(i) == except {
                     continue;
                 }
@@ -475,7 +489,7 @@ impl Table {
     /// Producer entries whose claim in flight covers absolute index `x`: `(entry, start,
     /// n)`.
     pub(crate) fn claims_covering(&self, x: u64) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
-        (0..MAX_ENDPOINTS).filter_map(move |i| {
+        (0..self.scan_len()).filter_map(move |i| {
             let e = self.entry(i);
             if e.state.load(Acquire) != state::ACTIVE || e.role.load(Relaxed) != 1 {
                 return None;
@@ -493,6 +507,12 @@ impl Table {
         e.state.load(Acquire) == state::ACTIVE && self.identity(e).is_dead()
     }
 
+    /// How many entries a scan looks at: up to the highest ever claimed (a hostile value
+    /// is capped at the table's size).
+    fn scan_len(&self) -> usize {
+        (self.header().high_water.load(SeqCst) as usize).min(MAX_ENDPOINTS)
+    }
+
     /// Whether any fastipc producer ever registered.
     pub(crate) fn producers_ever(&self) -> bool {
         self.header().producers_ever.load(SeqCst) != 0
@@ -501,7 +521,7 @@ impl Table {
     /// Active producer entries; with `judge`, the dead ones found are evicted first
     /// (liveness checks: off the fast path only).
     pub(crate) fn live_producers(&self, judge: bool) -> usize {
-        (0..MAX_ENDPOINTS)
+        (0..self.scan_len())
             .filter(|&i| {
                 let e = self.entry(i);
                 e.state.load(SeqCst) == state::ACTIVE

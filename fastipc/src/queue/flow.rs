@@ -34,7 +34,7 @@ pub const DEAD_CHECK_EVERY: Duration = Duration::from_millis(10);
 
 /// Spins (with a CPU hint) before a blocked producer starts yielding, then yields before
 /// it sleeps.
-const SPINS: u32 = 256;
+const SPINS: u32 = 2000;
 const YIELDS: u32 = 16;
 
 /// The process-local cache of the lossless floor (one per mapping).

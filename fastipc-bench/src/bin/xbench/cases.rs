@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::Ordering;
 
-use fastipc::queue::SlickQueue;
+use fastipc::queue::{Mode, SlickQueue};
 use fastipc::{IpcMessage, Scope};
 use fastipc_bench::affinity::{self, on_cpu};
 use fastipc_bench::asyncq::AsyncPingPong;
@@ -267,23 +267,40 @@ fn queue_case<'a, T: Item + IpcMessage>(
     })
     .variant(FASTIPC_SHARED, move || {
         Ok(Figure::Scalar(shared_throughput::<T>(
-            cap, producers, per, a, b,
+            cap,
+            producers,
+            per,
+            a,
+            b,
+            Mode::Lossy,
+        )?))
+    })
+    .variant(FASTIPC_LOSSLESS, move || {
+        Ok(Figure::Scalar(shared_throughput::<T>(
+            cap,
+            producers,
+            per,
+            a,
+            b,
+            Mode::Lossless,
         )?))
     })
 }
 
 /// The fastipc queue in shared mode: this process consumes (on CPU `a`), `producers`
-/// child processes (on CPU `b`) produce `per` items each under the credit window.
+/// child processes (on CPU `b`) produce `per` items each, under the credit window in a
+/// lossy queue, held back by the queue itself in a lossless one.
 fn shared_throughput<T: Item + IpcMessage>(
     cap: usize,
     producers: usize,
     per: u64,
     a: usize,
     b: usize,
+    mode: Mode,
 ) -> std::io::Result<f64> {
     let ctl = Arc::new(Ctl::create("q")?);
     let qname = format!("{}-q", ctl.name().unwrap_or("xbench"));
-    let q = SlickQueue::<T>::create(&qname, cap).map_err(other)?;
+    let q = SlickQueue::<T>::create_with(&qname, cap, mode).map_err(other)?;
     let _rm = RemoveSegment(qname.clone());
     let mut rx = q.consumer().map_err(std::io::Error::other)?;
     let children = (0..producers)
@@ -462,7 +479,7 @@ fn python_case<'a>(c: Counts, py: std::path::PathBuf, a: usize, b: usize) -> Cas
         Ok(Figure::Scalar(n as f64 / (ns / 1e9)))
     })
     .variant("Rust↔Rust (fastipc)", move || {
-        Ok(Figure::Scalar(shared_throughput::<[u64; 1]>(1024, 1, rust_n, a, b)?))
+        Ok(Figure::Scalar(shared_throughput::<[u64; 1]>(1024, 1, rust_n, a, b, Mode::Lossy)?))
     })
 }
 
@@ -529,6 +546,7 @@ impl Drop for RemoveSegment {
 pub(crate) const FASTIPC_MUTEX: &str = "fastipc Mutex";
 pub(crate) const FASTIPC_LOCAL: &str = "fastipc local (threads)";
 pub(crate) const FASTIPC_SHARED: &str = "fastipc shared (processes)";
+pub(crate) const FASTIPC_LOSSLESS: &str = "fastipc shared lossless (processes)";
 pub(crate) const FASTIPC_PINGPONG: &str = "fastipc (two queues)";
 pub(crate) const FASTIPC_RECV: &str = "fastipc recv(), sleeping at once";
 pub(crate) const FASTIPC_RECV_DEFAULT: &str = "fastipc recv(), default wait strategy";
@@ -719,6 +737,14 @@ fn targets(book: &Book) -> Vec<Target> {
                 what: format!("SPSC {size} cap {cap}: fastipc cross-process / local (items/s)"),
                 ratio: ratio(&title, FASTIPC_SHARED, FASTIPC_LOCAL, false),
                 limit: 0.8,
+                at_most: false,
+            });
+            t.push(Target {
+                what: format!(
+                    "SPSC {size} cap {cap}: fastipc cross-process lossless / lossy (items/s)"
+                ),
+                ratio: ratio(&title, FASTIPC_LOSSLESS, FASTIPC_SHARED, false),
+                limit: 0.9,
                 at_most: false,
             });
         }
