@@ -90,6 +90,8 @@ async fn a_receive_dropped_mid_wait_loses_nothing_and_leaves_no_registration() {
     let _turn = SERIAL.lock().await;
     let q = SlickQueue::<u32>::local(64).unwrap();
     let mut rx = q.consumer().unwrap().with_wait_strategy(no_repoll());
+    // A live producer throughout: with none left, an empty queue reports `Disconnected`.
+    let tx = q.producer().unwrap();
     // Registered, then dropped by the timeout.
     let mut fut = rx.recv_async();
     assert_eq!(poll_once(&mut fut), Poll::Pending);
@@ -102,7 +104,7 @@ async fn a_receive_dropped_mid_wait_loses_nothing_and_leaves_no_registration() {
             .is_err()
     );
     assert_eq!(waiter::stats().registrations, 0);
-    q.producer().unwrap().send(&42).unwrap();
+    tx.send(&42).unwrap();
     let got = timeout(LIMIT, rx.recv_async()).await.expect("in time");
     assert_eq!(got, Ok(42));
     // The same for a consumer of a work-stealing group.
@@ -116,7 +118,7 @@ async fn a_receive_dropped_mid_wait_loses_nothing_and_leaves_no_registration() {
             .is_err()
     );
     assert_eq!(waiter::stats().registrations, 0);
-    q.producer().unwrap().send(&43).unwrap();
+    tx.send(&43).unwrap();
     let got = timeout(LIMIT, shared.recv_async()).await.expect("in time");
     assert_eq!(got, Ok(43));
 }

@@ -57,13 +57,15 @@ fn recv_async_is_woken_by_a_producer_thread_for_every_message() {
 fn a_dropped_pending_receive_loses_nothing_and_leaves_no_registration() {
     let q = SlickQueue::<u32>::local(64).unwrap();
     let mut rx = q.consumer().unwrap();
+    // A live producer throughout: with none left, an empty queue reports `Disconnected`.
+    let tx = q.producer().unwrap();
     let mut fut = rx.recv_async();
     assert_eq!(poll_once(&mut fut), Poll::Pending);
     let armed = fut.probe();
     assert!(armed());
     drop(fut);
     assert!(!armed(), "the dropped future's registration is still there");
-    q.producer().unwrap().send(&9).unwrap();
+    tx.send(&9).unwrap();
     // A new future on a queue with a message is ready at once, and never registers.
     let mut fut = rx.recv_async();
     assert_eq!(poll_once(&mut fut), Poll::Ready(Ok(9)));
@@ -74,7 +76,7 @@ fn a_dropped_pending_receive_loses_nothing_and_leaves_no_registration() {
     assert_eq!(poll_once(&mut fut), Poll::Pending);
     let armed = fut.probe();
     assert!(armed());
-    q.producer().unwrap().send(&10).unwrap();
+    tx.send(&10).unwrap();
     assert_eq!(poll_once(&mut fut), Poll::Ready(Ok(10)));
     assert!(!armed(), "a completed future's registration is still there");
 }
@@ -130,14 +132,16 @@ fn shared_consumers_split_the_messages_and_keep_batch_rests() {
         .with_wait_strategy(*NO_REPOLL);
     let mut fa = a.recv_async();
     assert_eq!(poll_once(&mut fa), Poll::Pending);
-    q.producer().unwrap().send_batch(&[1, 2, 3]).unwrap();
+    // A live producer throughout: once every producer left, an empty queue reports
+    // `Disconnected` instead of waiting.
+    let tx = q.producer().unwrap();
+    tx.send_batch(&[1, 2, 3]).unwrap();
     assert_eq!(block_on(fa, LIMIT), Ok(1));
     // The batch's rest is `a`'s: `b` waits for the next message.
     let mut fb = b.recv_async();
     assert_eq!(poll_once(&mut fb), Poll::Pending);
     drop(fb);
     assert_eq!(block_on(a.recv_async(), LIMIT), Ok(2));
-    let tx = q.producer().unwrap();
     let (n, acked) = (50, AtomicU32::new(0));
     std::thread::scope(|s| {
         s.spawn(|| paced(&tx, n, &acked));
