@@ -45,8 +45,8 @@ impl<T: IpcMessage> Consumer<T> {
     /// use fastipc::SlickQueue;
     ///
     /// let q = SlickQueue::<u64>::local(64)?;
-    /// let mut rx = q.consumer();
-    /// q.producer().send(&7)?;
+    /// let mut rx = q.consumer()?;
+    /// q.producer()?.send(&7)?;
     /// assert_eq!(block_on(rx.recv_async())?, 7);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
