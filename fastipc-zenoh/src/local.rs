@@ -1,0 +1,194 @@
+//! Every call the bridge makes into a local fastipc queue, and nothing else: open the
+//! source queue and read batches of messages with their loss counts (export), open or
+//! create the destination queue and write messages (import).
+//!
+//! Keeping these calls here means a change of the queue API (error types, lossless mode,
+//! endpoint registration) is adapted in this one file.
+
+use std::time::Duration;
+
+use fastipc::Deadline;
+use fastipc::error::ShmError;
+use fastipc::queue::{QueueError, RecvError, Ring, RingSpec, WaitStrategy};
+
+use crate::error::BridgeError;
+use crate::ty::MessageType;
+
+/// Losses met while reading the source queue, since they were last taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Losses {
+    /// Messages overwritten before the exporter read them (`Lagged`).
+    pub(crate) lagged: u64,
+    /// Messages abandoned by dead producers (`Abandoned`; never on a queue without the
+    /// endpoint table).
+    pub(crate) abandoned: u64,
+    /// Corrupt slots skipped.
+    pub(crate) corrupt: u64,
+}
+
+impl Losses {
+    pub(crate) fn any(&self) -> bool {
+        *self != Losses::default()
+    }
+}
+
+fn queue_error(queue: &str, source: QueueError) -> BridgeError {
+    BridgeError::Queue {
+        queue: queue.to_owned(),
+        source,
+    }
+}
+
+/// The type a queue records (its fingerprint and name when it has a type trailer).
+fn type_of(ring: &Ring) -> MessageType {
+    let trailer = ring.type_trailer();
+    MessageType {
+        element_size: ring.element_size(),
+        fingerprint: trailer.as_ref().map_or(0, |t| t.fingerprint),
+        name: trailer.map(|t| t.name).unwrap_or_default(),
+    }
+}
+
+/// The queue an exporter reads, with its cursor.
+pub(crate) struct Source {
+    ring: Ring,
+    cursor: u64,
+    scratch: Vec<u8>,
+    wait: WaitStrategy,
+}
+
+impl Source {
+    /// Attaches to the existing queue `name` as a reader starting now. With `want`, the
+    /// queue must hold that type.
+    pub(crate) fn open(
+        name: &str,
+        want: Option<&MessageType>,
+    ) -> Result<(Source, MessageType), BridgeError> {
+        let ring =
+            Ring::open(name, want.map(|t| t.element_size)).map_err(|e| queue_error(name, e))?;
+        let found = type_of(&ring);
+        if let Some(want) = want
+            && !found.accepts(want)
+        {
+            return Err(BridgeError::TypeMismatch {
+                queue: name.to_owned(),
+                local: found,
+                remote: want.clone(),
+            });
+        }
+        let cursor = ring.next_index();
+        // A short spin, then sleep on the queue's wake word: the machine is shared.
+        let wait = WaitStrategy::default()
+            .spins(64)
+            .yields(4)
+            .poll_interval(Duration::from_millis(1));
+        Ok((
+            Source {
+                ring,
+                cursor,
+                scratch: Vec::new(),
+                wait,
+            },
+            found,
+        ))
+    }
+
+    /// Reads the next reservation, waiting until `deadline`; appends its bytes to `out`
+    /// and returns `(first index, messages)`, or `None` when nothing came (losses met on
+    /// the way are added to `losses`).
+    pub(crate) fn read(
+        &mut self,
+        out: &mut Vec<u8>,
+        deadline: Duration,
+        losses: &mut Losses,
+    ) -> Option<(u64, usize)> {
+        let deadline = Deadline::after(deadline);
+        match self
+            .ring
+            .read_deadline(&mut self.cursor, &mut self.scratch, &self.wait, deadline)
+        {
+            Ok(info) => {
+                out.extend_from_slice(&self.scratch);
+                Some((info.index, info.count))
+            }
+            Err(RecvError::Lagged(n)) => {
+                losses.lagged += n;
+                None
+            }
+            Err(RecvError::Corrupt { .. }) => {
+                losses.corrupt += 1;
+                None
+            }
+            // Empty, Timeout (and, with the endpoint table, Disconnected: keep waiting
+            // for producers to come back).
+            Err(_) => None,
+        }
+    }
+}
+
+/// The queue an importer writes.
+pub(crate) struct Sink {
+    ring: Ring,
+    ty: MessageType,
+}
+
+impl Sink {
+    /// Attaches to `name` (it must accept `ty`), or creates it for `capacity` messages of
+    /// `ty` (recording its fingerprint and name when known).
+    pub(crate) fn open_or_create(
+        name: &str,
+        ty: &MessageType,
+        capacity: usize,
+    ) -> Result<Sink, BridgeError> {
+        let ring = match Ring::open(name, None) {
+            Ok(ring) => ring,
+            Err(QueueError::Shm(ShmError::NotFound { .. })) => {
+                let mut spec = RingSpec::new(capacity, ty.element_size);
+                if ty.fingerprint != 0 {
+                    spec = spec.with_type(&ty.name, ty.fingerprint);
+                }
+                Ring::open_or_create(name, &spec).map_err(|e| queue_error(name, e))?
+            }
+            Err(e) => return Err(queue_error(name, e)),
+        };
+        let found = type_of(&ring);
+        if !found.accepts(ty) {
+            return Err(BridgeError::TypeMismatch {
+                queue: name.to_owned(),
+                local: found,
+                remote: ty.clone(),
+            });
+        }
+        Ok(Sink { ring, ty: found })
+    }
+
+    /// Attaches to the existing queue `name`, whatever its type; `None` if it does not
+    /// exist.
+    pub(crate) fn open_existing(name: &str) -> Result<Option<Sink>, BridgeError> {
+        match Ring::open(name, None) {
+            Ok(ring) => {
+                let ty = type_of(&ring);
+                Ok(Some(Sink { ring, ty }))
+            }
+            Err(QueueError::Shm(ShmError::NotFound { .. })) => Ok(None),
+            Err(e) => Err(queue_error(name, e)),
+        }
+    }
+
+    /// The type the queue holds.
+    pub(crate) fn ty(&self) -> &MessageType {
+        &self.ty
+    }
+
+    /// Publishes each message of `data` (whole elements) on its own, in order. The
+    /// sends block while a lossless queue is full (once queues have a lossless mode;
+    /// lossy queues never block).
+    pub(crate) fn write(&self, data: &[u8]) -> Result<(), BridgeError> {
+        for msg in data.chunks_exact(self.ty.element_size) {
+            self.ring
+                .send_bytes(msg)
+                .map_err(|e| queue_error(self.ring.name().unwrap_or(""), e))?;
+        }
+        Ok(())
+    }
+}
