@@ -13,7 +13,7 @@ pub enum BridgeError {
         queue: String,
         /// What the queue layer said.
         #[source]
-        source: fastipc::queue::QueueError,
+        source: Box<fastipc::queue::QueueError>,
     },
     /// The local queue holds another message type than the data bridged into (or out of)
     /// it: element sizes differ, or both sides record a fingerprint and they differ.
@@ -24,10 +24,10 @@ pub enum BridgeError {
         /// The local queue's name.
         queue: String,
         /// The type the local queue holds.
-        local: MessageType,
+        local: Box<MessageType>,
         /// The type of the bridged data (the caller's type on export, the batch's type on
         /// import).
-        remote: MessageType,
+        remote: Box<MessageType>,
     },
     /// The queue does not exist and its element size is not known yet (an untyped import
     /// with no `--elem-size` stopped before the first batch came).

@@ -163,8 +163,8 @@ impl Importer {
         if !sink.ty().accepts(&remote) {
             return Err(BridgeError::TypeMismatch {
                 queue: self.queue.clone(),
-                local: sink.ty().clone(),
-                remote,
+                local: Box::new(sink.ty().clone()),
+                remote: Box::new(remote),
             });
         }
         sink.write(data)?;

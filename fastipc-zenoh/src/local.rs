@@ -35,7 +35,7 @@ impl Losses {
 fn queue_error(queue: &str, source: QueueError) -> BridgeError {
     BridgeError::Queue {
         queue: queue.to_owned(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -72,8 +72,8 @@ impl Source {
         {
             return Err(BridgeError::TypeMismatch {
                 queue: name.to_owned(),
-                local: found,
-                remote: want.clone(),
+                local: Box::new(found),
+                remote: Box::new(want.clone()),
             });
         }
         let cursor = ring.next_index();
@@ -155,8 +155,8 @@ impl Sink {
         if !found.accepts(ty) {
             return Err(BridgeError::TypeMismatch {
                 queue: name.to_owned(),
-                local: found,
-                remote: ty.clone(),
+                local: Box::new(found),
+                remote: Box::new(ty.clone()),
             });
         }
         Ok(Sink { ring, ty: found })
