@@ -1,4 +1,4 @@
-//! Bridge [fastipc](fastipc) queues over [Zenoh](zenoh), typed end to end.
+//! Bridge [`fastipc`] queues over [`zenoh`], typed end to end.
 //!
 //! [`export`] reads a local queue and publishes every message on a Zenoh key expression,
 //! many messages per Zenoh message; [`import`] subscribes to a key expression and writes

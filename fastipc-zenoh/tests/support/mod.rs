@@ -37,8 +37,13 @@ pub struct Bridge {
 impl Bridge {
     /// Sends SIGTERM and returns the last stdout line (the final counts) and the exit
     /// status's success, waiting at most [`STEP`].
-    pub fn terminate(mut self) -> (bool, String) {
-        signal(self.child.id(), "TERM");
+    pub fn terminate(self) -> (bool, String) {
+        self.stop_with("TERM")
+    }
+
+    /// [`Bridge::terminate`] with signal `sig` (`"INT"`, `"TERM"`).
+    pub fn stop_with(mut self, sig: &str) -> (bool, String) {
+        signal(self.child.id(), sig);
         let mut last = String::new();
         while let Some(line) = self.lines.next(STEP) {
             last = line;
