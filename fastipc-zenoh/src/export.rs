@@ -10,7 +10,7 @@ use zenoh::qos::CongestionControl;
 
 use crate::config::BridgeConfig;
 use crate::error::BridgeError;
-use crate::local::{Losses, Source};
+use crate::local::{Losses, Reader, Source};
 use crate::stats::{ExportStats, LiveExport, add};
 use crate::ty::MessageType;
 use crate::wire::{BatchHeader, FLAG_LOSSLESS, NO_INDEX};
@@ -111,7 +111,6 @@ pub(crate) fn start(
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(LiveExport::default());
     let mut run = Run {
-        source,
         header: BatchHeader {
             flags: if config.lossless { FLAG_LOSSLESS } else { 0 },
             element_size: ty.element_size as u32,
@@ -129,7 +128,8 @@ pub(crate) fn start(
     let thread = std::thread::Builder::new()
         .name("fastipc-export".into())
         .spawn(move || {
-            let result = run.run(&flag, |payload| {
+            let mut reader = source.reader();
+            let result = run.run(&mut reader, &flag, |payload| {
                 publisher.put(payload).wait().map_err(BridgeError::zenoh)
             });
             let _ = session.close().wait();
@@ -146,7 +146,6 @@ pub(crate) fn start(
 }
 
 struct Run {
-    source: Source,
     header: BatchHeader,
     max_bytes: usize,
     max_delay: Duration,
@@ -156,6 +155,7 @@ struct Run {
 impl Run {
     fn run(
         &mut self,
+        reader: &mut Reader<'_>,
         stop: &AtomicBool,
         mut publish: impl FnMut(Vec<u8>) -> Result<(), BridgeError>,
     ) -> Result<(), BridgeError> {
@@ -169,7 +169,7 @@ impl Run {
             let wait = opened.map_or(IDLE_WAIT, |t| self.max_delay.saturating_sub(t.elapsed()));
             let mut met = Losses::default();
             // A read appends messages or meets losses, never both.
-            let got = self.source.read(&mut data, wait, &mut met);
+            let got = reader.read(&mut data, wait, &mut met);
             if met.any() {
                 // A loss after some messages closes their batch first, so that counts
                 // travel in order with the data.

@@ -3,7 +3,10 @@
 //! create the destination queue and write messages (import).
 //!
 //! Keeping these calls here means a change of the queue API (error types, lossless mode,
-//! endpoint registration) is adapted in this one file.
+//! endpoint registration) is adapted in this one file. The calls: `Ring::open`,
+//! `Ring::open_or_create` with a `RingSpec` (attach or create), `Ring::type_trailer`,
+//! `Ring::next_index`, `Ring::read_deadline` (read one reservation, or a loss), and
+//! `Ring::send_bytes` (one message).
 
 use std::time::Duration;
 
@@ -49,17 +52,15 @@ fn type_of(ring: &Ring) -> MessageType {
     }
 }
 
-/// The queue an exporter reads, with its cursor.
+/// The queue an exporter reads.
 pub(crate) struct Source {
     ring: Ring,
-    cursor: u64,
-    scratch: Vec<u8>,
-    wait: WaitStrategy,
+    /// The head when the queue was opened: where the reader starts.
+    start: u64,
 }
 
 impl Source {
-    /// Attaches to the existing queue `name` as a reader starting now. With `want`, the
-    /// queue must hold that type.
+    /// Attaches to the existing queue `name`. With `want`, the queue must hold that type.
     pub(crate) fn open(
         name: &str,
         want: Option<&MessageType>,
@@ -76,33 +77,44 @@ impl Source {
                 remote: Box::new(want.clone()),
             });
         }
-        let cursor = ring.next_index();
-        // A short spin, then sleep on the queue's wake word: the machine is shared.
-        let wait = WaitStrategy::default()
-            .spins(64)
-            .yields(4)
-            .poll_interval(Duration::from_millis(1));
-        Ok((
-            Source {
-                ring,
-                cursor,
-                scratch: Vec::new(),
-                wait,
-            },
-            found,
-        ))
+        let start = ring.next_index();
+        Ok((Source { ring, start }, found))
     }
 
-    /// Reads the next reservation, waiting until `deadline`; appends its bytes to `out`
+    /// A reader that starts where the queue's head was when it was opened.
+    pub(crate) fn reader(&self) -> Reader<'_> {
+        Reader {
+            ring: &self.ring,
+            cursor: self.start,
+            scratch: Vec::new(),
+            // A short spin, then sleep on the queue's wake word: the machine is shared.
+            wait: WaitStrategy::default()
+                .spins(64)
+                .yields(4)
+                .poll_interval(Duration::from_millis(1)),
+        }
+    }
+}
+
+/// A reader of a [`Source`], with its cursor.
+pub(crate) struct Reader<'a> {
+    ring: &'a Ring,
+    cursor: u64,
+    scratch: Vec<u8>,
+    wait: WaitStrategy,
+}
+
+impl Reader<'_> {
+    /// Reads the next reservation, waiting at most `wait`; appends its bytes to `out`
     /// and returns `(first index, messages)`, or `None` when nothing came (losses met on
     /// the way are added to `losses`).
     pub(crate) fn read(
         &mut self,
         out: &mut Vec<u8>,
-        deadline: Duration,
+        wait: Duration,
         losses: &mut Losses,
     ) -> Option<(u64, usize)> {
-        let deadline = Deadline::after(deadline);
+        let deadline = Deadline::after(wait);
         match self
             .ring
             .read_deadline(&mut self.cursor, &mut self.scratch, &self.wait, deadline)
