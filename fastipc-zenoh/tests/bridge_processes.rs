@@ -25,8 +25,13 @@ fn hundred_thousand_messages_cross_two_bridges_in_order() {
     let mut consumer = ChildGuard::spawn(peer_cmd(&["consume", &dst, &cap, "99999", "300"]));
     let consumer_lines = Lines::of(&mut consumer);
     consumer_lines.expect("ready", STEP);
-    let (importer, port) = start_import(&key, &dst, &["--status-interval", "0"]);
-    let exporter = start_export(&src, &key, port, &["--lossless", "--status-interval", "0"]);
+    let (importer, port) = start_import(&key, &dst, &["--status-interval", "0.2"]);
+    let exporter = start_export(
+        &src,
+        &key,
+        port,
+        &["--lossless", "--status-interval", "0.2"],
+    );
 
     let sent =
         ChildGuard::spawn(peer_cmd(&["produce", &src, "0", "100000", "0"])).success(STEP * 2);
@@ -37,13 +42,29 @@ fn hundred_thousand_messages_cross_two_bridges_in_order() {
     );
     assert!(consumer.wait_timeout(STEP).is_some_and(|s| s.success()));
 
-    let (ok, exported) = exporter.terminate();
+    let (ok, exported, status) = exporter.stop_with("TERM");
     assert!(ok, "exporter: {exported}");
+    assert!(
+        status.contains(&format!("export {src} -> {key}: ")),
+        "status lines: {status}"
+    );
+    assert!(
+        status.contains("msg/s") && status.contains("lagged 0"),
+        "{status}"
+    );
     assert_eq!(field(&exported, "messages"), 100_000, "{exported}");
     assert_eq!(field(&exported, "lagged"), 0, "{exported}");
     assert!(field(&exported, "batches") < 100_000, "batched: {exported}");
-    let (ok, imported) = importer.terminate();
+    let (ok, imported, status) = importer.stop_with("TERM");
     assert!(ok, "importer: {imported}");
+    assert!(
+        status.contains(&format!("import {key} -> {dst}: ")),
+        "status lines: {status}"
+    );
+    assert!(
+        status.contains("msg/s") && status.contains("lost 0"),
+        "{status}"
+    );
     assert_eq!(field(&imported, "messages"), 100_000, "{imported}");
     assert_eq!(field(&imported, "lost"), 0, "{imported}");
     assert_eq!(field(&imported, "malformed"), 0, "{imported}");
@@ -113,13 +134,13 @@ fn a_killed_exporter_restarts_and_the_gap_is_counted() {
     assert_eq!(received + missing, 5100, "{line}");
     assert!(missing > 0, "the kill lost messages: {line}");
     // SIGINT (Ctrl-C) stops as cleanly as SIGTERM.
-    let (ok, exported) = exporter.stop_with("INT");
+    let (ok, exported, _) = exporter.stop_with("INT");
     assert!(ok, "{exported}");
     assert!(
         field(&exported, "messages") >= 100,
         "the restarted exporter sent the tail: {exported}"
     );
-    let (ok, imported) = importer.stop_with("INT");
+    let (ok, imported, _) = importer.stop_with("INT");
     assert!(ok, "{imported}");
     assert_eq!(
         field(&imported, "lost"),

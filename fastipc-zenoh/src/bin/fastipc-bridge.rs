@@ -159,7 +159,8 @@ fn watch_signals(stop: &Arc<AtomicBool>) -> std::io::Result<()> {
 }
 
 /// Waits for `stop` (or the handle finishing), calling `tick` every 20 ms with the
-/// seconds since the last status line when one is due (every `interval`).
+/// seconds since the last status line when one is due (every `interval`, and once at
+/// the end).
 fn pace(
     stop: &AtomicBool,
     interval: f64,
@@ -176,6 +177,10 @@ fn pace(
         } else {
             tick(None);
         }
+    }
+    // A last status line, so that even a short run shows one.
+    if interval > 0.0 {
+        tick(Some(last.elapsed().as_secs_f64().max(1e-9)));
     }
 }
 

@@ -38,11 +38,14 @@ impl Bridge {
     /// Sends SIGTERM and returns the last stdout line (the final counts) and the exit
     /// status's success, waiting at most [`STEP`].
     pub fn terminate(self) -> (bool, String) {
-        self.stop_with("TERM")
+        let (ok, last, _) = self.stop_with("TERM");
+        (ok, last)
     }
 
-    /// [`Bridge::terminate`] with signal `sig` (`"INT"`, `"TERM"`).
-    pub fn stop_with(mut self, sig: &str) -> (bool, String) {
+    /// Sends signal `sig` (`"INT"`, `"TERM"`); returns the exit status's success, the last
+    /// stdout line (the final counts) and everything written on stderr (status lines).
+    pub fn stop_with(mut self, sig: &str) -> (bool, String, String) {
+        use std::io::Read;
         signal(self.child.id(), sig);
         let mut last = String::new();
         while let Some(line) = self.lines.next(STEP) {
@@ -51,8 +54,12 @@ impl Bridge {
         let status = self
             .child
             .wait_timeout(STEP)
-            .expect("the bridge exits after SIGTERM");
-        (status.success(), last)
+            .expect("the bridge exits after the signal");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.child_mut().stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (status.success(), last, stderr)
     }
 }
 
