@@ -10,26 +10,25 @@
 //! (default 1000), then a last tick marked `last`; the consumer checks every tick (its
 //! checksum, and that its sequence number follows the previous one).
 //!
-//! A queue never blocks its producer: a producer that gets a whole ring ahead of a
-//! consumer overwrites ticks the consumer has not read, and the consumer is told exactly
-//! how many (`RecvError::Lagged(n)`). Here nothing may be lost, so the consumer returns
-//! credit on a second queue (`Ack`, every [`ACK_EVERY`] ticks) and the producer never
-//! runs more than [`WINDOW`] ticks (half the ring) ahead of the acknowledged count. Any
+//! The queue is *lossless* (`#[ipc(.., lossless)]`): a producer that gets a whole ring
+//! ahead of the registered consumers waits for them instead of overwriting what they
+//! have not read, and ticks sent before the consumer attached wait in the ring for it.
+//! So either side may start first (`--producer-first` starts the producer first). Any
 //! lost, corrupt or out-of-order tick makes the exit status non-zero.
 
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime};
 
-use fastipc::queue::RecvError;
-use fastipc::{IpcMessage, NamedEvent, NamedMutex};
+use fastipc::queue::RecvTimeoutError;
+use fastipc::{IpcMessage, NamedMutex};
 
 /// A market tick. `#[derive(IpcMessage)]` checks the layout at compile time (`repr(C)`,
 /// fixed-width fields, no padding: `_pad` fills the gap) and the attribute generates
-/// `Tick::queue()`, `Tick::producer()` and `Tick::consumer()` for the queue
+/// `Tick::queue()`, `Tick::producer()` and `Tick::consumer()` for the lossless queue
 /// `fastipc-quickstart-ticks` of 4096 ticks.
 #[derive(IpcMessage, Clone, Copy, Debug)]
 #[repr(C)]
-#[ipc(queue = "fastipc-quickstart-ticks", capacity = 4096)]
+#[ipc(queue = "fastipc-quickstart-ticks", capacity = 4096, lossless)]
 struct Tick {
     seq: u64,
     ts_ns: u64,
@@ -72,23 +71,8 @@ impl Tick {
     }
 }
 
-/// The consumer's acknowledgement: how many ticks it has taken so far.
-#[derive(IpcMessage, Clone, Copy, Debug)]
-#[repr(C)]
-#[ipc(queue = "fastipc-quickstart-acks", capacity = 64)]
-struct Ack {
-    received: u64,
-}
-
-/// The queues' names (as in the attributes), for removal.
-const QUEUES: [&str; 2] = ["fastipc-quickstart-ticks", "fastipc-quickstart-acks"];
-/// How far the producer may run ahead of the consumer's acknowledged count: half the
-/// ring, so it never overwrites an unread tick.
-const WINDOW: u64 = 2048;
-/// The consumer acknowledges every this many ticks.
-const ACK_EVERY: u64 = 256;
-/// Set by the consumer once it is subscribed; the producer waits for it.
-const READY: &str = "fastipc-quickstart-ready";
+/// The queue's name (as in the attribute), for removal.
+const QUEUE: &str = "fastipc-quickstart-ticks";
 /// Held by the launcher for the whole run, so two runs at once take turns.
 const RUN_LOCK: &str = "fastipc-quickstart";
 /// How long any process waits for the others.
@@ -106,7 +90,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("consumer") => consumer(),
         Some("producer") => producer(millis(&args[1..])),
-        _ => launcher(millis(&args)),
+        _ => launcher(millis(&args), args.iter().any(|a| a == "--producer-first")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,24 +111,32 @@ fn millis(args: &[String]) -> u64 {
         .unwrap_or(1000)
 }
 
-/// Starts the consumer and the producer, waits for both, removes the queue.
-fn launcher(millis: u64) -> Result<()> {
+/// Starts the consumer and the producer (in either order), waits for both, removes the
+/// queue.
+fn launcher(millis: u64, producer_first: bool) -> Result<()> {
     let run_lock = NamedMutex::open(RUN_LOCK)?;
     let _turn = match run_lock.lock_timeout(Duration::from_secs(120)) {
         Ok(guard) => guard,
         Err(e) => e.into_guard().ok_or("another quickstart kept running")?,
     };
-    // Queues or an event left by a killed run must not confuse this one.
+    // A queue left by a killed run must not confuse this one.
     remove_queues()?;
-    let ready = NamedEvent::open(READY)?;
-    ready.clear();
 
     let me = std::env::current_exe()?;
     println!("quickstart: exchanging ticks between two processes for {millis} ms");
-    let consumer = Command::new(&me).arg("consumer").spawn()?;
-    let producer = Command::new(&me)
-        .args(["producer", "--millis", &millis.to_string()])
-        .spawn()?;
+    let start_producer = || {
+        Command::new(&me)
+            .args(["producer", "--millis", &millis.to_string()])
+            .spawn()
+    };
+    let (consumer, producer) = if producer_first {
+        let producer = start_producer()?;
+        std::thread::sleep(Duration::from_millis(50));
+        (Command::new(&me).arg("consumer").spawn()?, producer)
+    } else {
+        let consumer = Command::new(&me).arg("consumer").spawn()?;
+        (consumer, start_producer()?)
+    };
     let limit = Duration::from_millis(millis) + 2 * PATIENCE;
     let producer_ok = wait(producer, "producer", limit);
     let consumer_ok = wait(consumer, "consumer", limit);
@@ -157,11 +149,9 @@ fn launcher(millis: u64) -> Result<()> {
     }
 }
 
-/// Queues are never removed implicitly (the peers' rule): the launcher removes both.
+/// Queues are never removed implicitly (the peers' rule): the launcher removes it.
 fn remove_queues() -> Result<()> {
-    for name in QUEUES {
-        fastipc::queue::remove(name)?;
-    }
+    fastipc::queue::remove(QUEUE)?;
     Ok(())
 }
 
@@ -188,40 +178,24 @@ fn wait(mut child: Child, role: &str, limit: Duration) -> bool {
 }
 
 fn producer(millis: u64) -> Result<()> {
-    let mut acks = Ack::consumer()?; // subscribed before the first tick goes out
-    let ready = NamedEvent::open(READY)?;
-    ready.wait_timeout(PATIENCE)?; // the consumer is subscribed
-    let tx = Tick::producer()?; // = SlickQueue::<Tick>::open_or_create(.., 4096)?.producer()
+    // = SlickQueue::<Tick>::open_or_create_with(.., 4096, Mode::Lossless)?.producer()
+    let tx = Tick::producer()?;
     let run_for = Duration::from_millis(millis);
     let start = Instant::now();
-    let (mut seq, mut acked, mut stalls) = (0u64, 0u64, 0u64);
+    let mut seq = 0u64;
     loop {
-        // Take the credit returned so far; wait for more only when the window is full.
-        loop {
-            match acks.try_recv() {
-                Ok(ack) => acked = acked.max(ack.received),
-                Err(RecvError::Lagged(_)) => {} // older acks overwritten: newer ones follow
-                Err(_) => break,
-            }
-        }
-        while seq >= acked + WINDOW {
-            stalls += 1;
-            match acks.recv_timeout(PATIENCE) {
-                Ok(ack) => acked = acked.max(ack.received),
-                Err(RecvError::Lagged(_)) => {}
-                Err(e) => return Err(format!("no credit from the consumer: {e}").into()),
-            }
-        }
+        // Lossless: waits while the consumer is a whole ring behind (or, before it
+        // attached, while the ring holds 4096 unread ticks).
         tx.send(&Tick::new(seq, false))?;
         seq += 1;
-        if seq % 1024 == 0 && start.elapsed() >= run_for {
+        if seq.is_multiple_of(1024) && start.elapsed() >= run_for {
             break;
         }
     }
     tx.send(&Tick::new(seq, true))?;
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "producer: sent {} ticks in {secs:.2} s ({:.2} M ticks/s); waited for credit {stalls} times",
+        "producer: sent {} ticks in {secs:.2} s ({:.2} M ticks/s)",
         seq + 1,
         (seq + 1) as f64 / secs / 1e6
     );
@@ -229,9 +203,9 @@ fn producer(millis: u64) -> Result<()> {
 }
 
 fn consumer() -> Result<()> {
-    let mut rx = Tick::consumer()?; // sees every tick sent from now on
-    let acks = Ack::producer()?;
-    NamedEvent::open(READY)?.set();
+    // Lossless: starts at the oldest tick no consumer has read, so ticks sent before it
+    // attached are delivered too.
+    let mut rx = Tick::consumer()?;
     let (mut received, mut lagged, mut corrupt, mut gaps) = (0u64, 0u64, 0u64, 0u64);
     let mut expected = 0u64;
     let mut first: Option<(Tick, Instant)> = None;
@@ -251,17 +225,14 @@ fn consumer() -> Result<()> {
                 if tick.last == 1 {
                     break tick;
                 }
-                if received % ACK_EVERY == 0 {
-                    acks.send(&Ack { received })?;
-                }
             }
-            // Lapped by the producer: exactly `n` ticks were overwritten unread (the
-            // window should prevent it; reported below).
-            Err(RecvError::Lagged(n)) => {
+            // Lapped by the producer: exactly `n` ticks were overwritten unread (a
+            // lossless queue prevents it; reported below).
+            Err(RecvTimeoutError::Lagged(n)) => {
                 lagged += n;
                 expected += n;
             }
-            Err(RecvError::Timeout) => return Err("no tick for 30 s".into()),
+            Err(RecvTimeoutError::Timeout) => return Err("no tick for 30 s".into()),
             Err(e) => return Err(e.into()),
         }
     };

@@ -291,7 +291,11 @@ mod mock {
         }
 
         #[derive(Debug)]
-        pub(crate) struct QueueError;
+        pub(crate) struct OpenError;
+        pub(crate) enum Mode {
+            Lossy,
+            Lossless,
+        }
         #[derive(Debug)]
         pub(crate) struct SharedCellError;
         pub(crate) struct SlickQueue<T>(PhantomData<T>);
@@ -300,18 +304,26 @@ mod mock {
         pub(crate) struct SharedCell<T>(PhantomData<T>);
 
         impl<T: IpcMessage> SlickQueue<T> {
-            pub(crate) fn open_or_create(name: &str, capacity: usize) -> Result<Self, QueueError> {
-                record("queue", name, capacity);
+            pub(crate) fn open_or_create_with(
+                name: &str,
+                capacity: usize,
+                mode: Mode,
+            ) -> Result<Self, OpenError> {
+                let what = match mode {
+                    Mode::Lossy => "queue",
+                    Mode::Lossless => "lossless queue",
+                };
+                record(what, name, capacity);
                 if name == "refused" {
-                    return Err(QueueError);
+                    return Err(OpenError);
                 }
                 Ok(SlickQueue(PhantomData))
             }
-            pub(crate) fn producer(&self) -> Producer<T> {
-                Producer(PhantomData)
+            pub(crate) fn producer(&self) -> Result<Producer<T>, OpenError> {
+                Ok(Producer(PhantomData))
             }
-            pub(crate) fn consumer(&self) -> Consumer<T> {
-                Consumer(PhantomData)
+            pub(crate) fn consumer(&self) -> Result<Consumer<T>, OpenError> {
+                Ok(Consumer(PhantomData))
             }
         }
 
@@ -341,6 +353,14 @@ struct Refused {
     price: u64,
 }
 
+/// `lossless`: the generated `queue()` asks for a lossless queue.
+#[derive(IpcMessage, Clone, Copy)]
+#[repr(C)]
+#[ipc(crate = "crate::mock", queue = "orders", capacity = 8, lossless)]
+struct MockOrder {
+    id: u64,
+}
+
 fn mock_calls() -> Vec<mock::__private::Call> {
     mock::__private::CALLS.with(|calls| calls.take())
 }
@@ -357,6 +377,12 @@ fn queue_attribute_opens_the_named_queue_with_its_capacity() {
     assert!(Refused::producer().is_err());
     assert!(Refused::consumer().is_err());
     assert_eq!(mock_calls().len(), 2);
+
+    assert!(MockOrder::producer().is_ok());
+    assert_eq!(
+        mock_calls(),
+        vec![("lossless queue", "orders".to_owned(), 8)]
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use derive_messages::{Other, Quote};
-use fastipc::queue::QueueError;
+use fastipc::queue::OpenError;
 use fastipc_testkit::{ChildGuard, Lines, ShmCleanup};
 
 /// Generous: the machine has two vCPUs shared with other builds.
@@ -75,14 +75,14 @@ fn a_consumer_of_another_type_is_refused_naming_both_types() {
         // The same in this process, as a typed error.
         let err = Other::consumer().unwrap_err();
         assert!(
-            matches!(&err, QueueError::TypeMismatch { found, expected, .. }
+            matches!(&err, OpenError::TypeMismatch { found, expected, .. }
             if found.contains("Quote") && expected.contains("Other")),
             "{err:?}"
         );
         // And a producer, through `producer()`.
         assert!(matches!(
             Other::producer(),
-            Err(QueueError::TypeMismatch { .. })
+            Err(OpenError::TypeMismatch { .. })
         ));
     });
 }

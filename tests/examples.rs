@@ -70,6 +70,14 @@ fn quickstart_exchanges_every_tick_between_two_processes() {
     assert!(out.contains("quickstart: done, queues removed"), "{out}");
 }
 
+/// Lossless: the producer may start first; its ticks wait for the consumer.
+#[test]
+fn quickstart_works_with_the_producer_started_first() {
+    let out = run("quickstart", &["--millis", "200", "--producer-first"]);
+    assert!(out.contains("0 lost, 0 corrupt, 0 out of order"), "{out}");
+    assert!(out.contains("quickstart: done, queues removed"), "{out}");
+}
+
 #[test]
 fn shared_cell_example_loses_no_update() {
     let out = run("shared_cell", &["--updates", "20000"]);
@@ -89,6 +97,33 @@ fn sync_example_hands_every_job_to_the_worker() {
     }
     assert!(
         out.contains("launcher: the worker took all 7 jobs"),
+        "{out}"
+    );
+}
+
+#[test]
+fn async_consumer_example_receives_every_message_next_to_a_ticker() {
+    let out = run("async_consumer", &["--count", "3000"]);
+    assert!(
+        out.contains("consumer: received 3000 messages in order"),
+        "{out}"
+    );
+    assert!(out.contains(" ticks on the same thread meanwhile"), "{out}");
+    // futex_waitv, or the polling fallback on a kernel before 5.16: one thread either way.
+    assert!(out.contains("waiter: 1 thread(s), "), "{out}");
+}
+
+#[test]
+fn async_consumer_example_with_the_polling_fallback_forced_by_the_environment() {
+    let mut cmd = Command::new(example("async_consumer"));
+    cmd.args(["--count", "1000"]).env("FASTIPC_WAITER", "poll");
+    let out = ChildGuard::spawn(cmd).success(LIMIT);
+    assert!(
+        out.contains("consumer: received 1000 messages in order"),
+        "{out}"
+    );
+    assert!(
+        out.contains("waiter: 1 thread(s), polling fallback"),
         "{out}"
     );
 }

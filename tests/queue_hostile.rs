@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use fastipc::queue::{QueueError, Ring};
+use fastipc::queue::{OpenError, Ring};
 use fastipc::{ShmError, SlickQueue};
 use fastipc_testkit::{ShmCleanup, unique_name};
 
@@ -37,7 +37,7 @@ fn plant(name: &str, bytes: &[u8]) -> ShmCleanup {
     guard
 }
 
-fn open_u64(name: &str) -> QueueError {
+fn open_u64(name: &str) -> OpenError {
     SlickQueue::<u64>::open(name).unwrap_err()
 }
 
@@ -47,8 +47,8 @@ fn a_valid_peer_image_is_accepted() {
     let _g = plant(&name, &image(8, 8));
     let q = SlickQueue::<u64>::open(&name).unwrap();
     assert_eq!(q.capacity(), 8);
-    let mut rx = q.consumer();
-    q.producer().send(&5).unwrap();
+    let mut rx = q.consumer().unwrap();
+    q.producer().unwrap().send(&5).unwrap();
     assert_eq!(rx.try_recv(), Ok(5));
 }
 
@@ -57,12 +57,12 @@ fn truncated_files_are_refused() {
     let name = unique_name("q-h-trunc");
     let _g = plant(&name, &image(8, 8)[..40]);
     match open_u64(&name) {
-        QueueError::Truncated { size: 40, .. } => {}
+        OpenError::Truncated { size: 40, .. } => {}
         e => panic!("{e:?}"),
     }
     assert!(matches!(
         Ring::inspect(&name),
-        Err(QueueError::Truncated { size: 40, .. })
+        Err(OpenError::Truncated { size: 40, .. })
     ));
     // An empty file (a creator that never sized it) after the bounded grow wait.
     let empty = unique_name("q-h-empty");
@@ -70,7 +70,7 @@ fn truncated_files_are_refused() {
     let start = Instant::now();
     assert!(matches!(
         open_u64(&empty),
-        QueueError::Truncated { size: 0, .. }
+        OpenError::Truncated { size: 0, .. }
     ));
     assert!(start.elapsed() < Duration::from_secs(10));
 }
@@ -82,14 +82,14 @@ fn wrong_magic_is_refused() {
     put_u32(&mut b, 24, 0x1234_5678);
     let _g = plant(&name, &b);
     match open_u64(&name) {
-        QueueError::BadMagic {
+        OpenError::BadMagic {
             found: 0x1234_5678, ..
         } => {}
         e => panic!("{e:?}"),
     }
     let i = Ring::inspect(&name).unwrap();
     assert_eq!(i.header.magic, 0x1234_5678);
-    assert!(matches!(i.validation, Err(QueueError::BadMagic { .. })));
+    assert!(matches!(i.validation, Err(OpenError::BadMagic { .. })));
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn unknown_feature_bits_are_refused() {
     put_u32(&mut b, 24, 0x534C_5135); // bit 2
     let _g = plant(&name, &b);
     match open_u64(&name) {
-        QueueError::UnknownFeatures { unknown: 4, .. } => {}
+        OpenError::UnknownFeatures { unknown: 4, .. } => {}
         e => panic!("{e:?}"),
     }
 }
@@ -112,7 +112,7 @@ fn a_queue_without_read_last_is_refused() {
     let _g = plant(&name, &b);
     assert!(matches!(
         open_u64(&name),
-        QueueError::ReadLastDisabled { .. }
+        OpenError::ReadLastDisabled { .. }
     ));
 }
 
@@ -125,7 +125,7 @@ fn items_per_slot_other_than_one_is_refused() {
     let _g = plant(&name, &b);
     assert!(matches!(
         open_u64(&name),
-        QueueError::UnsupportedItemsPerSlot {
+        OpenError::UnsupportedItemsPerSlot {
             items_per_slot: 2,
             ..
         }
@@ -135,7 +135,7 @@ fn items_per_slot_other_than_one_is_refused() {
     let mut b = image(8, 8);
     put_u32(&mut b, 28, 4);
     let _g2 = plant(&name2, &b);
-    assert!(matches!(open_u64(&name2), QueueError::CorruptHeader { .. }));
+    assert!(matches!(open_u64(&name2), OpenError::CorruptHeader { .. }));
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn capacity_not_a_power_of_two_is_refused() {
         put_u32(&mut b, 8, capacity);
         let _g = plant(&name, &b);
         match open_u64(&name) {
-            QueueError::CapacityNotPowerOfTwo { capacity: c, .. } if c == capacity => {}
+            OpenError::CapacityNotPowerOfTwo { capacity: c, .. } if c == capacity => {}
             e => panic!("{capacity}: {e:?}"),
         }
     }
@@ -158,7 +158,7 @@ fn element_size_mismatch_is_refused_naming_both() {
     let _g = plant(&name, &image(8, 16));
     let e = open_u64(&name);
     match &e {
-        QueueError::ElementSizeMismatch {
+        OpenError::ElementSizeMismatch {
             expected_size: 8,
             found_size: 16,
             ..
@@ -172,7 +172,7 @@ fn element_size_mismatch_is_refused_naming_both() {
     );
     assert!(matches!(
         Ring::open(&name, Some(4)),
-        Err(QueueError::ElementSizeMismatch { .. })
+        Err(OpenError::ElementSizeMismatch { .. })
     ));
     assert_eq!(Ring::open(&name, None).unwrap().element_size(), 16);
 }
@@ -184,7 +184,7 @@ fn header_claiming_more_than_the_file_holds_is_refused() {
     put_u32(&mut b, 8, 1024);
     let _g = plant(&name, &b);
     match open_u64(&name) {
-        QueueError::FileTooSmall {
+        OpenError::FileTooSmall {
             file_size,
             required,
             ..
@@ -202,7 +202,7 @@ fn header_claiming_more_than_the_file_holds_is_refused() {
     let _g2 = plant(&name2, &b);
     assert!(matches!(
         Ring::open(&name2, None),
-        Err(QueueError::FileTooSmall { .. })
+        Err(OpenError::FileTooSmall { .. })
     ));
 }
 
@@ -212,7 +212,7 @@ fn nonzero_init_state_padding_is_refused() {
     let mut b = image(8, 8);
     put_u32(&mut b, 52, 1);
     let _g = plant(&name, &b);
-    assert!(matches!(open_u64(&name), QueueError::CorruptHeader { .. }));
+    assert!(matches!(open_u64(&name), OpenError::CorruptHeader { .. }));
 }
 
 #[test]
@@ -223,7 +223,7 @@ fn a_queue_that_never_becomes_ready_is_refused_in_bounded_time() {
     let _g = plant(&name, &b);
     let start = Instant::now();
     match open_u64(&name) {
-        QueueError::NotReady { state: 2, .. } => {}
+        OpenError::NotReady { state: 2, .. } => {}
         e => panic!("{e:?}"),
     }
     assert!(start.elapsed() >= Duration::from_secs(2));
@@ -232,14 +232,14 @@ fn a_queue_that_never_becomes_ready_is_refused_in_bounded_time() {
     let i = Ring::inspect(&name).unwrap();
     assert!(matches!(
         i.validation,
-        Err(QueueError::NotReady { state: 2, .. })
+        Err(OpenError::NotReady { state: 2, .. })
     ));
     // A state no handshake writes is refused at once.
     let name2 = unique_name("q-h-state");
     let mut b = image(8, 8);
     put_u32(&mut b, 48, 7);
     let _g2 = plant(&name2, &b);
-    assert!(matches!(open_u64(&name2), QueueError::CorruptHeader { .. }));
+    assert!(matches!(open_u64(&name2), OpenError::CorruptHeader { .. }));
 }
 
 #[test]
@@ -247,11 +247,11 @@ fn missing_and_invalid_names() {
     let name = unique_name("q-h-missing");
     assert!(matches!(
         open_u64(&name),
-        QueueError::Shm(ShmError::NotFound { .. })
+        OpenError::Shm(ShmError::NotFound { .. })
     ));
     assert!(matches!(
         open_u64("a/b"),
-        QueueError::Shm(ShmError::InvalidName { .. })
+        OpenError::Shm(ShmError::InvalidName { .. })
     ));
     assert!(!Ring::remove(&name).unwrap());
 }
@@ -261,7 +261,7 @@ fn inspect_decodes_a_good_queue() {
     let name = unique_name("q-h-inspect");
     let _g = ShmCleanup::new().segment(&name);
     let q = SlickQueue::<u64>::create(&name, 16).unwrap();
-    q.producer().send(&1).unwrap();
+    q.producer().unwrap().send(&1).unwrap();
     let i = Ring::inspect(&name).unwrap();
     let g = i.validation.unwrap();
     assert_eq!((g.capacity, g.element_size), (16, 8));

@@ -89,7 +89,7 @@ fn blocking_receive_in_another_process() {
         wait_until(Duration::from_secs(30), || q.ring().header().sleepers >= 1),
         "the other process never went to sleep on the queue"
     );
-    q.producer().send(&4242).unwrap();
+    q.producer().unwrap().send(&4242).unwrap();
     let out = child.success(TIMEOUT);
     assert!(out.contains("got 4242"), "{out}");
 }

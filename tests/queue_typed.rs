@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use fastipc::queue::{QueueError, RecvError, SharedCursor, WaitStrategy};
+use fastipc::queue::{
+    OpenError, RecvTimeoutError, SendError, SharedCursor, TryRecvError, WaitStrategy,
+};
 use fastipc::{IpcMessage, SlickQueue};
 use fastipc_testkit::{ShmCleanup, unique_name, wait_until};
 
@@ -43,9 +45,9 @@ unsafe impl IpcMessage for Wide {
 #[test]
 fn typed_send_receive_batches_and_slots() {
     let q = SlickQueue::<Tick>::local(16).unwrap();
-    let tx = q.producer();
-    let mut rx = q.consumer();
-    assert_eq!(rx.try_recv(), Err(RecvError::Empty));
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     tx.send(&Tick { ts: 1, price: 1.5 }).unwrap();
     tx.send_batch(&[Tick { ts: 2, price: 2.5 }, Tick { ts: 3, price: 3.5 }])
         .unwrap();
@@ -60,12 +62,12 @@ fn typed_send_receive_batches_and_slots() {
     // A batch is delivered element by element by try_recv.
     let got: Vec<u64> = (0..6).map(|_| rx.try_recv().unwrap().ts).collect();
     assert_eq!(got, [1, 2, 3, 4, 5, 6]);
-    assert_eq!(rx.try_recv(), Err(RecvError::Empty));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     assert_eq!(q.latest().map(|t| t.ts), Some(6));
     assert_eq!(rx.latest().map(|t| t.ts), Some(6));
     assert!(matches!(
         tx.send_batch(&[Tick { ts: 0, price: 0.0 }; 17]),
-        Err(QueueError::InvalidBatch {
+        Err(SendError::InvalidBatch {
             len: 17,
             capacity: 16
         })
@@ -77,19 +79,19 @@ fn typed_send_receive_batches_and_slots() {
     let mut buf = [Tick { ts: 0, price: 0.0 }; 3];
     assert_eq!(rx.try_recv_into(&mut buf), Ok(3));
     assert_eq!(rx.try_recv_into(&mut buf), Ok(2));
-    assert_eq!(rx.try_recv_into(&mut buf), Err(RecvError::Empty));
+    assert_eq!(rx.try_recv_into(&mut buf), Err(TryRecvError::Empty));
     assert_eq!(rx.try_recv_into(&mut []), Ok(0));
 }
 
 #[test]
 fn consumers_from_now_and_from_oldest() {
     let q = SlickQueue::<u32>::local(8).unwrap();
-    let tx = q.producer();
+    let tx = q.producer().unwrap();
     for i in 0..3 {
         tx.send(&i).unwrap();
     }
-    let mut now = q.consumer();
-    let mut oldest = q.consumer_from_oldest();
+    let mut now = q.consumer().unwrap();
+    let mut oldest = q.consumer_from_oldest().unwrap();
     tx.send(&3).unwrap();
     assert_eq!(now.try_recv(), Ok(3));
     let all: Vec<u32> = (0..4).map(|_| oldest.try_recv().unwrap()).collect();
@@ -98,7 +100,7 @@ fn consumers_from_now_and_from_oldest() {
     for i in 4..20 {
         tx.send(&i).unwrap();
     }
-    let mut late = q.consumer_from_oldest();
+    let mut late = q.consumer_from_oldest().unwrap();
     assert_eq!(late.position(), 12);
     assert_eq!(late.try_recv(), Ok(12));
 }
@@ -106,40 +108,40 @@ fn consumers_from_now_and_from_oldest() {
 #[test]
 fn lapped_consumer_gets_exact_lag_then_the_oldest() {
     let q = SlickQueue::<u64>::local(8).unwrap();
-    let tx = q.producer();
-    let mut rx = q.consumer();
-    assert_eq!(rx.try_recv(), Err(RecvError::Empty));
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     for i in 0..30 {
         tx.send(&i).unwrap();
     }
-    assert_eq!(rx.try_recv(), Err(RecvError::Lagged(22)));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Lagged(22)));
     let rest: Vec<u64> = (0..8).map(|_| rx.try_recv().unwrap()).collect();
     assert_eq!(rest, (22..30).collect::<Vec<_>>());
-    assert_eq!(rx.try_recv(), Err(RecvError::Empty));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
 
     // Lapped in the middle of a batch: the rest of the batch counts as missed.
     let q = SlickQueue::<u64>::local(8).unwrap();
-    let tx = q.producer();
-    let mut rx = q.consumer();
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
     tx.send_batch(&[0, 1, 2, 3]).unwrap();
     assert_eq!(rx.try_recv(), Ok(0));
     tx.send_batch(&[4, 5, 6, 7]).unwrap();
     tx.send_batch(&[8, 9, 10, 11]).unwrap(); // overwrites 0..4
-    assert_eq!(rx.try_recv(), Err(RecvError::Lagged(3)));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Lagged(3)));
     let rest: Vec<u64> = (0..8).map(|_| rx.try_recv().unwrap()).collect();
     assert_eq!(rest, (4..12).collect::<Vec<_>>());
 
     // A lag met while a batch receive already holds messages is reported next.
     let q = SlickQueue::<u64>::local(4).unwrap();
-    let tx = q.producer();
-    let mut rx = q.consumer();
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
     tx.send(&0).unwrap();
     let mut buf = [0u64; 4];
     assert_eq!(rx.try_recv_into(&mut buf[..1]), Ok(1));
     for i in 1..10 {
         tx.send(&i).unwrap();
     }
-    assert_eq!(rx.try_recv_into(&mut buf), Err(RecvError::Lagged(5)));
+    assert_eq!(rx.try_recv_into(&mut buf), Err(TryRecvError::Lagged(5)));
     assert_eq!(rx.try_recv_into(&mut buf), Ok(4));
     assert_eq!(buf, [6, 7, 8, 9]);
 }
@@ -147,22 +149,22 @@ fn lapped_consumer_gets_exact_lag_then_the_oldest() {
 #[test]
 fn recv_timeout_times_out_on_an_empty_queue() {
     let q = SlickQueue::<u64>::local(8).unwrap();
-    let mut rx = q.consumer();
+    let mut rx = q.consumer().unwrap();
     let start = Instant::now();
     assert_eq!(
         rx.recv_timeout(Duration::from_millis(50)),
-        Err(RecvError::Timeout)
+        Err(RecvTimeoutError::Timeout)
     );
     assert!(start.elapsed() >= Duration::from_millis(50));
     let mut rx = rx.with_wait_strategy(WaitStrategy::busy_spin());
     assert_eq!(
         rx.recv_timeout(Duration::from_millis(5)),
-        Err(RecvError::Timeout)
+        Err(RecvTimeoutError::Timeout)
     );
     let mut buf = [0u64; 2];
     assert_eq!(
         rx.recv_into_deadline(&mut buf, fastipc::Deadline::after(Duration::from_millis(5))),
-        Err(RecvError::Timeout)
+        Err(RecvTimeoutError::Timeout)
     );
 }
 
@@ -171,14 +173,14 @@ fn sleeping_consumer_is_woken_by_a_rust_producer() {
     let name = unique_name("q-wake");
     let _cleanup = ShmCleanup::new().segment(&name);
     let q = SlickQueue::<u64>::create(&name, 64).unwrap();
-    let tx = q.producer();
+    let tx = q.producer().unwrap();
     // Sleep at once, and never poll before the test's deadline: only a wake-up can
     // deliver the message in time.
     let strategy = WaitStrategy::default()
         .spins(0)
         .yields(0)
         .poll_interval(Duration::from_secs(120));
-    let mut rx = q.consumer().with_wait_strategy(strategy);
+    let mut rx = q.consumer().unwrap().with_wait_strategy(strategy);
     let consumer = std::thread::spawn(move || rx.recv_timeout(Duration::from_secs(60)));
     assert!(
         wait_until(Duration::from_secs(20), || q.ring().header().sleepers == 1),
@@ -193,7 +195,7 @@ fn sleeping_consumer_is_woken_by_a_rust_producer() {
 #[test]
 fn producers_do_not_wake_when_nobody_sleeps() {
     let q = SlickQueue::<u64>::local(64).unwrap();
-    let tx = q.producer();
+    let tx = q.producer().unwrap();
     for i in 0..10 {
         tx.send(&i).unwrap();
     }
@@ -204,8 +206,8 @@ fn producers_do_not_wake_when_nobody_sleeps() {
 #[test]
 fn reset_is_noticed_by_a_waiting_consumer() {
     let q = SlickQueue::<u64>::local(16).unwrap();
-    let tx = q.producer();
-    let mut rx = q.consumer();
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
     for i in 0..5 {
         tx.send(&i).unwrap();
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(i));
@@ -229,13 +231,13 @@ fn attaching_with_another_type_names_both() {
     );
 
     let err = SlickQueue::<Quote>::open(&name).unwrap_err();
-    assert!(matches!(err, QueueError::TypeMismatch { .. }), "{err:?}");
+    assert!(matches!(err, OpenError::TypeMismatch { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("`Tick`") && msg.contains("`Quote`"), "{msg}");
 
     let err = SlickQueue::<u32>::open(&name).unwrap_err();
     assert!(
-        matches!(err, QueueError::ElementSizeMismatch { .. }),
+        matches!(err, OpenError::ElementSizeMismatch { .. }),
         "{err:?}"
     );
     let msg = err.to_string();
@@ -244,7 +246,7 @@ fn attaching_with_another_type_names_both() {
     let err = SlickQueue::<Tick>::open_or_create(&name, 16).unwrap_err();
     assert!(matches!(
         err,
-        QueueError::CapacityMismatch {
+        OpenError::CapacityMismatch {
             requested: 16,
             found: 8,
             ..
@@ -254,7 +256,7 @@ fn attaching_with_another_type_names_both() {
     assert!(!again.created());
     assert!(matches!(
         SlickQueue::<Tick>::create(&name, 8),
-        Err(QueueError::Shm(fastipc::ShmError::AlreadyExists { .. }))
+        Err(OpenError::Shm(fastipc::ShmError::AlreadyExists { .. }))
     ));
     assert!(fastipc::queue::remove(&name).unwrap());
     assert!(!fastipc::queue::remove(&name).unwrap());
@@ -264,7 +266,7 @@ fn attaching_with_another_type_names_both() {
 fn over_aligned_types_are_refused() {
     assert!(matches!(
         SlickQueue::<Wide>::local(8),
-        Err(QueueError::UnsupportedAlignment {
+        Err(OpenError::UnsupportedAlignment {
             type_name: "Wide",
             align: 32
         })
@@ -278,8 +280,8 @@ fn endpoints_move_to_threads() {
     assert_send::<fastipc::queue::Consumer<Tick>>();
     assert_send::<fastipc::queue::SharedConsumer<Tick>>();
     let q = SlickQueue::<u64>::local(8).unwrap();
-    let tx = q.producer();
-    let mut rx = q.consumer();
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
     drop(q); // the endpoints keep the ring alive
     let receiver = std::thread::spawn(move || rx.recv_timeout(Duration::from_secs(30)));
     std::thread::spawn(move || tx.send(&1))
@@ -300,7 +302,7 @@ fn tag(producer: u64, seq: u64) -> u64 {
 fn produce_from_two_threads(q: &SlickQueue<u64>) {
     let producers: Vec<_> = (0..2)
         .map(|p| {
-            let tx = q.producer();
+            let tx = q.producer().unwrap();
             std::thread::spawn(move || {
                 for seq in 0..PER_PRODUCER {
                     tx.send(&tag(p, seq)).unwrap();
@@ -319,7 +321,7 @@ fn threads_broadcast_two_producers_two_consumers() {
     let q = SlickQueue::<u64>::local(1 << 16).unwrap();
     let consumers: Vec<_> = (0..2)
         .map(|_| {
-            let mut rx = q.consumer();
+            let mut rx = q.consumer().unwrap();
             std::thread::spawn(move || {
                 let mut next = [0u64; 2];
                 for _ in 0..2 * PER_PRODUCER {
@@ -328,7 +330,7 @@ fn threads_broadcast_two_producers_two_consumers() {
                     assert_eq!(seq, next[p], "producer {p} out of order");
                     next[p] += 1;
                 }
-                assert_eq!(rx.try_recv(), Err(RecvError::Empty));
+                assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
                 next
             })
         })
@@ -347,7 +349,7 @@ fn threads_work_stealing_two_producers_two_consumers_exactly_once() {
     let total = 2 * PER_PRODUCER;
     let consumers: Vec<_> = (0..2)
         .map(|_| {
-            let mut rx = q.shared_consumer(cursor.clone());
+            let mut rx = q.shared_consumer(cursor.clone()).unwrap();
             let (cursor, done) = (cursor.clone(), Arc::clone(&done));
             std::thread::spawn(move || {
                 let mut mine = Vec::new();
@@ -355,7 +357,8 @@ fn threads_work_stealing_two_producers_two_consumers_exactly_once() {
                 loop {
                     match rx.recv_timeout(Duration::from_millis(10)) {
                         Ok(v) => mine.push(v),
-                        Err(RecvError::Timeout) => {
+                        // Both producers dropped: the group is told so once all is read.
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                             if done.load(Ordering::Acquire) && cursor.load() >= total {
                                 break;
                             }
@@ -404,7 +407,7 @@ fn racing_open_or_create_has_exactly_one_creator() {
             std::thread::spawn(move || {
                 barrier.wait();
                 let q = SlickQueue::<u64>::open_or_create(&name, 128).unwrap();
-                q.producer().send(&i).unwrap();
+                q.producer().unwrap().send(&i).unwrap();
                 q.created()
             })
         })
@@ -416,7 +419,7 @@ fn racing_open_or_create_has_exactly_one_creator() {
         .count();
     assert_eq!(creators, 1);
     let q = SlickQueue::<u64>::open(&name).unwrap();
-    let mut rx = q.consumer_from_oldest();
+    let mut rx = q.consumer_from_oldest().unwrap();
     let mut got: Vec<u64> = (0..6).map(|_| rx.try_recv().unwrap()).collect();
     got.sort_unstable();
     assert_eq!(got, [0, 1, 2, 3, 4, 5]);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use fastipc::queue::{Consumer, Producer, RecvError, WaitStrategy};
+use fastipc::queue::{Consumer, Mode, Producer, TryRecvError, WaitStrategy};
 use fastipc::{IpcMessage, SlickQueue};
 
 use crate::queues::{self, Credited, Credits, Item, Placement, Receiver, Sender};
@@ -24,7 +24,7 @@ impl<T: Item + IpcMessage> Receiver for Consumer<T> {
     fn try_recv(&mut self) -> std::io::Result<Option<T>> {
         match Consumer::try_recv(self) {
             Ok(v) => Ok(Some(v)),
-            Err(RecvError::Empty) => Ok(None),
+            Err(TryRecvError::Empty) => Ok(None),
             Err(e) => Err(std::io::Error::other(format!("fastipc consumer: {e}"))),
         }
     }
@@ -38,13 +38,15 @@ pub fn local_throughput<T: Item + IpcMessage>(
 ) -> std::io::Result<f64> {
     let q = SlickQueue::<T>::local(capacity).map_err(std::io::Error::other)?;
     let ctl = Arc::new(Ctl::local());
-    let rx = q.consumer();
+    let rx = q.consumer().map_err(std::io::Error::other)?;
     let senders = (0..place.producers.len())
-        .map(|_| Credited {
-            inner: q.producer(),
-            credits: Credits::new(Arc::clone(&ctl), capacity),
+        .map(|_| {
+            Ok(Credited {
+                inner: q.producer().map_err(std::io::Error::other)?,
+                credits: Credits::new(Arc::clone(&ctl), capacity),
+            })
         })
-        .collect();
+        .collect::<std::io::Result<_>>()?;
     queues::run_threads(senders, rx, per_producer, place, Some(ctl))
 }
 
@@ -60,10 +62,7 @@ pub fn produce_shared<T: Item + IpcMessage>(
 ) -> std::io::Result<()> {
     let q = SlickQueue::<T>::open(name).map_err(std::io::Error::other)?;
     let capacity = q.capacity();
-    let mut tx = Credited {
-        inner: q.producer(),
-        credits: Credits::new(Arc::clone(&ctl), capacity),
-    };
+    let mut tx = q.producer().map_err(std::io::Error::other)?;
     ready();
     let mut dog = crate::floors::Watchdog::new();
     while ctl
@@ -73,6 +72,14 @@ pub fn produce_shared<T: Item + IpcMessage>(
     {
         dog.spin("producer waiting for go")?;
     }
+    if q.mode() == Mode::Lossless {
+        // The queue itself holds the producer back: no credit window.
+        return queues::produce(&mut tx, id, n);
+    }
+    let mut tx = Credited {
+        inner: tx,
+        credits: Credits::new(Arc::clone(&ctl), capacity),
+    };
     queues::produce(&mut tx, id, n)
 }
 
@@ -107,8 +114,10 @@ impl<T: Item + IpcMessage> PingPong<T> {
             (&pong, &ping)
         };
         let (tx, rx) = (
-            out.producer(),
-            inn.consumer().with_wait_strategy(wait.unwrap_or_default()),
+            out.producer().map_err(std::io::Error::other)?,
+            inn.consumer()
+                .map_err(std::io::Error::other)?
+                .with_wait_strategy(wait.unwrap_or_default()),
         );
         Ok(PingPong {
             tx,

@@ -24,6 +24,7 @@
 //! | [`shared`] | a small control block in shared memory for the cross-process runs |
 
 pub mod affinity;
+pub mod asyncq;
 pub mod clock;
 pub mod fastq;
 pub mod floors;

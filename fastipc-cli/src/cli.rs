@@ -96,6 +96,11 @@ pub struct SendArgs {
     /// Target elements per second (default: as fast as possible).
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
+    /// Create the queue lossless (sends wait for registered consumers instead of
+    /// overwriting what they have not read); an existing queue must be lossless too
+    /// when --capacity is given.
+    #[arg(long)]
+    pub lossless: bool,
 }
 
 /// `fastipc recv`.
@@ -120,6 +125,10 @@ pub struct RecvArgs {
     /// Start with the next element published instead of the oldest still in the ring.
     #[arg(long)]
     pub from_now: bool,
+    /// Receive at most this many elements per second (default: as fast as they come):
+    /// a deliberately slow consumer.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
 }
 
 impl SendArgs {
@@ -132,6 +141,7 @@ impl SendArgs {
             capacity: self.capacity,
             batch: self.batch,
             rate: self.rate,
+            lossless: self.lossless,
         }
     }
 }
@@ -161,6 +171,7 @@ impl RecvArgs {
             timeout,
             shared_cursor: self.shared_cursor.clone(),
             from_now: self.from_now,
+            rate: self.rate,
         })
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fastipc::error::{NamedError, QueueError, ShmError};
+use fastipc::error::{NamedError, OpenError, SendError, ShmError};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +93,10 @@ pub enum CliError {
     },
     /// A queue operation failed (the runtime's message names the queue).
     #[error(transparent)]
-    Queue(#[from] QueueError),
+    Queue(#[from] OpenError),
+    /// A send on a queue failed.
+    #[error(transparent)]
+    Send(#[from] SendError),
     /// A named object or the registry failed.
     #[error(transparent)]
     Named(#[from] NamedError),
@@ -194,7 +197,7 @@ impl CliError {
             self,
             CliError::PermissionDenied { .. }
                 | CliError::Shm(ShmError::PermissionDenied { .. })
-                | CliError::Queue(QueueError::Shm(ShmError::PermissionDenied { .. }))
+                | CliError::Queue(OpenError::Shm(ShmError::PermissionDenied { .. }))
                 | CliError::Named(NamedError::Shm(ShmError::PermissionDenied { .. }))
         )
     }

@@ -11,6 +11,7 @@ use std::fmt::{self, Write as _};
 use std::path::Path;
 use std::time::SystemTime;
 
+use fastipc::inspect::Mode;
 use fastipc::inspect::{
     self as rt, CELL_MAGIC, CELL_VERSION, CellState, EventInfo, MUTEX_CONTENDED, MUTEX_LOCKED,
     MUTEX_MAGIC, MUTEX_UNLOCKED, MutexState, Object, PyDataState, QueueState, SEMAPHORE_MAGIC,
@@ -75,6 +76,25 @@ pub enum Details {
     PyfastipcHistoryBuffer(PyDataDetails),
 }
 
+/// One registered endpoint of a queue.
+#[derive(Clone, Debug, Serialize)]
+pub struct Endpoint {
+    /// Its entry in the table.
+    pub slot: usize,
+    /// `"producer"`, `"consumer"` or `"shared-consumer"`.
+    pub role: &'static str,
+    /// Its process.
+    pub pid: u32,
+    /// Whether that process may still run (`false` only when certainly dead).
+    pub alive: bool,
+    /// Consumers: the published position; producers: `null`.
+    pub position: Option<u64>,
+    /// Consumers: how far the published position is behind the head.
+    pub lag: Option<u64>,
+    /// Producers: the claim in flight (`[start, n]`), `null` when none recorded.
+    pub intent: Option<(u64, u64)>,
+}
+
 /// A SlickQueue header (LAYOUT.md §1 and fastipc's additions).
 #[derive(Clone, Debug, Serialize)]
 pub struct QueueDetails {
@@ -102,6 +122,12 @@ pub struct QueueDetails {
     pub last_reserve_count: u16,
     /// The highest published index, `null` when nothing was published.
     pub last_published: Option<u64>,
+    /// `"lossy"` or `"lossless"` (header flags bit 1; peers' queues are lossy).
+    pub queue_mode: &'static str,
+    /// Whether the queue has a fastipc endpoint table (header flags bit 0).
+    pub has_endpoints: bool,
+    /// The registered endpoints (empty without a table).
+    pub endpoints: Vec<Endpoint>,
     /// The message type's layout fingerprint (header bytes 32..40), in hex; 0 when the
     /// creator recorded none (a C++/Python peer, or an untyped fastipc ring).
     pub fingerprint: String,
@@ -269,14 +295,24 @@ pub fn decode(
             });
         }
     };
-    let attached = match registry.attached(seg.name()) {
-        Ok(list) => list
-            .into_iter()
-            .map(|a| Attached {
-                pid: a.pid,
-                alive: a.alive,
-            })
-            .collect(),
+    let attached = match registry.entries(seg.name()) {
+        Ok(entries) => {
+            for s in &entries.skipped {
+                problems.push(format!(
+                    "registry entry {} is no registration: {}",
+                    s.path.display(),
+                    s.reason
+                ));
+            }
+            entries
+                .attached
+                .into_iter()
+                .map(|a| Attached {
+                    pid: a.pid,
+                    alive: a.alive,
+                })
+                .collect()
+        }
         Err(e) => {
             problems.push(format!("cannot read the attachment registry: {e}"));
             Vec::new()
@@ -327,6 +363,30 @@ fn queue(q: &QueueState, problems: &mut Vec<String>) -> QueueDetails {
     if let Err(e) = &inspection.validation {
         problems.push(e.to_string());
     }
+    let has_endpoints = q.endpoints.is_some();
+    let endpoints = match &q.endpoints {
+        Some(Ok(list)) => list.clone(),
+        Some(Err(_)) => {
+            problems.push("the header announces an endpoint table, but none is there".into());
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let endpoints = endpoints
+        .into_iter()
+        .map(|e| {
+            let consumer = e.role.is_consumer();
+            Endpoint {
+                slot: e.slot,
+                role: e.role.as_str(),
+                pid: e.pid,
+                alive: e.alive,
+                position: consumer.then_some(e.position),
+                lag: consumer.then(|| snap.next_index().saturating_sub(e.position)),
+                intent: e.intent,
+            }
+        })
+        .collect();
     QueueDetails {
         capacity: snap.capacity,
         element_size: snap.element_size,
@@ -340,6 +400,12 @@ fn queue(q: &QueueState, problems: &mut Vec<String>) -> QueueDetails {
         next_index: snap.next_index(),
         last_reserve_count: snap.last_reserve_count(),
         last_published: snap.last_published_index(),
+        queue_mode: match q.mode {
+            Mode::Lossless => "lossless",
+            _ => "lossy",
+        },
+        has_endpoints,
+        endpoints,
         fingerprint: hex64(snap.fingerprint),
         type_name: q.type_name.clone(),
         wake_seq: snap.wake_seq,
@@ -577,8 +643,8 @@ impl Report {
         let mut s = match &self.details {
             Details::Queue(q) => {
                 let mut s = format!(
-                    "{} x {} B, next index {}",
-                    q.capacity, q.element_size, q.next_index
+                    "{} x {} B, {}, next index {}",
+                    q.capacity, q.element_size, q.queue_mode, q.next_index
                 );
                 if let Some(t) = &q.type_name {
                     let _ = write!(s, ", type {t}");
@@ -644,6 +710,31 @@ impl Report {
                     ),
                 ));
                 l.push(("last published", opt(q.last_published, "none")));
+                l.push((
+                    "mode",
+                    if q.has_endpoints {
+                        q.queue_mode.to_owned()
+                    } else {
+                        "lossy (no endpoint table: made by a C++/Python peer)".into()
+                    },
+                ));
+                if q.has_endpoints && q.endpoints.is_empty() {
+                    l.push(("endpoints", "none registered".into()));
+                }
+                for e in &q.endpoints {
+                    let alive = if e.alive { "alive" } else { "dead" };
+                    let what = match (e.position, e.lag) {
+                        (Some(p), Some(lag)) => format!("position {p}, lag {lag}"),
+                        _ => match e.intent {
+                            Some((start, n)) => format!("last claim {start} (+{n})"),
+                            None => "no claim yet".into(),
+                        },
+                    };
+                    l.push((
+                        "endpoint",
+                        format!("#{} {} pid {} ({alive}), {what}", e.slot, e.role, e.pid),
+                    ));
+                }
                 l.push((
                     "message type",
                     match &q.type_name {
@@ -793,7 +884,7 @@ mod tests {
         assert_eq!(q.magic_text, "SLQ1");
         assert_eq!(q.init_state_name, "ready");
         assert!(q.valid && r.problems.is_empty(), "{r}");
-        assert_eq!(r.summary(), "16 x 24 B, next index 2");
+        assert_eq!(r.summary(), "16 x 24 B, lossy, next index 2");
         // The same header in a file cut short: decoded, with the attach error listed.
         let r = inspect_bytes(&dir, "short", &bytes[..200]).unwrap();
         let Details::Queue(q) = &r.details else {

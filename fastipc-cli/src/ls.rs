@@ -251,7 +251,7 @@ mod tests {
         );
         assert_eq!(l.segments[1].state, "truncated: 3 bytes, 64 needed");
         assert_eq!(l.segments[2].kind, Kind::Queue);
-        assert_eq!(l.segments[2].state, "2 x 8 B, next index 0");
+        assert_eq!(l.segments[2].state, "2 x 8 B, lossy, next index 0");
         let table = render(&l);
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[0].starts_with("NAME"), "{table}");

@@ -27,8 +27,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use fastipc::Deadline;
-use fastipc::error::{QueueError, RecvError, ShmError};
-use fastipc::queue::{Ring, RingSpec, SharedCursor, WaitStrategy};
+use fastipc::error::{OpenError, RecvTimeoutError, ShmError};
+use fastipc::queue::{Mode as QueueMode, Ring, RingSpec, Role, SharedCursor, WaitStrategy};
 
 use crate::error::{CliError, number, secs};
 use crate::progress::{Progress, UPDATE_EVERY};
@@ -333,6 +333,8 @@ pub struct SendOptions {
     pub batch: usize,
     /// Target elements per second (`None`: as fast as possible).
     pub rate: Option<f64>,
+    /// Create the queue lossless (and, with a capacity, require an existing one to be).
+    pub lossless: bool,
 }
 
 /// What `send` did.
@@ -422,11 +424,16 @@ fn check_send(opts: &SendOptions) -> Result<(), CliError> {
 
 /// Opens the queue for `send`, creating it when it does not exist.
 fn open_for_send(opts: &SendOptions) -> Result<Ring, CliError> {
-    let spec = |capacity| RingSpec::new(capacity, opts.elem_size);
+    let mode = if opts.lossless {
+        QueueMode::Lossless
+    } else {
+        QueueMode::Lossy
+    };
+    let spec = |capacity| RingSpec::new(capacity, opts.elem_size).with_mode(mode);
     let ring = match opts.capacity {
         Some(c) => Ring::open_or_create(&opts.name, &spec(c))?,
         None => match Ring::open(&opts.name, Some(opts.elem_size)) {
-            Err(QueueError::Shm(ShmError::NotFound { .. })) => {
+            Err(OpenError::Shm(ShmError::NotFound { .. })) => {
                 Ring::open_or_create(&opts.name, &spec(DEFAULT_CAPACITY))?
             }
             other => other?,
@@ -450,6 +457,8 @@ fn open_for_send(opts: &SendOptions) -> Result<Ring, CliError> {
 pub fn send(opts: &SendOptions, progress: &Progress) -> Result<SendSummary, CliError> {
     check_send(opts)?;
     let ring = open_for_send(opts)?;
+    // Registered for the run: consumers see a producer, then a disconnect when it ends.
+    let _producer = ring.register(Role::Producer, 0)?;
     let es = opts.elem_size;
     let mut scratch = vec![0u8; opts.batch * es];
     let start = Instant::now();
@@ -519,6 +528,8 @@ pub struct RecvOptions {
     pub shared_cursor: Option<String>,
     /// Start at the next element published rather than the oldest still in the ring.
     pub from_now: bool,
+    /// Receive at most this many elements per second (`None`: as fast as they come).
+    pub rate: Option<f64>,
 }
 
 /// What `recv` saw.
@@ -619,16 +630,16 @@ pub fn wait_for_queue(name: &str, elem_size: usize, timeout: Duration) -> Result
         let err = match Ring::open(name, Some(elem_size)) {
             Ok(ring) => return Ok(ring),
             Err(
-                e @ (QueueError::Shm(ShmError::NotFound { .. })
-                | QueueError::NotReady { .. }
-                | QueueError::Truncated { .. }),
+                e @ (OpenError::Shm(ShmError::NotFound { .. })
+                | OpenError::NotReady { .. }
+                | OpenError::Truncated { .. }),
             ) => e,
             Err(e) => return Err(e.into()),
         };
         let waited = start.elapsed();
         if waited >= timeout {
             return Err(match err {
-                QueueError::Shm(ShmError::NotFound { .. }) => CliError::Timeout {
+                OpenError::Shm(ShmError::NotFound { .. }) => CliError::Timeout {
                     name: name.to_owned(),
                     what: "it did not appear".into(),
                     waited: timeout,
@@ -646,6 +657,8 @@ pub fn recv(opts: &RecvOptions, progress: &Progress) -> Result<RecvSummary, CliE
     let ring = wait_for_queue(&opts.name, opts.elem_size, opts.timeout)?;
     let start_at = if opts.from_now {
         ring.next_index()
+    } else if ring.mode() == QueueMode::Lossless {
+        ring.start_index()
     } else {
         ring.oldest_index()
     };
@@ -659,13 +672,30 @@ pub fn recv(opts: &RecvOptions, progress: &Progress) -> Result<RecvSummary, CliE
         Mode::Exclusive
     };
     let mut tally = Tally::new(opts.count, mode);
-    let mut cursor = start_at;
+    let role = if shared.is_some() {
+        Role::SharedConsumer
+    } else {
+        Role::Consumer
+    };
+    let mut registration = ring.register(role, start_at)?;
+    let mut cursor = registration
+        .as_ref()
+        .map_or(start_at, |r| r.position().max(start_at));
     let mut out = Vec::new();
+    let paced = Instant::now();
     let strategy = WaitStrategy::default();
     let (mut first, mut last) = (None::<Instant>, None::<Instant>);
     let mut shown = 0;
     let mut timed_out = None;
     while !tally.is_done() {
+        if let Some(r) = opts.rate {
+            pace(paced, tally.position() as f64 / r);
+        }
+        if let Some(reg) = registration.as_mut() {
+            // Every element before the cursor was read: a lossless queue may reuse it.
+            let at = shared.as_ref().map_or(cursor, SharedCursor::load);
+            reg.publish(at, tally.received);
+        }
         let deadline = Deadline::after(opts.timeout);
         let got = match &shared {
             Some(c) => ring.read_shared_deadline(c, &mut out, &strategy, deadline),
@@ -686,13 +716,13 @@ pub fn recv(opts: &RecvOptions, progress: &Progress) -> Result<RecvSummary, CliE
                     }
                 }
             }
-            Err(RecvError::Lagged(n)) => tally.lagged(n),
-            Err(RecvError::Corrupt { index, size }) => tally.corrupt_slot(index, size),
-            Err(RecvError::Timeout) => {
+            Err(RecvTimeoutError::Lagged(n) | RecvTimeoutError::Abandoned(n)) => tally.lagged(n),
+            Err(RecvTimeoutError::Corrupt { index, size }) => tally.corrupt_slot(index, size),
+            Err(RecvTimeoutError::Timeout) => {
                 timed_out = Some(opts.timeout);
                 break;
             }
-            Err(RecvError::Empty) => {}
+            Err(_) => {}
         }
         if tally.position() - shown >= UPDATE_EVERY {
             shown = tally.position();
@@ -914,6 +944,7 @@ mod tests {
             capacity: Some(16),
             batch: 1,
             rate: None,
+            lossless: false,
         };
         let cases = [
             SendOptions {

@@ -41,7 +41,7 @@ fn inspect_decodes_a_typed_queue() {
     let mut w = World::new("insp-q");
     let name = w.segment("q");
     let q = SlickQueue::<Quote>::create(&name, 64).unwrap();
-    let tx = q.producer();
+    let tx = q.producer().unwrap();
     for i in 0..3 {
         tx.send(&Quote {
             px: i,
@@ -210,9 +210,17 @@ fn ls_lists_each_kind_with_its_attached_processes() {
     let e = find(&q);
     assert_eq!(
         (e["kind"].as_str(), e["size"].as_u64()),
-        (Some("queue"), Some(64 + 16 * 8 + 32 * 8))
+        // Header, slots, data, then (after the largest type trailer) the endpoint table.
+        (
+            Some("queue"),
+            Some(
+                fastipc::queue::Geometry::new(8, 32)
+                    .unwrap()
+                    .len_with_endpoints() as u64
+            )
+        )
     );
-    assert_eq!(e["state"], "8 x 32 B, next index 0");
+    assert_eq!(e["state"], "8 x 32 B, lossy, next index 0");
     assert_eq!(e["attached"], json!([]));
     for (kind, state) in [
         ("mutex", "unlocked"),

@@ -405,3 +405,80 @@ fn usage_errors_are_one_line_with_status_2() {
         .to_owned();
     assert!(line.len() < 200, "{line}");
 }
+
+/// Issue 9: a lossless queue made by `send --lossless` holds the sender back for a paced
+/// receiver (nothing lost), and `inspect --json` lists both endpoints while they run.
+#[test]
+fn a_lossless_send_waits_for_a_paced_recv_and_inspect_lists_both() {
+    let mut w = World::new("lossless");
+    let q = w.segment("q");
+    let recv = ChildGuard::spawn(w.cli(&[
+        "recv",
+        &q,
+        "--count",
+        "3000",
+        "--elem-size",
+        "16",
+        "--rate",
+        "3000",
+        "--timeout",
+        "30",
+    ]));
+    let send = ChildGuard::spawn(w.cli(&[
+        "send",
+        &q,
+        "--count",
+        "3000",
+        "--elem-size",
+        "16",
+        "--capacity",
+        "64",
+        "--lossless",
+    ]));
+    // Both register while they run: the sender is held back by the paced receiver.
+    let mut listed = None;
+    let deadline = std::time::Instant::now() + common::LONG;
+    while std::time::Instant::now() < deadline {
+        let run = w.run(&["inspect", &q, "--json"]);
+        if run.status.success() {
+            let v = run.json();
+            let endpoints = v["endpoints"].as_array().cloned().unwrap_or_default();
+            if endpoints.len() == 2 {
+                listed = Some(v);
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let v = listed.expect("inspect never listed both endpoints");
+    assert_eq!(v["queue_mode"], "lossless");
+    let endpoints = v["endpoints"].as_array().unwrap();
+    let consumer = endpoints
+        .iter()
+        .find(|e| e["role"] == "consumer")
+        .expect("a consumer entry");
+    assert_eq!(consumer["alive"], true);
+    assert!(consumer["pid"].as_u64().unwrap() > 0);
+    assert!(
+        consumer["position"].is_u64() && consumer["lag"].is_u64(),
+        "{consumer}"
+    );
+    assert!(consumer["lag"].as_u64().unwrap() <= 64, "{consumer}");
+    assert!(endpoints.iter().any(|e| e["role"] == "producer"));
+    let sent = send.run();
+    assert!(sent.ok().starts_with("sent 3000 elements"), "{sent:?}");
+    let got = recv.run();
+    assert!(
+        got.ok()
+            .starts_with("received 3000 of 3000, lost 0, corrupt 0, out of order 0"),
+        "{got:?}"
+    );
+    let ls = w.run(&["ls"]);
+    let line = ls
+        .ok()
+        .lines()
+        .find(|l| l.contains(&q))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(line.contains("lossless"), "{line}");
+}

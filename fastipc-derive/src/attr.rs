@@ -60,6 +60,8 @@ pub(crate) struct Ipc {
     pub(crate) capacity: Option<(LitInt, Span)>,
     /// `shared = "NAME"`.
     pub(crate) shared: Option<StrValue>,
+    /// `lossless` (a flag, no value): the queue is created lossless; with its span.
+    pub(crate) lossless: Option<Span>,
     /// `crate = "path"`: where the fastipc crate is (default `::fastipc`).
     pub(crate) krate: Option<syn::Path>,
     /// Every known key written, valid or not: a key that was already reported as
@@ -74,7 +76,7 @@ pub(crate) struct Container {
 }
 
 /// The keys `#[ipc(...)]` accepts, for error messages.
-const IPC_KEYS: &str = "`queue`, `capacity`, `shared` or `crate`";
+const IPC_KEYS: &str = "`queue`, `capacity`, `lossless`, `shared` or `crate`";
 
 impl Container {
     /// Reads `#[repr]` and `#[ipc]` from the struct's attributes, reporting to `cx`.
@@ -146,6 +148,17 @@ fn parse_ipc(cx: &Ctxt, attr: &Attribute, ipc: &mut Ipc) {
             );
             return skip_value(&meta);
         };
+        if name == "lossless" {
+            ipc.written.push(name.clone());
+            if ipc.lossless.is_some() {
+                cx.error_at(key, "ipc attribute: duplicate key `lossless`");
+            } else if meta.input.peek(syn::Token![=]) {
+                cx.error_at(key, "ipc attribute: `lossless` takes no value: write `lossless`");
+                return skip_value(&meta);
+            }
+            ipc.lossless = Some(key);
+            return Ok(());
+        }
         if !matches!(name.as_str(), "queue" | "capacity" | "shared" | "crate") {
             cx.error_at(
                 key,

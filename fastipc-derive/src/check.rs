@@ -252,6 +252,12 @@ fn check_ipc(cx: &Ctxt, cont: &Container<'_>) {
         }
     }
     let written = |key: &str| ipc.written.iter().any(|k| k == key);
+    if let (Some(key), None) = (ipc.lossless, &ipc.queue) {
+        cx.error_at(
+            key,
+            "ipc attribute: `lossless` needs `queue = \"NAME\", capacity = N`: it is the mode of that queue",
+        );
+    }
     match (&ipc.queue, &ipc.capacity) {
         (Some((_, key)), None) if !written("capacity") => cx.error_at(
             *key,

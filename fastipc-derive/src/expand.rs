@@ -263,9 +263,14 @@ fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
             Ok(n) => Literal::u64_unsuffixed(n),
             Err(error) => return error.to_compile_error(),
         };
+        let (mode, mode_doc) = if ipc.lossless.is_some() {
+            (quote!(Lossless), "lossless")
+        } else {
+            (quote!(Lossy), "lossy")
+        };
         let doc_queue = format!(
-            "Opens the queue `{queue_name}` of `{ident}` messages, creating it with room for \
-             {capacity} messages if it does not exist yet (`#[ipc(queue = ...)]`)."
+            "Opens the {mode_doc} queue `{queue_name}` of `{ident}` messages, creating it with \
+             room for {capacity} messages if it does not exist yet (`#[ipc(queue = ...)]`)."
         );
         let doc_producer =
             format!("A producer on the queue `{queue_name}` (see [`{ident}::queue`]).");
@@ -276,18 +281,18 @@ fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
         fns.extend(quote! {
             #[doc = #doc_queue]
             #[allow(dead_code)]
-            #vis fn queue() -> #p::Result<#p::SlickQueue<Self>, #p::QueueError> #copy {
-                #p::SlickQueue::<Self>::open_or_create(#queue_name, #capacity)
+            #vis fn queue() -> #p::Result<#p::SlickQueue<Self>, #p::OpenError> #copy {
+                #p::SlickQueue::<Self>::open_or_create_with(#queue_name, #capacity, #p::Mode::#mode)
             }
             #[doc = #doc_producer]
             #[allow(dead_code)]
-            #vis fn producer() -> #p::Result<#p::Producer<Self>, #p::QueueError> #copy {
-                #p::Result::Ok(Self::queue()?.producer())
+            #vis fn producer() -> #p::Result<#p::Producer<Self>, #p::OpenError> #copy {
+                Self::queue()?.producer()
             }
             #[doc = #doc_consumer]
             #[allow(dead_code)]
-            #vis fn consumer() -> #p::Result<#p::Consumer<Self>, #p::QueueError> #copy {
-                #p::Result::Ok(Self::queue()?.consumer())
+            #vis fn consumer() -> #p::Result<#p::Consumer<Self>, #p::OpenError> #copy {
+                Self::queue()?.consumer()
             }
         });
     }

@@ -397,7 +397,8 @@ use proc_macro::TokenStream;
 ///
 /// | key | meaning |
 /// |---|---|
-/// | `queue = "NAME", capacity = N` | generates `T::queue()` (`SlickQueue::<T>::open_or_create(NAME, N)`), `T::producer()` and `T::consumer()`, with the struct's visibility |
+/// | `queue = "NAME", capacity = N` | generates `T::queue()` (`SlickQueue::<T>::open_or_create_with(NAME, N, Mode::Lossy)`), `T::producer()` and `T::consumer()`, with the struct's visibility |
+/// | `lossless` (with `queue`) | the queue is lossless: `T::queue()` is `SlickQueue::<T>::open_or_create_with(NAME, N, Mode::Lossless)` (producers wait for registered consumers instead of overwriting) |
 /// | `shared = "NAME"` | generates `T::shared()`, the named `SharedCell<T>` |
 /// | `crate = "path"` | where the fastipc crate is, if not `::fastipc` |
 ///

@@ -13,7 +13,16 @@ pub enum BridgeError {
         queue: String,
         /// What the queue layer said.
         #[source]
-        source: Box<fastipc::queue::QueueError>,
+        source: Box<fastipc::queue::OpenError>,
+    },
+    /// A message could not be written into the local queue.
+    #[error("local queue {queue:?}: {source}")]
+    Send {
+        /// The local queue's name.
+        queue: String,
+        /// What the queue layer said.
+        #[source]
+        source: Box<fastipc::queue::SendError>,
     },
     /// The local queue holds another message type than the data bridged into (or out of)
     /// it: element sizes differ, or both sides record a fingerprint and they differ.

@@ -75,7 +75,12 @@ pub(crate) fn start(
     config: &BridgeConfig,
 ) -> Result<ImportHandle, BridgeError> {
     let sink = match &ty {
-        Some(ty) => Some(Sink::open_or_create(queue, ty, config.capacity)?),
+        Some(ty) => Some(Sink::open_or_create(
+            queue,
+            ty,
+            config.capacity,
+            config.lossless,
+        )?),
         None => Sink::open_existing(queue)?,
     };
     let key_expr = zenoh::key_expr::KeyExpr::try_from(key.to_owned()).map_err(|e| {
@@ -97,6 +102,7 @@ pub(crate) fn start(
     let mut state = Importer {
         queue: queue.to_owned(),
         capacity: config.capacity,
+        lossless: config.lossless,
         sink,
         sources: HashMap::new(),
         stats: Arc::clone(&stats),
@@ -139,6 +145,7 @@ struct SourceState {
 pub(crate) struct Importer {
     queue: String,
     capacity: usize,
+    lossless: bool,
     sink: Option<Sink>,
     sources: HashMap<u64, SourceState>,
     stats: Arc<LiveImport>,
@@ -157,7 +164,12 @@ impl Importer {
             name: h.type_name.clone(),
         };
         if self.sink.is_none() {
-            self.sink = Some(Sink::open_or_create(&self.queue, &remote, self.capacity)?);
+            self.sink = Some(Sink::open_or_create(
+                &self.queue,
+                &remote,
+                self.capacity,
+                self.lossless,
+            )?);
         }
         let sink = self.sink.as_ref().expect("opened above");
         if !sink.ty().accepts(&remote) {
@@ -273,6 +285,7 @@ mod tests {
         Importer {
             queue: name.to_owned(),
             capacity: 64,
+            lossless: false,
             sink: None,
             sources: HashMap::new(),
             stats: Arc::new(LiveImport::default()),

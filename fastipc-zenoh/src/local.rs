@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use fastipc::Deadline;
 use fastipc::error::ShmError;
-use fastipc::queue::{QueueError, RecvError, Ring, RingSpec, WaitStrategy};
+use fastipc::queue::{Mode, OpenError, RecvTimeoutError, Ring, RingSpec, WaitStrategy};
 
 use crate::error::BridgeError;
 use crate::ty::MessageType;
@@ -35,7 +35,7 @@ impl Losses {
     }
 }
 
-fn queue_error(queue: &str, source: QueueError) -> BridgeError {
+fn queue_error(queue: &str, source: OpenError) -> BridgeError {
     BridgeError::Queue {
         queue: queue.to_owned(),
         source: Box::new(source),
@@ -123,16 +123,20 @@ impl Reader<'_> {
                 out.extend_from_slice(&self.scratch);
                 Some((info.index, info.count))
             }
-            Err(RecvError::Lagged(n)) => {
+            Err(RecvTimeoutError::Lagged(n)) => {
                 losses.lagged += n;
                 None
             }
-            Err(RecvError::Corrupt { .. }) => {
+            Err(RecvTimeoutError::Abandoned(n)) => {
+                losses.abandoned += n;
+                None
+            }
+            Err(RecvTimeoutError::Corrupt { .. }) => {
                 losses.corrupt += 1;
                 None
             }
-            // Empty, Timeout (and, with the endpoint table, Disconnected: keep waiting
-            // for producers to come back).
+            // Timeout, and Disconnected (every producer left): keep waiting for producers
+            // to come back.
             Err(_) => None,
         }
     }
@@ -146,16 +150,22 @@ pub(crate) struct Sink {
 
 impl Sink {
     /// Attaches to `name` (it must accept `ty`), or creates it for `capacity` messages of
-    /// `ty` (recording its fingerprint and name when known).
+    /// `ty` (recording its fingerprint and name when known), lossless when asked.
     pub(crate) fn open_or_create(
         name: &str,
         ty: &MessageType,
         capacity: usize,
+        lossless: bool,
     ) -> Result<Sink, BridgeError> {
         let ring = match Ring::open(name, None) {
             Ok(ring) => ring,
-            Err(QueueError::Shm(ShmError::NotFound { .. })) => {
-                let mut spec = RingSpec::new(capacity, ty.element_size);
+            Err(OpenError::Shm(ShmError::NotFound { .. })) => {
+                let mode = if lossless {
+                    Mode::Lossless
+                } else {
+                    Mode::Lossy
+                };
+                let mut spec = RingSpec::new(capacity, ty.element_size).with_mode(mode);
                 if ty.fingerprint != 0 {
                     spec = spec.with_type(&ty.name, ty.fingerprint);
                 }
@@ -182,7 +192,7 @@ impl Sink {
                 let ty = type_of(&ring);
                 Ok(Some(Sink { ring, ty }))
             }
-            Err(QueueError::Shm(ShmError::NotFound { .. })) => Ok(None),
+            Err(OpenError::Shm(ShmError::NotFound { .. })) => Ok(None),
             Err(e) => Err(queue_error(name, e)),
         }
     }
@@ -193,13 +203,15 @@ impl Sink {
     }
 
     /// Publishes each message of `data` (whole elements) on its own, in order. The
-    /// sends block while a lossless queue is full (once queues have a lossless mode;
-    /// lossy queues never block).
+    /// sends block while a lossless queue is full (lossy queues never block).
     pub(crate) fn write(&self, data: &[u8]) -> Result<(), BridgeError> {
         for msg in data.chunks_exact(self.ty.element_size) {
             self.ring
                 .send_bytes(msg)
-                .map_err(|e| queue_error(self.ring.name().unwrap_or(""), e))?;
+                .map_err(|source| BridgeError::Send {
+                    queue: self.ring.name().unwrap_or("").to_owned(),
+                    source: Box::new(source),
+                })?;
         }
         Ok(())
     }

@@ -75,8 +75,8 @@ fn typed_round_trip_over_loopback_creates_the_queue_with_its_type() {
     let exporter = export::<Probe>(&src, &key, &config).unwrap();
     assert!(wait_until(Duration::from_secs(60), || exporter.matched()));
     let local = SlickQueue::<Probe>::open(&dst).expect("created with Probe's type");
-    let mut rx = local.consumer_from_oldest();
-    let tx = source.producer();
+    let mut rx = local.consumer_from_oldest().expect("consumer");
+    let tx = source.producer().expect("producer");
     for i in 0..1000 {
         tx.send(&Probe::new(i)).unwrap();
     }

@@ -219,6 +219,18 @@ pub enum NamedError {
         #[source]
         source: io::Error,
     },
+    /// A folder of the attachment registry is not one the registry may use: a symbolic
+    /// link (never followed), not a directory, or owned by another user than this one or
+    /// root while the registry is not shared (see
+    /// [`Registry::with_share_mode`](crate::named::registry::Registry::with_share_mode)).
+    /// Nothing was written.
+    #[error("attachment registry folder {path:?} refused: it {reason}")]
+    UnsafeRegistry {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Another process kept a folder of the attachment registry locked for longer than
     /// the registry's lock timeout (a process stopped or hung while it attached,
     /// detached or swept). Nothing was changed.
@@ -234,13 +246,15 @@ pub enum NamedError {
     },
 }
 
-/// A queue could not be created, opened or attached as asked.
+/// A queue could not be created, opened or attached as asked, or an endpoint could not
+/// register in it.
 ///
 /// Every way a segment can fail the attach checks of the SlickQueue handshake (LAYOUT.md
 /// §1) has its own variant, so a caller (or the `fastipc inspect` tool) can tell a foreign
 /// file from a truncated one, a newer layout, or a queue of another message type.
 #[derive(Debug, thiserror::Error)]
-pub enum QueueError {
+#[non_exhaustive]
+pub enum OpenError {
     /// The named segment could not be created, opened or mapped.
     #[error(transparent)]
     Shm(#[from] ShmError),
@@ -269,26 +283,6 @@ pub enum QueueError {
         type_name: &'static str,
         /// Its alignment in bytes.
         align: usize,
-    },
-    /// A batch holds more messages than the queue can hold at once, or none.
-    #[error("a batch of {len} messages cannot be sent on a queue of capacity {capacity}")]
-    InvalidBatch {
-        /// Messages in the batch.
-        len: usize,
-        /// The queue's capacity.
-        capacity: usize,
-    },
-    /// A write into a byte-level reservation runs past its end.
-    #[error(
-        "writing {len} bytes at offset {offset} runs past the {reserved} bytes of the reservation"
-    )]
-    WriteOutOfBounds {
-        /// Byte offset of the write inside the reservation.
-        offset: usize,
-        /// Bytes written.
-        len: usize,
-        /// Bytes the reservation holds.
-        reserved: usize,
     },
     /// The segment is shorter than the 64-byte queue header.
     #[error("segment {name:?} is truncated: {size} bytes, shorter than the 64-byte queue header")]
@@ -427,57 +421,33 @@ pub enum QueueError {
         /// The size the header's capacity and element size need.
         required: u128,
     },
-    /// A reservation would reach a message that a zero-copy guard of this process still
-    /// holds, a whole ring behind the head. Nothing was reserved; commit or drop the guard
-    /// (or wait for its owner to), then try again.
-    #[error(
-        "queue {queue}: reserving {len} more messages would overwrite message {held}, which \
-         a SlotGuard or BatchGuard of this process still holds (capacity {capacity}); \
-         commit or drop that guard first"
-    )]
-    GuardHeld {
-        /// The queue's name (`<local>` for a local queue).
-        queue: String,
-        /// Absolute index of the oldest message a guard holds.
-        held: u64,
-        /// Messages the refused reservation asked for.
-        len: usize,
-        /// The queue's capacity.
-        capacity: usize,
-    },
     /// A local queue's memory could not be allocated.
     #[error("cannot allocate the local queue: {0}")]
     Alloc(#[from] MemError),
-}
-
-/// Why a receive returned no message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum RecvError {
-    /// Nothing new has been published (non-blocking receives only).
-    #[error("no message is available")]
-    Empty,
-    /// The deadline passed before a message arrived.
-    #[error("timed out waiting for a message")]
-    Timeout,
-    /// Producers overwrote messages before this consumer read them: it skipped this many
-    /// absolute indices and now continues from the oldest message still in the ring.
-    ///
-    /// When every message was sent on its own (`send`, one-element reservations), or no
-    /// batch wrapped around the end of the ring, that is exactly the number of messages
-    /// missed. A batch that would straddle the end of the ring starts at the next lap
-    /// instead and leaves the positions it skipped unused (at most its size minus one);
-    /// such positions inside the skipped range count too. Which positions they were is
-    /// recorded only in wrap markers the producers overwrote, so it cannot be subtracted.
-    #[error("the consumer fell behind and missed {0} messages")]
-    Lagged(u64),
-    /// A control slot holds a size no producer can have written (the segment is
-    /// corrupt); the consumer skipped it.
-    #[error("the slot of index {index} holds the impossible size {size}; skipped it")]
-    Corrupt {
-        /// The absolute index of the slot.
-        index: u64,
-        /// The size it holds.
-        size: u32,
+    /// The existing queue was created in the other delivery mode (lossy or lossless,
+    /// chosen at creation and recorded in the queue).
+    #[error(
+        "queue {name:?} is {found}, but {requested} was asked for (the mode is chosen when the queue is created)"
+    )]
+    ModeMismatch {
+        /// The segment name.
+        name: String,
+        /// The mode asked for.
+        requested: crate::queue::Mode,
+        /// The queue's mode.
+        found: crate::queue::Mode,
+    },
+    /// Every entry of the queue's endpoint table is held by a live endpoint; nothing was
+    /// registered. Drop endpoints you no longer use (entries of dead processes are
+    /// reclaimed automatically).
+    #[error(
+        "queue {name:?}: all {max} endpoint entries are in use by live producers and consumers"
+    )]
+    EndpointsFull {
+        /// The segment name (`<local>` for a local queue).
+        name: String,
+        /// The number of entries the table holds.
+        max: usize,
     },
 }
 
@@ -529,4 +499,266 @@ pub enum SharedCellError {
         /// Why.
         reason: &'static str,
     },
+}
+/// A send or reservation that cannot succeed whatever the consumers do: bad input, or a
+/// zero-copy guard of this mapping in the way. Nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// A batch holds more messages than the queue can hold at once, or none.
+    #[error("a batch of {len} messages cannot be sent on a queue of capacity {capacity}")]
+    InvalidBatch {
+        /// Messages in the batch.
+        len: usize,
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// A byte message is not a whole number of elements.
+    #[error("a message of {len} bytes is not a whole number of {element_size}-byte elements")]
+    NotWholeElements {
+        /// Bytes in the message.
+        len: usize,
+        /// The queue's element size.
+        element_size: usize,
+    },
+    /// A write into a byte-level reservation runs past its end.
+    #[error(
+        "writing {len} bytes at offset {offset} runs past the {reserved} bytes of the reservation"
+    )]
+    WriteOutOfBounds {
+        /// Byte offset of the write inside the reservation.
+        offset: usize,
+        /// Bytes written.
+        len: usize,
+        /// Bytes the reservation holds.
+        reserved: usize,
+    },
+    /// A reservation would reach a message that a zero-copy guard of this process still
+    /// holds, a whole ring behind the head. Nothing was reserved; commit or drop the guard
+    /// (or wait for its owner to), then try again.
+    #[error(
+        "queue {queue}: reserving {len} more messages would overwrite message {held}, which \
+         a SlotGuard or BatchGuard of this process still holds (capacity {capacity}); \
+         commit or drop that guard first"
+    )]
+    GuardHeld {
+        /// The queue's name (`<local>` for a local queue).
+        queue: String,
+        /// Absolute index of the oldest message a guard holds.
+        held: u64,
+        /// Messages the refused reservation asked for.
+        len: usize,
+        /// The queue's capacity.
+        capacity: usize,
+    },
+}
+
+/// Why [`Producer::try_send`](crate::queue::Producer::try_send) sent nothing.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrySendError<T> {
+    /// A lossless queue is full: a registered consumer has not read the message a whole
+    /// ring back (or no consumer has come yet, and the ring holds a whole ring of
+    /// messages waiting for the first one). The message is handed back.
+    #[error("the lossless queue is full (its slowest registered consumer is a whole ring behind)")]
+    Full(T),
+    /// The send cannot succeed as asked (see [`SendError`]); the message is handed back.
+    #[error("{1}")]
+    Failed(T, SendError),
+}
+
+impl<T> core::fmt::Debug for TrySendError<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("Full(..)"),
+            TrySendError::Failed(_, e) => f.debug_tuple("Failed").field(&"..").field(e).finish(),
+        }
+    }
+}
+
+impl<T> TrySendError<T> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySendError::Full(t) | TrySendError::Failed(t, _) => t,
+        }
+    }
+}
+
+/// Why [`Producer::send_timeout`](crate::queue::Producer::send_timeout) (or
+/// `send_deadline`) sent nothing.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendTimeoutError<T> {
+    /// The deadline passed while a lossless queue stayed full (no registered consumer
+    /// read far enough, or no consumer came yet while the ring held a whole ring of
+    /// messages waiting for the first one). The message is handed back.
+    #[error(
+        "timed out waiting for room in the lossless queue (its slowest registered consumer \
+         stayed a whole ring behind, or no consumer has come yet)"
+    )]
+    Timeout(T),
+    /// The send cannot succeed as asked (see [`SendError`]); the message is handed back.
+    #[error("{1}")]
+    Failed(T, SendError),
+}
+
+impl<T> core::fmt::Debug for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SendTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
+            SendTimeoutError::Failed(_, e) => {
+                f.debug_tuple("Failed").field(&"..").field(e).finish()
+            }
+        }
+    }
+}
+
+impl<T> SendTimeoutError<T> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendTimeoutError::Timeout(t) | SendTimeoutError::Failed(t, _) => t,
+        }
+    }
+}
+
+/// Why a non-blocking receive (`try_recv`, `try_recv_into`, [`Ring::read`](crate::queue::Ring::read))
+/// returned no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TryRecvError {
+    /// Nothing new has been published.
+    #[error("no message is available")]
+    Empty,
+    /// Producers overwrote messages before this consumer read them: it skipped this many
+    /// absolute indices and now continues from the oldest message still in the ring.
+    ///
+    /// When every message was sent on its own (`send`, one-element reservations), or no
+    /// batch wrapped around the end of the ring, that is exactly the number of messages
+    /// missed. A batch that would straddle the end of the ring starts at the next lap
+    /// instead and leaves the positions it skipped unused (at most its size minus one);
+    /// such positions inside the skipped range count too. Which positions they were is
+    /// recorded only in wrap markers the producers overwrote, so it cannot be subtracted.
+    /// Never happens to a registered consumer of a lossless queue.
+    #[error("the consumer fell behind and missed {0} messages")]
+    Lagged(u64),
+    /// A reservation of this many messages was claimed but will never be published: its
+    /// producer died before publishing it, or dropped its zero-copy guard without
+    /// `commit()`. The consumer skipped it and continues with the next message.
+    #[error(
+        "{0} messages were abandoned by their producer (it died before publishing them, or dropped its guard) and skipped"
+    )]
+    Abandoned(u64),
+    /// Every producer that ever registered in the queue has deregistered (dropped) or
+    /// died, and this consumer has read everything they published.
+    #[error("every producer has left the queue and every message was read")]
+    Disconnected,
+    /// A control slot holds a size no producer can have written (the segment is
+    /// corrupt); the consumer skipped it.
+    #[error("the slot of index {index} holds the impossible size {size}; skipped it")]
+    Corrupt {
+        /// The absolute index of the slot.
+        index: u64,
+        /// The size it holds.
+        size: u32,
+    },
+}
+
+/// Why a receive with a deadline (`recv_timeout`, `recv_deadline`, ...) returned no
+/// message: [`TryRecvError`] with `Timeout` instead of `Empty`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecvTimeoutError {
+    /// The deadline passed before a message arrived.
+    #[error("timed out waiting for a message")]
+    Timeout,
+    /// See [`TryRecvError::Lagged`].
+    #[error("the consumer fell behind and missed {0} messages")]
+    Lagged(u64),
+    /// See [`TryRecvError::Abandoned`].
+    #[error("{0} messages were abandoned by their producer and skipped")]
+    Abandoned(u64),
+    /// See [`TryRecvError::Disconnected`].
+    #[error("every producer has left the queue and every message was read")]
+    Disconnected,
+    /// See [`TryRecvError::Corrupt`].
+    #[error("the slot of index {index} holds the impossible size {size}; skipped it")]
+    Corrupt {
+        /// The absolute index of the slot.
+        index: u64,
+        /// The size it holds.
+        size: u32,
+    },
+}
+
+/// Why a blocking receive without deadline (`recv`, `recv_into`) returned no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecvError {
+    /// See [`TryRecvError::Lagged`].
+    #[error("the consumer fell behind and missed {0} messages")]
+    Lagged(u64),
+    /// See [`TryRecvError::Abandoned`].
+    #[error("{0} messages were abandoned by their producer and skipped")]
+    Abandoned(u64),
+    /// See [`TryRecvError::Disconnected`].
+    #[error("every producer has left the queue and every message was read")]
+    Disconnected,
+    /// See [`TryRecvError::Corrupt`].
+    #[error("the slot of index {index} holds the impossible size {size}; skipped it")]
+    Corrupt {
+        /// The absolute index of the slot.
+        index: u64,
+        /// The size it holds.
+        size: u32,
+    },
+}
+
+impl TryRecvError {
+    /// The same error as a [`RecvTimeoutError`] (`Empty` becomes `Timeout`).
+    pub(crate) fn timed_out(self) -> RecvTimeoutError {
+        match self {
+            TryRecvError::Empty => RecvTimeoutError::Timeout,
+            TryRecvError::Lagged(n) => RecvTimeoutError::Lagged(n),
+            TryRecvError::Abandoned(n) => RecvTimeoutError::Abandoned(n),
+            TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            TryRecvError::Corrupt { index, size } => RecvTimeoutError::Corrupt { index, size },
+        }
+    }
+}
+
+impl RecvTimeoutError {
+    /// The same error as a [`RecvError`]; `None` for `Timeout`.
+    pub(crate) fn untimed(self) -> Option<RecvError> {
+        Some(match self {
+            RecvTimeoutError::Timeout => return None,
+            RecvTimeoutError::Lagged(n) => RecvError::Lagged(n),
+            RecvTimeoutError::Abandoned(n) => RecvError::Abandoned(n),
+            RecvTimeoutError::Disconnected => RecvError::Disconnected,
+            RecvTimeoutError::Corrupt { index, size } => RecvError::Corrupt { index, size },
+        })
+    }
+}
+
+impl From<RecvError> for RecvTimeoutError {
+    fn from(e: RecvError) -> Self {
+        match e {
+            RecvError::Lagged(n) => RecvTimeoutError::Lagged(n),
+            RecvError::Abandoned(n) => RecvTimeoutError::Abandoned(n),
+            RecvError::Disconnected => RecvTimeoutError::Disconnected,
+            RecvError::Corrupt { index, size } => RecvTimeoutError::Corrupt { index, size },
+        }
+    }
+}
+
+impl From<RecvError> for TryRecvError {
+    fn from(e: RecvError) -> Self {
+        match e {
+            RecvError::Lagged(n) => TryRecvError::Lagged(n),
+            RecvError::Abandoned(n) => TryRecvError::Abandoned(n),
+            RecvError::Disconnected => TryRecvError::Disconnected,
+            RecvError::Corrupt { index, size } => TryRecvError::Corrupt { index, size },
+        }
+    }
 }

@@ -44,10 +44,12 @@ pub mod sync;
 mod sys;
 #[cfg(test)]
 mod test_util;
+pub mod waiter;
 
 pub use atomic::{FutexWord, SharedU32, SharedU64};
 pub use error::{
-    MemError, NamedError, QueueError, RecvError, SharedCellError, ShmError, SyncError, TimedOut,
+    MemError, NamedError, OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
+    SharedCellError, ShmError, SyncError, TimedOut, TryRecvError, TrySendError,
 };
 pub use mem::MemRef;
 pub use message::IpcMessage;
@@ -68,7 +70,7 @@ pub use fastipc_derive::IpcMessage;
 
 /// What the code of `#[derive(IpcMessage)]` reaches the runtime through. Not public API:
 /// it changes with the derive. The code of `#[ipc(queue = ..)]` also names `SlickQueue`,
-/// `Producer`, `Consumer` and `QueueError` here, and `#[ipc(shared = ..)]` names
+/// `Producer`, `Consumer`, `Mode` and `OpenError` here, and `#[ipc(shared = ..)]` names
 /// `SharedCell` and `SharedCellError`.
 #[doc(hidden)]
 pub mod __private {
@@ -79,7 +81,7 @@ pub mod __private {
     };
     pub use crate::message::{IpcMessage, fingerprint};
     pub use crate::named::SharedCell;
-    pub use crate::queue::{Consumer, Producer, QueueError, SlickQueue};
+    pub use crate::queue::{Consumer, Mode, OpenError, Producer, SlickQueue};
     pub use ::bytemuck;
     pub use ::core::mem::{align_of, offset_of, size_of};
     pub use ::core::result::Result;

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use derive_messages::{Other, Quote};
-use fastipc::queue::RecvError;
+use fastipc::queue::RecvTimeoutError;
 use peer_main::{Result, say};
 
 impl Quote {
@@ -69,7 +69,7 @@ fn run(args: &[&str]) -> Result<String> {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let quote = match rx.recv_timeout(left) {
                     Ok(quote) => quote,
-                    Err(RecvError::Timeout) => {
+                    Err(RecvTimeoutError::Timeout) => {
                         return Err(format!("timed out after {seq} of {n} quotes").into());
                     }
                     Err(e) => return Err(format!("after {seq} quotes: {e}").into()),

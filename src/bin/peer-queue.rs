@@ -10,6 +10,11 @@
 //! peer-queue steal NAME CURSOR TOTAL               claim messages through the shared cursor segment
 //!                                                  CURSOR until it reaches TOTAL; print one value a line
 //! peer-queue recv NAME TIMEOUT_MS                  block for one message from now; print it
+//! peer-queue pace NAME PRODUCER_ID COUNT BURST PAUSE_US
+//!                                                  send COUNT messages in bursts of BURST with a
+//!                                                  PAUSE_US pause before each burst (so that a
+//!                                                  consumer keeping up waits and is woken); print
+//!                                                  "sent COUNT"
 //! ```
 //! Every wait is bounded; failures exit with status 1 and a message on stderr.
 
@@ -17,7 +22,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use fastipc::SlickQueue;
-use fastipc::queue::{RecvError, SharedCursor};
+use fastipc::queue::{RecvTimeoutError, SharedCursor, TryRecvError};
 
 const SEQ_BITS: u32 = 40;
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -50,7 +55,7 @@ fn run(args: &[String]) -> Result<(), String> {
     match cmd {
         "produce" => {
             let (id, count) = (num(args, 2)?, num(args, 3)?);
-            let tx = open(name)?.producer();
+            let tx = open(name)?.producer().map_err(|e| e.to_string())?;
             for seq in 0..count {
                 tx.send(&(id << SEQ_BITS | seq))
                     .map_err(|e| e.to_string())?;
@@ -61,9 +66,25 @@ fn run(args: &[String]) -> Result<(), String> {
             println!("sent {count}");
             Ok(())
         }
+        "pace" => {
+            let (id, count) = (num(args, 2)?, num(args, 3)?);
+            let (burst, pause) = (num(args, 4)?.max(1), num(args, 5)?);
+            let tx = open(name)?.producer().map_err(|e| e.to_string())?;
+            for seq in 0..count {
+                if seq % burst == 0 {
+                    std::thread::sleep(Duration::from_micros(pause));
+                }
+                tx.send(&(id << SEQ_BITS | seq))
+                    .map_err(|e| e.to_string())?;
+            }
+            println!("sent {count}");
+            Ok(())
+        }
         "consume" => {
             let (producers, count) = (num(args, 2)? as usize, num(args, 3)?);
-            let mut rx = open(name)?.consumer_from_oldest();
+            let mut rx = open(name)?
+                .consumer_from_oldest()
+                .map_err(|e| e.to_string())?;
             let mut next = vec![0u64; producers];
             let total = producers as u64 * count;
             let deadline = Instant::now() + DEADLINE;
@@ -80,7 +101,7 @@ fn run(args: &[String]) -> Result<(), String> {
                 *expected += 1;
             }
             match rx.try_recv() {
-                Err(RecvError::Empty) => {}
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
                 other => return Err(format!("extra message after the last: {other:?}")),
             }
             println!("ok {total}");
@@ -91,14 +112,20 @@ fn run(args: &[String]) -> Result<(), String> {
             let total = num(args, 3)?;
             let q = open(name)?;
             let cursor = SharedCursor::open(cursor_name).map_err(|e| e.to_string())?;
-            let mut rx = q.shared_consumer(cursor.clone());
+            let mut rx = q
+                .shared_consumer(cursor.clone())
+                .map_err(|e| e.to_string())?;
             let deadline = Instant::now() + DEADLINE;
             let mut out = String::new();
             loop {
                 match rx.recv_timeout(Duration::from_millis(20)) {
                     Ok(v) => out.push_str(&format!("{v}\n")),
-                    Err(RecvError::Timeout) if cursor.load() >= total => break,
-                    Err(RecvError::Timeout) => {}
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected)
+                        if cursor.load() >= total =>
+                    {
+                        break;
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
                     Err(e) => return Err(e.to_string()),
                 }
                 if Instant::now() > deadline {
@@ -110,7 +137,7 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         "recv" => {
             let timeout = Duration::from_millis(num(args, 2)?);
-            let mut rx = open(name)?.consumer();
+            let mut rx = open(name)?.consumer().map_err(|e| e.to_string())?;
             println!("waiting");
             let v = rx.recv_timeout(timeout).map_err(|e| e.to_string())?;
             println!("got {v}");

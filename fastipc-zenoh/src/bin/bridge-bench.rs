@@ -156,8 +156,8 @@ fn throughput<T: IpcMessage>(scale: &Scale) {
     while !exporter.matched() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut rx = sink.consumer();
-    let tx = source.producer();
+    let mut rx = sink.consumer().expect("consumer");
+    let tx = source.producer().expect("producer");
     let start = Instant::now();
     let msg: T = bytemuck::Zeroable::zeroed();
     let n = scale.messages;
@@ -281,8 +281,8 @@ fn latency<T: IpcMessage>(scale: &Scale) {
     while !exporter.matched() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut rx = sink.consumer();
-    let tx = source.producer();
+    let mut rx = sink.consumer().expect("consumer");
+    let tx = source.producer().expect("producer");
     let n = scale.latency_messages;
     let producer = std::thread::spawn(move || {
         for _ in 0..n {

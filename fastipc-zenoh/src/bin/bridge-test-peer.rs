@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use fastipc::SlickQueue;
-use fastipc::queue::RecvError;
+use fastipc::queue::RecvTimeoutError;
 
 #[allow(unreachable_pub)]
 #[path = "../../tests/support/probe.rs"]
@@ -45,7 +45,7 @@ fn run(args: &[String]) -> Result<(), String> {
         "produce" => {
             let (from, count, rate) = (num(args, 2)?, num(args, 3)?, num(args, 4)?);
             let q = SlickQueue::<Probe>::open(name).map_err(|e| e.to_string())?;
-            let tx = q.producer();
+            let tx = q.producer().map_err(|e| e.to_string())?;
             let start = Instant::now();
             for i in 0..count {
                 if rate > 0 {
@@ -63,7 +63,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let (capacity, last, secs) = (num(args, 2)?, num(args, 3)?, num(args, 4)?);
             let q = SlickQueue::<Probe>::open_or_create(name, capacity as usize)
                 .map_err(|e| e.to_string())?;
-            let mut rx = q.consumer_from_oldest();
+            let mut rx = q.consumer_from_oldest().map_err(|e| e.to_string())?;
             println!("ready");
             let deadline = Instant::now() + Duration::from_secs(secs);
             let (mut received, mut gaps, mut missing) = (0u64, 0u64, 0u64);
@@ -94,7 +94,7 @@ fn run(args: &[String]) -> Result<(), String> {
                             break;
                         }
                     }
-                    Err(RecvError::Timeout) => {
+                    Err(RecvTimeoutError::Timeout) => {
                         return Err(format!(
                             "timed out: received {received}, expected up to {last}"
                         ));

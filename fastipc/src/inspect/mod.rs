@@ -51,16 +51,19 @@ use std::path::Path;
 use crate::error::ShmError;
 use crate::mem::MemRef;
 use crate::named::{self, cell};
-use crate::queue::layout::{HEADER_SIZE as QUEUE_HEADER_SIZE, MAX_TYPE_NAME, TRAILER_FIXED};
+use crate::queue::endpoints::{TABLE_LEN, decode_table};
+use crate::queue::layout::{
+    FLAG_ENDPOINTS, FLAG_LOSSLESS, HEADER_SIZE as QUEUE_HEADER_SIZE, MAX_TYPE_NAME, TRAILER_FIXED,
+};
 use crate::sys::process;
 
 pub use crate::named::cell::layout::{
     CELL_MAGIC, CELL_PREFIX, CELL_VERSION, CellInfo, HEADER_SIZE as CELL_HEADER_SIZE, ValueType,
 };
-pub use crate::queue::Inspection;
 pub use crate::queue::layout::{
     Geometry, HeaderSnapshot, MAGIC_FEATURE_MASK, MAGIC_PREFIX, TypeTrailer, init_state,
 };
+pub use crate::queue::{EndpointInfo, Inspection, Mode, Role};
 pub use crate::sync::layout::{
     EVENT_SIZE, EventInfo, MUTEX_CONTENDED, MUTEX_LOCKED, MUTEX_MAGIC, MUTEX_SIZE, MUTEX_UNLOCKED,
     MutexInfo, OwnerIdentity, SEMAPHORE_MAGIC, SEMAPHORE_SIZE, SemaphoreInfo,
@@ -291,6 +294,13 @@ pub struct QueueState {
     /// The message type's name from the trailer, when the trailer records the header's
     /// (non-zero) fingerprint.
     pub type_name: Option<String>,
+    /// The queue's delivery mode ([`Mode::Lossy`] for a queue without an endpoint table,
+    /// such as one a C++ or Python peer made).
+    pub mode: Mode,
+    /// The fastipc endpoint table: `None` when the header announces none (a peer's queue),
+    /// `Some(Err(..))` when it announces one that is not there, else the registered
+    /// endpoints.
+    pub endpoints: Option<Result<Vec<EndpointInfo>, Truncated>>,
 }
 
 /// A mutex header, with its holder as far as it can be told.
@@ -389,7 +399,7 @@ pub fn decode(
     name: &str,
     file_size: u64,
     head: &[u8],
-    read_at: impl FnOnce(u64, usize) -> Option<Vec<u8>>,
+    read_at: impl FnMut(u64, usize) -> Option<Vec<u8>>,
 ) -> Result<Object, Truncated> {
     let needed = kind.header_len();
     let head = head.get(..needed).ok_or(Truncated {
@@ -426,7 +436,7 @@ fn queue(
     name: &str,
     file_size: u64,
     head: &[u8],
-    read_at: impl FnOnce(u64, usize) -> Option<Vec<u8>>,
+    mut read_at: impl FnMut(u64, usize) -> Option<Vec<u8>>,
 ) -> QueueState {
     let snap = with_aligned(head, |mem| HeaderSnapshot::decode(&mem))
         .expect("an 8-aligned copy of 64 bytes holds a queue header");
@@ -439,9 +449,29 @@ fn queue(
         .as_ref()
         .filter(|t| t.fingerprint == snap.fingerprint && snap.fingerprint != 0)
         .map(|t| t.name.clone());
+    let has_endpoints = snap.flags & FLAG_ENDPOINTS != 0;
+    let mode = if has_endpoints && snap.flags & FLAG_LOSSLESS != 0 {
+        Mode::Lossless
+    } else {
+        Mode::Lossy
+    };
+    let endpoints = match &inspection.validation {
+        Ok(g) if has_endpoints => Some(
+            read_at(g.endpoints_offset() as u64, TABLE_LEN)
+                .and_then(|bytes| decode_table(&bytes))
+                .ok_or(Truncated {
+                    kind: Kind::Queue,
+                    size: file_size,
+                    needed: g.len_with_endpoints(),
+                }),
+        ),
+        _ => None,
+    };
     QueueState {
         inspection,
         type_name,
+        mode,
+        endpoints,
     }
 }
 

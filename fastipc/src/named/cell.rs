@@ -107,8 +107,8 @@ use crate::sys::clock::Deadline;
 pub const MAX_NAME_LEN: usize =
     crate::sys::shm::MAX_NAME_LEN - CELL_PREFIX.len() - registry::PIDS_SUFFIX.len();
 
-/// The segment name of the cell `name`, after checking `name`: not empty, no `/`, no
-/// NUL, at most [`MAX_NAME_LEN`] bytes.
+/// The segment name of the cell `name`, after checking `name`: not empty, not `.` or
+/// `..`, no `/`, no NUL, at most [`MAX_NAME_LEN`] bytes.
 ///
 /// ```
 /// use fastipc::named::cell::segment_name;
@@ -117,26 +117,14 @@ pub const MAX_NAME_LEN: usize =
 /// # Ok::<(), fastipc::NamedError>(())
 /// ```
 pub fn segment_name(name: &str) -> Result<String, NamedError> {
-    let reason = if name.is_empty() {
-        "empty".to_owned()
-    } else if name.contains('/') {
-        "contains `/`".to_owned()
-    } else if name.contains('\0') {
-        "contains a NUL byte".to_owned()
-    } else if name.len() > MAX_NAME_LEN {
-        format!(
-            "{} bytes; with the prefix `{CELL_PREFIX}` and the registry suffix `.pids` at \
-             most {MAX_NAME_LEN} fit in a file name",
-            name.len()
-        )
-    } else {
-        return Ok(format!("{CELL_PREFIX}{name}"));
-    };
-    Err(NamedError::InvalidName {
-        kind: "shared cell",
-        name: name.to_owned(),
-        reason,
-    })
+    match super::check_object_name(name, MAX_NAME_LEN, CELL_PREFIX) {
+        Ok(()) => Ok(format!("{CELL_PREFIX}{name}")),
+        Err(reason) => Err(NamedError::InvalidName {
+            kind: "shared cell",
+            name: name.to_owned(),
+            reason,
+        }),
+    }
 }
 
 /// The cell name in a segment name, if it has the cell prefix.
@@ -540,7 +528,6 @@ impl<T: IpcMessage + fmt::Debug> fmt::Debug for SharedCellGuard<'_, T> {
 mod tests {
     use super::*;
     use crate::named::test_util::{registry, unique};
-    use crate::sync::layout::{MUTEX_LOCKED, OFF_MUTEX_OWNER, OFF_MUTEX_STATE};
     use crate::sys::shm::Segment;
     use core::sync::atomic::Ordering;
 
@@ -644,7 +631,7 @@ mod tests {
                 ShmError::NotFound { .. }
             )))
         ));
-        for bad in ["", "a/b", "nul\0", &"n".repeat(MAX_NAME_LEN + 1)] {
+        for bad in ["", ".", "..", "a/b", "nul\0", &"n".repeat(MAX_NAME_LEN + 1)] {
             assert!(
                 matches!(
                     SharedCell::<u32>::open_or_create_in(&reg, bad),
@@ -703,7 +690,6 @@ mod tests {
         let cell = SharedCell::open_or_create_with_in(&reg, &name, &[1u32, 1]).unwrap();
         // A fastipc holder that exited (a zombie: its id is not reused while we test),
         // stopped mid-update.
-        let mem = cell.segment.mem();
         let dead = crate::sys::process::test_util::Zombie::new();
         let dead_id = crate::sys::process::ProcessId::of(dead.pid()).unwrap();
         {
@@ -711,21 +697,15 @@ mod tests {
             g[0] = 2;
             core::mem::forget(g);
         }
-        mem.atomic_u32(OFF_MUTEX_STATE)
-            .unwrap()
-            .store(MUTEX_LOCKED, Ordering::Relaxed);
-        mem.atomic_u32(OFF_MUTEX_OWNER)
-            .unwrap()
-            .store(dead.pid(), Ordering::Relaxed);
-        let ident = crate::sync::layout::mutex_identity_offset(mem.as_ptr() as usize);
-        let word = crate::sync::layout::OwnerIdentity {
-            pid: dead.pid(),
-            start_time_low: dead_id.start_time as u32,
-        }
-        .to_word();
-        mem.atomic_u64(ident)
-            .unwrap()
-            .store(word, Ordering::Relaxed);
+        crate::sync::mutex::test_util::fake_holder(
+            &cell.mutex(),
+            dead.pid(),
+            crate::sync::layout::OwnerIdentity {
+                pid: dead.pid(),
+                start_time_low: dead_id.start_time as u32,
+            },
+            dead_id.pid_namespace,
+        );
         assert_eq!(
             cell.mutex().info().owner_pid_namespace,
             dead_id.pid_namespace

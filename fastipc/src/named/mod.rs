@@ -48,6 +48,7 @@ pub mod mutex;
 pub mod registry;
 pub mod segment;
 pub mod semaphore;
+mod wait_async;
 
 pub use cell::{SharedCell, SharedCellGuard};
 pub use event::NamedEvent;
@@ -118,7 +119,7 @@ impl Kind {
 }
 
 /// The segment name of the named object `name` of `kind`, after checking `name`: not
-/// empty, no `/`, no NUL, and short enough that the segment name and its registry folder
+/// empty, not `.` or `..`, no `/`, no NUL, and short enough that the segment name and its registry folder
 /// (`<segment>.pids`) fit in a file name's 255 bytes.
 ///
 /// ```
@@ -134,25 +135,33 @@ pub fn segment_name(kind: Kind, name: &str) -> Result<String, NamedError> {
         name: name.to_owned(),
         reason,
     };
-    if name.is_empty() {
-        return Err(invalid("empty".into()));
-    }
-    if name.contains('/') {
-        return Err(invalid("contains `/`".into()));
-    }
-    if name.contains('\0') {
-        return Err(invalid("contains a NUL byte".into()));
-    }
-    let max = max_name_len(kind);
-    if name.len() > max {
-        return Err(invalid(format!(
-            "{} bytes; with the prefix `{}` and the registry suffix `.pids` at most {max} fit \
-             in a file name",
-            name.len(),
-            kind.prefix()
-        )));
+    if let Err(reason) = check_object_name(name, max_name_len(kind), kind.prefix()) {
+        return Err(invalid(reason));
     }
     Ok(format!("{}{name}", kind.prefix()))
+}
+
+/// Why `name` cannot name an object whose segment name is `prefix` + `name` and whose
+/// name may be at most `max` bytes: empty, `.` or `..` (refused like every name that
+/// means a path rather than a file), `/`, NUL, too long.
+pub(crate) fn check_object_name(name: &str, max: usize, prefix: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("empty".into())
+    } else if name == "." || name == ".." {
+        Err("`.` and `..` are not object names".into())
+    } else if name.contains('/') {
+        Err("contains `/`".into())
+    } else if name.contains('\0') {
+        Err("contains a NUL byte".into())
+    } else if name.len() > max {
+        Err(format!(
+            "{} bytes; with the prefix `{prefix}` and the registry suffix `.pids` at most {max} \
+             fit in a file name",
+            name.len()
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// The longest object name of `kind` (255 bytes minus the prefix and `.pids`).
@@ -236,6 +245,8 @@ mod tests {
                 String::new(),
                 "a/b".into(),
                 "nul\0".into(),
+                ".".into(),
+                "..".into(),
                 "n".repeat(max + 1),
             ] {
                 assert!(

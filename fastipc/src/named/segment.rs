@@ -72,13 +72,14 @@ impl NamedSegment {
         mut init: Option<impl FnMut(MemRef<'_>)>,
     ) -> Result<NamedSegment, NamedError> {
         validate_segment_name(name, "segment")?;
-        let lock = registry.lock_dir(name)?;
-        registry.register(&lock)?;
+        let mode = registry.share_mode().unwrap_or(0o600);
+        let mut lock = registry.lock_dir(name)?;
+        registry.register(&mut lock)?;
         let mut attachment = Attachment::registered(registry, name);
         let mapped = (|| {
             for _ in 0..RETRIES {
                 let (segment, created) = match init.as_mut() {
-                    Some(f) => Segment::open_or_create(name, len, f)?,
+                    Some(f) => Segment::open_or_create_with_mode(name, len, mode, f)?,
                     None => (Segment::open(name, len)?, false),
                 };
                 if segment.is_linked() {

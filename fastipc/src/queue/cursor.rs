@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::raw::{Locate, RawRing};
 use super::{READY_TIMEOUT, open_or_create_with};
-use crate::error::{QueueError, RecvError, ShmError};
+use crate::error::{OpenError, ShmError, TryRecvError};
 use crate::region::Region;
 use crate::sys::shm::Segment;
 
@@ -58,7 +58,7 @@ impl SharedCursor {
 
     /// Creates the 8-byte named segment `name` holding `initial` (visible under its name
     /// only once written). Fails with [`ShmError::AlreadyExists`] if the name is taken.
-    pub fn create(name: &str, initial: u64) -> Result<SharedCursor, QueueError> {
+    pub fn create(name: &str, initial: u64) -> Result<SharedCursor, OpenError> {
         let segment = Segment::create(name, CURSOR_SIZE, |mem| {
             if let Ok(word) = mem.atomic_u64(0) {
                 word.store(initial, Release);
@@ -70,13 +70,13 @@ impl SharedCursor {
     /// Attaches to the existing cursor segment `name` (at least 8 bytes; a peer's
     /// `AtomicCursor` at offset 0). A segment still of length zero (a POSIX-style creator
     /// between `shm_open` and `ftruncate`) is waited for up to [`READY_TIMEOUT`].
-    pub fn open(name: &str) -> Result<SharedCursor, QueueError> {
+    pub fn open(name: &str) -> Result<SharedCursor, OpenError> {
         let segment = Segment::open_with_grow_wait(name, CURSOR_SIZE, READY_TIMEOUT)?;
         SharedCursor::from_region(Region::shared(segment), Some(name))
     }
 
     /// Attaches to `name` if it exists, else creates it holding `initial`.
-    pub fn open_or_create(name: &str, initial: u64) -> Result<SharedCursor, QueueError> {
+    pub fn open_or_create(name: &str, initial: u64) -> Result<SharedCursor, OpenError> {
         open_or_create_with(
             name,
             || SharedCursor::open(name),
@@ -85,7 +85,7 @@ impl SharedCursor {
     }
 
     /// Removes the name of cursor segment `name`; `Ok(false)` if there was none.
-    pub fn remove(name: &str) -> Result<bool, QueueError> {
+    pub fn remove(name: &str) -> Result<bool, OpenError> {
         match Segment::unlink(name) {
             Ok(()) => Ok(true),
             Err(ShmError::NotFound { .. }) => Ok(false),
@@ -93,9 +93,9 @@ impl SharedCursor {
         }
     }
 
-    fn from_region(region: Region, name: Option<&str>) -> Result<SharedCursor, QueueError> {
+    fn from_region(region: Region, name: Option<&str>) -> Result<SharedCursor, OpenError> {
         let word = NonNull::from(region.mem().atomic_u64(0).map_err(|_| {
-            QueueError::Shm(ShmError::TooSmall {
+            OpenError::Shm(ShmError::TooSmall {
                 name: name.unwrap_or("<local>").to_owned(),
                 size: region.len() as u64,
                 required: CURSOR_SIZE as u64,
@@ -148,7 +148,7 @@ impl SharedCursor {
         &self,
         raw: &RawRing,
         mut copy: impl FnMut(u64, u64) -> R,
-    ) -> Result<(R, u64, u64), RecvError> {
+    ) -> Result<(R, u64, u64), TryRecvError> {
         loop {
             let c = self.load();
             match raw.locate(c) {
@@ -157,7 +157,7 @@ impl SharedCursor {
                         // Past a wrap marker: move the group along, as the peers do.
                         let _ = self.compare_exchange(c, cursor);
                     }
-                    return Err(RecvError::Empty);
+                    return Err(TryRecvError::Empty);
                 }
                 Locate::Skip { cursor, error } => {
                     if self.compare_exchange(c, cursor).is_ok() {

@@ -17,7 +17,8 @@
 //! | 24 | 4 | `magic` | `0x534C5130 \| features`: bit 0 last-published maintained, bit 1 items per slot ≠ 1, bits 2..4 must be 0 |
 //! | 28 | 4 | `items_per_slot` | 0 or 1 (fastipc supports only 1) |
 //! | 32 | 8 | `fingerprint` | fastipc: layout fingerprint of the message type, 0 = unknown (peers leave it 0) |
-//! | 40 | 8 | padding | 0 |
+//! | 40 | 4 | `flags` | fastipc: bit 0 endpoint table present ([`FLAG_ENDPOINTS`]), bit 1 lossless ([`FLAG_LOSSLESS`]), bits 2..32 0 (reserved; peers leave the word 0 and never read it) |
+//! | 44 | 4 | padding | 0 |
 //! | 48 | 4 | `init_state` | atomic u32: 0 fresh, 1 legacy, 2 initialising, 3 ready |
 //! | 52 | 4 | padding | **always 0**: the Python peer reads and CASes bytes 48..56 as one u64 |
 //! | 56 | 4 | `wake_seq` | fastipc futex word: bumped by a producer that wakes sleepers |
@@ -47,6 +48,11 @@
 //! | 0 | 8 | `data_index` | atomic u64: absolute index published here, `u64::MAX` = never |
 //! | 8 | 4 | `size` | atomic u32: elements in the reservation (1 when fresh) |
 //! | 12 | 4 | padding | 0 |
+//!
+//! ## Endpoint table (fastipc only, when `flags` bit 0 is set)
+//! At [`Geometry::endpoints_offset`] (after the largest trailer, 64-aligned): a 64-byte
+//! table header and [`MAX_ENDPOINTS`](super::endpoints::MAX_ENDPOINTS) 64-byte entries;
+//! `queue::endpoints` documents every byte and its state machine.
 //!
 //! ## Type trailer (fastipc only, optional)
 //! A queue created by fastipc for a named message type carries, after the data area at
@@ -91,6 +97,11 @@ pub const INDEX_BITS: u32 = 48;
 /// Mask of the index part of `reserved` (before shifting).
 pub const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 
+/// Header `flags` bit 0: the queue carries a fastipc endpoint table.
+pub const FLAG_ENDPOINTS: u32 = 0x1;
+/// Header `flags` bit 1: the queue is lossless (producers wait for registered consumers).
+pub const FLAG_LOSSLESS: u32 = 0x2;
+
 /// `init_state` values of the creation handshake.
 pub mod init_state {
     /// Zeroed file, nobody has claimed initialisation.
@@ -120,6 +131,8 @@ pub mod offset {
     pub const ITEMS_PER_SLOT: usize = 28;
     /// fastipc's message fingerprint (u64).
     pub const FINGERPRINT: usize = 32;
+    /// fastipc's flags word (u32).
+    pub const FLAGS: usize = 40;
     /// `init_state` (atomic u32).
     pub const INIT_STATE: usize = 48;
     /// Padding that must stay zero (the Python peer CASes 48..56 as one u64).
@@ -151,8 +164,10 @@ pub struct Header {
     pub items_per_slot: AtomicU32,
     /// fastipc: message layout fingerprint, 0 = unknown.
     pub fingerprint: AtomicU64,
+    /// fastipc flags: [`FLAG_ENDPOINTS`], [`FLAG_LOSSLESS`] (0 in peer-made queues).
+    pub flags: AtomicU32,
     /// Padding (0).
-    pub pad_40: AtomicU64,
+    pub pad_44: AtomicU32,
     /// Creation handshake state, see [`init_state`].
     pub init_state: AtomicU32,
     /// Padding that must stay 0.
@@ -173,7 +188,8 @@ const _: () = {
     assert!(offset_of!(Header, magic) == offset::MAGIC);
     assert!(offset_of!(Header, items_per_slot) == offset::ITEMS_PER_SLOT);
     assert!(offset_of!(Header, fingerprint) == offset::FINGERPRINT);
-    assert!(offset_of!(Header, pad_40) == 40);
+    assert!(offset_of!(Header, flags) == offset::FLAGS);
+    assert!(offset_of!(Header, pad_44) == 44);
     assert!(offset_of!(Header, init_state) == offset::INIT_STATE);
     assert!(offset_of!(Header, pad_52) == offset::INIT_STATE_HIGH);
     assert!(offset_of!(Header, wake_seq) == offset::WAKE_SEQ);
@@ -293,6 +309,17 @@ impl Geometry {
     pub fn trailer_offset(&self) -> usize {
         self.len.next_multiple_of(8)
     }
+
+    /// Offset of the endpoint table: after the largest possible type trailer, rounded up
+    /// to 64 (a cache line), so it does not depend on the type's name.
+    pub fn endpoints_offset(&self) -> usize {
+        (self.trailer_offset() + TRAILER_FIXED + MAX_TYPE_NAME).next_multiple_of(64)
+    }
+
+    /// Bytes a fastipc-made queue with an endpoint table takes.
+    pub fn len_with_endpoints(&self) -> usize {
+        self.endpoints_offset() + super::endpoints::TABLE_LEN
+    }
 }
 
 /// Why [`Geometry::new`] refused its parameters.
@@ -324,8 +351,10 @@ pub struct HeaderSnapshot {
     pub items_per_slot: u32,
     /// fastipc fingerprint (0 = unknown).
     pub fingerprint: u64,
-    /// Bytes 40..48 (padding, 0 expected).
-    pub pad_40: u64,
+    /// fastipc flags (bytes 40..44): [`FLAG_ENDPOINTS`], [`FLAG_LOSSLESS`].
+    pub flags: u32,
+    /// Bytes 44..48 (padding, 0 expected).
+    pub pad_44: u32,
     /// `init_state`.
     pub init_state: u32,
     /// Bytes 52..56 (must be 0).
@@ -349,7 +378,8 @@ impl HeaderSnapshot {
             magic: header.magic.load(Relaxed),
             items_per_slot: header.items_per_slot.load(Relaxed),
             fingerprint: header.fingerprint.load(Relaxed),
-            pad_40: header.pad_40.load(Relaxed),
+            flags: header.flags.load(Relaxed),
+            pad_44: header.pad_44.load(Relaxed),
             init_state,
             pad_52: header.pad_52.load(Relaxed),
             wake_seq: header.wake_seq.load(Relaxed),

@@ -108,8 +108,16 @@ impl Leases {
     }
 
     /// Reserves `n` elements (`1 <= n <= capacity`) of `raw` and leases them, unless that
-    /// would reach a position another lease holds: `Err(floor)`, nothing reserved.
-    pub(crate) fn reserve(&self, raw: &RawRing, n: u64) -> Result<Lease, u64> {
+    /// would reach a position another lease holds, or pass `floor + capacity` (the
+    /// lossless floor; `NO_LEASE` when none): `Err(floor)`, nothing reserved. `intent` as
+    /// for [`RawRing::reserve`].
+    pub(crate) fn reserve(
+        &self,
+        raw: &RawRing,
+        n: u64,
+        floor: u64,
+        intent: impl Fn(u64),
+    ) -> Result<Lease, u64> {
         let mut table = self.lock();
         let others = table.oldest();
         // Registered before the claim, with a lower bound of its start: the head now
@@ -117,7 +125,7 @@ impl Leases {
         // grow). raw.rs "Leases": every claim ordered after ours sees it.
         let lower_bound = raw.next_index();
         self.floor.store(others.min(lower_bound), Relaxed);
-        match raw.reserve(n, || others) {
+        match raw.reserve(n, || others.min(floor), intent) {
             Ok(start) => {
                 let id = table.next_id;
                 table.next_id += 1;

@@ -7,18 +7,20 @@
 //! | [`layout`] | the header and slot structs, offsets pinned at compile time, the header decode |
 //! | `raw` (private) | the algorithm over precomputed pointers, and its memory-ordering argument |
 //! | `lease` (private) | the positions zero-copy guards of one mapping hold, refused to other reservations |
+//! | [`endpoints`] | the endpoint table after the data: registration, liveness, the lossless floor, its decode for tools |
+//! | `flow` (private) | the claim loop of a lossless queue's producers (cached floor, rescan, sleep, dead-consumer eviction) |
 //! | [`Ring`] (`ring`) | the untyped, byte-level queue: create/attach handshake, reserve/publish/read/read_shared/read_last, inspect |
 //! | [`SharedCursor`] (`cursor`) | the work-stealing cursor, optionally in its own 8-byte segment |
 //! | [`WaitStrategy`] (`wait`) | how blocking receives spin, yield and sleep |
-//! | `typed` | [`SlickQueue<T>`], [`Producer<T>`], [`Consumer<T>`], [`SharedConsumer<T>`] |
+//! | `typed` | [`SlickQueue<T>`], [`Producer<T>`], [`Consumer<T>`], [`SharedConsumer<T>`], and the consumers' `watch` (position publishing, disconnect and dead-claimant checks) |
 //! | this module | [`remove`] (a queue by name, whatever its type) |
 //!
 //! ```
 //! use fastipc::SlickQueue;
 //!
 //! let q = SlickQueue::<u64>::local(8)?;
-//! let tx = q.producer();
-//! let mut rx = q.consumer();
+//! let tx = q.producer()?;
+//! let mut rx = q.consumer()?;
 //! let t = std::thread::spawn(move || tx.send(&42));
 //! assert_eq!(rx.recv()?, 42);
 //! assert_eq!(t.join().unwrap()?, 0); // send returns the message's index
@@ -26,12 +28,18 @@
 //! ```
 //!
 //! Differences from the peers, all invisible in the shared bytes except the padding
-//! fastipc owns (header bytes 32..40 and 56..64, and an optional trailer after the data):
+//! fastipc owns (header bytes 32..44 and 56..64, an optional trailer and the endpoint
+//! table after the data):
+//! - every fastipc endpoint registers in the queue's endpoint table; a queue can be
+//!   created lossless ([`Mode::Lossless`]: producers wait for registered consumers),
+//!   consumers learn that every producer left ([`RecvError::Disconnected`]), and a claim
+//!   its producer abandoned (died, or dropped its guard) is skipped with
+//!   [`RecvError::Abandoned`] instead of stalling every reader;
 //! - consumers re-validate every copy against the producers of later laps, so a lapped
 //!   consumer does not return a message torn by them (fastipc producers mark a slot
 //!   before rewriting its position, and a one-element message is validated by its slot;
 //!   a C++ or Python producer of a later lap does not mark, so against it only batches
-//!   are validated); it gets [`RecvError::Lagged`] with
+//!   are validated); it gets [`TryRecvError::Lagged`] with
 //!   the count (exact for single sends) and continues from the oldest message still
 //!   available (the peers jump a whole lap ahead). A fastipc producer that was itself
 //!   lapped before writing neither writes nor publishes. A torn message can still get
@@ -41,16 +49,18 @@
 //!   overwriting a one-element message larger than 8 bytes while it is being copied
 //!   (raw.rs states the argument exactly);
 //! - zero-copy guards ([`Producer::reserve`]) hold a lease: no reservation through the
-//!   same mapping may reach their slot a lap later ([`QueueError::GuardHeld`]);
+//!   same mapping may reach their slot a lap later ([`SendError::GuardHeld`]);
 //! - consumers can block (`recv`, `recv_timeout`, ...), sleeping on a futex word that
 //!   fastipc producers wake only when someone sleeps; peers' producers never wake anyone,
 //!   so sleepers also re-check on a short timer;
 //! - a queue made by fastipc records its message type, and attaching with another type
 //!   fails with an error naming both.
 
+pub mod endpoints;
 pub mod layout;
 
 mod cursor;
+mod flow;
 mod lease;
 mod raw;
 mod ring;
@@ -60,13 +70,68 @@ mod wait;
 use std::time::Duration;
 
 use crate::error::ShmError;
-pub use crate::error::{QueueError, RecvError};
+pub use crate::error::{
+    OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
 use crate::sys::shm::Segment;
 pub use cursor::{CURSOR_SIZE, SharedCursor};
+pub use endpoints::{EndpointInfo, MAX_ENDPOINTS, Role};
+pub use flow::{DEAD_CHECK_EVERY, PRODUCER_POLL};
 pub use layout::{Geometry, HeaderSnapshot, TypeTrailer};
 pub use ring::{Inspection, ReadInfo, Reservation, Ring, RingSpec};
-pub use typed::{BatchGuard, Consumer, Producer, SharedConsumer, SlickQueue, SlotGuard};
+#[cfg(feature = "stream")]
+pub use typed::RecvStream;
+pub use typed::{
+    BatchGuard, Consumer, Iter, Producer, Receive, STUCK_GRACE, SharedConsumer, SlickQueue,
+    SlotGuard, TryIter,
+};
+pub use typed::{RecvFuture, SharedRecvFuture};
 pub use wait::WaitStrategy;
+
+/// How a queue treats consumers that fall a whole ring behind; chosen when the queue is
+/// created and recorded in it (header `flags` bit 1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Producers never wait: they overwrite what slow consumers have not read, and those
+    /// consumers get `Lagged(n)`. The peers' (C++/Python) behaviour, and the default.
+    #[default]
+    Lossy,
+    /// Producers never overwrite a message a registered, live fastipc consumer (or
+    /// shared-consumer group) has not read: `send` waits, `try_send` returns `Full`.
+    /// Peers' consumers are not registered and not protected.
+    Lossless,
+}
+
+impl Mode {
+    pub(crate) fn from_flags(flags: u32) -> Mode {
+        if flags & layout::FLAG_LOSSLESS != 0 {
+            Mode::Lossless
+        } else {
+            Mode::Lossy
+        }
+    }
+
+    pub(crate) fn flag(self) -> u32 {
+        match self {
+            Mode::Lossy => 0,
+            Mode::Lossless => layout::FLAG_LOSSLESS,
+        }
+    }
+
+    /// `"lossy"` or `"lossless"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Lossy => "lossy",
+            Mode::Lossless => "lossless",
+        }
+    }
+}
+
+impl core::fmt::Display for Mode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How long an attacher waits for a creator, as the peers do: for the segment to be sized
 /// (a POSIX-style creator between `shm_open` and `ftruncate`), then for the queue to be
@@ -101,20 +166,20 @@ pub fn remove(name: &str) -> Result<bool, ShmError> {
 /// ([`Segment::OPEN_OR_CREATE_ROUNDS`], as for plain segments).
 pub(crate) fn open_or_create_with<R>(
     name: &str,
-    mut open: impl FnMut() -> Result<R, QueueError>,
-    mut create: impl FnMut() -> Result<R, QueueError>,
-) -> Result<R, QueueError> {
+    mut open: impl FnMut() -> Result<R, OpenError>,
+    mut create: impl FnMut() -> Result<R, OpenError>,
+) -> Result<R, OpenError> {
     for _ in 0..Segment::OPEN_OR_CREATE_ROUNDS {
         match open() {
-            Err(QueueError::Shm(ShmError::NotFound { .. })) => {}
+            Err(OpenError::Shm(ShmError::NotFound { .. })) => {}
             other => return other,
         }
         match create() {
-            Err(QueueError::Shm(ShmError::AlreadyExists { .. })) => {}
+            Err(OpenError::Shm(ShmError::AlreadyExists { .. })) => {}
             other => return other,
         }
     }
-    Err(QueueError::Shm(ShmError::Os {
+    Err(OpenError::Shm(ShmError::Os {
         name: name.to_owned(),
         op: "open_or_create",
         source: std::io::Error::other("the segment kept appearing and disappearing"),

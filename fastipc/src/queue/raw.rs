@@ -112,6 +112,22 @@
 //! first ends at or before the lease's start. Either way no claim made through this
 //! mapping reaches a leased position while the lease lives.
 //!
+//! # Abandoned claims
+//!
+//! A claim that will never be published (its producer died between claim and publish, or
+//! a zero-copy guard or `Reservation` was dropped without commit) would stall every reader
+//! at its start `X`. [`RawRing::abandon`] turns it into a *skip marker*: the slot of `X`
+//! gets `size = 0` (relaxed), then `data_index = X + n` (release; a compare-exchange from
+//! the value the caller saw when the caller is a reader acting for a dead producer, so a
+//! publish that came meanwhile wins). `locate` recognises it in its wrap-marker branch
+//! (`RawRing::skip_marker`): size 0, which no publish and no wrap marker stores, `X < d <=
+//! X + capacity`, and nobody claimed a lap past `X` (the marks of a later lap's batch can
+//! hold such a value; the acquire fence before that check mirrors the one of the
+//! corrupt-size branch). It reports `Abandoned(n)` and continues at `X + n`. A peer reader
+//! takes it for a wrap marker and jumps to `X + n`. Producers record each claim's start
+//! and size in their endpoint entry *before* the claiming CAS (`intent`), so a reader stuck
+//! at an unpublished `X` (typed `watch`) can tell a dead claimant from a live one.
+//!
 //! # Wake protocol
 //!
 //! `sleepers` (header bytes 60..64) is a flag, "waiters present". A consumer that runs out
@@ -137,7 +153,7 @@ use core::sync::atomic::fence;
 use super::layout::{
     Geometry, HEADER_SIZE, Header, INVALID_INDEX, Slot, pack_reserved, reserved_index,
 };
-use crate::error::RecvError;
+use crate::error::TryRecvError;
 use crate::mem::MemRef;
 use crate::sys::futex::{self, Scope};
 
@@ -224,9 +240,9 @@ pub(crate) enum Locate {
     /// Nothing published at `cursor` yet (the cursor after following wrap markers).
     Empty { cursor: u64 },
     /// The reader lost its place (lapped, or a corrupt slot): it continues at `cursor`
-    /// and reports `error` ([`RecvError::Lagged`], [`RecvError::Corrupt`], or
-    /// [`RecvError::Empty`] when nothing was actually lost).
-    Skip { cursor: u64, error: RecvError },
+    /// and reports `error` ([`TryRecvError::Lagged`], [`TryRecvError::Corrupt`], or
+    /// [`TryRecvError::Empty`] when nothing was actually lost).
+    Skip { cursor: u64, error: TryRecvError },
 }
 
 impl RawRing {
@@ -307,8 +323,16 @@ impl RawRing {
     /// none); it is read after every load of `reserved`. A claim that would end past
     /// `floor + capacity` (reach a leased position) is refused before its CAS, so nothing
     /// is reserved: `Err(floor)`. See "Leases" in the module documentation.
+    ///
+    /// `intent(start)` is called before every claiming CAS with the start it attempts
+    /// (producers record it in their endpoint entry: see "Abandoned claims").
     #[inline]
-    pub(crate) fn reserve(&self, n: u64, floor: impl Fn() -> u64) -> Result<u64, u64> {
+    pub(crate) fn reserve(
+        &self,
+        n: u64,
+        floor: impl Fn() -> u64,
+        intent: impl Fn(u64),
+    ) -> Result<u64, u64> {
         debug_assert!(n >= 1 && n <= self.capacity);
         let reserved = &self.header().reserved;
         let mut current = reserved.load(Acquire);
@@ -326,6 +350,7 @@ impl RawRing {
             if start + n > held.saturating_add(self.capacity) {
                 return Err(held);
             }
+            intent(start);
             match reserved.compare_exchange_weak(
                 current,
                 pack_reserved(start + n, n),
@@ -453,6 +478,12 @@ impl RawRing {
                 let Some(next_lap) = cursor.checked_add(self.capacity - pos) else {
                     return self.corrupt(cursor, slot.size.load(Relaxed));
                 };
+                if let Some(n) = self.skip_marker(cursor, d) {
+                    return Locate::Skip {
+                        cursor: d,
+                        error: TryRecvError::Abandoned(n),
+                    };
+                }
                 if d != next_lap {
                     return self.skip_lost(cursor);
                 }
@@ -487,6 +518,57 @@ impl RawRing {
         }
     }
 
+    /// Whether the slot of `cursor`, holding `d` (not `cursor`'s position), is a skip
+    /// marker ("Abandoned claims" in the module documentation): size 0, which no publish
+    /// and no wrap marker stores, and `cursor < d <= cursor + capacity`, with nobody
+    /// having claimed a lap past `cursor` (a later lap's marks could hold such a value).
+    /// Returns the number of abandoned elements.
+    #[cold]
+    fn skip_marker(&self, cursor: u64, d: u64) -> Option<u64> {
+        if self.slot(cursor).size.load(Relaxed) != 0 || d <= cursor || d - cursor > self.capacity {
+            return None;
+        }
+        fence(Acquire);
+        (!self.lapped(cursor)).then_some(d - cursor)
+    }
+
+    /// Turns the claim `start..start + n`, which will never be published, into a skip
+    /// marker: size 0, then `data_index = start + n` (a compare-exchange from `seen`, the
+    /// value the caller found there, so a publish that came meanwhile wins). Readers
+    /// (fastipc and peers) then jump to `start + n`; fastipc readers report
+    /// `Abandoned(n)`. Then wakes sleeping consumers as a publish does. Returns whether
+    /// the marker was written. Skipped when the claim was lapped (a newer reservation
+    /// owns the slot).
+    pub(crate) fn abandon(&self, start: u64, n: u64, seen: Option<u64>) -> bool {
+        if self.lapped(start) {
+            return false;
+        }
+        let slot = self.slot(start);
+        let marker = start + n;
+        let written = match seen {
+            None => {
+                slot.size.store(0, Relaxed);
+                slot.data_index.store(marker, Release);
+                true
+            }
+            Some(seen) => {
+                // Size first: a reader that sees the marker (acquire) sees size 0. If the
+                // exchange fails, the size store may have landed on a slot a live writer
+                // is publishing; the caller only asks when the claimant is dead.
+                slot.size.store(0, Relaxed);
+                slot.data_index
+                    .compare_exchange(seen, marker, Release, Relaxed)
+                    .is_ok()
+            }
+        };
+        // The producer's half of the sleeper handshake, without moving `last_published`.
+        self.header().last_published.fetch_add(0, SeqCst);
+        if self.header().sleepers.load(SeqCst) != 0 {
+            self.wake_sleepers();
+        }
+        written
+    }
+
     /// After copying elements `first..` of the reservation `start..end`: whether the copy
     /// is intact (see the module documentation). A one-element reservation is checked by
     /// its slot alone, which must still name `start` (no fastipc producer of a later lap
@@ -518,11 +600,11 @@ impl RawRing {
     /// Which positions were padding is recorded only in wrap markers that the lap
     /// overwrote, so it cannot be subtracted.
     #[cold]
-    pub(crate) fn lost(&self, at: u64) -> (u64, RecvError) {
+    pub(crate) fn lost(&self, at: u64) -> (u64, TryRecvError) {
         let next = self.recover(at);
         let error = match next.saturating_sub(at) {
-            0 => RecvError::Empty,
-            missed => RecvError::Lagged(missed),
+            0 => TryRecvError::Empty,
+            missed => TryRecvError::Lagged(missed),
         };
         (next, error)
     }
@@ -539,7 +621,7 @@ impl RawRing {
     fn corrupt(&self, index: u64, size: u32) -> Locate {
         Locate::Skip {
             cursor: self.recover(index.saturating_add(1)),
-            error: RecvError::Corrupt { index, size },
+            error: TryRecvError::Corrupt { index, size },
         }
     }
 

@@ -20,16 +20,21 @@
 use core::sync::atomic::Ordering::{Release, SeqCst};
 use std::time::{Duration, Instant};
 
+use super::Mode;
 use super::cursor::SharedCursor;
+use super::endpoints::{EndpointInfo, Role, Table};
+use super::flow::Flow;
+use super::flow::Refused;
 use super::layout::{
-    FEATURE_ITEMS_PER_SLOT, FEATURE_READ_LAST, Geometry, GeometryError, HEADER_SIZE, Header,
-    HeaderSnapshot, INVALID_INDEX, KNOWN_FEATURES, MAGIC, TypeTrailer, init_state,
+    FEATURE_ITEMS_PER_SLOT, FEATURE_READ_LAST, FLAG_ENDPOINTS, Geometry, GeometryError,
+    HEADER_SIZE, Header, HeaderSnapshot, INVALID_INDEX, KNOWN_FEATURES, MAGIC, TypeTrailer,
+    init_state,
 };
-use super::lease::Leases;
-use super::raw::{Locate, RawRing, copy_from_shared};
+use super::lease::{Lease, Leases};
+use super::raw::{Locate, NO_LEASE, RawRing, copy_from_shared};
 use super::wait::{WaitStrategy, wait_for};
 use super::{READY_TIMEOUT, open_or_create_with};
-use crate::error::{QueueError, RecvError, ShmError};
+use crate::error::{OpenError, RecvTimeoutError, SendError, ShmError, TryRecvError};
 use crate::mem::MemRef;
 use crate::region::Region;
 use crate::sys::clock::Deadline;
@@ -53,6 +58,10 @@ pub struct RingSpec {
     pub fingerprint: u64,
     /// Message type name recorded in the type trailer (shared queues only).
     pub type_name: Option<String>,
+    /// Lossy (the default, the peers' behaviour) or lossless (producers wait for
+    /// registered consumers). Recorded in the queue; an attacher asking for the other
+    /// mode is refused with [`OpenError::ModeMismatch`].
+    pub mode: Mode,
 }
 
 impl RingSpec {
@@ -63,7 +72,14 @@ impl RingSpec {
             element_size,
             fingerprint: 0,
             type_name: None,
+            mode: Mode::Lossy,
         }
+    }
+
+    /// This spec in `mode`.
+    pub fn with_mode(mut self, mode: Mode) -> RingSpec {
+        self.mode = mode;
+        self
     }
 
     /// Records a message type: its fingerprint in the header and its name in the trailer.
@@ -75,13 +91,13 @@ impl RingSpec {
 
     /// The queue's geometry, or why the capacity or element size is refused (what
     /// creating the queue would answer).
-    pub fn geometry(&self) -> Result<Geometry, QueueError> {
+    pub fn geometry(&self) -> Result<Geometry, OpenError> {
         Geometry::new(self.capacity, self.element_size).map_err(|e| match e {
-            GeometryError::Capacity(reason) => QueueError::InvalidCapacity {
+            GeometryError::Capacity(reason) => OpenError::InvalidCapacity {
                 capacity: self.capacity,
                 reason,
             },
-            GeometryError::ElementSize(reason) => QueueError::InvalidElementSize {
+            GeometryError::ElementSize(reason) => OpenError::InvalidElementSize {
                 size: self.element_size,
                 reason,
             },
@@ -96,6 +112,8 @@ pub(crate) struct Expect {
     pub(crate) element_size: Option<usize>,
     /// Non-zero fingerprint and the type's name.
     pub(crate) ty: Option<(String, u64)>,
+    /// The delivery mode asked for.
+    pub(crate) mode: Option<Mode>,
 }
 
 impl Expect {
@@ -109,6 +127,7 @@ impl Expect {
                     spec.fingerprint,
                 )
             }),
+            mode: Some(spec.mode),
         }
     }
 
@@ -142,15 +161,25 @@ pub struct Inspection {
     pub trailer: Option<TypeTrailer>,
     /// The geometry if the header passes every attach check, else the error an attach
     /// would report (without waiting for a creator that has not finished).
-    pub validation: Result<Geometry, QueueError>,
+    pub validation: Result<Geometry, OpenError>,
+    /// The registered endpoints, when the queue has an endpoint table (filled by
+    /// [`Ring::inspect`]; empty for [`Inspection::from_snapshot`]).
+    pub endpoints: Vec<EndpointInfo>,
+}
+
+impl Inspection {
+    /// The queue's delivery mode, as its header records it.
+    pub fn mode(&self) -> Mode {
+        Mode::from_flags(self.header.flags)
+    }
 }
 
 impl Inspection {
     /// Checks a header already decoded (e.g. from a copy of a segment's first bytes, read
     /// with `read(2)` by a tool that only has read access) as [`Ring::inspect`] does, and
     /// as an attach would judge it without waiting: an `init_state` above "ready" is
-    /// [`QueueError::CorruptHeader`], a creator that has not finished is
-    /// [`QueueError::NotReady`] (a legacy queue counts as ready once its capacity and
+    /// [`OpenError::CorruptHeader`], a creator that has not finished is
+    /// [`OpenError::NotReady`] (a legacy queue counts as ready once its capacity and
     /// element size are set, as an attach accepts it after a short grace); otherwise every
     /// attach check is made against `file_size`. `read_trailer(offset)` is asked for the type trailer at that offset
     /// of the segment, only when the header is valid.
@@ -181,7 +210,7 @@ impl Inspection {
     ) -> Inspection {
         let validation = match handshake(&header, name) {
             Handshake::Ready | Handshake::LegacyReady => validate(&header, file_size, name),
-            Handshake::Pending => Err(QueueError::NotReady {
+            Handshake::Pending => Err(OpenError::NotReady {
                 name: name.to_owned(),
                 state: header.init_state,
                 waited: Duration::ZERO,
@@ -197,6 +226,7 @@ impl Inspection {
             file_size,
             trailer,
             validation,
+            endpoints: Vec::new(),
         }
     }
 }
@@ -210,39 +240,40 @@ impl Inspection {
 /// One `Ring` is one mapping of the queue. It keeps the leases of the zero-copy guards
 /// made through it (see [`Producer::reserve`](crate::queue::Producer::reserve)): every
 /// reservation made through this `Ring` that would reach a message a guard still holds is
-/// refused with [`QueueError::GuardHeld`].
+/// refused with [`SendError::GuardHeld`].
 #[derive(Debug)]
 pub struct Ring {
     raw: RawRing,
     geometry: Geometry,
     created: bool,
     leases: Leases,
+    /// The endpoint table, in queues made by fastipc (`None` in peer-made queues).
+    table: Option<Table>,
+    mode: Mode,
+    flow: Flow,
     // Owns the memory `raw` points into; declared last so it drops last.
     region: Region,
 }
 
 impl Ring {
     /// A queue in private heap memory, for threads of one process.
-    pub fn local(spec: &RingSpec) -> Result<Ring, QueueError> {
+    pub fn local(spec: &RingSpec) -> Result<Ring, OpenError> {
         let geometry = spec.geometry()?;
-        let region = Region::try_heap(geometry.len)?;
-        init_queue(&region.mem(), &geometry, spec.fingerprint, None);
+        let region = Region::try_heap(geometry.len_with_endpoints())?;
+        init_queue(&region.mem(), &geometry, spec, None);
         Ok(Ring::assemble(region, geometry, true))
     }
 
     /// Creates the shared queue `name` (`/dev/shm/NAME`). The segment becomes visible
     /// under its name only once fully initialised (`init_state == 3`), so peers attaching
     /// at any moment find a ready queue. Fails with [`ShmError::AlreadyExists`] (inside
-    /// [`QueueError::Shm`]) if the name is taken.
-    pub fn create(name: &str, spec: &RingSpec) -> Result<Ring, QueueError> {
+    /// [`OpenError::Shm`]) if the name is taken.
+    pub fn create(name: &str, spec: &RingSpec) -> Result<Ring, OpenError> {
         let geometry = spec.geometry()?;
         let name_for_trailer = spec.type_name.as_deref();
-        let total = match name_for_trailer {
-            Some(t) => geometry.trailer_offset() + TypeTrailer::len_for(t),
-            None => geometry.len,
-        };
+        let total = geometry.len_with_endpoints();
         let segment = Segment::create(name, total, |mem| {
-            init_queue(&mem, &geometry, spec.fingerprint, name_for_trailer)
+            init_queue(&mem, &geometry, spec, name_for_trailer)
         })?;
         Ok(Ring::assemble(Region::shared(segment), geometry, true))
     }
@@ -251,7 +282,7 @@ impl Ring {
     /// for its creator to finish, then validates the header (marker, feature bits, items
     /// per slot, capacity, element size, and that the segment holds what the header
     /// describes). With `element_size`, the queue's must match it.
-    pub fn open(name: &str, element_size: Option<usize>) -> Result<Ring, QueueError> {
+    pub fn open(name: &str, element_size: Option<usize>) -> Result<Ring, OpenError> {
         Ring::open_expecting(
             name,
             &Expect {
@@ -264,7 +295,7 @@ impl Ring {
     /// Attaches to `name` if it exists (its capacity and element size must match `spec`,
     /// and its fingerprint too when both are non-zero), else creates it. Two processes
     /// racing here get one creator; [`Ring::created`] tells which one this is.
-    pub fn open_or_create(name: &str, spec: &RingSpec) -> Result<Ring, QueueError> {
+    pub fn open_or_create(name: &str, spec: &RingSpec) -> Result<Ring, OpenError> {
         Ring::open_or_create_expecting(name, spec, &Expect::from_spec(spec))
     }
 
@@ -275,7 +306,7 @@ impl Ring {
         name: &str,
         spec: &RingSpec,
         expect: &Expect,
-    ) -> Result<Ring, QueueError> {
+    ) -> Result<Ring, OpenError> {
         spec.geometry()?;
         open_or_create_with(
             name,
@@ -287,12 +318,12 @@ impl Ring {
     /// Attaches and checks the expectations; see [`Ring::open`]. A segment still of
     /// length zero (a POSIX-style creator between `shm_open` and `ftruncate`) is waited
     /// for up to [`READY_TIMEOUT`], as the peers wait for a creator.
-    pub(crate) fn open_expecting(name: &str, expect: &Expect) -> Result<Ring, QueueError> {
+    pub(crate) fn open_expecting(name: &str, expect: &Expect) -> Result<Ring, OpenError> {
         let segment = Segment::open_with_grow_wait(name, HEADER_SIZE, READY_TIMEOUT)
             .map_err(|e| truncated(name, e))?;
         let file_size = segment.len() as u64;
         let mem = segment.mem();
-        let header = Header::from_mem(&mem).map_err(|_| QueueError::Truncated {
+        let header = Header::from_mem(&mem).map_err(|_| OpenError::Truncated {
             name: name.to_owned(),
             size: file_size,
         })?;
@@ -306,23 +337,32 @@ impl Ring {
     /// Decodes and checks the header of segment `name` without waiting or attaching:
     /// what `fastipc inspect` shows. Fails only when the segment cannot be opened or is
     /// shorter than the header.
-    pub fn inspect(name: &str) -> Result<Inspection, QueueError> {
+    pub fn inspect(name: &str) -> Result<Inspection, OpenError> {
         let segment = Segment::open(name, HEADER_SIZE).map_err(|e| truncated(name, e))?;
         let file_size = segment.len() as u64;
         let mem = segment.mem();
-        let header = Header::from_mem(&mem).map_err(|_| QueueError::Truncated {
+        let header = Header::from_mem(&mem).map_err(|_| OpenError::Truncated {
             name: name.to_owned(),
             size: file_size,
         })?;
         let snap = HeaderSnapshot::load(header);
-        Ok(Inspection::from_snapshot(name, snap, file_size, |offset| {
+        let mut inspection = Inspection::from_snapshot(name, snap, file_size, |offset| {
             TypeTrailer::read(&mem, offset)
-        }))
+        });
+        if let Ok(g) = &inspection.validation
+            && snap.flags & FLAG_ENDPOINTS != 0
+            // SAFETY: `segment` (which `mem` maps) lives until the end of this function,
+            // and the table is used only in this block.
+            && let Some(table) = unsafe { Table::at(&mem, g.endpoints_offset(), Scope::Shared) }
+        {
+            inspection.endpoints = table.list();
+        }
+        Ok(inspection)
     }
 
     /// Removes the name `name` (processes attached keep their mapping). `Ok(false)` if
     /// there was no such segment. Queues are never removed implicitly.
-    pub fn remove(name: &str) -> Result<bool, QueueError> {
+    pub fn remove(name: &str) -> Result<bool, OpenError> {
         match Segment::unlink(name) {
             Ok(()) => Ok(true),
             Err(ShmError::NotFound { .. }) => Ok(false),
@@ -338,6 +378,22 @@ impl Ring {
         } else {
             Scope::Private
         };
+        let flags = region
+            .mem()
+            .atomic_u32(super::layout::offset::FLAGS)
+            .map_or(0, |f| f.load(core::sync::atomic::Ordering::Acquire));
+        let table = (flags & FLAG_ENDPOINTS != 0)
+            .then(|| {
+                // SAFETY: the region lives in the returned Ring, and every copy of the
+                // table handed out is paired with an `Arc<Ring>` or `&Ring` (as `raw`).
+                unsafe { Table::at(&region.mem(), geometry.endpoints_offset(), scope) }
+            })
+            .flatten();
+        let mode = if table.is_some() {
+            Mode::from_flags(flags)
+        } else {
+            Mode::Lossy
+        };
         // SAFETY: the region holds a queue of `geometry` (initialised by `init_queue` or
         // validated by `validate`, which checked the length); heap regions are 64-aligned
         // and mappings page-aligned; the region lives in the returned Ring, and every
@@ -348,6 +404,9 @@ impl Ring {
             geometry,
             created,
             leases: Leases::default(),
+            table,
+            mode,
+            flow: Flow::default(),
             region,
         }
     }
@@ -363,8 +422,8 @@ impl Ring {
 
     /// The error for a reservation of `len` elements refused because a guard holds `held`.
     #[cold]
-    pub(crate) fn guard_held(&self, held: u64, len: u64) -> QueueError {
-        QueueError::GuardHeld {
+    pub(crate) fn guard_held(&self, held: u64, len: u64) -> SendError {
+        SendError::GuardHeld {
             queue: self.name().unwrap_or("<local>").to_owned(),
             held,
             len: len as usize,
@@ -372,13 +431,160 @@ impl Ring {
         }
     }
 
+    /// The endpoint table (`None` for a queue made by a peer).
+    pub(crate) fn table(&self) -> Option<&Table> {
+        self.table.as_ref()
+    }
+
     /// Claims `n` elements (`1 <= n <= capacity`, checked by the caller) unless that would
-    /// reach a message a guard of this mapping holds.
+    /// reach a message a guard of this mapping holds, or (lossless) one a registered
+    /// consumer has not read, in which case it waits until `deadline`. `entry` is the
+    /// claiming producer's endpoint entry, where its intent is recorded.
     #[inline]
-    pub(crate) fn claim(&self, n: u64) -> Result<u64, QueueError> {
-        self.raw
-            .reserve(n, || self.leases.floor())
-            .map_err(|held| self.guard_held(held, n))
+    pub(crate) fn claim(
+        &self,
+        n: u64,
+        deadline: Deadline,
+        entry: Option<usize>,
+    ) -> Result<u64, Refused> {
+        let table = self.table;
+        let intent = move |start| {
+            if let (Some(t), Some(i)) = (&table, entry) {
+                t.set_intent(i, start, n);
+            }
+        };
+        // A refused attempt may have recorded a start another producer then claimed.
+        let refused = |held| {
+            if let (Some(t), Some(i)) = (&table, entry) {
+                t.clear_intent(i);
+            }
+            held
+        };
+        match (self.mode, &self.table) {
+            (Mode::Lossless, Some(t)) => {
+                self.flow
+                    .claim(&self.raw, t, &self.leases, deadline, |lossless| {
+                        self.raw
+                            .reserve(n, || self.leases.floor().min(lossless), intent)
+                            .map_err(refused)
+                    })
+            }
+            _ => self
+                .raw
+                .reserve(n, || self.leases.floor(), intent)
+                .map_err(|held| Refused::Guard(refused(held))),
+        }
+    }
+
+    /// [`Ring::claim`] for a zero-copy guard: the reservation is also leased.
+    pub(crate) fn claim_leased(
+        &self,
+        n: u64,
+        deadline: Deadline,
+        entry: Option<usize>,
+    ) -> Result<Lease, Refused> {
+        let table = self.table;
+        let intent = move |start| {
+            if let (Some(t), Some(i)) = (&table, entry) {
+                t.set_intent(i, start, n);
+            }
+        };
+        let refused = |held| {
+            if let (Some(t), Some(i)) = (&table, entry) {
+                t.clear_intent(i);
+            }
+            held
+        };
+        match (self.mode, &self.table) {
+            (Mode::Lossless, Some(t)) => {
+                self.flow
+                    .claim(&self.raw, t, &self.leases, deadline, |lossless| {
+                        self.leases
+                            .reserve(&self.raw, n, lossless, intent)
+                            .map_err(refused)
+                    })
+            }
+            _ => self
+                .leases
+                .reserve(&self.raw, n, NO_LEASE, intent)
+                .map_err(|held| Refused::Guard(refused(held))),
+        }
+    }
+
+    /// The queue's delivery mode ([`Mode::Lossy`] for a queue made by a peer).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Registers an endpoint of `role` in the queue's endpoint table; consumers pass the
+    /// position they start at. `Ok(None)` for a queue made by a peer (no table); the
+    /// registration ends when the returned value is dropped. Typed endpoints register
+    /// themselves; this is for byte-level users such as the command-line tool.
+    pub fn register(
+        &self,
+        role: Role,
+        position: u64,
+    ) -> Result<Option<Registration<'_>>, OpenError> {
+        let Some(table) = self.table else {
+            return Ok(None);
+        };
+        let (entry, position) = if role.is_consumer() {
+            table.register_consumer(role, position, self.mode == Mode::Lossless, || {
+                self.raw.next_index()
+            })
+        } else {
+            table.register(role, position).map(|i| (i, position))
+        }
+        .ok_or_else(|| self.endpoints_full())?;
+        Ok(Some(Registration {
+            table,
+            entry,
+            position,
+            consumer: role.is_consumer(),
+            _ring: core::marker::PhantomData,
+        }))
+    }
+
+    /// The error for a full endpoint table.
+    pub(crate) fn endpoints_full(&self) -> OpenError {
+        OpenError::EndpointsFull {
+            name: self.name().unwrap_or("<local>").to_owned(),
+            max: super::MAX_ENDPOINTS,
+        }
+    }
+
+    /// The registered endpoints (empty for a queue made by a peer), each with a liveness
+    /// check of its process.
+    pub fn endpoints(&self) -> Vec<EndpointInfo> {
+        self.table.map(|t| t.list()).unwrap_or_default()
+    }
+
+    /// Registered producers whose processes may still run.
+    pub fn producer_count(&self) -> usize {
+        self.endpoints()
+            .iter()
+            .filter(|e| e.alive && e.role == Role::Producer)
+            .count()
+    }
+
+    /// Registered consumers (shared-consumer members included) whose processes may still
+    /// run.
+    pub fn consumer_count(&self) -> usize {
+        self.endpoints()
+            .iter()
+            .filter(|e| e.alive && e.role.is_consumer())
+            .count()
+    }
+
+    /// Where a consumer that reads "from now" starts: the head in a lossy queue; in a
+    /// lossless one the oldest message not yet read by the registered consumers (the
+    /// lossless floor: 0 before any consumer came, so that what was sent before the first
+    /// one is delivered; the head when all consumers have left).
+    pub fn start_index(&self) -> u64 {
+        match (self.mode, &self.table) {
+            (Mode::Lossless, Some(t)) => t.floor(None, self.raw.next_index()).0,
+            _ => self.next_index(),
+        }
     }
 
     /// The segment name (`None` for a local queue).
@@ -431,36 +637,59 @@ impl Ring {
         self.raw.recover(0)
     }
 
-    /// Reserves `n` consecutive elements (`1 <= n <= capacity`) to fill and publish.
+    /// Reserves `n` consecutive elements (`1 <= n <= capacity`) to fill and publish. In a
+    /// lossless queue, waits for room.
     ///
-    /// A reservation that is dropped without [`Reservation::publish`] is published anyway
-    /// (with whatever bytes it holds): an unpublished reservation would stall every reader
-    /// at it forever. Fails with [`QueueError::GuardHeld`] when it would reach a message a
-    /// zero-copy guard made through this `Ring` still holds.
-    pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, QueueError> {
+    /// A reservation that is dropped without [`Reservation::publish`] is abandoned:
+    /// readers skip it (fastipc readers report `Abandoned(n)`). Fails with
+    /// [`SendError::GuardHeld`] when it would reach a message a zero-copy guard made
+    /// through this `Ring` still holds.
+    pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, SendError> {
+        loop {
+            // `None` (full at the deadline) cannot come with no deadline.
+            if let Some(r) = self.reserve_deadline(n, Deadline::NEVER)? {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// [`Ring::reserve`] that gives up at `deadline` while a lossless queue stays full:
+    /// `Ok(None)`.
+    pub fn reserve_deadline(
+        &self,
+        n: usize,
+        deadline: impl Into<Deadline>,
+    ) -> Result<Option<Reservation<'_>>, SendError> {
         if n == 0 || n > self.capacity() {
-            return Err(QueueError::InvalidBatch {
+            return Err(SendError::InvalidBatch {
                 len: n,
                 capacity: self.capacity(),
             });
         }
-        let start = self.claim(n as u64)?;
-        Ok(Reservation {
-            ring: self,
-            start,
-            n: n as u64,
-            published: false,
-        })
+        let deadline = deadline.into();
+        loop {
+            return match self.claim(n as u64, deadline, None) {
+                Ok(start) => Ok(Some(Reservation {
+                    ring: self,
+                    start,
+                    n: n as u64,
+                    published: false,
+                })),
+                Err(Refused::Full) if deadline.is_never() => continue,
+                Err(Refused::Full) => Ok(None),
+                Err(Refused::Guard(held)) => Err(self.guard_held(held, n as u64)),
+            };
+        }
     }
 
     /// Sends `bytes` (a non-zero multiple of the element size, at most a capacity's
-    /// worth) as one reservation; returns its index.
-    pub fn send_bytes(&self, bytes: &[u8]) -> Result<u64, QueueError> {
+    /// worth) as one reservation; returns its index. In a lossless queue, waits for room.
+    pub fn send_bytes(&self, bytes: &[u8]) -> Result<u64, SendError> {
         let es = self.element_size();
         if !bytes.len().is_multiple_of(es) {
-            return Err(QueueError::InvalidElementSize {
-                size: bytes.len(),
-                reason: "a message must be a whole number of elements",
+            return Err(SendError::NotWholeElements {
+                len: bytes.len(),
+                element_size: es,
             });
         }
         let mut r = self.reserve(bytes.len() / es)?;
@@ -471,13 +700,13 @@ impl Ring {
     /// Reads the reservation at `*cursor` into `out` (replacing its contents) and
     /// advances the cursor past it. `Err(Empty)` when nothing new is published;
     /// `Err(Lagged(n))` when producers overwrote what this reader had not read (`n`
-    /// positions, see [`RecvError::Lagged`]; the cursor then points at the oldest
+    /// positions, see [`TryRecvError::Lagged`]; the cursor then points at the oldest
     /// reservation still available); `Err(Corrupt)` for a slot no producer can have
     /// written (skipped). A cursor of any value is safe.
-    pub fn read(&self, cursor: &mut u64, out: &mut Vec<u8>) -> Result<ReadInfo, RecvError> {
+    pub fn read(&self, cursor: &mut u64, out: &mut Vec<u8>) -> Result<ReadInfo, TryRecvError> {
         out.clear();
         let (next, result) = match self.raw.locate(*cursor) {
-            Locate::Empty { cursor } => (cursor, Err(RecvError::Empty)),
+            Locate::Empty { cursor } => (cursor, Err(TryRecvError::Empty)),
             Locate::Skip { cursor, error } => (cursor, Err(error)),
             Locate::Found { start, end } => {
                 self.copy_out(start, end, out);
@@ -503,7 +732,7 @@ impl Ring {
         &self,
         cursor: &SharedCursor,
         out: &mut Vec<u8>,
-    ) -> Result<ReadInfo, RecvError> {
+    ) -> Result<ReadInfo, TryRecvError> {
         let claimed = cursor.claim(&self.raw, |start, end| {
             out.clear();
             self.copy_out(start, end, out);
@@ -525,13 +754,13 @@ impl Ring {
     /// ```
     /// use std::time::Duration;
     /// use fastipc::Deadline;
-    /// use fastipc::queue::{RecvError, Ring, RingSpec, WaitStrategy};
+    /// use fastipc::queue::{RecvTimeoutError, Ring, RingSpec, WaitStrategy};
     ///
     /// let ring = Ring::local(&RingSpec::new(8, 8))?;
     /// let (mut cursor, mut buf) = (0, Vec::new());
     /// let soon = Deadline::after(Duration::from_millis(5));
     /// let waited = ring.read_deadline(&mut cursor, &mut buf, &WaitStrategy::default(), soon);
-    /// assert_eq!(waited, Err(RecvError::Timeout));
+    /// assert_eq!(waited, Err(RecvTimeoutError::Timeout));
     /// ring.send_bytes(&7u64.to_le_bytes())?;
     /// let info = ring.read_deadline(&mut cursor, &mut buf, &WaitStrategy::default(), Deadline::NEVER)?;
     /// assert_eq!((info.index, buf.as_slice()), (0, &7u64.to_le_bytes()[..]));
@@ -542,9 +771,11 @@ impl Ring {
         cursor: &mut u64,
         out: &mut Vec<u8>,
         strategy: &WaitStrategy,
-        deadline: Deadline,
-    ) -> Result<ReadInfo, RecvError> {
-        wait_for(&self.raw, strategy, deadline, |_| self.read(cursor, out))
+        deadline: impl Into<Deadline>,
+    ) -> Result<ReadInfo, RecvTimeoutError> {
+        wait_for(&self.raw, strategy, deadline.into(), |_| {
+            self.read(cursor, out)
+        })
     }
 
     /// [`Ring::read_shared`] that waits as [`Ring::read_deadline`] does.
@@ -553,9 +784,9 @@ impl Ring {
         cursor: &SharedCursor,
         out: &mut Vec<u8>,
         strategy: &WaitStrategy,
-        deadline: Deadline,
-    ) -> Result<ReadInfo, RecvError> {
-        wait_for(&self.raw, strategy, deadline, |_| {
+        deadline: impl Into<Deadline>,
+    ) -> Result<ReadInfo, RecvTimeoutError> {
+        wait_for(&self.raw, strategy, deadline.into(), |_| {
             self.read_shared(cursor, out)
         })
     }
@@ -643,13 +874,13 @@ impl Reservation<'_> {
     /// Copies `bytes` into the reservation at byte `offset`. When the reservation was
     /// lapped ([`Reservation::is_lapped`]) nothing is written (that would tear the newer
     /// message) and this still returns `Ok`.
-    pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), QueueError> {
+    pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), SendError> {
         let reserved = self.byte_len();
         if offset
             .checked_add(bytes.len())
             .is_none_or(|end| end > reserved)
         {
-            return Err(QueueError::WriteOutOfBounds {
+            return Err(SendError::WriteOutOfBounds {
                 offset,
                 len: bytes.len(),
                 reserved,
@@ -678,20 +909,69 @@ impl Reservation<'_> {
 }
 
 impl Drop for Reservation<'_> {
+    /// Abandons an unpublished reservation: readers skip it (a skip marker, raw.rs
+    /// "Abandoned claims") instead of reading whatever bytes it holds.
     fn drop(&mut self) {
         if !self.published {
-            self.ring.raw.publish(self.start, self.n);
+            self.ring.raw.abandon(self.start, self.n, None);
         }
+    }
+}
+
+/// An endpoint's entry in a queue's endpoint table ([`Ring::register`]); dropping it
+/// deregisters the endpoint.
+#[derive(Debug)]
+pub struct Registration<'a> {
+    table: Table,
+    entry: usize,
+    position: u64,
+    consumer: bool,
+    _ring: core::marker::PhantomData<&'a Ring>,
+}
+
+impl Registration<'_> {
+    /// The entry number (as `fastipc inspect` lists it).
+    pub fn entry(&self) -> usize {
+        self.entry
+    }
+
+    /// A consumer's published position; for a new lossless consumer, where it must start
+    /// reading (the registration may have raised the position asked for to the floor).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Publishes a consumer's position: every message before `position` was read. In a
+    /// lossless queue producers may then overwrite them. Call it every few messages and
+    /// before waiting; wakes producers blocked on a full queue.
+    pub fn publish(&mut self, position: u64, count: u64) {
+        if position != self.position {
+            self.position = position;
+            self.table.publish_position(self.entry, position, count);
+        }
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.table
+            .deregister(self.entry, self.consumer.then_some(self.position));
     }
 }
 
 /// Writes a fresh queue over `mem` exactly as the handshake's winner does, then marks it
 /// ready: marker, `reserved = 0`, `last_published = MAX`, capacity, element size, items
 /// per slot 1, fingerprint, every slot `(MAX, 1)`, the type trailer, `init_state = 3`.
-fn init_queue(mem: &MemRef<'_>, geometry: &Geometry, fingerprint: u64, type_name: Option<&str>) {
+fn init_queue(mem: &MemRef<'_>, geometry: &Geometry, spec: &RingSpec, type_name: Option<&str>) {
+    let fingerprint = spec.fingerprint;
     let Ok(header) = Header::from_mem(mem) else {
         return;
     };
+    if Table::init(mem, geometry.endpoints_offset()) {
+        header
+            .flags
+            .store(FLAG_ENDPOINTS | spec.mode.flag(), Release);
+    }
     header.magic.store(MAGIC, Release);
     header.reserved.store(0, Release);
     header.last_published.store(INVALID_INDEX, Release);
@@ -718,13 +998,13 @@ fn init_queue(mem: &MemRef<'_>, geometry: &Geometry, fingerprint: u64, type_name
     header.init_state.store(init_state::READY, SeqCst);
 }
 
-fn truncated(name: &str, e: ShmError) -> QueueError {
+fn truncated(name: &str, e: ShmError) -> OpenError {
     match e {
-        ShmError::TooSmall { size, .. } => QueueError::Truncated {
+        ShmError::TooSmall { size, .. } => OpenError::Truncated {
             name: name.to_owned(),
             size,
         },
-        e => QueueError::Shm(e),
+        e => OpenError::Shm(e),
     }
 }
 
@@ -738,7 +1018,7 @@ enum Handshake {
     /// 0, 2, or a legacy header not filled in yet: the creator has not finished.
     Pending,
     /// Not a handshake state at all.
-    Corrupt(QueueError),
+    Corrupt(OpenError),
 }
 
 /// Classifies `snap.init_state`; attaching ([`wait_ready`]) and inspecting
@@ -749,7 +1029,7 @@ fn handshake(snap: &HeaderSnapshot, name: &str) -> Handshake {
         init_state::LEGACY if snap.capacity != 0 && snap.element_size != 0 => {
             Handshake::LegacyReady
         }
-        s if s > init_state::READY => Handshake::Corrupt(QueueError::CorruptHeader {
+        s if s > init_state::READY => Handshake::Corrupt(OpenError::CorruptHeader {
             name: name.to_owned(),
             reason: format!("init_state is {s}, not a handshake state (0..=3)"),
         }),
@@ -758,7 +1038,7 @@ fn handshake(snap: &HeaderSnapshot, name: &str) -> Handshake {
 }
 
 /// The attacher's side of the handshake: wait (bounded) for `init_state == 3`.
-fn wait_ready(header: &Header, name: &str) -> Result<(), QueueError> {
+fn wait_ready(header: &Header, name: &str) -> Result<(), OpenError> {
     let start = Instant::now();
     let mut state;
     loop {
@@ -772,7 +1052,7 @@ fn wait_ready(header: &Header, name: &str) -> Result<(), QueueError> {
         }
         let waited = start.elapsed();
         if waited >= READY_TIMEOUT {
-            return Err(QueueError::NotReady {
+            return Err(OpenError::NotReady {
                 name: name.to_owned(),
                 state,
                 waited,
@@ -788,10 +1068,10 @@ pub(crate) fn validate(
     snap: &HeaderSnapshot,
     file_size: u64,
     name: &str,
-) -> Result<Geometry, QueueError> {
+) -> Result<Geometry, OpenError> {
     let name_s = || name.to_owned();
     if snap.pad_52 != 0 {
-        return Err(QueueError::CorruptHeader {
+        return Err(OpenError::CorruptHeader {
             name: name_s(),
             reason: format!(
                 "bytes 52..56 hold {:#x}; they must be 0 (peers read init_state as a u64)",
@@ -800,14 +1080,14 @@ pub(crate) fn validate(
         });
     }
     if !snap.has_slq_prefix() {
-        return Err(QueueError::BadMagic {
+        return Err(OpenError::BadMagic {
             name: name_s(),
             found: snap.magic,
         });
     }
     let unknown = snap.features() & !KNOWN_FEATURES;
     if unknown != 0 {
-        return Err(QueueError::UnknownFeatures {
+        return Err(OpenError::UnknownFeatures {
             name: name_s(),
             magic: snap.magic,
             unknown,
@@ -815,7 +1095,7 @@ pub(crate) fn validate(
     }
     let items_per_slot = snap.effective_items_per_slot();
     if (snap.features() & FEATURE_ITEMS_PER_SLOT != 0) != (items_per_slot != 1) {
-        return Err(QueueError::CorruptHeader {
+        return Err(OpenError::CorruptHeader {
             name: name_s(),
             reason: format!(
                 "the marker {:#010x} and items_per_slot {} disagree",
@@ -824,39 +1104,39 @@ pub(crate) fn validate(
         });
     }
     if items_per_slot != 1 {
-        return Err(QueueError::UnsupportedItemsPerSlot {
+        return Err(OpenError::UnsupportedItemsPerSlot {
             name: name_s(),
             items_per_slot,
         });
     }
     if snap.features() & FEATURE_READ_LAST == 0 {
-        return Err(QueueError::ReadLastDisabled {
+        return Err(OpenError::ReadLastDisabled {
             name: name_s(),
             magic: snap.magic,
         });
     }
     if snap.capacity == 0 || !snap.capacity.is_power_of_two() {
-        return Err(QueueError::CapacityNotPowerOfTwo {
+        return Err(OpenError::CapacityNotPowerOfTwo {
             name: name_s(),
             capacity: snap.capacity,
         });
     }
     if snap.element_size == 0 {
-        return Err(QueueError::CorruptHeader {
+        return Err(OpenError::CorruptHeader {
             name: name_s(),
             reason: "the element size is 0".into(),
         });
     }
     let required = snap.required_len();
     if u128::from(file_size) < required {
-        return Err(QueueError::FileTooSmall {
+        return Err(OpenError::FileTooSmall {
             name: name_s(),
             file_size,
             required,
         });
     }
     Geometry::new(snap.capacity as usize, snap.element_size as usize).map_err(|e| {
-        QueueError::CorruptHeader {
+        OpenError::CorruptHeader {
             name: name_s(),
             reason: format!("{e:?}"),
         }
@@ -881,12 +1161,12 @@ fn check_expectations(
     geometry: &Geometry,
     expect: &Expect,
     name: &str,
-) -> Result<(), QueueError> {
+) -> Result<(), OpenError> {
     let trailer = || TypeTrailer::read(mem, geometry.trailer_offset());
     if let Some(requested) = expect.capacity
         && requested != geometry.capacity
     {
-        return Err(QueueError::CapacityMismatch {
+        return Err(OpenError::CapacityMismatch {
             name: name.to_owned(),
             requested,
             found: geometry.capacity,
@@ -895,7 +1175,7 @@ fn check_expectations(
     if let Some(es) = expect.element_size
         && es != geometry.element_size
     {
-        return Err(QueueError::ElementSizeMismatch {
+        return Err(OpenError::ElementSizeMismatch {
             name: name.to_owned(),
             expected: expect.describe(es),
             expected_size: es,
@@ -903,11 +1183,25 @@ fn check_expectations(
             found_size: geometry.element_size,
         });
     }
+    if let Some(requested) = expect.mode {
+        let found = if snap.flags & FLAG_ENDPOINTS != 0 {
+            Mode::from_flags(snap.flags)
+        } else {
+            Mode::Lossy
+        };
+        if requested != found {
+            return Err(OpenError::ModeMismatch {
+                name: name.to_owned(),
+                requested,
+                found,
+            });
+        }
+    }
     if let Some((type_name, fingerprint)) = &expect.ty
         && snap.fingerprint != 0
         && snap.fingerprint != *fingerprint
     {
-        return Err(QueueError::TypeMismatch {
+        return Err(OpenError::TypeMismatch {
             name: name.to_owned(),
             expected: format!("`{type_name}`"),
             expected_fingerprint: *fingerprint,

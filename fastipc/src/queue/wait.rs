@@ -1,4 +1,5 @@
-//! How a blocking receive waits: spin, then yield, then sleep on the queue's futex word
+//! How a blocking receive waits: spin, then yield (unless the deadline is near: see
+//! [`Deadline::allows_yield`]), then sleep on the queue's futex word
 //! (header bytes 56..64, see [`layout`](super::layout)) with a bounded poll interval,
 //! because C++ and Python producers never wake anyone.
 
@@ -6,7 +7,7 @@ use core::sync::atomic::Ordering::{Acquire, SeqCst};
 use std::time::Duration;
 
 use super::raw::RawRing;
-use crate::error::RecvError;
+use crate::error::{RecvTimeoutError, TryRecvError};
 use crate::sys::clock::Deadline;
 use crate::sys::futex;
 
@@ -91,34 +92,40 @@ pub(crate) fn wait_for<R>(
     raw: &RawRing,
     strategy: &WaitStrategy,
     deadline: Deadline,
-    mut attempt: impl FnMut(bool) -> Result<R, RecvError>,
-) -> Result<R, RecvError> {
+    mut attempt: impl FnMut(bool) -> Result<R, TryRecvError>,
+) -> Result<R, RecvTimeoutError> {
     let mut round: u64 = 0;
     loop {
         match attempt(false) {
-            Err(RecvError::Empty) => {}
-            other => return other,
+            Err(TryRecvError::Empty) => {}
+            other => return other.map_err(TryRecvError::timed_out),
         }
         round += 1;
         if strategy.never_sleeps() || round <= u64::from(strategy.spins) {
             core::hint::spin_loop();
             if round.is_multiple_of(64) {
                 if deadline.has_passed() {
-                    return Err(RecvError::Timeout);
+                    return Err(RecvTimeoutError::Timeout);
                 }
                 // Give the CPU away now and then while spinning: a producer that runs on
                 // this same CPU cannot publish while we spin, and `sched_yield` returns
                 // at once when nothing else is runnable here.
-                if !strategy.never_sleeps() {
+                // Not near the deadline: under load a yield may not come back for a
+                // scheduler slice (see `Deadline::allows_yield`).
+                if !strategy.never_sleeps() && deadline.allows_yield() {
                     std::thread::yield_now();
                 }
             }
             continue;
         }
         if deadline.has_passed() {
-            return Err(RecvError::Timeout);
+            return Err(RecvTimeoutError::Timeout);
         }
-        if round <= u64::from(strategy.spins) + u64::from(strategy.yields) {
+        // Near the deadline, sleep on the futex (absolute deadline) rather than yield:
+        // a yield under load may not come back before it.
+        if round <= u64::from(strategy.spins) + u64::from(strategy.yields)
+            && deadline.allows_yield()
+        {
             std::thread::yield_now();
             continue;
         }
@@ -135,8 +142,8 @@ fn sleep_once<R>(
     raw: &RawRing,
     strategy: &WaitStrategy,
     deadline: Deadline,
-    attempt: &mut impl FnMut(bool) -> Result<R, RecvError>,
-) -> Option<Result<R, RecvError>> {
+    attempt: &mut impl FnMut(bool) -> Result<R, TryRecvError>,
+) -> Option<Result<R, RecvTimeoutError>> {
     let header = raw.header();
     // Read before registering: a wake-up after this point changes the word, and
     // FUTEX_WAIT then returns at once instead of sleeping.
@@ -147,8 +154,8 @@ fn sleep_once<R>(
     // or that producer (or a later one) will find the flag set and wake us.
     let _ = header.last_published.load(SeqCst);
     let found = match attempt(true) {
-        Err(RecvError::Empty) => None,
-        other => Some(other),
+        Err(TryRecvError::Empty) => None,
+        other => Some(other.map_err(TryRecvError::timed_out)),
     };
     if found.is_none() {
         let until = deadline.min(Deadline::after(strategy.poll));

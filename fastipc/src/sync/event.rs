@@ -6,13 +6,18 @@
 //! - **wait**: return at once when the word is non-zero; else spin briefly, then sleep on
 //!   `FUTEX_WAIT(word, 0)` until set or the deadline passes.
 //!
+//! Every return of a wait (the first check, each spin poll, each check after a sleep,
+//! the last check at the deadline) is an acquire load that reads a non-zero word; `set`
+//! is a release (acq-rel) swap. So whatever a thread wrote before `set` is visible to a
+//! thread whose wait returned: "write data; set() — wait(); read data" is race-free.
+//!
 //! The Python peer stores 1 and always wakes everyone, and sleeps with
 //! `FUTEX_WAIT(word, 0)` too, so fastipc and Python processes can share an event.
 
 use core::fmt;
 use core::hint::spin_loop;
 use core::sync::atomic::AtomicU32;
-use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::time::Duration;
 
 use super::SPIN_LIMIT;
@@ -43,7 +48,7 @@ const TIMED_OUT: TimedOut = TimedOut { object: "event" };
 #[derive(Clone, Copy)]
 pub struct Event<'a> {
     hdr: RawHeader<'a, EVENT_SIZE>,
-    scope: Scope,
+    pub(super) scope: Scope,
 }
 
 impl<'a> Event<'a> {
@@ -110,7 +115,7 @@ impl<'a> Event<'a> {
     }
 
     #[inline(always)]
-    fn word(&self) -> &'a AtomicU32 {
+    pub(super) fn word(&self) -> &'a AtomicU32 {
         self.hdr.word::<0>()
     }
 
@@ -118,7 +123,10 @@ impl<'a> Event<'a> {
     fn wait_slow(&self, deadline: Deadline) -> Result<(), TimedOut> {
         if !deadline.has_passed() {
             for _ in 0..SPIN_LIMIT {
-                if self.word().load(Relaxed) != 0 {
+                // Every return is an acquire load that reads the set (or a later one),
+                // so the caller sees whatever was written before `set` (its swap is
+                // release). A relaxed load here would return without that guarantee.
+                if self.is_set() {
                     return Ok(());
                 }
                 spin_loop();
@@ -177,8 +185,48 @@ mod tests {
         e.clear();
         assert!(!e.is_set());
         // Python's set value is 1; any non-zero counts as set.
-        r.mem().atomic_u32(0).unwrap().store(7, Relaxed);
+        r.mem()
+            .atomic_u32(0)
+            .unwrap()
+            .store(7, core::sync::atomic::Ordering::Relaxed);
         assert!(e.is_set());
+    }
+
+    /// A plain (non-atomic) cell handed between threads; the test's point is whether
+    /// the event orders the accesses (Miri reports a data race when it does not).
+    struct Unsync(std::cell::UnsafeCell<u64>);
+    // SAFETY: the test accesses the cell from two threads only in the order the event
+    // is meant to impose (write, set; wait, read), which is what it checks.
+    unsafe impl Sync for Unsync {}
+
+    impl Unsync {
+        fn ptr(&self) -> *mut u64 {
+            self.0.get()
+        }
+    }
+
+    /// "write data; set()" on one thread, "wait(); read data" on another: every return
+    /// of a wait must acquire the set, on the spin path as on the sleep path. Under Miri
+    /// the waiter is scheduled to meet the set on every path, and a relaxed return is
+    /// reported as a data race on the cell.
+    #[test]
+    fn wait_acquires_the_writes_before_set() {
+        for _ in 0..if cfg!(miri) { 8 } else { 200 } {
+            let r = Region::heap(4);
+            let e = Event::init(r.mem()).unwrap().with_scope(Scope::Private);
+            let data = Unsync(std::cell::UnsafeCell::new(0));
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // SAFETY: only this thread writes, before `set`; the reader reads
+                    // only after its `wait` returned (what the test checks).
+                    unsafe { *data.ptr() = 42 };
+                    e.set();
+                });
+                e.wait();
+                // SAFETY: `wait` returned, so the write before `set` happened before.
+                assert_eq!(unsafe { *data.ptr() }, 42);
+            });
+        }
     }
 
     #[test]

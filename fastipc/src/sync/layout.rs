@@ -34,11 +34,20 @@
 //! [`Semaphore::init`](super::Semaphore::init) and never touched again.
 //!
 //! ## Mutex
+//! Each byte range below is only ever accessed with one width (the token as a u64, the
+//! rest as u32s), so no atomic access overlaps another of a different size.
+//!
 //! | off | size | field | bits |
 //! |---|---|---|---|
-//! | 24 (header 8-aligned) or 28 (header 4 mod 8) | 8 | owner identity ([`mutex_identity_offset`], [`OwnerIdentity`]) | bits 63..32: the fastipc holder's process id; bits 31..0: the low 32 bits of its start time (clock ticks after boot, `/proc/PID/stat` field 22; 0 if unknown). The whole word is 0 when no fastipc holder is recorded. Accessed only as one atomic u64: stored (release) by a fastipc locker after the namespace, cleared before the state is released, and the word a dead holder's lock is taken over with (one compare-and-swap) |
-//! | 40 | 4 | owner pid namespace ([`OFF_MUTEX_OWNER_NS`]) | all 32 bits: the inode number of the holder's `/proc/self/ns/pid` (the kernel numbers them with 32 bits); 0 when it could not be read. Stored by a fastipc locker *before* its identity; left in place on unlock, so it means something only while the identity word is non-zero |
-//! | 24..28 or 32..36 (the 4 bytes of 24..36 the identity does not cover), 36..40, 44..64 | 28 | unused | 0 |
+//! | 24 (header 8-aligned) or 28 (header 4 mod 8) | 8 | owner token ([`mutex_token_offset`]) | bits 63..1: a generation counter, bumped by every fastipc acquisition (a lock, or the takeover of a dead holder's lock); bit 0 ([`MUTEX_TOKEN_PUBLISHED`]): set while a fastipc holder is recorded in the side words below. 0 in a fresh header. Accessed only as one atomic u64: published (release) by a fastipc locker *after* the side words, unpublished (same generation, bit 0 clear) before the state is released, and the word a dead holder's lock is taken over with (one compare-and-swap from the value the waiter judged) |
+//! | 36 | 4 | owner pid ([`OFF_MUTEX_OWNER_ID_PID`]) | all 32 bits: the process id of the fastipc holder the token names (side word) |
+//! | 40 | 4 | owner pid namespace ([`OFF_MUTEX_OWNER_NS`]) | all 32 bits: the inode number of that holder's `/proc/self/ns/pid` (the kernel numbers them with 32 bits); 0 when it could not be read (side word) |
+//! | 44 | 4 | owner start time ([`OFF_MUTEX_OWNER_START`]) | all 32 bits: the low 32 bits of that holder's start time (clock ticks after boot, `/proc/PID/stat` field 22; 0 if unknown) (side word) |
+//! | 24..28 or 32..36 (the 4 bytes of 24..36 the token does not cover), 48..64 | 20 | unused | 0 |
+//!
+//! The side words are stored (release) before the token is published and left in place
+//! on unlock: they describe a holder only while the token's bit 0 is set, and only the
+//! acquisition that published that token (see [`crate::sync::mutex`], "Dead owners").
 //!
 //! ## Semaphore
 //! | off | size | field | bits |
@@ -97,9 +106,17 @@ pub const OFF_SEM_MADE_BY: usize = 28;
 /// The creator mark of a semaphore fastipc initialised: `"FIPC"` in memory order. A
 /// semaphore the Python package created has 0 there.
 pub const SEMAPHORE_MADE_BY_FASTIPC: u32 = u32::from_le_bytes(*b"FIPC");
-/// Offset of the mutex's owner pid namespace (fastipc only): the pid namespace of the
-/// holder its owner identity names.
+/// Offset of the mutex's owner pid (fastipc only, a side word of the owner token): the
+/// process id of the holder the published token names.
+pub const OFF_MUTEX_OWNER_ID_PID: usize = 36;
+/// Offset of the mutex's owner pid namespace (fastipc only, a side word of the owner
+/// token): the pid namespace of the holder the published token names.
 pub const OFF_MUTEX_OWNER_NS: usize = 40;
+/// Offset of the mutex's owner start time (fastipc only, a side word of the owner
+/// token): the low 32 bits of the start time of the holder the published token names.
+pub const OFF_MUTEX_OWNER_START: usize = 44;
+/// Bit 0 of the mutex's owner token: set while a fastipc holder is recorded.
+pub const MUTEX_TOKEN_PUBLISHED: u64 = 1;
 /// First offset of the reserved area (mutex and semaphore).
 pub const OFF_RESERVED: usize = 24;
 
@@ -110,10 +127,10 @@ pub const MUTEX_LOCKED: u32 = 1;
 /// Mutex state: held, and waiters may sleep on the state word (the unlocker must wake one).
 pub const MUTEX_CONTENDED: u32 = 2;
 
-/// Offset of the mutex's owner identity (a u64) for a header at address `addr`: 24 when
+/// Offset of the mutex's owner token (a u64) for a header at address `addr`: 24 when
 /// `addr` is 8-aligned (every mapped segment), else 28. Both lie in the reserved area,
 /// which the Python peer never touches once the mutex exists.
-pub const fn mutex_identity_offset(addr: usize) -> usize {
+pub const fn mutex_token_offset(addr: usize) -> usize {
     if addr.is_multiple_of(8) { 24 } else { 28 }
 }
 
@@ -186,12 +203,12 @@ impl<'a> RawHeader<'a, MUTEX_SIZE> {
     }
 
     /// Writes 0 into every u32 from offset 4 to the end, except the 8 bytes of the mutex
-    /// identity word when `skip_identity` (an `init` then clears it as a u64: the word is
-    /// only ever accessed with one width).
-    pub(crate) fn zero_after_magic(&self, skip_identity: bool) {
-        let identity = mutex_identity_offset(self.addr());
+    /// token when `skip_token` (a mutex `init` then clears it as a u64: the token's bytes
+    /// are only ever accessed with one width).
+    pub(crate) fn zero_after_magic(&self, skip_token: bool) {
+        let token = mutex_token_offset(self.addr());
         for off in (OFF_FLAGS..MUTEX_SIZE).step_by(4) {
-            if skip_identity && (identity..identity + 8).contains(&off) {
+            if skip_token && (token..token + 8).contains(&off) {
                 continue;
             }
             if let Some(w) = self.word_at(off) {
@@ -200,15 +217,27 @@ impl<'a> RawHeader<'a, MUTEX_SIZE> {
         }
     }
 
-    /// The mutex's owner identity word (see [`mutex_identity_offset`]).
+    /// The mutex's owner token (see [`mutex_token_offset`]).
     #[inline(always)]
-    pub(crate) fn identity(&self) -> &'a AtomicU64 {
-        let off = mutex_identity_offset(self.addr());
+    pub(crate) fn token(&self) -> &'a AtomicU64 {
+        let off = mutex_token_offset(self.addr());
         // SAFETY: the header is 4-aligned and MUTEX_SIZE (64) bytes long (checked in
         // `new`); `off` is 24 when the base is 8-aligned and 28 when it is 4 mod 8, so
         // base + off is 8-aligned and off + 8 <= 36 <= 64. Valid for 'a and only
         // accessed atomically, as a u64, by fastipc (MemRef contract).
         unsafe { AtomicU64::from_ptr(self.base.as_ptr().wrapping_add(off).cast()) }
+    }
+
+    /// The fastipc holder the mutex's token names, if it is published (the side words
+    /// read one by one: a snapshot only while nothing changes).
+    pub(crate) fn owner_identity(&self) -> Option<OwnerIdentity> {
+        if self.token().load(Acquire) & MUTEX_TOKEN_PUBLISHED == 0 {
+            return None;
+        }
+        Some(OwnerIdentity {
+            pid: self.word::<OFF_MUTEX_OWNER_ID_PID>().load(Acquire),
+            start_time_low: self.word::<OFF_MUTEX_OWNER_START>().load(Acquire),
+        })
     }
 }
 
@@ -233,7 +262,8 @@ impl OwnerIdentity {
         }
     }
 
-    /// Decodes an identity word; `None` for 0 (no fastipc holder).
+    /// Decodes `pid << 32 | start_time_low` (a compact form for tools; the mutex header
+    /// keeps the two halves in side words of its owner token); `None` for 0.
     pub const fn from_word(word: u64) -> Option<OwnerIdentity> {
         if word == 0 {
             None
@@ -245,7 +275,7 @@ impl OwnerIdentity {
         }
     }
 
-    /// Encodes the identity as stored in the header.
+    /// Encodes the identity as `pid << 32 | start_time_low`.
     pub const fn to_word(self) -> u64 {
         ((self.pid as u64) << 32) | self.start_time_low as u64
     }
@@ -265,7 +295,8 @@ pub struct MutexInfo {
     pub owner_pid: u32,
     /// `CLOCK_REALTIME` ns of an acquisition (informative).
     pub last_acquired_ns: u64,
-    /// The fastipc holder's identity, if a fastipc process holds the lock.
+    /// The fastipc holder's identity, if a fastipc process holds the lock (its owner
+    /// token is published).
     pub owner_identity: Option<OwnerIdentity>,
     /// The pid namespace of the holder `owner_identity` names (the inode number of its
     /// `/proc/self/ns/pid`); 0 when unknown. Left in place on unlock: meaningful only
@@ -301,7 +332,7 @@ impl MutexInfo {
             state: h.word::<OFF_MUTEX_STATE>().load(Acquire),
             owner_pid: h.word::<OFF_MUTEX_OWNER>().load(Acquire),
             last_acquired_ns: h.last_acquired_ns(),
-            owner_identity: OwnerIdentity::from_word(h.identity().load(Acquire)),
+            owner_identity: h.owner_identity(),
             owner_pid_namespace: h.word::<OFF_MUTEX_OWNER_NS>().load(Acquire),
         }
     }
@@ -405,12 +436,18 @@ mod tests {
     }
 
     #[test]
-    fn identity_offset_stays_in_the_reserved_area() {
+    fn token_offset_stays_in_the_reserved_area_clear_of_the_side_words() {
         for base in [0usize, 4, 8, 12, 4096, 4100] {
-            let off = mutex_identity_offset(base);
-            assert!(off >= OFF_RESERVED && off + 8 <= MUTEX_SIZE);
+            let off = mutex_token_offset(base);
+            assert!(off >= OFF_RESERVED && off + 8 <= OFF_MUTEX_OWNER_ID_PID);
             assert_eq!((base + off) % 8, 0);
         }
+        let sides = [
+            OFF_MUTEX_OWNER_ID_PID,
+            OFF_MUTEX_OWNER_NS,
+            OFF_MUTEX_OWNER_START,
+        ];
+        assert_eq!(sides, [36, 40, 44]);
         let id = OwnerIdentity {
             pid: 1234,
             start_time_low: 99,
@@ -419,8 +456,26 @@ mod tests {
         assert_eq!(OwnerIdentity::from_word(0), None);
     }
 
-    /// The bytes of a 64-byte header at `mem` (read atomically, word by word).
-    fn bytes(mem: MemRef<'_>) -> Vec<u8> {
+    /// The bytes of a 64-byte mutex header at `mem`, each field read atomically at the
+    /// one width it is accessed with (the token as a u64, everything else as u32s).
+    fn mutex_bytes(mem: MemRef<'_>) -> Vec<u8> {
+        let token = mutex_token_offset(mem.as_ptr() as usize);
+        let mut b = Vec::new();
+        let mut off = 0;
+        while off < 64 {
+            if off == token {
+                b.extend(mem.atomic_u64(off).unwrap().load(Acquire).to_le_bytes());
+                off += 8;
+            } else {
+                b.extend(mem.atomic_u32(off).unwrap().load(Acquire).to_le_bytes());
+                off += 4;
+            }
+        }
+        b
+    }
+
+    /// The bytes of a 64-byte semaphore header at `mem` (every field is a u32).
+    fn semaphore_bytes(mem: MemRef<'_>) -> Vec<u8> {
         (0..64)
             .step_by(4)
             .flat_map(|off| mem.atomic_u32(off).unwrap().load(Acquire).to_le_bytes())
@@ -435,35 +490,39 @@ mod tests {
     #[test]
     fn init_writes_only_the_documented_bytes_over_any_previous_contents() {
         use crate::sync::{Mutex, Semaphore};
-        let mut buf = [u64::MAX; 9];
-        let all: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
         for base in [0, 4] {
+            // A fresh buffer of 0xFF bytes per header (written before any atomic access,
+            // so no byte is accessed atomically at two widths).
+            let mut buf = [u64::MAX; 9];
+            let all: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
             let mem = MemRef::from_mut(&mut all[base..base + 64]);
-            for off in (0..64).step_by(4) {
-                mem.atomic_u32(off).unwrap().store(u32::MAX, Relaxed);
-            }
             let m = Mutex::init(mem).unwrap();
-            assert_eq!(nonzero(&bytes(mem)), [0, 1, 2, 3], "only the magic");
-            // Held by this process: state, owner, identity (at 24 or 28), namespace.
+            assert_eq!(nonzero(&mutex_bytes(mem)), [0, 1, 2, 3], "only the magic");
+            // Held by this process: state, owner, token (at 24 or 28), side words.
             let guard = m.try_lock().unwrap();
-            let ident = mutex_identity_offset(mem.as_ptr() as usize);
-            let b = bytes(mem);
+            let token = mutex_token_offset(mem.as_ptr() as usize);
+            let b = mutex_bytes(mem);
             for i in nonzero(&b) {
-                let documented = i < 16
-                    || (ident..ident + 8).contains(&i)
-                    || (OFF_MUTEX_OWNER_NS..OFF_MUTEX_OWNER_NS + 4).contains(&i);
+                let documented = i < 16 || (token..token + 8).contains(&i) || (36..48).contains(&i);
                 assert!(documented, "byte {i} of a held mutex (base {base})");
             }
             assert_eq!(
                 &b[OFF_MUTEX_OWNER..OFF_MUTEX_OWNER + 4],
                 std::process::id().to_le_bytes()
             );
+            assert_eq!(
+                &b[OFF_MUTEX_OWNER_ID_PID..OFF_MUTEX_OWNER_ID_PID + 4],
+                std::process::id().to_le_bytes()
+            );
+            assert_eq!(b[token] & 1, 1, "the token is published");
             drop(guard);
-            for off in (0..64).step_by(4) {
-                mem.atomic_u32(off).unwrap().store(u32::MAX, Relaxed);
-            }
+            assert_eq!(mutex_bytes(mem)[token] & 1, 0, "unpublished by the unlock");
+
+            let mut buf = [u64::MAX; 9];
+            let all: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
+            let mem = MemRef::from_mut(&mut all[base..base + 64]);
             Semaphore::init(mem, 7).unwrap();
-            let b = bytes(mem);
+            let b = semaphore_bytes(mem);
             assert_eq!(&b[0..4], b"AMES");
             assert_eq!(&b[8..12], 7u32.to_le_bytes());
             assert_eq!(&b[OFF_SEM_MADE_BY..OFF_SEM_MADE_BY + 4], b"FIPC");

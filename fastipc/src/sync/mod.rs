@@ -16,6 +16,13 @@
 //! Every wait spins briefly (bounded, with [`core::hint::spin_loop`]) before sleeping on a
 //! futex, and every timeout is total: one absolute deadline covers all retries.
 //!
+//! Every wait returns only after an acquire operation that read the releasing side's
+//! store (the unlock's release swap, a post's CAS, `set`'s swap), on every path: the
+//! first attempt, each spin poll, each check after a sleep, a dead owner's takeover. So
+//! "write data; unlock / post / set — lock / wait; read data" is free of data races. The
+//! Miri run and the loom models that check this, and what they leave out, are in
+//! `docs/CHECKING.md`.
+//!
 //! Where the Python peer has defects (listed in LAYOUT.md), fastipc keeps the layout and
 //! fixes the behaviour on its side: two threads may share a mutex; the owner id is
 //! cleared before the lock is released; a semaphore waiter always takes an available
@@ -26,10 +33,12 @@ pub mod event;
 pub mod layout;
 pub mod mutex;
 pub mod semaphore;
+mod wait_async;
 
 pub use event::Event;
 pub use mutex::{LockError, Mutex, MutexGuard, OWNER_CHECK_INTERVAL, OwnerDied};
 pub use semaphore::{SEMAPHORE_RECHECK_INTERVAL, Semaphore};
+pub use wait_async::{EventWait, SemaphoreWait};
 
 /// How many `spin_loop` rounds a waiter spends re-checking before it sleeps. Waking a
 /// sleeper on the other core costs tens of microseconds; this spins a few.

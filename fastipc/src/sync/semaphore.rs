@@ -25,6 +25,13 @@
 //! nobody; A takes one token and B sleeps beside an available token — cannot happen
 //! between fastipc processes: the second post sees `sleepers > 0` and wakes B.
 //!
+//! ## Orderings of the data handed over
+//! Every way out of a wait with a token is `try_wait`'s successful CAS, which is acquire,
+//! and every post adds with a sequentially consistent (so release) CAS: a waiter that took
+//! a token reads the count's release sequence, so what a poster wrote before `post` is
+//! visible to the waiter once its wait returns. (Which poster's writes: only those of the
+//! posts before the value its CAS read — a semaphore counts, it does not pair.)
+//!
 //! A Python poster does not know about `sleepers` and wakes only when the count leaves 0.
 //! To cover that, a fastipc waiter that takes a token and leaves more behind wakes one
 //! more registered sleeper, and sleepers re-check the count every
@@ -66,7 +73,7 @@ pub const SEMAPHORE_RECHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// The re-check slice in use. Unit tests disable the safety net, so that a lost wake-up
 /// between fastipc waiters shows up as a hang (caught by the tests' deadlines) instead of
 /// a 50 ms delay.
-const RECHECK: Duration = if cfg!(test) {
+pub(super) const RECHECK: Duration = if cfg!(test) {
     Duration::from_secs(3600)
 } else {
     SEMAPHORE_RECHECK_INTERVAL
@@ -97,8 +104,8 @@ const TIMED_OUT: TimedOut = TimedOut {
 /// ```
 #[derive(Clone, Copy)]
 pub struct Semaphore<'a> {
-    hdr: RawHeader<'a, SEMAPHORE_SIZE>,
-    scope: Scope,
+    pub(super) hdr: RawHeader<'a, SEMAPHORE_SIZE>,
+    pub(super) scope: Scope,
 }
 
 impl<'a> Semaphore<'a> {
@@ -238,19 +245,19 @@ impl<'a> Semaphore<'a> {
     }
 
     #[inline(always)]
-    fn count(&self) -> &'a AtomicU32 {
+    pub(super) fn count(&self) -> &'a AtomicU32 {
         self.hdr.word::<OFF_SEM_COUNT>()
     }
 
     #[inline(always)]
-    fn sleepers(&self) -> &'a AtomicU32 {
+    pub(super) fn sleepers(&self) -> &'a AtomicU32 {
         self.hdr.word::<OFF_SEM_SLEEPERS>()
     }
 
     /// After taking a token and leaving more: wake one more registered sleeper, in case
     /// a poster (a Python one) did not.
     #[inline]
-    fn pass_on(&self) {
+    pub(super) fn pass_on(&self) {
         if self.sleepers().load(Relaxed) > 0 {
             futex::wake(self.count(), 1, self.scope);
         }
@@ -421,9 +428,12 @@ mod tests {
         // wait without a deadline, and unit tests re-check the count only once an hour
         // (RECHECK), so only the posts' wake-ups can end their sleep; the watchdog's bound
         // is on the test's wait, not a claim about speed.
-        let r: &'static Region = Box::leak(Box::new(sem(0)));
+        // Shared with the watchdog thread, which may outlive the test if it fails.
+        let r = std::sync::Arc::new(sem(0));
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let r2 = r.clone();
+        let thread = std::thread::spawn(move || {
+            let r = r2;
             let s = Semaphore::attach(r.mem()).unwrap();
             std::thread::scope(|sc| {
                 let a = sc.spawn(|| s.wait());
@@ -442,6 +452,7 @@ mod tests {
         });
         rx.recv_timeout(Duration::from_secs(60))
             .expect("a waiter was never woken: lost wake-up");
+        thread.join().unwrap();
         assert_eq!(Semaphore::attach(r.mem()).unwrap().value(), 0);
     }
 }

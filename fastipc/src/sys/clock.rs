@@ -14,6 +14,11 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// `Duration::MAX` means "wait forever", and no arithmetic may overflow on the way.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+/// How much time must remain before a deadline for a wait to yield the CPU rather than
+/// sleep (see [`Deadline::allows_yield`]): longer than the scheduler slice a busy core
+/// may hand to another task (CFS/EEVDF: up to a few milliseconds).
+pub(crate) const YIELD_SLACK: Duration = Duration::from_millis(5);
+
 /// An absolute point on the monotonic clock (`CLOCK_MONOTONIC`), or "never".
 ///
 /// Build one with [`Deadline::after`] from a timeout, then pass it down unchanged through
@@ -33,6 +38,13 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 pub struct Deadline {
     /// `None` means never.
     at: Option<Timespec>,
+}
+
+impl From<Instant> for Deadline {
+    /// [`Deadline::from_instant`]: `recv_deadline(Instant::now() + d)` works.
+    fn from(instant: Instant) -> Deadline {
+        Deadline::from_instant(instant)
+    }
 }
 
 impl Deadline {
@@ -89,6 +101,15 @@ impl Deadline {
         }
     }
 
+    /// Whether a `sched_yield` still fits before the deadline: always for
+    /// [`Deadline::NEVER`], else when more than 5 ms remain. Under CPU load a
+    /// yield can give the core away for a whole scheduler slice (milliseconds), so a
+    /// spin-then-yield wait near its deadline must sleep (futex, absolute deadline)
+    /// instead, or a 1 ms timeout returns milliseconds late.
+    pub(crate) fn allows_yield(&self) -> bool {
+        self.remaining() > YIELD_SLACK
+    }
+
     /// The earlier of two deadlines.
     pub fn min(self, other: Deadline) -> Deadline {
         match (self.at, other.at) {
@@ -110,22 +131,6 @@ impl Deadline {
     }
 }
 
-/// A [`std::time::Instant`] as a deadline (see [`Deadline::from_instant`]), so that the
-/// `*_deadline` methods accept `Instant::now() + timeout`.
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use fastipc::Deadline;
-///
-/// let d = Deadline::from(Instant::now() + Duration::from_secs(60));
-/// assert!(!d.has_passed() && !d.is_never());
-/// ```
-impl From<Instant> for Deadline {
-    fn from(instant: Instant) -> Deadline {
-        Deadline::from_instant(instant)
-    }
-}
-
 /// The current `CLOCK_MONOTONIC` time.
 fn monotonic_now() -> Timespec {
     clock_gettime(ClockId::Monotonic)
@@ -134,6 +139,17 @@ fn monotonic_now() -> Timespec {
 /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch, as the Python peer records it in
 /// the primitives' `last_acquired_ns` fields. Informative only; never used for timing.
 pub(crate) fn realtime_ns() -> u64 {
+    // Miri's isolation has no realtime clock: a stand-in (2021-01-01 plus the monotonic
+    // clock), as informative as the real one for a test run.
+    #[cfg(miri)]
+    let ts = {
+        let mono = clock_gettime(ClockId::Monotonic);
+        Timespec {
+            tv_sec: 1_609_459_200 + mono.tv_sec,
+            tv_nsec: mono.tv_nsec,
+        }
+    };
+    #[cfg(not(miri))]
     let ts = clock_gettime(ClockId::Realtime);
     let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
     let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);

@@ -1,6 +1,7 @@
 //! The syscall layer: the only place that talks to the kernel.
 //!
-//! Everything here is a thin, documented wrapper over [`rustix`]: futex wait and wake,
+//! Everything here is a thin, documented wrapper over [`rustix`]: futex wait and wake
+//! (and `futex_waitv`, for the async [`waiter`](crate::waiter)),
 //! POSIX shared-memory segments, process ids and liveness, and the monotonic clock used
 //! for deadlines.
 //!
@@ -12,3 +13,4 @@ pub(crate) mod clock;
 pub(crate) mod futex;
 pub(crate) mod process;
 pub(crate) mod shm;
+pub(crate) mod waitv;

@@ -128,6 +128,19 @@ impl Segment {
         len: usize,
         init: impl FnOnce(MemRef<'_>),
     ) -> Result<Segment, ShmError> {
+        Segment::create_with_mode(name, len, 0o600, init)
+    }
+
+    /// [`Segment::create`] with the permission bits `mode` (`0o600` always added, bits
+    /// outside `0o666` dropped; the umask does not apply), set before the segment gets
+    /// its name: how segments are shared with other users (see
+    /// [`Registry::with_share_mode`](crate::named::registry::Registry::with_share_mode)).
+    pub fn create_with_mode(
+        name: &str,
+        len: usize,
+        mode: u32,
+        init: impl FnOnce(MemRef<'_>),
+    ) -> Result<Segment, ShmError> {
         validate_name(name)?;
         if len == 0 {
             return Err(ShmError::TooSmall {
@@ -142,7 +155,8 @@ impl Segment {
             Mode::empty(),
         )
         .map_err(|e| ShmError::from_errno(name, "open /dev/shm", e))?;
-        let (fd, temp) = make_unnamed(&dir, name)?;
+        let mode = Mode::from_raw_mode((mode & 0o666) | 0o600);
+        let (fd, temp) = make_unnamed(&dir, name, mode)?;
         reserve(&fd, len, name)?;
         let map = map(&fd, len, name)?;
         let seg = Segment {
@@ -199,6 +213,17 @@ impl Segment {
         len: usize,
         init: impl FnOnce(MemRef<'_>),
     ) -> Result<(Segment, bool), ShmError> {
+        Segment::open_or_create_with_mode(name, len, 0o600, init)
+    }
+
+    /// [`Segment::open_or_create`], creating with the permission bits `mode` (see
+    /// [`Segment::create_with_mode`]).
+    pub fn open_or_create_with_mode(
+        name: &str,
+        len: usize,
+        mode: u32,
+        init: impl FnOnce(MemRef<'_>),
+    ) -> Result<(Segment, bool), ShmError> {
         let mut init = Some(init);
         // Each round trip loses only to a concurrent creator or remover; bound it anyway.
         for _ in 0..1000 {
@@ -209,7 +234,7 @@ impl Segment {
             }
             let Some(f) = init.take() else { break };
             let mut once = Some(f);
-            match Segment::create(name, len, |mem| {
+            match Segment::create_with_mode(name, len, mode, |mem| {
                 if let Some(f) = once.take() {
                     f(mem)
                 }
@@ -365,8 +390,11 @@ impl Drop for TempName<'_> {
 
 /// Makes an unnamed file in `/dev/shm`: `O_TMPFILE` when the kernel has it, else a hidden
 /// uniquely named file (whose name the returned guard removes).
-fn make_unnamed<'d>(dir: &'d OwnedFd, name: &str) -> Result<(OwnedFd, TempName<'d>), ShmError> {
-    let mode = Mode::RUSR | Mode::WUSR;
+fn make_unnamed<'d>(
+    dir: &'d OwnedFd,
+    name: &str,
+    mode: Mode,
+) -> Result<(OwnedFd, TempName<'d>), ShmError> {
     match fs::openat(
         dir,
         ".",
@@ -375,7 +403,7 @@ fn make_unnamed<'d>(dir: &'d OwnedFd, name: &str) -> Result<(OwnedFd, TempName<'
     ) {
         _ if test_knob::no_tmpfile() => {}
         Ok(fd) => {
-            // O_TMPFILE honours the umask; the segment is 0600 whatever it is.
+            // O_TMPFILE honours the umask; the segment gets `mode` whatever it is.
             let _ = fs::fchmod(&fd, mode);
             return Ok((fd, TempName { dir, name: None }));
         }

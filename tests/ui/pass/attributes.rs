@@ -42,6 +42,14 @@ pub struct State {
     pub value: u64,
 }
 
+/// A lossless queue.
+#[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+#[ipc(queue = "fipct-ui-pass-fills", capacity = 4, lossless)]
+pub struct Fill {
+    pub id: u64,
+}
+
 mod private {
     /// Endpoints of a private type get its visibility; unused ones do not warn.
     #[derive(fastipc::IpcMessage, Clone, Copy)]
@@ -111,6 +119,23 @@ fn main() {
             break;
         }
     }
+
+    // The lossless queue: what is sent before the first consumer waits for it, and a
+    // full ring hands the message back.
+    let _ = fastipc::queue::remove("fipct-ui-pass-fills");
+    let fills = Fill::queue().unwrap();
+    assert_eq!(fills.mode(), fastipc::queue::Mode::Lossless);
+    let tx = Fill::producer().unwrap();
+    for id in 0..4 {
+        tx.try_send(&Fill { id }).unwrap();
+    }
+    assert!(tx.try_send(&Fill { id: 4 }).is_err());
+    let mut fill_rx = Fill::consumer().unwrap();
+    for id in 0..4 {
+        assert_eq!(fill_rx.try_recv(), Ok(Fill { id }));
+    }
+    drop((tx, fill_rx, fills));
+    let _ = fastipc::queue::remove("fipct-ui-pass-fills");
 
     let totals: SharedCell<Totals> = Totals::shared().unwrap();
     let before = totals.update(|t| {

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::Ordering;
 
-use fastipc::queue::SlickQueue;
+use fastipc::queue::{Mode, SlickQueue};
 use fastipc::{IpcMessage, Scope};
 use fastipc_bench::affinity::{self, on_cpu};
+use fastipc_bench::asyncq::AsyncPingPong;
 use fastipc_bench::fastq::{self, PingPong};
 use fastipc_bench::floors::{self, SpinLock};
 use fastipc_bench::iox;
@@ -94,6 +95,10 @@ pub(crate) fn run_all(c: Counts, only: &[String]) -> std::io::Result<Book> {
     // 7. Syscalls on the paths that must make none when nobody sleeps.
     if wanted(only, SYSCALL_TITLE) {
         syscalls(&mut book, c)?;
+    }
+    // 8. What pending async receives cost when nothing happens.
+    if wanted(only, IDLE_TITLE) {
+        async_idle(&mut book, c)?;
     }
 
     let t = targets(&book);
@@ -262,25 +267,42 @@ fn queue_case<'a, T: Item + IpcMessage>(
     })
     .variant(FASTIPC_SHARED, move || {
         Ok(Figure::Scalar(shared_throughput::<T>(
-            cap, producers, per, a, b,
+            cap,
+            producers,
+            per,
+            a,
+            b,
+            Mode::Lossy,
+        )?))
+    })
+    .variant(FASTIPC_LOSSLESS, move || {
+        Ok(Figure::Scalar(shared_throughput::<T>(
+            cap,
+            producers,
+            per,
+            a,
+            b,
+            Mode::Lossless,
         )?))
     })
 }
 
 /// The fastipc queue in shared mode: this process consumes (on CPU `a`), `producers`
-/// child processes (on CPU `b`) produce `per` items each under the credit window.
+/// child processes (on CPU `b`) produce `per` items each, under the credit window in a
+/// lossy queue, held back by the queue itself in a lossless one.
 fn shared_throughput<T: Item + IpcMessage>(
     cap: usize,
     producers: usize,
     per: u64,
     a: usize,
     b: usize,
+    mode: Mode,
 ) -> std::io::Result<f64> {
     let ctl = Arc::new(Ctl::create("q")?);
     let qname = format!("{}-q", ctl.name().unwrap_or("xbench"));
-    let q = SlickQueue::<T>::create(&qname, cap).map_err(other)?;
+    let q = SlickQueue::<T>::create_with(&qname, cap, mode).map_err(other)?;
     let _rm = RemoveSegment(qname.clone());
-    let mut rx = q.consumer();
+    let mut rx = q.consumer().map_err(std::io::Error::other)?;
     let children = (0..producers)
         .map(|id| {
             let mut args = child_args(&ctl, b, per as usize);
@@ -403,6 +425,26 @@ fn blocking_case<'a>(c: Counts, a: usize, b: usize, n: usize, placement: &str) -
     })
     .variant(FASTIPC_RECV, move || fastipc_pingpong("sleep", a, b, w, n))
     .variant(FASTIPC_RECV_DEFAULT, move || fastipc_pingpong("default", a, b, w, n))
+    .variant(FASTIPC_ASYNC, move || async_pingpong(a, b, w, n))
+}
+
+/// The ping-pong of [`fastipc_pingpong`] with both sides awaiting `recv_async` on a
+/// tokio current-thread runtime (woken through the process's waiter thread).
+fn async_pingpong(a: usize, b: usize, warmup: usize, n: usize) -> std::io::Result<Figure> {
+    let ctl = Ctl::create("app")?;
+    let base = format!("{}-app", ctl.name().unwrap_or("xbench"));
+    let _rm = RemovePingPong(base.clone());
+    let mut args = child_args(&ctl, b, warmup + n);
+    args.push(base.clone());
+    let rtts = on_cpu(a, move || -> std::io::Result<Vec<u64>> {
+        let mut pp = AsyncPingPong::<[u64; 1]>::new(&base, true, PINGPONG_CAPACITY)?;
+        let child = Child::role("async-pong", &args)?;
+        ctl.wait_at_least(Slot::Ready, 1, READY)?;
+        let rtts = pp.ping(warmup, n)?;
+        child.finish(FINISH)?;
+        Ok(rtts)
+    })?;
+    Ok(Figure::Lat(Latency::of_round_trips(&rtts)))
 }
 
 pub(crate) const PYTHON_TITLE: &str =
@@ -437,7 +479,7 @@ fn python_case<'a>(c: Counts, py: std::path::PathBuf, a: usize, b: usize) -> Cas
         Ok(Figure::Scalar(n as f64 / (ns / 1e9)))
     })
     .variant("Rust↔Rust (fastipc)", move || {
-        Ok(Figure::Scalar(shared_throughput::<[u64; 1]>(1024, 1, rust_n, a, b)?))
+        Ok(Figure::Scalar(shared_throughput::<[u64; 1]>(1024, 1, rust_n, a, b, Mode::Lossy)?))
     })
 }
 
@@ -504,9 +546,11 @@ impl Drop for RemoveSegment {
 pub(crate) const FASTIPC_MUTEX: &str = "fastipc Mutex";
 pub(crate) const FASTIPC_LOCAL: &str = "fastipc local (threads)";
 pub(crate) const FASTIPC_SHARED: &str = "fastipc shared (processes)";
+pub(crate) const FASTIPC_LOSSLESS: &str = "fastipc shared lossless (processes)";
 pub(crate) const FASTIPC_PINGPONG: &str = "fastipc (two queues)";
 pub(crate) const FASTIPC_RECV: &str = "fastipc recv(), sleeping at once";
 pub(crate) const FASTIPC_RECV_DEFAULT: &str = "fastipc recv(), default wait strategy";
+pub(crate) const FASTIPC_ASYNC: &str = "fastipc recv_async() (tokio current-thread)";
 
 pub(crate) const SYSCALL_TITLE: &str = "Syscalls when nobody sleeps";
 
@@ -563,6 +607,99 @@ fn syscalls(book: &mut Book, c: Counts) -> std::io::Result<()> {
         md.push_str(&format!("| {label} | {a} | {b} | {futexes} | {extra} |\n"));
         book.record(SYSCALL_TITLE, what, extra as f64);
     }
+    // After an async receive: its set-up (a waiter thread, wake-ups, re-polls) makes a
+    // varying number of syscalls, so only those between two markers around the sends
+    // are counted (`strace -f` without `-c`).
+    let what = "send-after-async";
+    let between = |n: u64| -> std::io::Result<(u64, u64)> {
+        let out =
+            std::env::temp_dir().join(format!("xbench-strace-{}-{what}-{n}", std::process::id()));
+        let status = std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o"])
+            .arg(&out)
+            .arg(std::env::current_exe()?)
+            .args(["child", "quiet-ops", what, &n.to_string()])
+            .status()?;
+        let text = std::fs::read_to_string(&out)?;
+        let _ = std::fs::remove_file(&out);
+        if !status.success() {
+            return Err(other(format!("quiet-ops {what} {n} failed: {status}")));
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        let at = |marker: &str| lines.iter().position(|l| l.contains(marker));
+        let (Some(begin), Some(end)) = (at(SENDS_BEGIN), at(SENDS_END)) else {
+            return Err(other(format!("quiet-ops {what}: markers not found")));
+        };
+        // Only the sending thread's calls (the first field is the thread id; another
+        // thread of the process may be exiting meanwhile), and not the end of the marker
+        // call that strace split in two ("<... openat resumed>").
+        let tid = lines[begin].split_whitespace().next().unwrap_or("");
+        let inside: Vec<&&str> = lines[begin + 1..end]
+            .iter()
+            .filter(|l| l.split_whitespace().next() == Some(tid) && !l.contains("resumed>"))
+            .collect();
+        let futexes = inside.iter().filter(|l| l.contains("futex")).count() as u64;
+        Ok((inside.len() as u64, futexes))
+    };
+    let (a, _) = between(small)?;
+    let (b, futexes) = between(large)?;
+    md.push_str(&format!(
+        "| Producer::send after an async receive completed, none pending (calls of the sending thread between markers around the sends) | {a} | {b} | {futexes} | {b} |\n"
+    ));
+    book.record(SYSCALL_TITLE, what, b as f64);
+    book.section(&md);
+    Ok(())
+}
+
+/// The paths `quiet-ops send-after-async` tries to open (they do not exist) just before
+/// and just after its sends, so that its strace shows where they start and end.
+pub(crate) const SENDS_BEGIN: &str = "/xbench-marker-sends-begin";
+pub(crate) const SENDS_END: &str = "/xbench-marker-sends-end";
+
+pub(crate) const IDLE_TITLE: &str = "Idle cost of pending async receives";
+const IDLE_FUTURES: usize = 1000;
+const IDLE_DEFAULT: &str = "re-poll 1 ms";
+const IDLE_LONG: &str = "re-poll 1 h";
+
+/// Runs `xbench child async-idle` (a fresh process each): [`IDLE_FUTURES`] receives
+/// pending on as many queues with no traffic, with the default re-poll (1 ms, for peers
+/// that never wake) and with a 1 h one (every producer a fastipc one); records the
+/// process's CPU time as a percentage of one CPU, and the waiter threads.
+fn async_idle(book: &mut Book, c: Counts) -> std::io::Result<()> {
+    eprintln!("== {IDLE_TITLE}");
+    let span = c.idle_span_ms;
+    let mut md = format!(
+        "\n### {IDLE_TITLE}\n\n{IDLE_FUTURES} `recv_async` futures pending on {IDLE_FUTURES} queues, no traffic, for {span} ms in a fresh process (tokio current-thread runtime); CPU time of the whole process from `/proc/self/stat` (10 ms resolution).\n\n| consumer re-poll | CPU time | % of one CPU | waiter threads | still pending |\n|---|---:|---:|---:|---:|\n"
+    );
+    for (label, poll_ms) in [(IDLE_DEFAULT, 1u64), (IDLE_LONG, 3_600_000)] {
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args(["child", "async-idle"])
+            .args([
+                IDLE_FUTURES.to_string(),
+                span.to_string(),
+                poll_ms.to_string(),
+            ])
+            .output()?;
+        if !out.status.success() {
+            return Err(other(format!(
+                "async-idle failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let [cpu_ms, wall_ms, threads, pending] = v[..] else {
+            return Err(other(format!("async-idle said {text:?}")));
+        };
+        let pct = 100.0 * cpu_ms as f64 / wall_ms.max(1) as f64;
+        md.push_str(&format!(
+            "| {label} | {cpu_ms} ms | {pct:.2} % | {threads} | {pending} |\n"
+        ));
+        book.record(IDLE_TITLE, label, pct);
+    }
     book.section(&md);
     Ok(())
 }
@@ -602,6 +739,14 @@ fn targets(book: &Book) -> Vec<Target> {
                 limit: 0.8,
                 at_most: false,
             });
+            t.push(Target {
+                what: format!(
+                    "SPSC {size} cap {cap}: fastipc cross-process lossless / lossy (items/s)"
+                ),
+                ratio: ratio(&title, FASTIPC_LOSSLESS, FASTIPC_SHARED, false),
+                limit: 0.9,
+                at_most: false,
+            });
         }
     }
     for (p99, pct) in [(false, "p50"), (true, "p99")] {
@@ -631,6 +776,33 @@ fn targets(book: &Book) -> Vec<Target> {
             at_most: true,
         });
     }
+    for (p99, pct) in [(false, "p50"), (true, "p99")] {
+        t.push(Target {
+            what: format!("async hand-off {pct} (cross-core): recv_async / recv()"),
+            ratio: ratio(
+                &blocking_title("cross-core"),
+                FASTIPC_ASYNC,
+                FASTIPC_RECV,
+                p99,
+            ),
+            limit: 1.5,
+            at_most: true,
+        });
+    }
+    t.push(Target {
+        what: format!("idle: {IDLE_FUTURES} pending recv_async, re-poll 1 h: % of one CPU"),
+        ratio: book.get(IDLE_TITLE, IDLE_LONG).map(|s| s.median),
+        limit: 1.0,
+        at_most: true,
+    });
+    t.push(Target {
+        what: "syscalls of sends after an async receive completed (none pending)".into(),
+        ratio: book
+            .get(SYSCALL_TITLE, "send-after-async")
+            .map(|s| s.median),
+        limit: 0.0,
+        at_most: true,
+    });
     for (what, label) in [("send", "send"), ("lock", "uncontended lock+unlock")] {
         t.push(Target {
             what: format!("extra syscalls for more {label}s when nobody sleeps"),

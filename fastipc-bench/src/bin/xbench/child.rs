@@ -9,6 +9,7 @@ use fastipc::queue::WaitStrategy;
 
 use fastipc::Scope;
 use fastipc_bench::affinity::pin_to;
+use fastipc_bench::asyncq::{self, AsyncPingPong};
 use fastipc_bench::fastq::{self, PingPong};
 use fastipc_bench::floors;
 use fastipc_bench::iox;
@@ -34,6 +35,25 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
         // uncontended lock+unlock of a mutex in a shared segment. Run under strace.
         let (what, n): (String, u64) = (arg(args, 1)?, arg(args, 2)?);
         return quiet_ops(&what, n);
+    }
+    if role == "async-idle" {
+        // FUTURES SPAN_MS POLL_MS: pending receives with no traffic; prints
+        // "CPU_MS WALL_MS THREADS PENDING".
+        let (futures, span, poll): (usize, u64, u64) =
+            (arg(args, 1)?, arg(args, 2)?, arg(args, 3)?);
+        let cost = asyncq::idle(
+            futures,
+            std::time::Duration::from_millis(span),
+            std::time::Duration::from_millis(poll),
+        )?;
+        println!(
+            "{} {} {} {}",
+            cost.cpu.as_millis(),
+            cost.wall.as_millis(),
+            cost.threads,
+            cost.pending
+        );
+        return Ok(());
     }
     let name: String = arg(args, 1)?;
     let cpu: usize = arg(args, 2)?;
@@ -103,6 +123,14 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
             ready(&ctl);
             pp.pong(rounds)
         }
+        "async-pong" => {
+            // CTL CPU ROUNDS BASE
+            let ctl = Ctl::open(&name)?;
+            let base: String = arg(args, 4)?;
+            let mut pp = AsyncPingPong::<[u64; 1]>::new(&base, false, PINGPONG_CAPACITY)?;
+            ready(&ctl);
+            pp.pong(rounds)
+        }
         other => Err(std::io::Error::other(format!(
             "unknown child role `{other}`"
         ))),
@@ -131,11 +159,44 @@ fn quiet_ops(what: &str, n: u64) -> std::io::Result<()> {
             let name = format!("{}-q", ctl.name().unwrap_or("xbench"));
             let q = fastipc::SlickQueue::<[u64; 1]>::create(&name, 1024)
                 .map_err(std::io::Error::other)?;
-            let rx = q.consumer();
-            let tx = q.producer();
+            let rx = q.consumer().map_err(std::io::Error::other)?;
+            let tx = q.producer().map_err(std::io::Error::other)?;
             for i in 0..n {
                 tx.send(&[i]).map_err(std::io::Error::other)?;
             }
+            drop(rx);
+            let _ = fastipc::queue::remove(&name);
+            Ok(())
+        }
+        "send-after-async" => {
+            // One async receive, woken by the first send (which clears the waiters flag);
+            // then sends with no receive pending.
+            let name = format!("{}-q", ctl.name().unwrap_or("xbench"));
+            let q = fastipc::SlickQueue::<[u64; 1]>::create(&name, 1024)
+                .map_err(std::io::Error::other)?;
+            let mut rx = q.consumer().map_err(std::io::Error::other)?;
+            let tx = q.producer().map_err(std::io::Error::other)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?;
+            let got = std::thread::scope(|s| {
+                s.spawn(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    tx.send(&[u64::MAX])
+                });
+                rt.block_on(async {
+                    tokio::time::timeout(fastipc_bench::floors::STALL, rx.recv_async()).await
+                })
+            });
+            if got != Ok(Ok([u64::MAX])) {
+                return Err(std::io::Error::other("the async receive failed"));
+            }
+            // Markers for the strace of `cases::syscalls`: a failed open of each path.
+            let _ = std::fs::File::open(crate::cases::SENDS_BEGIN);
+            for i in 0..n {
+                tx.send(&[i]).map_err(std::io::Error::other)?;
+            }
+            let _ = std::fs::File::open(crate::cases::SENDS_END);
             drop(rx);
             let _ = fastipc::queue::remove(&name);
             Ok(())

@@ -32,6 +32,7 @@ pub(crate) struct Counts {
     pub(crate) futex_rounds_same: usize,
     pub(crate) python_items: u64,
     pub(crate) warmup: usize,
+    pub(crate) idle_span_ms: u64,
 }
 
 impl Counts {
@@ -46,6 +47,7 @@ impl Counts {
             futex_rounds_same: 20_000,
             python_items: 100_000,
             warmup: 1_000,
+            idle_span_ms: 10_000,
         }
     }
 
@@ -60,6 +62,7 @@ impl Counts {
             futex_rounds_same: 50,
             python_items: 2_000,
             warmup: 10,
+            idle_span_ms: 300,
         }
     }
 }

@@ -26,12 +26,12 @@ fn empty_queue_reads_nothing() {
     let r = ring(8, 8);
     let mut cursor = 0;
     let mut out = vec![1, 2, 3];
-    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Empty));
+    assert_eq!(r.read(&mut cursor, &mut out), Err(TryRecvError::Empty));
     assert_eq!(cursor, 0);
     assert!(out.is_empty());
     assert_eq!(r.read_last(&mut out), None);
     let shared = SharedCursor::local(0);
-    assert_eq!(r.read_shared(&shared, &mut out), Err(RecvError::Empty));
+    assert_eq!(r.read_shared(&shared, &mut out), Err(TryRecvError::Empty));
     assert_eq!(shared.load(), 0);
     assert_eq!(r.next_index(), 0);
     assert_eq!(r.oldest_index(), 0);
@@ -54,7 +54,7 @@ fn out_of_order_publish_blocks_readers_at_the_first_hole() {
     let mut cursor = 0;
     let mut out = Vec::new();
     // Index 1 is published, but index 0 (the first hole) is not: nothing to read.
-    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Empty));
+    assert_eq!(r.read(&mut cursor, &mut out), Err(TryRecvError::Empty));
     assert_eq!(cursor, 0);
     // read_last already sees index 1.
     assert_eq!(r.read_last(&mut out).map(|i| i.index), Some(1));
@@ -63,7 +63,7 @@ fn out_of_order_publish_blocks_readers_at_the_first_hole() {
     assert_eq!(u64s(&out), [10]);
     assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 1);
     assert_eq!(u64s(&out), [11]);
-    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Empty));
+    assert_eq!(r.read(&mut cursor, &mut out), Err(TryRecvError::Empty));
     assert_eq!(cursor, 2);
 }
 
@@ -101,7 +101,7 @@ fn batch_reservations_wrap_with_a_marker() {
         ]
     );
     assert_eq!(cursor, 11);
-    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Empty));
+    assert_eq!(r.read(&mut cursor, &mut out), Err(TryRecvError::Empty));
     // A reader that was at the marker follows it; so does a shared cursor.
     let mut at_marker = 6;
     assert_eq!(r.read(&mut at_marker, &mut out).unwrap().index, 8);
@@ -110,7 +110,7 @@ fn batch_reservations_wrap_with_a_marker() {
     assert_eq!(shared.load(), 11);
     // A reader still at 0 was lapped by the reservation at 8.
     let mut stale = 0;
-    assert_eq!(r.read(&mut stale, &mut out), Err(RecvError::Lagged(3)));
+    assert_eq!(r.read(&mut stale, &mut out), Err(TryRecvError::Lagged(3)));
     assert_eq!(stale, 3);
 }
 
@@ -123,7 +123,7 @@ fn lossy_overwrite_reports_the_exact_loss_and_resumes_at_the_oldest() {
     let mut cursor = 0;
     let mut out = Vec::new();
     // Items 0..12 were overwritten; 12..20 are still in the ring.
-    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Lagged(12)));
+    assert_eq!(r.read(&mut cursor, &mut out), Err(TryRecvError::Lagged(12)));
     assert_eq!(cursor, 12);
     let mut got = Vec::new();
     while r.read(&mut cursor, &mut out).is_ok() {
@@ -142,7 +142,7 @@ fn lossy_overwrite_reports_the_exact_loss_and_resumes_at_the_oldest() {
     let mut stale = 6;
     // 6..14 are gone (2 padding positions, the batch at 8, the batch at 11 which the one
     // at 19 overwrote); the oldest intact reservation is the marker at 14 -> 16.
-    assert_eq!(r.read(&mut stale, &mut out), Err(RecvError::Lagged(8)));
+    assert_eq!(r.read(&mut stale, &mut out), Err(TryRecvError::Lagged(8)));
     assert_eq!(stale, 14);
     assert_eq!(r.read(&mut stale, &mut out).unwrap().index, 16);
     assert_eq!(r.read(&mut stale, &mut out).unwrap().index, 19);
@@ -186,7 +186,7 @@ fn work_stealing_delivers_each_item_to_exactly_one_of_three_consumers() {
                             mine.extend(u64s(&out));
                             taken.fetch_add(1, Relaxed);
                         }
-                        Err(RecvError::Empty) => std::thread::yield_now(),
+                        Err(TryRecvError::Empty) => std::thread::yield_now(),
                         Err(e) => panic!("unexpected {e}"),
                     }
                 }
@@ -217,7 +217,10 @@ fn shared_cursor_lag_is_counted_once() {
     }
     let cursor = SharedCursor::local(0);
     let mut out = Vec::new();
-    assert_eq!(r.read_shared(&cursor, &mut out), Err(RecvError::Lagged(12)));
+    assert_eq!(
+        r.read_shared(&cursor, &mut out),
+        Err(TryRecvError::Lagged(12))
+    );
     assert_eq!(cursor.load(), 12);
     let mut got = Vec::new();
     while r.read_shared(&cursor, &mut out).is_ok() {
@@ -267,8 +270,8 @@ fn read_while_lapped(capacity: usize, message_len: usize, reads: u32) {
                 assert!(out.iter().all(|&b| b == out[0]), "torn message: {out:?}");
                 good += 1;
             }
-            Err(RecvError::Lagged(n)) => lagged += n,
-            Err(RecvError::Empty) => {}
+            Err(TryRecvError::Lagged(n)) => lagged += n,
+            Err(TryRecvError::Empty) => {}
             Err(e) => panic!("unexpected {e}"),
         }
     }
@@ -291,7 +294,7 @@ fn corrupt_slot_sizes_are_reported_and_skipped() {
     let mut out = Vec::new();
     assert_eq!(
         r.read(&mut cursor, &mut out),
-        Err(RecvError::Corrupt { index: 0, size: 0 })
+        Err(TryRecvError::Corrupt { index: 0, size: 0 })
     );
     assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 1);
     // A size running past the end of the ring.
@@ -299,7 +302,7 @@ fn corrupt_slot_sizes_are_reported_and_skipped() {
     let mut cursor = 1;
     assert_eq!(
         r.read(&mut cursor, &mut out),
-        Err(RecvError::Corrupt { index: 1, size: 8 })
+        Err(TryRecvError::Corrupt { index: 1, size: 8 })
     );
 }
 
@@ -307,36 +310,39 @@ fn corrupt_slot_sizes_are_reported_and_skipped() {
 fn bad_parameters_are_typed_errors() {
     assert!(matches!(
         Ring::local(&RingSpec::new(12, 8)),
-        Err(QueueError::InvalidCapacity { capacity: 12, .. })
+        Err(OpenError::InvalidCapacity { capacity: 12, .. })
     ));
     assert!(matches!(
         Ring::local(&RingSpec::new(0, 8)),
-        Err(QueueError::InvalidCapacity { .. })
+        Err(OpenError::InvalidCapacity { .. })
     ));
     assert!(matches!(
         Ring::local(&RingSpec::new(8, 0)),
-        Err(QueueError::InvalidElementSize { .. })
+        Err(OpenError::InvalidElementSize { .. })
     ));
     let r = ring(8, 4);
     assert!(matches!(
         r.reserve(0),
-        Err(QueueError::InvalidBatch { len: 0, .. })
+        Err(SendError::InvalidBatch { len: 0, .. })
     ));
     assert!(matches!(
         r.reserve(9),
-        Err(QueueError::InvalidBatch {
+        Err(SendError::InvalidBatch {
             len: 9,
             capacity: 8
         })
     ));
     assert!(matches!(
         r.send_bytes(&[0; 6]),
-        Err(QueueError::InvalidElementSize { .. })
+        Err(SendError::NotWholeElements {
+            len: 6,
+            element_size: 4
+        })
     ));
     let mut res = r.reserve(2).unwrap();
     assert!(matches!(
         res.write(4, &[0; 5]),
-        Err(QueueError::WriteOutOfBounds {
+        Err(SendError::WriteOutOfBounds {
             offset: 4,
             len: 5,
             reserved: 8
@@ -347,15 +353,33 @@ fn bad_parameters_are_typed_errors() {
 }
 
 #[test]
-fn dropped_reservations_are_published() {
+fn dropped_reservations_are_skipped() {
     let r = ring(8, 8);
     drop(r.reserve(1).unwrap());
     send_u64(&r, 9);
     let mut cursor = 0;
     let mut out = Vec::new();
-    assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 0);
+    assert_eq!(
+        r.read(&mut cursor, &mut out),
+        Err(TryRecvError::Abandoned(1))
+    );
     assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 1);
     assert_eq!(u64s(&out), [9]);
+    // At the last position, the skip marker points where a wrap marker would.
+    for v in 2..7 {
+        send_u64(&r, v); // 2..=6
+    }
+    for _ in 2..7 {
+        r.read(&mut cursor, &mut out).unwrap();
+    }
+    drop(r.reserve(1).unwrap()); // 7
+    send_u64(&r, 8);
+    assert_eq!(
+        r.read(&mut cursor, &mut out),
+        Err(TryRecvError::Abandoned(1))
+    );
+    assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 8);
+    assert_eq!(u64s(&out), [8]);
 }
 
 #[test]
@@ -370,7 +394,7 @@ fn reset_rewinds_everything() {
     assert_eq!(h.last_published_index(), None);
     let mut cursor = 0;
     let mut out = Vec::new();
-    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Empty));
+    assert_eq!(r.read(&mut cursor, &mut out), Err(TryRecvError::Empty));
     send_u64(&r, 42);
     r.read(&mut cursor, &mut out).unwrap();
     assert_eq!(u64s(&out), [42]);
@@ -414,7 +438,7 @@ fn lapped_producer_publish_does_not_move_the_slot_back() {
     assert_eq!(r.read(&mut cursor, &mut out).map(|i| i.index), Ok(5));
     // A reader still at 0 learns it was lapped: 0 and 1 are gone, 2..=5 still there.
     let mut stale = 0;
-    assert_eq!(r.read(&mut stale, &mut out), Err(RecvError::Lagged(2)));
+    assert_eq!(r.read(&mut stale, &mut out), Err(TryRecvError::Lagged(2)));
     assert_eq!(stale, 2);
     // Dropping a lapped reservation does not publish it either.
     let slower = r.reserve(1).unwrap(); // index 6
@@ -441,7 +465,7 @@ fn hostile_cursor_values_do_not_overflow() {
         (shared, r.read(&mut own, &mut out), own)
     }));
     let (shared, own, own_cursor) = res.expect("a hostile cursor value panicked");
-    let corrupt = Err(RecvError::Corrupt { index: c, size: 4 });
+    let corrupt = Err(TryRecvError::Corrupt { index: c, size: 4 });
     assert_eq!(shared, corrupt);
     assert_eq!(own, corrupt);
     // Both move past it (to the head, as after a reset: nothing above the head exists).
@@ -471,7 +495,7 @@ fn attach_waits_for_a_slow_posix_creator_to_size_the_segment() {
             std::thread::sleep(Duration::from_millis(700));
             rustix::fs::ftruncate(&fd, geometry.len as u64).unwrap();
             let seg = Segment::open(&name, geometry.len).unwrap();
-            init_queue(&seg.mem(), &geometry, 0, None);
+            init_queue(&seg.mem(), &geometry, &RingSpec::new(8, 8), None);
         })
     };
     let started = Instant::now();
@@ -490,7 +514,7 @@ fn attach_waits_for_a_slow_posix_creator_to_size_the_segment() {
     .unwrap();
     assert!(matches!(
         Ring::open(&stuck.0, None),
-        Err(QueueError::Truncated { size: 0, .. })
+        Err(OpenError::Truncated { size: 0, .. })
     ));
 }
 
@@ -502,7 +526,7 @@ fn impossible_local_queues_are_errors() {
     let spec = RingSpec::new(1 << 31, 1 << 21);
     assert!(matches!(
         Ring::local(&spec),
-        Err(QueueError::Alloc(crate::MemError::OutOfMemory { .. }))
+        Err(OpenError::Alloc(crate::MemError::OutOfMemory { .. }))
     ));
 }
 
@@ -516,7 +540,7 @@ fn read_deadline_waits_for_a_producer_and_times_out_without_one() {
     let soon = Deadline::after(Duration::from_millis(20));
     assert_eq!(
         r.read_deadline(&mut cursor, &mut out, &strategy, soon),
-        Err(RecvError::Timeout)
+        Err(RecvTimeoutError::Timeout)
     );
     assert_eq!(cursor, 0);
     let producer = {
@@ -540,7 +564,7 @@ fn read_deadline_waits_for_a_producer_and_times_out_without_one() {
     assert_eq!(shared.load(), 2);
     assert_eq!(
         r.read_shared_deadline(&shared, &mut out, &strategy, soon),
-        Err(RecvError::Timeout)
+        Err(RecvTimeoutError::Timeout)
     );
     producer.join().unwrap();
 }
@@ -557,13 +581,13 @@ fn inspection_from_a_snapshot_matches_the_attach_checks() {
     let mut snap = r.header();
     snap.magic = 0x1234_5678;
     let bad = Inspection::from_snapshot("x", snap, len, |_| panic!("not asked"));
-    assert!(matches!(bad.validation, Err(QueueError::BadMagic { .. })));
+    assert!(matches!(bad.validation, Err(OpenError::BadMagic { .. })));
     snap = r.header();
     snap.init_state = init_state::INITIALISING;
     let busy = Inspection::from_snapshot("x", snap, len, |_| panic!("not asked"));
     let err = busy.validation.unwrap_err();
     assert!(
-        matches!(err, QueueError::NotReady { state: 2, .. }),
+        matches!(err, OpenError::NotReady { state: 2, .. }),
         "{err:?}"
     );
     assert!(err.to_string().contains("is not initialised yet"), "{err}");
@@ -587,7 +611,7 @@ fn attach_and_inspection_judge_init_state_alike() {
         .unwrap_err();
     for err in [&attach, &inspect] {
         assert!(
-            matches!(err, QueueError::CorruptHeader { reason, .. } if reason.contains("init_state is 7")),
+            matches!(err, OpenError::CorruptHeader { reason, .. } if reason.contains("init_state is 7")),
             "{err:?}"
         );
     }
@@ -641,5 +665,5 @@ fn a_single_message_copy_raced_by_a_marking_producer_is_rejected() {
     assert!(!raw.intact(0, 0, 1), "the slot now names index 4");
     let mut cursor = 0;
     let mut out = Vec::new();
-    assert_eq!(r.read(&mut cursor, &mut out), Err(RecvError::Lagged(1)));
+    assert_eq!(r.read(&mut cursor, &mut out), Err(TryRecvError::Lagged(1)));
 }

@@ -10,9 +10,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::RecvError;
+use super::watch::Watch;
+use crate::error::{OpenError, RecvError, RecvTimeoutError, TryRecvError};
 use crate::message::IpcMessage;
 use crate::queue::cursor::SharedCursor;
+use crate::queue::endpoints::Role;
 use crate::queue::raw::{Locate, RawRing, copy_from_shared};
 use crate::queue::ring::Ring;
 use crate::queue::wait::{WaitStrategy, wait_for};
@@ -20,23 +22,23 @@ use crate::sys::clock::Deadline;
 
 /// The receiving end of a [`SlickQueue`](super::SlickQueue) with its own cursor: it sees
 /// every message (broadcast), in publication order, unless producers lap it, in which
-/// case it gets [`RecvError::Lagged`] with the number missed (exact for single sends; see
-/// [`RecvError::Lagged`] for batches) and continues from the oldest message still in the
+/// case it gets [`TryRecvError::Lagged`] with the number missed (exact for single sends; see
+/// [`TryRecvError::Lagged`] for batches) and continues from the oldest message still in the
 /// ring.
 ///
 /// ```
 /// use std::time::Duration;
 /// use fastipc::SlickQueue;
-/// use fastipc::queue::RecvError;
+/// use fastipc::queue::TryRecvError;
 ///
 /// let q = SlickQueue::<u64>::local(4)?;
-/// let tx = q.producer();
-/// let mut rx = q.consumer();
-/// assert_eq!(rx.try_recv(), Err(RecvError::Empty));
+/// let tx = q.producer()?;
+/// let mut rx = q.consumer()?;
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
 /// for i in 0..6 {
 ///     tx.send(&i)?;                 // 6 messages into a ring of 4
 /// }
-/// assert_eq!(rx.try_recv(), Err(RecvError::Lagged(2)));
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Lagged(2)));
 /// assert_eq!(rx.recv()?, 2);        // the oldest still there
 /// assert_eq!(rx.recv_timeout(Duration::from_millis(1))?, 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -51,10 +53,24 @@ pub struct Consumer<T> {
     end: u64,
     /// A lag or corruption found while filling a batch that already held messages:
     /// reported by the next call, so no count is lost.
-    deferred: Option<RecvError>,
+    deferred: Option<TryRecvError>,
     wait: WaitStrategy,
+    watch: Watch,
     ring: Arc<Ring>,
     _marker: PhantomData<fn() -> T>,
+}
+
+impl<T> Drop for Consumer<T> {
+    /// Deregisters, leaving as final position the start of the reservation being
+    /// delivered (a boundary; a lossless queue keeps what it has not delivered).
+    fn drop(&mut self) {
+        let at = if self.next == self.end {
+            self.next
+        } else {
+            self.start
+        };
+        self.watch.leave(at);
+    }
 }
 
 impl<T> core::fmt::Debug for Consumer<T> {
@@ -67,17 +83,28 @@ impl<T> core::fmt::Debug for Consumer<T> {
 }
 
 impl<T: IpcMessage> Consumer<T> {
-    pub(crate) fn new(ring: Arc<Ring>, cursor: u64) -> Self {
-        Consumer {
+    pub(crate) fn new(ring: Arc<Ring>, cursor: u64) -> Result<Self, OpenError> {
+        let (watch, cursor) = Watch::register(&ring, Role::Consumer, cursor)?;
+        Ok(Consumer {
             raw: *ring.raw(),
             next: cursor,
             start: cursor,
             end: cursor,
             deferred: None,
             wait: WaitStrategy::default(),
+            watch,
             ring,
             _marker: PhantomData,
-        }
+        })
+    }
+
+    /// Skips a claimed slot that no registered fastipc producer covers (a C++ or Python
+    /// producer's claim, which cannot be attributed) once this consumer has waited at it
+    /// for `after`, reporting `Abandoned(1)`. Off by default: such a producer may only be
+    /// slow. A slot claimed by a registered fastipc producer is skipped only when that
+    /// producer is dead, whatever this says.
+    pub fn skip_unattributed_after(&mut self, after: Option<Duration>) {
+        self.watch.set_skip_unattributed(after);
     }
 
     /// Sets how blocking receives wait.
@@ -98,7 +125,7 @@ impl<T: IpcMessage> Consumer<T> {
 
     /// Takes the next message if one is published; never blocks.
     #[inline]
-    pub fn try_recv(&mut self) -> Result<T, RecvError> {
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         if self.next == self.end {
             self.locate()?;
         }
@@ -118,12 +145,13 @@ impl<T: IpcMessage> Consumer<T> {
 
     /// Positions on the reservation at `self.next` (at a boundary).
     #[inline]
-    fn locate(&mut self) -> Result<(), RecvError> {
+    fn locate(&mut self) -> Result<(), TryRecvError> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
         }
         match self.raw.locate(self.next) {
             Locate::Found { start, end } => {
+                self.watch.found(start);
                 self.start = start;
                 self.next = start;
                 self.end = end;
@@ -132,7 +160,7 @@ impl<T: IpcMessage> Consumer<T> {
             Locate::Empty { cursor } => {
                 self.next = cursor;
                 self.end = cursor;
-                Err(RecvError::Empty)
+                Err(self.empty(false))
             }
             Locate::Skip { cursor, error } => {
                 self.next = cursor;
@@ -142,9 +170,19 @@ impl<T: IpcMessage> Consumer<T> {
         }
     }
 
+    /// Nothing at the cursor: what to report (`Empty`, or `Disconnected`), after the
+    /// watch's off-path work (module `watch`).
+    #[cold]
+    fn empty(&mut self, idle: bool) -> TryRecvError {
+        let raw = self.raw;
+        self.watch
+            .empty(&raw, self.next, idle)
+            .unwrap_or(TryRecvError::Empty)
+    }
+
     /// The copy of element `at` was overwritten: continue at the oldest still available.
     #[cold]
-    fn lag(&mut self, at: u64) -> RecvError {
+    fn lag(&mut self, at: u64) -> TryRecvError {
         let (next, error) = self.raw.lost(at);
         self.next = next;
         self.end = next;
@@ -153,13 +191,13 @@ impl<T: IpcMessage> Consumer<T> {
 
     /// Copies up to `buf.len()` consecutive messages into `buf` without blocking; returns
     /// how many (at least one), or `Err(Empty)` when none is published.
-    pub fn try_recv_into(&mut self, buf: &mut [T]) -> Result<usize, RecvError> {
+    pub fn try_recv_into(&mut self, buf: &mut [T]) -> Result<usize, TryRecvError> {
         let mut filled = 0;
         while filled < buf.len() {
             if self.next == self.end {
                 match self.locate() {
                     Ok(()) => {}
-                    Err(RecvError::Empty) => break,
+                    Err(TryRecvError::Empty) => break,
                     // Report it on the next call, after what is already copied.
                     Err(e) if filled > 0 => {
                         self.deferred = Some(e);
@@ -184,24 +222,47 @@ impl<T: IpcMessage> Consumer<T> {
             filled += k;
         }
         if filled == 0 && !buf.is_empty() {
-            return Err(RecvError::Empty);
+            return Err(TryRecvError::Empty);
         }
         Ok(filled)
     }
 
     /// Waits for the next message without a time limit.
     pub fn recv(&mut self) -> Result<T, RecvError> {
-        self.recv_deadline(Deadline::NEVER)
+        untimed(|| self.recv_deadline(Deadline::NEVER))
     }
 
     /// Waits at most `timeout` for the next message.
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvError> {
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.recv_deadline(Deadline::after(timeout))
     }
 
-    /// Waits until `deadline` for the next message.
-    pub fn recv_deadline(&mut self, deadline: Deadline) -> Result<T, RecvError> {
-        self.block(deadline, Self::try_recv)
+    /// Waits until `deadline` (a [`Deadline`] or a [`std::time::Instant`]) for the next
+    /// message.
+    pub fn recv_deadline(&mut self, deadline: impl Into<Deadline>) -> Result<T, RecvTimeoutError> {
+        self.block(deadline.into(), Self::try_recv)
+    }
+
+    /// A blocking iterator over the messages: ends when the queue is disconnected (every
+    /// producer gone and everything read), and also, like `std::sync::mpsc`, at the first
+    /// other error (`Lagged`, `Abandoned`, `Corrupt`), which the iterator then holds
+    /// ([`Iter::error`]); call `iter()` again to go on past it.
+    pub fn iter(&mut self) -> Iter<'_, Self, T> {
+        Iter {
+            rx: self,
+            error: None,
+            _marker: PhantomData,
+        }
+    }
+
+    /// An iterator over the messages published now, without blocking: ends when the
+    /// queue is empty or at the first error, which it then holds ([`TryIter::error`]).
+    pub fn try_iter(&mut self) -> TryIter<'_, Self, T> {
+        TryIter {
+            rx: self,
+            error: None,
+            _marker: PhantomData,
+        }
     }
 
     /// Waits (until `deadline`) for at least one message, then copies as many as are
@@ -209,17 +270,17 @@ impl<T: IpcMessage> Consumer<T> {
     pub fn recv_into_deadline(
         &mut self,
         buf: &mut [T],
-        deadline: Deadline,
-    ) -> Result<usize, RecvError> {
+        deadline: impl Into<Deadline>,
+    ) -> Result<usize, RecvTimeoutError> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.block(deadline, |c| c.try_recv_into(buf))
+        self.block(deadline.into(), |c| c.try_recv_into(buf))
     }
 
     /// [`Consumer::recv_into_deadline`] without a time limit.
     pub fn recv_into(&mut self, buf: &mut [T]) -> Result<usize, RecvError> {
-        self.recv_into_deadline(buf, Deadline::NEVER)
+        untimed(|| self.recv_into_deadline(&mut *buf, Deadline::NEVER))
     }
 
     /// The most recently published message (does not move this consumer).
@@ -244,9 +305,9 @@ impl<T: IpcMessage> Consumer<T> {
 ///
 /// let q = SlickQueue::<u32>::local(64)?;
 /// let cursor = SharedCursor::local(q.next_index());
-/// let mut a = q.shared_consumer(cursor.clone());
-/// let mut b = q.shared_consumer(cursor);
-/// let tx = q.producer();
+/// let mut a = q.shared_consumer(cursor.clone())?;
+/// let mut b = q.shared_consumer(cursor)?;
+/// let tx = q.producer()?;
 /// for i in 0..4 {
 ///     tx.send(&i)?;
 /// }
@@ -261,9 +322,18 @@ pub struct SharedConsumer<T> {
     pending: VecDeque<T>,
     scratch: Vec<T>,
     /// A lag or corruption found while filling a batch that already held messages.
-    deferred: Option<RecvError>,
+    deferred: Option<TryRecvError>,
     wait: WaitStrategy,
+    watch: Watch,
     ring: Arc<Ring>,
+}
+
+impl<T> Drop for SharedConsumer<T> {
+    /// Deregisters, leaving the group's cursor as this member's final position.
+    fn drop(&mut self) {
+        let at = self.cursor.load();
+        self.watch.leave(at);
+    }
 }
 
 impl<T> core::fmt::Debug for SharedConsumer<T> {
@@ -277,16 +347,33 @@ impl<T> core::fmt::Debug for SharedConsumer<T> {
 }
 
 impl<T: IpcMessage> SharedConsumer<T> {
-    pub(crate) fn new(ring: Arc<Ring>, cursor: SharedCursor) -> Self {
-        SharedConsumer {
+    pub(crate) fn new(ring: Arc<Ring>, cursor: SharedCursor) -> Result<Self, OpenError> {
+        let (watch, _) = Watch::register(&ring, Role::SharedConsumer, cursor.load())?;
+        Ok(SharedConsumer {
             raw: *ring.raw(),
             cursor,
             pending: VecDeque::new(),
             scratch: Vec::new(),
             deferred: None,
             wait: WaitStrategy::default(),
+            watch,
             ring,
-        }
+        })
+    }
+
+    /// As [`Consumer::skip_unattributed_after`].
+    pub fn skip_unattributed_after(&mut self, after: Option<Duration>) {
+        self.watch.set_skip_unattributed(after);
+    }
+
+    /// Nothing at the shared cursor: `Empty` or `Disconnected` (see `Consumer::empty`).
+    #[cold]
+    fn empty(&mut self, idle: bool) -> TryRecvError {
+        let raw = self.raw;
+        let at = self.cursor.load();
+        self.watch
+            .empty(&raw, at, idle)
+            .unwrap_or(TryRecvError::Empty)
     }
 
     /// Sets how blocking receives wait.
@@ -321,8 +408,8 @@ impl<T: IpcMessage> SharedConsumer<T> {
     /// use fastipc::queue::SharedCursor;
     ///
     /// let q = SlickQueue::<u32>::local(16)?;
-    /// let mut rx = q.shared_consumer(SharedCursor::local(0));
-    /// q.producer().send_batch(&[1, 2, 3])?;
+    /// let mut rx = q.shared_consumer(SharedCursor::local(0))?;
+    /// q.producer()?.send_batch(&[1, 2, 3])?;
     /// assert_eq!(rx.try_recv()?, 1);     // claims the whole batch
     /// assert_eq!(rx.pending(), 2);
     /// assert_eq!(rx.take_pending(), [2, 3]);
@@ -334,15 +421,18 @@ impl<T: IpcMessage> SharedConsumer<T> {
     }
 
     /// Claims and returns the next message if one is published; never blocks.
-    pub fn try_recv(&mut self) -> Result<T, RecvError> {
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         if let Some(v) = self.pending.pop_front() {
             return Ok(v);
         }
         if let Some(e) = self.deferred.take() {
             return Err(e);
         }
+        // Publish (every few messages) a position no later than what the claim below
+        // copies: the cursor only grows, so the one read now is at or before it.
+        self.watch.found(self.cursor.load());
         let (raw, scratch) = (self.raw, &mut self.scratch);
-        let (first, start, end) = self.cursor.claim(&raw, |start, end| {
+        let claimed = self.cursor.claim(&raw, |start, end| {
             if end - start == 1 {
                 // SAFETY: as in `Consumer::try_recv`: in bounds, aligned, Pod, a volatile
                 // read that `claim` validates before keeping it.
@@ -360,34 +450,62 @@ impl<T: IpcMessage> SharedConsumer<T> {
             // valid T (Pod).
             unsafe { scratch.set_len(n) };
             None
-        })?;
+        });
+        let (first, start, end) = match claimed {
+            Ok(c) => c,
+            Err(TryRecvError::Empty) => return Err(self.empty(false)),
+            Err(e) => return Err(e),
+        };
         if let Some(value) = first {
             return Ok(value);
         }
         debug_assert_eq!(self.scratch.len() as u64, end - start);
         let mut items = self.scratch.drain(..);
-        let first = items.next().ok_or(RecvError::Empty)?;
+        let first = items.next().ok_or(TryRecvError::Empty)?;
         self.pending.extend(items);
         Ok(first)
     }
 
     /// Waits for the next message without a time limit.
     pub fn recv(&mut self) -> Result<T, RecvError> {
-        self.recv_deadline(Deadline::NEVER)
+        untimed(|| self.recv_deadline(Deadline::NEVER))
     }
 
     /// Waits at most `timeout` for the next message.
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvError> {
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.recv_deadline(Deadline::after(timeout))
     }
 
-    /// Waits until `deadline` for the next message.
-    pub fn recv_deadline(&mut self, deadline: Deadline) -> Result<T, RecvError> {
-        self.block(deadline, Self::try_recv)
+    /// Waits until `deadline` (a [`Deadline`] or a [`std::time::Instant`]) for the next
+    /// message.
+    pub fn recv_deadline(&mut self, deadline: impl Into<Deadline>) -> Result<T, RecvTimeoutError> {
+        self.block(deadline.into(), Self::try_recv)
+    }
+
+    /// A blocking iterator over the messages: ends when the queue is disconnected (every
+    /// producer gone and everything read), and also, like `std::sync::mpsc`, at the first
+    /// other error (`Lagged`, `Abandoned`, `Corrupt`), which the iterator then holds
+    /// ([`Iter::error`]); call `iter()` again to go on past it.
+    pub fn iter(&mut self) -> Iter<'_, Self, T> {
+        Iter {
+            rx: self,
+            error: None,
+            _marker: PhantomData,
+        }
+    }
+
+    /// An iterator over the messages published now, without blocking: ends when the
+    /// queue is empty or at the first error, which it then holds ([`TryIter::error`]).
+    pub fn try_iter(&mut self) -> TryIter<'_, Self, T> {
+        TryIter {
+            rx: self,
+            error: None,
+            _marker: PhantomData,
+        }
     }
 
     /// Claims up to `buf.len()` messages without blocking; `Err(Empty)` when none.
-    pub fn try_recv_into(&mut self, buf: &mut [T]) -> Result<usize, RecvError> {
+    pub fn try_recv_into(&mut self, buf: &mut [T]) -> Result<usize, TryRecvError> {
         let mut filled = 0;
         while filled < buf.len() {
             match self.try_recv() {
@@ -395,7 +513,7 @@ impl<T: IpcMessage> SharedConsumer<T> {
                     buf[filled] = v;
                     filled += 1;
                 }
-                Err(RecvError::Empty) => break,
+                Err(TryRecvError::Empty) => break,
                 Err(e) if filled > 0 => {
                     self.deferred = Some(e);
                     break;
@@ -404,7 +522,7 @@ impl<T: IpcMessage> SharedConsumer<T> {
             }
         }
         if filled == 0 && !buf.is_empty() {
-            return Err(RecvError::Empty);
+            return Err(TryRecvError::Empty);
         }
         Ok(filled)
     }
@@ -414,22 +532,22 @@ impl<T: IpcMessage> SharedConsumer<T> {
     pub fn recv_into_deadline(
         &mut self,
         buf: &mut [T],
-        deadline: Deadline,
-    ) -> Result<usize, RecvError> {
+        deadline: impl Into<Deadline>,
+    ) -> Result<usize, RecvTimeoutError> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.block(deadline, |c| c.try_recv_into(buf))
+        self.block(deadline.into(), |c| c.try_recv_into(buf))
     }
 
     /// [`SharedConsumer::recv_into_deadline`] without a time limit.
     pub fn recv_into(&mut self, buf: &mut [T]) -> Result<usize, RecvError> {
-        self.recv_into_deadline(buf, Deadline::NEVER)
+        untimed(|| self.recv_into_deadline(&mut *buf, Deadline::NEVER))
     }
 }
 
 /// What the blocking receives of both consumers are made of.
-trait Blocking: Sized {
+pub(super) trait Blocking: Sized {
     /// The ring and how to wait on it.
     fn waits(&self) -> (RawRing, WaitStrategy);
 
@@ -437,20 +555,27 @@ trait Blocking: Sized {
     /// this consumer; start over with the new generation, as the peers' reset check does.
     fn check_reset(&mut self);
 
+    /// Called when the re-check before a sleep found nothing: the watch's checks without
+    /// rate limit on the empty count (`Empty` or `Disconnected`).
+    fn idle_empty(&mut self) -> TryRecvError;
+
     /// Calls `attempt` until it finds something or `deadline` passes, waiting between
-    /// attempts as the consumer's strategy says ([`wait_for`]); checks for a reset before
-    /// each sleep.
+    /// attempts as the consumer's strategy says ([`wait_for`]); checks for a reset, a
+    /// disconnect and a dead claimant before each sleep.
     fn block<R>(
         &mut self,
         deadline: Deadline,
-        mut attempt: impl FnMut(&mut Self) -> Result<R, RecvError>,
-    ) -> Result<R, RecvError> {
+        mut attempt: impl FnMut(&mut Self) -> Result<R, TryRecvError>,
+    ) -> Result<R, RecvTimeoutError> {
         let (raw, wait) = self.waits();
         wait_for(&raw, &wait, deadline, |idle| {
             if idle {
                 self.check_reset();
             }
-            attempt(self)
+            match attempt(self) {
+                Err(TryRecvError::Empty) if idle => Err(self.idle_empty()),
+                other => other,
+            }
         })
     }
 }
@@ -458,6 +583,10 @@ trait Blocking: Sized {
 impl<T: IpcMessage> Blocking for Consumer<T> {
     fn waits(&self) -> (RawRing, WaitStrategy) {
         (self.raw, self.wait)
+    }
+
+    fn idle_empty(&mut self) -> TryRecvError {
+        self.empty(true)
     }
 
     fn check_reset(&mut self) {
@@ -474,12 +603,140 @@ impl<T: IpcMessage> Blocking for SharedConsumer<T> {
         (self.raw, self.wait)
     }
 
+    fn idle_empty(&mut self) -> TryRecvError {
+        self.empty(true)
+    }
+
     /// Moves the shared cursor back to 0 (a compare-exchange: one consumer of the group
     /// does it).
     fn check_reset(&mut self) {
         let c = self.cursor.load();
         if self.raw.next_index() < c {
             let _ = self.cursor.compare_exchange(c, 0);
+        }
+    }
+}
+
+/// `f` with no deadline: `Timeout` cannot happen, so it is asked again rather than
+/// reported.
+fn untimed<R>(mut f: impl FnMut() -> Result<R, RecvTimeoutError>) -> Result<R, RecvError> {
+    loop {
+        match f() {
+            Ok(r) => return Ok(r),
+            Err(e) => {
+                if let Some(e) = e.untimed() {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// What [`Iter`] and [`TryIter`] need of a consumer.
+pub trait Receive<T> {
+    /// The next message, waiting without a time limit.
+    fn recv_next(&mut self) -> Result<T, RecvError>;
+    /// The next message if one is published.
+    fn try_recv_next(&mut self) -> Result<T, TryRecvError>;
+}
+
+impl<T: IpcMessage> Receive<T> for Consumer<T> {
+    fn recv_next(&mut self) -> Result<T, RecvError> {
+        self.recv()
+    }
+    fn try_recv_next(&mut self) -> Result<T, TryRecvError> {
+        self.try_recv()
+    }
+}
+
+impl<T: IpcMessage> Receive<T> for SharedConsumer<T> {
+    fn recv_next(&mut self) -> Result<T, RecvError> {
+        self.recv()
+    }
+    fn try_recv_next(&mut self) -> Result<T, TryRecvError> {
+        self.try_recv()
+    }
+}
+
+/// A blocking iterator over a consumer's messages ([`Consumer::iter`],
+/// [`SharedConsumer::iter`]). It ends at a disconnect, or at the first other error, which
+/// [`Iter::error`] then returns.
+///
+/// ```
+/// use fastipc::SlickQueue;
+///
+/// let q = SlickQueue::<u32>::local(16)?;
+/// let mut rx = q.consumer()?;
+/// let tx = q.producer()?;
+/// for i in 0..3 {
+///     tx.send(&i)?;
+/// }
+/// drop(tx); // the only producer leaves: the iterator ends after the last message
+/// let got: Vec<u32> = rx.iter().collect();
+/// assert_eq!(got, [0, 1, 2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Iter<'a, C, T> {
+    rx: &'a mut C,
+    error: Option<RecvError>,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<C, T> Iter<'_, C, T> {
+    /// The error that ended the iteration, if it was not a disconnect.
+    pub fn error(&self) -> Option<RecvError> {
+        self.error
+    }
+}
+
+impl<C: Receive<T>, T> Iterator for Iter<'_, C, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        if self.error.is_some() {
+            return None;
+        }
+        match self.rx.recv_next() {
+            Ok(v) => Some(v),
+            Err(RecvError::Disconnected) => None,
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+}
+
+/// A non-blocking iterator over the messages published now ([`Consumer::try_iter`],
+/// [`SharedConsumer::try_iter`]): ends when the queue is empty, at a disconnect, or at the
+/// first other error, which [`TryIter::error`] then returns.
+#[derive(Debug)]
+pub struct TryIter<'a, C, T> {
+    rx: &'a mut C,
+    error: Option<TryRecvError>,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<C, T> TryIter<'_, C, T> {
+    /// The error that ended the iteration, if it was not `Empty` or a disconnect.
+    pub fn error(&self) -> Option<TryRecvError> {
+        self.error
+    }
+}
+
+impl<C: Receive<T>, T> Iterator for TryIter<'_, C, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        if self.error.is_some() {
+            return None;
+        }
+        match self.rx.try_recv_next() {
+            Ok(v) => Some(v),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
         }
     }
 }

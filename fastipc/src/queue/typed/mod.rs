@@ -2,38 +2,50 @@
 //! hands out [`Producer<T>`], [`Consumer<T>`] and [`SharedConsumer<T>`], each owning an
 //! `Arc` of the mapping so it can move to another thread.
 
+mod async_recv;
+#[cfg(test)]
+mod async_tests;
 mod consumer;
 mod producer;
+mod watch;
 
 use core::marker::PhantomData;
 use std::sync::Arc;
 
-pub use consumer::{Consumer, SharedConsumer};
+#[cfg(feature = "stream")]
+pub use async_recv::RecvStream;
+pub use async_recv::{RecvFuture, SharedRecvFuture};
+pub use consumer::{Consumer, Iter, Receive, SharedConsumer, TryIter};
 pub use producer::{BatchGuard, Producer, SlotGuard};
+pub use watch::STUCK_GRACE;
 
+use super::Mode;
 use super::cursor::SharedCursor;
 use super::layout::DATA_ALIGN;
 use super::raw::RawRing;
 use super::ring::{Expect, Ring, RingSpec};
-use crate::error::QueueError;
+use crate::error::OpenError;
 use crate::message::IpcMessage;
 
 /// A lock-free multi-producer, multi-consumer ring of `T` messages, byte-compatible with
 /// the C++ `slick::SlickQueue<T>` and Python `slick-queue-py` 2.3.
 ///
-/// Producers never block and never wait for consumers: when consumers fall a whole ring
-/// behind, the oldest messages are overwritten and those consumers get
-/// [`RecvError::Lagged`](crate::queue::RecvError::Lagged) with the count. The one thing
-/// that refuses a send is a zero-copy guard made through the same mapping (this handle, its
-/// clones and their endpoints) still held a whole ring behind ([`QueueError::GuardHeld`],
-/// see [`Producer::reserve`]).
+/// In a lossy queue (the default, [`Mode::Lossy`]) producers never wait for consumers:
+/// when consumers fall a whole ring behind, the oldest messages are overwritten and those
+/// consumers get [`RecvError::Lagged`](crate::queue::RecvError::Lagged) with the count. In
+/// a lossless queue ([`SlickQueue::create_with`] and the other `_with` constructors with
+/// [`Mode::Lossless`]) producers wait instead while a registered consumer is a whole ring
+/// behind. Otherwise the one thing that refuses a send is a zero-copy guard made through
+/// the same mapping (this handle, its clones and their endpoints) still held a whole ring
+/// behind ([`SendError::GuardHeld`](crate::queue::SendError::GuardHeld), see
+/// [`Producer::reserve`]).
 ///
 /// ```
 /// use fastipc::SlickQueue;
 ///
 /// let q = SlickQueue::<u64>::local(1024)?;
-/// let tx = q.producer();
-/// let mut rx = q.consumer(); // sees everything sent from now on
+/// let tx = q.producer()?;
+/// let mut rx = q.consumer()?; // sees everything sent from now on
 /// tx.send(&7)?;
 /// tx.send_batch(&[8, 9])?;
 /// assert_eq!(rx.try_recv()?, 7);
@@ -54,8 +66,8 @@ use crate::message::IpcMessage;
 /// struct Tick { ts_ns: u64, price: f64 }
 ///
 /// let q = SlickQueue::<Tick>::local(64)?;
-/// let mut rx = q.consumer();
-/// q.producer().send(&Tick { ts_ns: 1, price: 9.5 })?;
+/// let mut rx = q.consumer()?;
+/// q.producer()?.send(&Tick { ts_ns: 1, price: 9.5 })?;
 /// assert_eq!(rx.try_recv()?, Tick { ts_ns: 1, price: 9.5 });
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -100,34 +112,87 @@ impl<T> core::fmt::Debug for SlickQueue<T> {
 impl<T: IpcMessage> SlickQueue<T> {
     /// Creates the shared queue `name` for `capacity` (a power of two) messages; fails if
     /// the name is taken. The message type's fingerprint and name are recorded.
-    pub fn create(name: &str, capacity: usize) -> Result<Self, QueueError> {
+    pub fn create(name: &str, capacity: usize) -> Result<Self, OpenError> {
+        Self::create_with(name, capacity, Mode::Lossy)
+    }
+
+    /// [`SlickQueue::create`] in `mode` ([`Mode::Lossless`]: producers wait for the
+    /// registered consumers instead of overwriting what they have not read).
+    pub fn create_with(name: &str, capacity: usize, mode: Mode) -> Result<Self, OpenError> {
         check_type::<T>()?;
-        Ok(Self::wrap(Ring::create(name, &spec::<T>(capacity))?))
+        Ok(Self::wrap(Ring::create(
+            name,
+            &spec::<T>(capacity).with_mode(mode),
+        )?))
     }
 
     /// Attaches to the existing shared queue `name`, which must hold `T`: same element
-    /// size, and same fingerprint when the creator recorded one.
-    pub fn open(name: &str) -> Result<Self, QueueError> {
+    /// size, and same fingerprint when the creator recorded one. Either mode is accepted
+    /// ([`SlickQueue::mode`] tells which).
+    pub fn open(name: &str) -> Result<Self, OpenError> {
         check_type::<T>()?;
         Ok(Self::wrap(Ring::open_expecting(name, &expect::<T>(None))?))
     }
 
     /// Attaches to `name` if it exists (it must hold `T` and have this capacity, which
     /// must be valid either way), else creates it.
-    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, QueueError> {
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, OpenError> {
+        Self::open_or_create_with(name, capacity, Mode::Lossy)
+    }
+
+    /// [`SlickQueue::open_or_create`] in `mode`: an existing queue must be in that mode
+    /// too ([`OpenError::ModeMismatch`] names both otherwise).
+    ///
+    /// ```
+    /// use fastipc::queue::{Mode, OpenError};
+    /// use fastipc::SlickQueue;
+    ///
+    /// # let name = format!("fastipc-doc-mode-{}", std::process::id());
+    /// let q = SlickQueue::<u64>::open_or_create_with(&name, 64, Mode::Lossless)?;
+    /// assert_eq!(q.mode(), Mode::Lossless);
+    /// let lossy = SlickQueue::<u64>::open_or_create(&name, 64);
+    /// assert!(matches!(lossy, Err(OpenError::ModeMismatch { .. })));
+    /// fastipc::queue::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_or_create_with(name: &str, capacity: usize, mode: Mode) -> Result<Self, OpenError> {
         check_type::<T>()?;
-        let spec = spec::<T>(capacity);
+        let spec = spec::<T>(capacity).with_mode(mode);
+        let mut expect = expect::<T>(Some(capacity));
+        expect.mode = Some(mode);
         Ok(Self::wrap(Ring::open_or_create_expecting(
-            name,
-            &spec,
-            &expect::<T>(Some(capacity)),
+            name, &spec, &expect,
         )?))
     }
 
     /// A queue in private memory for threads of one process.
-    pub fn local(capacity: usize) -> Result<Self, QueueError> {
+    pub fn local(capacity: usize) -> Result<Self, OpenError> {
+        Self::local_with(capacity, Mode::Lossy)
+    }
+
+    /// [`SlickQueue::local`] in `mode`.
+    pub fn local_with(capacity: usize, mode: Mode) -> Result<Self, OpenError> {
         check_type::<T>()?;
-        Ok(Self::wrap(Ring::local(&spec::<T>(capacity))?))
+        Ok(Self::wrap(Ring::local(
+            &spec::<T>(capacity).with_mode(mode),
+        )?))
+    }
+
+    /// The queue's delivery mode.
+    pub fn mode(&self) -> Mode {
+        self.ring.mode()
+    }
+
+    /// Registered producers whose processes may still run (clones of one producer count
+    /// once; 0 in a queue made by a peer, whose endpoints register nowhere).
+    pub fn producer_count(&self) -> usize {
+        self.ring.producer_count()
+    }
+
+    /// Registered consumers (members of shared-consumer groups included) whose processes
+    /// may still run.
+    pub fn consumer_count(&self) -> usize {
+        self.ring.consumer_count()
     }
 
     fn wrap(ring: Ring) -> Self {
@@ -140,24 +205,40 @@ impl<T: IpcMessage> SlickQueue<T> {
     /// A producer (cheap; any number may exist, in any thread or process). Producers
     /// made from this handle or its clones share one mapping, and with it the leases of
     /// their zero-copy guards.
-    pub fn producer(&self) -> Producer<T> {
+    ///
+    /// The producer registers in the queue's endpoint table (clones share its entry) and
+    /// deregisters when the last clone is dropped; [`OpenError::EndpointsFull`] when the
+    /// table has no free entry.
+    pub fn producer(&self) -> Result<Producer<T>, OpenError> {
         Producer::new(Arc::clone(&self.ring))
     }
 
-    /// A consumer that sees every message published from now on.
-    pub fn consumer(&self) -> Consumer<T> {
-        Consumer::new(Arc::clone(&self.ring), self.ring.next_index())
+    /// A consumer that sees every message published from now on; in a lossless queue,
+    /// from the oldest message no consumer has read yet ([`SlickQueue::start_index`]), so
+    /// that what producers sent before it came is delivered. It registers in the
+    /// queue's endpoint table ([`OpenError::EndpointsFull`] when full) and deregisters
+    /// when dropped.
+    pub fn consumer(&self) -> Result<Consumer<T>, OpenError> {
+        Consumer::new(Arc::clone(&self.ring), self.ring.start_index())
     }
 
-    /// A consumer that starts at the oldest message still in the ring.
-    pub fn consumer_from_oldest(&self) -> Consumer<T> {
+    /// A consumer that starts at the oldest message still in the ring (in a lossless
+    /// queue, not before the oldest one no other consumer has read).
+    pub fn consumer_from_oldest(&self) -> Result<Consumer<T>, OpenError> {
         Consumer::new(Arc::clone(&self.ring), self.ring.oldest_index())
     }
 
     /// A consumer in a work-stealing group: every consumer sharing `cursor` (threads,
-    /// processes, Rust or Python) gets each message exactly once.
-    pub fn shared_consumer(&self, cursor: SharedCursor) -> SharedConsumer<T> {
+    /// processes, Rust or Python) gets each message exactly once. Each member registers
+    /// (role shared-consumer). Start a new group's cursor at [`SlickQueue::start_index`].
+    pub fn shared_consumer(&self, cursor: SharedCursor) -> Result<SharedConsumer<T>, OpenError> {
         SharedConsumer::new(Arc::clone(&self.ring), cursor)
+    }
+
+    /// Where [`SlickQueue::consumer`] starts: the head in a lossy queue, the oldest
+    /// message not yet read by any registered consumer in a lossless one.
+    pub fn start_index(&self) -> u64 {
+        self.ring.start_index()
     }
 
     /// The most recently published message, if any (the last element of the last
@@ -208,12 +289,13 @@ fn expect<T: IpcMessage>(capacity: Option<usize>) -> Expect {
         capacity,
         element_size: Some(size_of::<T>()),
         ty: Some((T::NAME.to_owned(), T::FINGERPRINT)),
+        mode: None,
     }
 }
 
-fn check_type<T: IpcMessage>() -> Result<(), QueueError> {
+fn check_type<T: IpcMessage>() -> Result<(), OpenError> {
     if align_of::<T>() > DATA_ALIGN {
-        return Err(QueueError::UnsupportedAlignment {
+        return Err(OpenError::UnsupportedAlignment {
             type_name: T::NAME,
             align: align_of::<T>(),
         });

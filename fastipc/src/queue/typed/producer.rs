@@ -5,16 +5,37 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use crate::error::QueueError;
+use std::time::Duration;
+
+use crate::error::{OpenError, SendError, SendTimeoutError, TrySendError};
 use crate::message::IpcMessage;
+use crate::queue::endpoints::{Role, Table};
+use crate::queue::flow::Refused;
 use crate::queue::lease::Lease;
 use crate::queue::raw::RawRing;
 use crate::queue::ring::Ring;
+use crate::sys::clock::Deadline;
+
+/// A producer's entry in the endpoint table, shared by its clones; deregistered when the
+/// last one is dropped.
+#[derive(Debug)]
+struct Entry {
+    table: Table,
+    index: usize,
+    // Keeps the table's memory mapped while `table` points into it.
+    _ring: Arc<Ring>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.table.deregister(self.index, None);
+    }
+}
 
 /// The sending end of a [`SlickQueue`](super::SlickQueue). Cheap to clone; `Send` and
 /// `Sync`; never blocks (the ring overwrites what slow consumers have not read).
 ///
-/// Sends fail only on bad input or with [`QueueError::GuardHeld`]: while a zero-copy guard
+/// Sends fail only on bad input or with [`SendError::GuardHeld`]: while a zero-copy guard
 /// ([`Producer::reserve`]) made through the same mapping is alive, no reservation through
 /// that mapping may reach its slot a lap later.
 ///
@@ -22,8 +43,8 @@ use crate::queue::ring::Ring;
 /// use fastipc::SlickQueue;
 ///
 /// let q = SlickQueue::<[u32; 4]>::local(64)?;
-/// let tx = q.producer();
-/// let mut rx = q.consumer();
+/// let tx = q.producer()?;
+/// let mut rx = q.consumer()?;
 /// let mut slot = tx.reserve()?;      // zero-copy: fill the message in the ring
 /// slot[0] = 1;
 /// slot[3] = 4;
@@ -33,14 +54,20 @@ use crate::queue::ring::Ring;
 /// ```
 pub struct Producer<T> {
     raw: RawRing,
+    /// The endpoint entry (`None` in a queue made by a peer), and its index.
+    entry: Option<usize>,
+    registration: Option<Arc<Entry>>,
     ring: Arc<Ring>,
     _marker: PhantomData<fn(T) -> T>,
 }
 
 impl<T> Clone for Producer<T> {
+    /// Another handle on the same producer: clones share one endpoint entry.
     fn clone(&self) -> Self {
         Producer {
             raw: self.raw,
+            entry: self.entry,
+            registration: self.registration.clone(),
             ring: Arc::clone(&self.ring),
             _marker: PhantomData,
         }
@@ -56,35 +83,58 @@ impl<T> core::fmt::Debug for Producer<T> {
 }
 
 impl<T: IpcMessage> Producer<T> {
-    pub(crate) fn new(ring: Arc<Ring>) -> Self {
-        Producer {
+    pub(crate) fn new(ring: Arc<Ring>) -> Result<Self, OpenError> {
+        let registration = match ring.table() {
+            Some(t) => {
+                let index = t
+                    .register(Role::Producer, 0)
+                    .ok_or_else(|| ring.endpoints_full())?;
+                Some(Arc::new(Entry {
+                    table: *t,
+                    index,
+                    _ring: Arc::clone(&ring),
+                }))
+            }
+            None => None,
+        };
+        Ok(Producer {
             raw: *ring.raw(),
+            entry: registration.as_ref().map(|e| e.index),
+            registration,
             ring,
             _marker: PhantomData,
-        }
+        })
     }
 
     fn slot_ptr(&self, index: u64) -> *mut T {
         self.raw.element_ptr(index).cast::<T>()
     }
 
-    /// Claims `n` slots unless a guard of this mapping holds one a lap behind.
+    /// Claims `n` slots unless a guard of this mapping holds one a lap behind; in a
+    /// lossless queue, waits for room until `deadline` (`Ok(None)` when it passed).
     #[inline]
-    fn claim(&self, n: u64) -> Result<u64, QueueError> {
-        let leases = self.ring.leases();
-        self.raw
-            .reserve(n, || leases.floor())
-            .map_err(|held| self.ring.guard_held(held, n))
+    fn claim(&self, n: u64, deadline: Deadline) -> Result<Option<u64>, SendError> {
+        match self.ring.claim(n, deadline, self.entry) {
+            Ok(start) => Ok(Some(start)),
+            Err(Refused::Full) => Ok(None),
+            Err(Refused::Guard(held)) => Err(self.ring.guard_held(held, n)),
+        }
     }
 
-    /// Sends a copy of `msg`; returns its absolute index.
-    ///
-    /// Fails only with [`QueueError::GuardHeld`] (nothing sent) when a zero-copy guard of
-    /// this mapping still holds the slot a lap behind. A message that producers of other
-    /// processes lap before it is published is dropped, as if it had been overwritten.
+    /// [`Producer::claim`] without a deadline.
     #[inline]
-    pub fn send(&self, msg: &T) -> Result<u64, QueueError> {
-        let index = self.claim(1)?;
+    fn claim_now(&self, n: u64) -> Result<u64, SendError> {
+        loop {
+            // `None` (full at the deadline) cannot come without a deadline.
+            if let Some(start) = self.claim(n, Deadline::NEVER)? {
+                return Ok(start);
+            }
+        }
+    }
+
+    /// Copies `msg` into the claimed slot `index` and publishes it.
+    #[inline(always)]
+    fn fill(&self, index: u64, msg: &T) {
         // SAFETY: the element of `index` lies in the data area (masked position), is
         // aligned for T (the queue was checked for T on attach/create and its data area
         // is 16-aligned) and is this reservation's: the claim just made it so, no lease of
@@ -93,35 +143,105 @@ impl<T: IpcMessage> Producer<T> {
         // that remains). `msg` is a different object, so the ranges do not overlap.
         unsafe { core::ptr::copy_nonoverlapping(msg, self.slot_ptr(index), 1) };
         self.raw.publish(index, 1);
+    }
+
+    /// Sends a copy of `msg` unless a lossless queue is full: then hands the message
+    /// back in [`TrySendError::Full`] at once. In a lossy queue the same as
+    /// [`Producer::send`].
+    ///
+    /// ```
+    /// use fastipc::queue::{Mode, TrySendError};
+    /// use fastipc::SlickQueue;
+    ///
+    /// let q = SlickQueue::<u32>::local_with(2, Mode::Lossless)?;
+    /// let tx = q.producer()?;
+    /// tx.try_send(&1)?;
+    /// tx.try_send(&2)?;
+    /// // No consumer yet: the two wait for the first one, and a third finds no room.
+    /// assert_eq!(tx.try_send(&3), Err(TrySendError::Full(3)));
+    /// let mut rx = q.consumer()?;                  // starts at the oldest unread
+    /// assert_eq!(rx.try_recv()?, 1);
+    /// assert_eq!(rx.try_recv()?, 2);
+    /// assert_eq!(tx.try_send(&3)?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_send(&self, msg: &T) -> Result<u64, TrySendError<T>> {
+        match self.claim(1, Deadline::after(Duration::ZERO)) {
+            Ok(Some(index)) => {
+                self.fill(index, msg);
+                Ok(index)
+            }
+            Ok(None) => Err(TrySendError::Full(*msg)),
+            Err(e) => Err(TrySendError::Failed(*msg, e)),
+        }
+    }
+
+    /// Sends a copy of `msg`, waiting at most `timeout` for room in a lossless queue.
+    pub fn send_timeout(&self, msg: &T, timeout: Duration) -> Result<u64, SendTimeoutError<T>> {
+        self.send_deadline(msg, Deadline::after(timeout))
+    }
+
+    /// Sends a copy of `msg`, waiting until `deadline` (a [`Deadline`] or a
+    /// [`std::time::Instant`]) for room in a lossless queue.
+    pub fn send_deadline(
+        &self,
+        msg: &T,
+        deadline: impl Into<Deadline>,
+    ) -> Result<u64, SendTimeoutError<T>> {
+        match self.claim(1, deadline.into()) {
+            Ok(Some(index)) => {
+                self.fill(index, msg);
+                Ok(index)
+            }
+            Ok(None) => Err(SendTimeoutError::Timeout(*msg)),
+            Err(e) => Err(SendTimeoutError::Failed(*msg, e)),
+        }
+    }
+
+    /// Registered producers (clones count once) whose processes may still run; 0 in a
+    /// queue made by a peer.
+    pub fn producer_count(&self) -> usize {
+        self.ring.producer_count()
+    }
+
+    /// Sends a copy of `msg`; returns its absolute index.
+    ///
+    /// Fails only with [`SendError::GuardHeld`] (nothing sent) when a zero-copy guard of
+    /// this mapping still holds the slot a lap behind. A message that producers of other
+    /// processes lap before it is published is dropped, as if it had been overwritten.
+    #[inline]
+    pub fn send(&self, msg: &T) -> Result<u64, SendError> {
+        let index = self.claim_now(1)?;
+        self.fill(index, msg);
         Ok(index)
     }
 
     /// Sends `msgs` as one reservation: consumers see them consecutively, and peers read
     /// them as one batch. Empty slices send nothing; more than the capacity is refused;
-    /// [`QueueError::GuardHeld`] as for [`Producer::send`].
-    pub fn send_batch(&self, msgs: &[T]) -> Result<(), QueueError> {
+    /// [`SendError::GuardHeld`] as for [`Producer::send`].
+    pub fn send_batch(&self, msgs: &[T]) -> Result<u64, SendError> {
         if msgs.is_empty() {
-            return Ok(());
+            return Ok(self.raw.next_index());
         }
         let n = self.check_batch(msgs.len())?;
-        let index = self.claim(n)?;
+        let index = self.claim_now(n)?;
         // SAFETY: a reservation never straddles the end of the ring, so its `n` elements
         // are contiguous from `index`'s position inside the data area, aligned for T; they
         // are this reservation's (as in `send`).
         unsafe { core::ptr::copy_nonoverlapping(msgs.as_ptr(), self.slot_ptr(index), msgs.len()) };
         self.raw.publish(index, n);
-        Ok(())
+        Ok(index)
     }
 
     /// Reserves one slot to fill in place; [`SlotGuard::commit`] publishes it.
     ///
     /// The slot starts with whatever bytes it held (an old message). Dropping the guard
-    /// without committing publishes it as it is, because an unpublished slot would stall
-    /// every consumer at it.
+    /// without committing abandons the slot: consumers skip it (fastipc consumers report
+    /// `Abandoned(1)`) rather than read those bytes. In a lossless queue, waits for room.
     ///
     /// While the guard lives, it holds a *lease* on its slot: any reservation made through
     /// the same mapping (every producer and clone of this queue handle) that would reach
-    /// the slot a lap later is refused with [`QueueError::GuardHeld`], and so is this
+    /// the slot a lap later is refused with [`SendError::GuardHeld`], and so is this
     /// reservation if it would reach another guard's slot. Hold guards briefly.
     ///
     /// Producers of other processes (or of another mapping of the same segment) do not
@@ -132,22 +252,22 @@ impl<T: IpcMessage> Producer<T> {
     ///
     /// ```
     /// use fastipc::SlickQueue;
-    /// use fastipc::queue::QueueError;
+    /// use fastipc::queue::SendError;
     ///
     /// let q = SlickQueue::<u64>::local(4)?;
-    /// let tx = q.producer();
+    /// let tx = q.producer()?;
     /// let mut slot = tx.reserve()?;               // index 0
     /// *slot = 7;
     /// for i in 1..4 {
     ///     tx.send(&i)?;                           // indices 1..=3
     /// }
     /// // Index 4 would reuse the guard's slot: refused while the guard lives.
-    /// assert!(matches!(tx.send(&4), Err(QueueError::GuardHeld { held: 0, .. })));
+    /// assert!(matches!(tx.send(&4), Err(SendError::GuardHeld { held: 0, .. })));
     /// assert_eq!(slot.commit(), 0);
     /// assert_eq!(tx.send(&4)?, 4);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn reserve(&self) -> Result<SlotGuard<'_, T>, QueueError> {
+    pub fn reserve(&self) -> Result<SlotGuard<'_, T>, SendError> {
         Ok(SlotGuard {
             lease: self.lease(1)?,
             producer: self,
@@ -158,7 +278,7 @@ impl<T: IpcMessage> Producer<T> {
     /// Reserves `n` consecutive slots (`1 <= n <= capacity`) to fill in place, published
     /// together by [`BatchGuard::commit`] (or on drop), leased as [`Producer::reserve`]
     /// explains.
-    pub fn reserve_batch(&self, n: usize) -> Result<BatchGuard<'_, T>, QueueError> {
+    pub fn reserve_batch(&self, n: usize) -> Result<BatchGuard<'_, T>, SendError> {
         let n = self.check_batch(n)?;
         Ok(BatchGuard {
             lease: self.lease(n)?,
@@ -168,23 +288,32 @@ impl<T: IpcMessage> Producer<T> {
         })
     }
 
-    fn lease(&self, n: u64) -> Result<Lease, QueueError> {
-        self.ring
-            .leases()
-            .reserve(&self.raw, n)
-            .map_err(|held| self.ring.guard_held(held, n))
+    fn lease(&self, n: u64) -> Result<Lease, SendError> {
+        loop {
+            match self.ring.claim_leased(n, Deadline::NEVER, self.entry) {
+                Ok(lease) => return Ok(lease),
+                // Cannot come without a deadline.
+                Err(Refused::Full) => {}
+                Err(Refused::Guard(held)) => return Err(self.ring.guard_held(held, n)),
+            }
+        }
     }
 
-    /// Publishes a guard's reservation (unless another process lapped it), then ends its
-    /// lease: no access through the guard follows.
-    fn finish(&self, lease: &Lease, n: u64) {
-        self.raw.publish(lease.start(), n);
+    /// Publishes a guard's reservation (unless another process lapped it) or, when it is
+    /// dropped without commit, abandons it (readers skip it: raw.rs "Abandoned claims"),
+    /// then ends its lease: no access through the guard follows.
+    fn finish(&self, lease: &Lease, n: u64, commit: bool) {
+        if commit {
+            self.raw.publish(lease.start(), n);
+        } else {
+            self.raw.abandon(lease.start(), n, None);
+        }
         self.ring.leases().release(lease);
     }
 
-    fn check_batch(&self, len: usize) -> Result<u64, QueueError> {
+    fn check_batch(&self, len: usize) -> Result<u64, SendError> {
         if len == 0 || len as u64 > self.raw.capacity() {
-            return Err(QueueError::InvalidBatch {
+            return Err(SendError::InvalidBatch {
                 len,
                 capacity: self.raw.capacity() as usize,
             });
@@ -221,7 +350,7 @@ impl<T: IpcMessage> SlotGuard<'_, T> {
     /// see [`Producer::reserve`]); returns its index.
     pub fn commit(mut self) -> u64 {
         self.published = true;
-        self.producer.finish(&self.lease, 1);
+        self.producer.finish(&self.lease, 1, true);
         self.lease.start()
     }
 }
@@ -249,7 +378,7 @@ impl<T: IpcMessage> DerefMut for SlotGuard<'_, T> {
 impl<T: IpcMessage> Drop for SlotGuard<'_, T> {
     fn drop(&mut self) {
         if !self.published {
-            self.producer.finish(&self.lease, 1);
+            self.producer.finish(&self.lease, 1, false);
         }
     }
 }
@@ -261,8 +390,8 @@ impl<T: IpcMessage> Drop for SlotGuard<'_, T> {
 /// use fastipc::SlickQueue;
 ///
 /// let q = SlickQueue::<u16>::local(8)?;
-/// let tx = q.producer();
-/// let mut rx = q.consumer();
+/// let tx = q.producer()?;
+/// let mut rx = q.consumer()?;
 /// let mut batch = tx.reserve_batch(3)?;
 /// batch.copy_from_slice(&[1, 2, 3]);
 /// batch.commit();
@@ -288,7 +417,7 @@ impl<T: IpcMessage> BatchGuard<'_, T> {
     /// index.
     pub fn commit(mut self) -> u64 {
         self.published = true;
-        self.producer.finish(&self.lease, self.n);
+        self.producer.finish(&self.lease, self.n, true);
         self.lease.start()
     }
 }
@@ -316,7 +445,7 @@ impl<T: IpcMessage> DerefMut for BatchGuard<'_, T> {
 impl<T: IpcMessage> Drop for BatchGuard<'_, T> {
     fn drop(&mut self) {
         if !self.published {
-            self.producer.finish(&self.lease, self.n);
+            self.producer.finish(&self.lease, self.n, false);
         }
     }
 }

@@ -10,6 +10,21 @@
 //!   tell a live process from a reused id, and its pid namespace (the inode number of
 //!   `/proc/self/ns/pid`, 0 when unknown), to know where the id means something.
 //!
+//! # What is planted there
+//! The registry lives in a shared place (`/dev/shm`), so nothing in it is trusted
+//! (`folder` has the file operations):
+//! - the root and the folders are opened without following a link in their last
+//!   component and must be directories owned by this user or root (any owner once
+//!   [sharing](Registry::with_share_mode) is on), else [`NamedError::UnsafeRegistry`];
+//! - a pid file is created with `O_CREAT | O_EXCL | O_NOFOLLOW` relative to the opened
+//!   folder, after unlinking whatever had its name: never written through a link;
+//! - an entry is read only when it is a regular file of at most 4096 bytes, opened with
+//!   `O_NOFOLLOW | O_NONBLOCK`: a FIFO, device, link or huge file is skipped and
+//!   reported ([`Registry::entries`], [`SweepReport::skipped`]), never waited on, so no
+//!   operation blocks beyond the lock timeout below whatever the folder holds;
+//! - what fastipc makes is owner-only (`0700` folders, `0600` files) whatever the umask,
+//!   unless sharing is asked for ([`Registry::with_share_mode`], `$FASTIPC_SHARE_MODE`).
+//!
 //! # Protocol
 //! - **attach**: create the folder, create this process's file, then open or create the
 //!   segment. (The Python peer opens first and registers after; registering first closes
@@ -52,16 +67,18 @@
 //!   a Python peer closes the object (the peer removes files by process id) or a sweep
 //!   runs.
 
+mod folder;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs as stdfs;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex as StdMutex, PoisonError};
 use std::time::Duration;
 
-use rustix::fs::{self, FlockOperation, Mode, OFlags};
+use rustix::fs::{self, FlockOperation};
 use rustix::io::Errno;
 
 use crate::error::{NamedError, ShmError};
@@ -69,10 +86,17 @@ use crate::sys::clock::Deadline;
 use crate::sys::process::{self, ProcessId, StartTime};
 use crate::sys::shm::Segment;
 
+use folder::Perms;
+pub use folder::Skipped;
+
 /// The registry root when `$FASTIPC_PID_DIR` is not set (the Python peer's default).
 pub const DEFAULT_PID_DIR: &str = "/dev/shm/fastipc";
 /// The environment variable that moves the registry root.
 pub const PID_DIR_ENV: &str = "FASTIPC_PID_DIR";
+/// The environment variable that turns sharing on (see [`Registry::with_share_mode`]): the
+/// permission bits, in octal, that registry files and the named objects' segments get,
+/// e.g. `660` to share with the group, `666` with every user.
+pub const SHARE_MODE_ENV: &str = "FASTIPC_SHARE_MODE";
 /// The suffix of a segment's folder in the registry.
 pub const PIDS_SUFFIX: &str = ".pids";
 
@@ -105,6 +129,7 @@ const MAX_LOCK_BACKOFF: Duration = Duration::from_millis(10);
 pub struct Registry {
     root: PathBuf,
     lock_timeout: Duration,
+    share_mode: Option<u32>,
 }
 
 impl Default for Registry {
@@ -115,12 +140,15 @@ impl Default for Registry {
 
 impl Registry {
     /// The registry the Python peer uses: `$FASTIPC_PID_DIR`, else
-    /// [`DEFAULT_PID_DIR`].
+    /// [`DEFAULT_PID_DIR`]; shared as `$FASTIPC_SHARE_MODE` says (see
+    /// [`Registry::with_share_mode`]; a value that is not an octal mode is ignored and
+    /// the registry stays owner-only).
     pub fn from_env() -> Registry {
-        match std::env::var_os(PID_DIR_ENV) {
+        let registry = match std::env::var_os(PID_DIR_ENV) {
             Some(root) => Registry::at(root),
             None => Registry::at(DEFAULT_PID_DIR),
-        }
+        };
+        registry.with_share_mode(share_mode_from_env())
     }
 
     /// A registry rooted at `root` (for tests, or to keep a group of processes apart;
@@ -142,6 +170,39 @@ impl Registry {
         Registry {
             root: std::path::absolute(&root).unwrap_or(root),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            share_mode: None,
+        }
+    }
+
+    /// The same registry, shared between users or not.
+    ///
+    /// `None` (the default): the registry's root, folders and pid files are made
+    /// owner-only (`0700`/`0600`, whatever the umask), and a folder owned by another user
+    /// than this one or root is refused ([`NamedError::UnsafeRegistry`]).
+    ///
+    /// `Some(mode)`: files get the permission bits `mode` (`0o600` always added, bits
+    /// outside `0o666` dropped) and folders the same with search permission wherever
+    /// they can be read (`0o660` → folders `0o770`); folders owned by other users are
+    /// accepted (the deployment trusts the users it shares with); the named objects'
+    /// segments are created with `mode` too. A pid file is still never written through a
+    /// link. Sharing with a group also needs the group on the files: run the processes
+    /// with that group as their effective group, or make the root folder set-group-id
+    /// (`chmod g+s`), so that what is made in it inherits its group.
+    pub fn with_share_mode(self, mode: Option<u32>) -> Registry {
+        Registry {
+            share_mode: mode.map(|m| (m & 0o666) | 0o600),
+            ..self
+        }
+    }
+
+    /// The share mode (see [`Registry::with_share_mode`]).
+    pub fn share_mode(&self) -> Option<u32> {
+        self.share_mode
+    }
+
+    fn perms(&self) -> Perms {
+        Perms {
+            share: self.share_mode,
         }
     }
 
@@ -174,18 +235,39 @@ impl Registry {
     /// The processes registered as attached to `segment`, dead or alive, by process id.
     /// Empty when the segment has no folder.
     pub fn attached(&self, segment: &str) -> Result<Vec<AttachedPid>, NamedError> {
-        let dir = self.pids_dir(segment);
-        let mut out = read_pid_entries(&dir)?;
-        out.sort_by_key(|a| a.pid);
-        Ok(out)
+        Ok(self.entries(segment)?.attached)
+    }
+
+    /// What the folder of `segment` holds: the registered processes (as
+    /// [`Registry::attached`]) and the entries named like a process id that are not read
+    /// as registrations (links, FIFOs and other non-regular files, files larger than a
+    /// pid file), which no registry operation reads, follows or waits on.
+    pub fn entries(&self, segment: &str) -> Result<Entries, NamedError> {
+        let path = self.pids_dir(segment);
+        let Some(root) = self.open_root(false)? else {
+            return Ok(Entries::default());
+        };
+        let Some(dir) = folder::open_dir(
+            Some(root.as_fd()),
+            Path::new(&folder_name(segment)),
+            &path,
+            false,
+            self.perms(),
+        )?
+        else {
+            return Ok(Entries::default());
+        };
+        let mut entries = read_pid_entries(&dir, &path)?;
+        entries.attached.sort_by_key(|a| a.pid);
+        Ok(entries)
     }
 
     /// Registers this process as attached to `segment` (the segment itself is not
     /// touched). Registering a segment this process already registered only counts one
     /// more handle.
     pub fn attach(&self, segment: &str) -> Result<Attachment, NamedError> {
-        let lock = self.lock_dir(segment)?;
-        self.register(&lock)?;
+        let mut lock = self.lock_dir(segment)?;
+        self.register(&mut lock)?;
         Ok(Attachment {
             registry: self.clone(),
             segment: segment.to_owned(),
@@ -213,18 +295,15 @@ impl Registry {
             dry_run,
             ..SweepReport::default()
         };
-        let entries = match stdfs::read_dir(&self.root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
-            Err(source) => return Err(registry_error(&self.root, "read_dir", source)),
+        let Some(root) = self.open_root(false)? else {
+            return Ok(report);
         };
-        let mut segments: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                Some(name.strip_suffix(PIDS_SUFFIX)?.to_owned())
-            })
+        // Every `*.pids` entry: one that is not a directory is refused (and reported) when
+        // its segment is swept.
+        let mut segments: Vec<String> = folder::entry_names(&root, &self.root)?
+            .into_iter()
+            .filter_map(|name| Some(name.strip_suffix(PIDS_SUFFIX)?.to_owned()))
+            .filter(|segment| !segment.is_empty())
             .collect();
         segments.sort();
         for segment in segments {
@@ -241,7 +320,9 @@ impl Registry {
         };
         let mut live = Vec::new();
         let mut unverifiable = Vec::new();
-        for entry in read_pid_entries(&lock.path)? {
+        let entries = read_pid_entries(&lock.fd, &lock.path)?;
+        report.skipped.extend(entries.skipped);
+        for entry in entries.attached {
             if entry.alive {
                 live.push(entry.pid);
                 if entry.pid_namespace.is_some() && !entry.is_verifiable() {
@@ -254,7 +335,7 @@ impl Registry {
                 pid: entry.pid,
             });
             if !report.dry_run {
-                remove_file_quietly(&lock.path.join(entry.pid.to_string()))?;
+                folder::remove_entry(&lock.fd, &lock.path, &entry.pid.to_string())?;
             }
         }
         if !live.is_empty() {
@@ -280,7 +361,7 @@ impl Registry {
         }
         report.removed_dirs.push(lock.path.clone());
         if !report.dry_run {
-            remove_dir_quietly(&lock.path)?;
+            self.remove_dir(&lock)?;
         }
         Ok(())
     }
@@ -291,8 +372,14 @@ impl Registry {
         let path = self.pids_dir(segment);
         let deadline = Deadline::after(self.lock_timeout);
         for _ in 0..RETRIES {
-            stdfs::create_dir_all(&path).map_err(|e| registry_error(&path, "mkdir", e))?;
-            if let Some(lock) = DirLock::acquire(&path, deadline, self.lock_timeout)? {
+            let Some(root) = self.open_root(true)? else {
+                continue;
+            };
+            let Some(fd) = self.open_folder(&root, segment, true)? else {
+                continue;
+            };
+            let lock = DirLock::new(root, fd, segment, path.clone());
+            if let Some(lock) = lock.acquire(deadline, self.lock_timeout)? {
                 return Ok(lock);
             }
         }
@@ -305,30 +392,71 @@ impl Registry {
 
     /// Locks the folder of `segment` if it exists.
     pub(crate) fn lock_existing_dir(&self, segment: &str) -> Result<Option<DirLock>, NamedError> {
+        let Some(root) = self.open_root(false)? else {
+            return Ok(None);
+        };
+        let Some(fd) = self.open_folder(&root, segment, false)? else {
+            return Ok(None);
+        };
+        let lock = DirLock::new(root, fd, segment, self.pids_dir(segment));
+        lock.acquire(Deadline::after(self.lock_timeout), self.lock_timeout)
+    }
+
+    /// Opens (creating it and its parents first, when `create` says so) the root, never
+    /// through a link in its last component, and checks who owns it.
+    fn open_root(&self, create: bool) -> Result<Option<OwnedFd>, NamedError> {
+        if create && let Some(parent) = self.root.parent() {
+            stdfs::create_dir_all(parent).map_err(|e| registry_error(parent, "mkdir", e))?;
+        }
+        folder::open_dir(None, &self.root, &self.root, create, self.perms())
+    }
+
+    /// Opens (creating it first, when `create` says so) the folder of `segment` in the
+    /// opened root, never through a link, and checks who owns it.
+    fn open_folder(
+        &self,
+        root: &OwnedFd,
+        segment: &str,
+        create: bool,
+    ) -> Result<Option<OwnedFd>, NamedError> {
+        let name = folder_name(segment);
         let path = self.pids_dir(segment);
-        DirLock::acquire(&path, Deadline::after(self.lock_timeout), self.lock_timeout)
+        folder::open_dir(
+            Some(root.as_fd()),
+            Path::new(&name),
+            &path,
+            create,
+            self.perms(),
+        )
     }
 
     /// Writes this process's file (once per process) and counts one more handle.
-    pub(crate) fn register(&self, lock: &DirLock) -> Result<(), NamedError> {
+    pub(crate) fn register(&self, lock: &mut DirLock) -> Result<(), NamedError> {
         let mut handles = local_handles();
         let count = handles.entry(lock.path.clone()).or_insert(0);
-        let file = own_pid_file(&lock.path);
-        if *count == 0 || !file.exists() {
+        let own = process::current_pid().to_string();
+        if *count == 0 || !own_file_is_there(lock, &own) {
             let me = ProcessId::current();
             let content = format!("{} {}\n", me.start_time, me.pid_namespace);
             // A Python peer takes no lock: leaving last, it may remove the folder between
             // our lock and this write. Make the folder again and retry (bounded).
             let mut attempt = 0;
             loop {
-                match stdfs::write(&file, &content) {
+                match folder::create_pid_file(&lock.fd, &own, &content, self.perms()) {
                     Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < RETRIES => {
+                    Err(Errno::NOENT) if attempt < RETRIES => {
                         attempt += 1;
-                        stdfs::create_dir_all(&lock.path)
-                            .map_err(|e| registry_error(&lock.path, "mkdir", e))?;
+                        if let Some(fd) = self.open_folder(&lock.root, &lock.segment, true)? {
+                            // Lock the new folder too if nobody else has (no wait: the
+                            // old one is still ours and holds off other fastipc processes
+                            // that opened it; the new one is seconds old).
+                            let _ = fs::flock(&fd, FlockOperation::NonBlockingLockExclusive);
+                            lock.fd = fd;
+                        }
                     }
-                    Err(e) => return Err(registry_error(&file, "create pid file", e)),
+                    Err(e) => {
+                        return Err(registry_errno(&lock.path.join(&own), "create pid file", e));
+                    }
                 }
             }
         }
@@ -344,11 +472,12 @@ impl Registry {
         if !release_local(&lock.path) {
             return Ok(true);
         }
-        remove_file_quietly(&own_pid_file(&lock.path))?;
+        folder::remove_entry(&lock.fd, &lock.path, &process::current_pid().to_string())?;
         let mut others = false;
-        for entry in read_pid_entries(&lock.path)? {
+        // Skipped entries (links, FIFOs, ...) are no registrations: they keep nobody.
+        for entry in read_pid_entries(&lock.fd, &lock.path)?.attached {
             if entry.is_certainly_dead() {
-                remove_file_quietly(&lock.path.join(entry.pid.to_string()))?;
+                folder::remove_entry(&lock.fd, &lock.path, &entry.pid.to_string())?;
             } else {
                 // Alive, or not judged from here: it may use the segment.
                 others = true;
@@ -359,7 +488,7 @@ impl Registry {
 
     /// Removes a folder nobody is registered in any more.
     pub(crate) fn remove_dir(&self, lock: &DirLock) -> Result<(), NamedError> {
-        remove_dir_quietly(&lock.path)
+        folder::remove_dir(&lock.root, &lock.path, &lock.segment_folder())
     }
 }
 
@@ -435,7 +564,7 @@ impl Attachment {
             let others = self.registry.unregister(&lock)?;
             if !others {
                 // Leaves the folder if someone else's files are in it.
-                let _ = stdfs::remove_dir(&lock.path);
+                let _ = self.registry.remove_dir(&lock);
             }
         }
         Ok(())
@@ -545,6 +674,9 @@ pub struct SweepReport {
     pub removed_dirs: Vec<PathBuf>,
     /// Segments left alone because live processes use them.
     pub in_use: Vec<InUse>,
+    /// Entries of registry folders that were not read as registrations (links, FIFOs,
+    /// files too large for a pid file), left in place.
+    pub skipped: Vec<Skipped>,
     /// Problems met on the way (the sweep goes on past them).
     pub errors: Vec<String>,
 }
@@ -589,6 +721,9 @@ impl fmt::Display for SweepReport {
             }
             writeln!(f, ")")?;
         }
+        for s in &self.skipped {
+            writeln!(f, "skipped {}: {}", s.path.display(), s.reason)?;
+        }
         for e in &self.errors {
             writeln!(f, "error: {e}")?;
         }
@@ -599,34 +734,39 @@ impl fmt::Display for SweepReport {
     }
 }
 
-/// An exclusive advisory lock on a segment's registry folder, released on drop.
+/// An exclusive advisory lock on a segment's registry folder, released on drop. It
+/// holds the opened root and folder: every file operation under the lock is made
+/// relative to them, never by path.
 #[derive(Debug)]
 pub(crate) struct DirLock {
-    _fd: OwnedFd,
+    root: OwnedFd,
+    fd: OwnedFd,
+    segment: String,
     path: PathBuf,
 }
 
 impl DirLock {
-    /// Opens and locks `path`, waiting until `deadline` at most for another process's
-    /// lock (`timeout` is that wait, for the error); `None` if it does not exist or was
-    /// removed while we waited for the lock.
-    fn acquire(
-        path: &Path,
-        deadline: Deadline,
-        timeout: Duration,
-    ) -> Result<Option<DirLock>, NamedError> {
-        let fd = match fs::open(
+    fn new(root: OwnedFd, fd: OwnedFd, segment: &str, path: PathBuf) -> DirLock {
+        DirLock {
+            root,
+            fd,
+            segment: segment.to_owned(),
             path,
-            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(None),
-            Err(e) => return Err(registry_errno(path, "open", e)),
-        };
+        }
+    }
+
+    fn segment_folder(&self) -> String {
+        folder_name(&self.segment)
+    }
+
+    /// Locks the opened folder, waiting until `deadline` at most for another process's
+    /// lock (`timeout` is that wait, for the error); `None` if it was removed while we
+    /// waited for the lock.
+    fn acquire(self, deadline: Deadline, timeout: Duration) -> Result<Option<DirLock>, NamedError> {
+        let path = &self.path;
         let mut pause = Duration::from_micros(50);
         loop {
-            match fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+            match fs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => break,
                 Err(Errno::INTR) => continue,
                 Err(Errno::WOULDBLOCK) => {
@@ -644,14 +784,11 @@ impl DirLock {
             }
         }
         // Removed while we waited (a directory's link count drops to 0 on rmdir)?
-        let st = fs::fstat(&fd).map_err(|e| registry_errno(path, "fstat", e))?;
+        let st = fs::fstat(&self.fd).map_err(|e| registry_errno(path, "fstat", e))?;
         if st.st_nlink == 0 {
             return Ok(None);
         }
-        Ok(Some(DirLock {
-            _fd: fd,
-            path: path.to_owned(),
-        }))
+        Ok(Some(self))
     }
 }
 
@@ -678,30 +815,63 @@ fn release_local(dir: &Path) -> bool {
     }
 }
 
-fn own_pid_file(dir: &Path) -> PathBuf {
-    dir.join(process::current_pid().to_string())
+/// The folder name of `segment` in the root: `<segment>.pids`.
+fn folder_name(segment: &str) -> String {
+    format!("{segment}{PIDS_SUFFIX}")
 }
 
-/// Reads the pid files of a folder (names of ASCII digits); missing folder: none.
-fn read_pid_entries(dir: &Path) -> Result<Vec<AttachedPid>, NamedError> {
-    let entries = match stdfs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(registry_error(dir, "read_dir", source)),
-    };
-    let mut out = Vec::new();
-    for entry in entries.filter_map(Result::ok) {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
+/// Whether this process's pid file is in the locked folder (a regular file).
+fn own_file_is_there(lock: &DirLock, own: &str) -> bool {
+    fs::statat(&lock.fd, own, fs::AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::RegularFile)
+}
+
+/// The share mode `$FASTIPC_SHARE_MODE` asks for: octal permission bits (`660`, `0o666`);
+/// `None` when unset or not an octal mode.
+fn share_mode_from_env() -> Option<u32> {
+    parse_share_mode(&std::env::var(SHARE_MODE_ENV).ok()?)
+}
+
+/// An octal mode (`660`, `0660`, `0o660`) of at most `0o777`.
+fn parse_share_mode(value: &str) -> Option<u32> {
+    let digits = value.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    u32::from_str_radix(digits, 8).ok().filter(|m| *m <= 0o777)
+}
+
+/// What a registry folder holds (see [`Registry::entries`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entries {
+    /// The registered processes.
+    pub attached: Vec<AttachedPid>,
+    /// Entries named like a process id that are not read as registrations.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Reads the pid files of the opened folder `dir` (names of ASCII digits; other names
+/// are not registrations and are ignored). Only small regular files are read, never
+/// through a link, never waiting: the rest is returned as skipped.
+fn read_pid_entries(dir: &OwnedFd, path: &Path) -> Result<Entries, NamedError> {
+    let mut out = Entries::default();
+    for name in folder::entry_names(dir, path)? {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
         let Ok(pid) = name.parse::<u32>() else {
             continue;
         };
-        let (start_time, pid_namespace) =
-            parse_pid_file(&stdfs::read_to_string(entry.path()).unwrap_or_default());
+        let text = match folder::read_pid_file(dir, &name) {
+            Ok(Some(text)) => text,
+            Ok(None) => continue,
+            Err(reason) => {
+                out.skipped.push(Skipped {
+                    path: path.join(&name),
+                    reason,
+                });
+                continue;
+            }
+        };
+        let (start_time, pid_namespace) = parse_pid_file(&text);
         let alive = match pid_namespace {
             Some(ns) => {
                 let start = start_time.map_or(StartTime::Unknown, StartTime::Full);
@@ -711,7 +881,7 @@ fn read_pid_entries(dir: &Path) -> Result<Vec<AttachedPid>, NamedError> {
             // namespace, the Python peer's own rule.
             None => process::is_alive(pid),
         };
-        out.push(AttachedPid {
+        out.attached.push(AttachedPid {
             pid,
             start_time,
             pid_namespace,
@@ -743,30 +913,6 @@ fn unlink_segment(segment: &str) -> Result<(), NamedError> {
     }
 }
 
-fn remove_file_quietly(path: &Path) -> Result<(), NamedError> {
-    match stdfs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(registry_error(path, "remove pid file", e)),
-    }
-}
-
-/// Removes an empty folder; a folder that is gone or still holds files is left as is.
-fn remove_dir_quietly(path: &Path) -> Result<(), NamedError> {
-    match stdfs::remove_dir(path) {
-        Ok(()) => Ok(()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::DirectoryNotEmpty
-            ) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(registry_error(path, "rmdir", e)),
-    }
-}
-
 fn registry_error(path: &Path, op: &'static str, source: io::Error) -> NamedError {
     NamedError::Registry {
         path: path.to_owned(),
@@ -784,6 +930,7 @@ mod tests {
     use super::*;
     use crate::named::test_util::registry;
     use crate::sys::process::test_util::Zombie;
+    use rustix::fs::{Mode, OFlags};
 
     #[test]
     fn pids_dir_is_spelled_like_the_python_peer() {
@@ -821,9 +968,9 @@ mod tests {
         // A Python peer leaving last takes no lock: it can rmdir the folder between our
         // lock and our pid file. Registering must make the folder again, not fail.
         let (reg, _clean) = registry("rmdir", &[]);
-        let lock = reg.lock_dir("seg").unwrap();
+        let mut lock = reg.lock_dir("seg").unwrap();
         stdfs::remove_dir_all(reg.pids_dir("seg")).unwrap();
-        reg.register(&lock).unwrap();
+        reg.register(&mut lock).unwrap();
         drop(lock);
         let listed = reg.attached("seg").unwrap();
         assert_eq!(listed.len(), 1);
@@ -1024,6 +1171,25 @@ mod tests {
         assert!(again.close().unwrap().unlinked);
         assert!(!own_file.exists());
         assert!(!Segment::exists(&seg));
+    }
+
+    #[test]
+    fn share_modes_are_octal_and_owner_rw_is_always_kept() {
+        assert_eq!(parse_share_mode("660"), Some(0o660));
+        assert_eq!(parse_share_mode(" 0o666 "), Some(0o666));
+        assert_eq!(parse_share_mode("0640"), Some(0o640));
+        for bad in ["", "rw", "888", "1777", "-1"] {
+            assert_eq!(parse_share_mode(bad), None, "{bad:?}");
+        }
+        let reg = Registry::at("/x").with_share_mode(Some(0o044));
+        assert_eq!(reg.share_mode(), Some(0o644));
+        let reg = reg.with_share_mode(Some(0o7777));
+        assert_eq!(
+            reg.share_mode(),
+            Some(0o666),
+            "no set-id, sticky or execute bits"
+        );
+        assert_eq!(Registry::at("/x").share_mode(), None);
     }
 
     #[test]

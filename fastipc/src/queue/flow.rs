@@ -1,0 +1,124 @@
+//! Lossless back-pressure: the claim loop of a lossless queue's producers.
+//!
+//! A claim is refused (before its CAS, by [`RawRing::reserve`](super::raw::RawRing)) when
+//! it would end past `floor + capacity`. In a lossless queue the floor is the lower of the
+//! mapping's lease floor and the *lossless floor*: the lowest published position of the
+//! registered consumers
+//! (`endpoints`, "The lossless floor": 0 before any consumer registered, the head once
+//! all have left). Each mapping caches the lossless floor in
+//! [`Flow`] and rescans the table only when a claim is refused, so a send that has room
+//! costs one more relaxed load of a process-local word.
+//!
+//! When the rescan does not make room, the producer spins a little, yields, then sleeps on
+//! the table's producer wake word (set flag, rescan, sleep: the protocol of raw.rs "Wake
+//! protocol", with consumers as the wakers: they check the flag each time they publish
+//! their position, every few messages and before they sleep). Each sleep lasts at most
+//! [`PRODUCER_POLL`], and every [`DEAD_CHECK_EVERY`] the producer checks whether the
+//! consumer that sets the floor is dead, and evicts it if so: a consumer killed while it
+//! holds producers back stops doing so within about `PRODUCER_POLL + DEAD_CHECK_EVERY`
+//! (20 ms) of the producer's next check.
+
+use core::sync::atomic::AtomicU64;
+use core::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use super::endpoints::Table;
+use super::lease::Leases;
+use super::raw::RawRing;
+use crate::sys::clock::Deadline;
+
+/// The longest a producer blocked on a full lossless queue sleeps between two rescans.
+pub const PRODUCER_POLL: Duration = Duration::from_millis(10);
+/// How often a blocked producer checks whether the consumer holding it back is dead.
+pub const DEAD_CHECK_EVERY: Duration = Duration::from_millis(10);
+
+/// Spins (with a CPU hint) before a blocked producer starts yielding, then yields before
+/// it sleeps.
+const SPINS: u32 = 2000;
+const YIELDS: u32 = 16;
+
+/// The process-local cache of the lossless floor (one per mapping).
+#[derive(Debug, Default)]
+pub(crate) struct Flow {
+    cache: AtomicU64,
+}
+
+/// Why a claim reserved nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The lossless queue stayed full until the deadline.
+    Full,
+    /// A zero-copy guard of this mapping holds the message at this index a lap behind.
+    Guard(u64),
+}
+
+impl Flow {
+    /// The cached lossless floor (relaxed: a stale value is lower, hence safe).
+    #[inline]
+    pub(crate) fn cached(&self) -> u64 {
+        self.cache.load(Relaxed)
+    }
+
+    /// Claims with `attempt(lossless_floor)` (which returns `Err(floor)` when refused, the
+    /// floor being the lower of the lease floor and the one passed), waiting for room as
+    /// the module documentation says, until `deadline`.
+    pub(crate) fn claim<R>(
+        &self,
+        raw: &RawRing,
+        table: &Table,
+        leases: &Leases,
+        deadline: Deadline,
+        mut attempt: impl FnMut(u64) -> Result<R, u64>,
+    ) -> Result<R, Refused> {
+        let mut round = 0u32;
+        let mut next_dead_check = Instant::now() + DEAD_CHECK_EVERY;
+        loop {
+            let cached = self.cached();
+            let held = match attempt(cached) {
+                Ok(r) => return Ok(r),
+                Err(held) => held,
+            };
+            let lease = leases.floor();
+            if lease <= held && lease < cached {
+                return Err(Refused::Guard(lease));
+            }
+            let (floor, holder) = table.floor(None, raw.next_index());
+            if floor > cached {
+                self.cache.store(floor, Relaxed);
+                continue;
+            }
+            if lease <= held {
+                // The lease and the lossless floor are the same position: waiting for
+                // the consumers does not help while the guard lives.
+                return Err(Refused::Guard(lease));
+            }
+            if deadline.has_passed() {
+                return Err(Refused::Full);
+            }
+            round += 1;
+            if round <= SPINS {
+                core::hint::spin_loop();
+                continue;
+            }
+            if round <= SPINS + YIELDS {
+                std::thread::yield_now();
+                continue;
+            }
+            if let Some(i) = holder
+                && Instant::now() >= next_dead_check
+            {
+                next_dead_check = Instant::now() + DEAD_CHECK_EVERY;
+                if table.evict_if_dead(i) {
+                    continue;
+                }
+            }
+            let seq = table.prepare_sleep();
+            let (floor, _) = table.floor(None, raw.next_index());
+            if floor > cached {
+                self.cache.store(floor, Relaxed);
+                continue;
+            }
+            table.sleep(seq, deadline.min(Deadline::after(PRODUCER_POLL)));
+        }
+    }
+}

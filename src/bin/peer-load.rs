@@ -1,0 +1,169 @@
+//! Test peer of the load tests (`tests/reliability_load.rs`): producers and consumers of
+//! one named `SlickQueue<u64>`, each in its own process. A message is
+//! `producer_id << 40 | sequence`; consumers check, per producer, that sequences only
+//! grow (nothing twice, nothing out of order) and count what they got and what
+//! `Lagged(n)` says they missed.
+//!
+//! ```text
+//! peer-load produce NAME ID COUNT            send COUNT messages; print "sent COUNT"
+//! peer-load broadcast NAME PRODUCERS COUNT   print "ready", receive until every message is
+//!                                            received or reported lagged (or 3 s of silence);
+//!                                            print "received R lagged L missing M"
+//! peer-load steal NAME CURSOR TOTAL          print "ready", claim through the shared cursor
+//!                                            until it reaches TOTAL; print "got N", then one
+//!                                            "ID SEQ" line per message
+//! ```
+//! Every wait is bounded; failures exit with status 1 and a message on stderr.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use fastipc::SlickQueue;
+use fastipc::queue::{RecvTimeoutError, SharedCursor};
+
+const SEQ_BITS: u32 = 40;
+/// The longest a consumer runs.
+const LIMIT: Duration = Duration::from_secs(300);
+/// How long a broadcast consumer waits past the last message before it counts the rest
+/// as missing.
+const SILENCE: Duration = Duration::from_secs(3);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("peer-load {}: {e}", args.join(" "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn num(args: &[String], i: usize) -> Result<u64, String> {
+    args.get(i)
+        .ok_or_else(|| format!("missing argument {i}"))?
+        .parse()
+        .map_err(|e| format!("argument {i}: {e}"))
+}
+
+fn open(name: &str) -> Result<SlickQueue<u64>, String> {
+    SlickQueue::<u64>::open(name).map_err(|e| e.to_string())
+}
+
+/// Splits a message into its producer and sequence number.
+fn split(v: u64) -> (usize, u64) {
+    ((v >> SEQ_BITS) as usize, v & ((1 << SEQ_BITS) - 1))
+}
+
+/// Checks that `seq` of `id` comes after what this consumer saw of `id`; returns how
+/// many of `id`'s messages were skipped in between.
+fn check(last: &mut [Option<u64>], id: usize, seq: u64) -> Result<u64, String> {
+    let slot = last
+        .get_mut(id)
+        .ok_or_else(|| format!("unknown producer {id}"))?;
+    let skipped = match *slot {
+        Some(prev) if seq <= prev => {
+            return Err(format!(
+                "producer {id}: got {seq} after {prev} (twice or out of order)"
+            ));
+        }
+        Some(prev) => seq - prev - 1,
+        None => seq,
+    };
+    *slot = Some(seq);
+    Ok(skipped)
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let cmd = args.first().map(String::as_str).unwrap_or("");
+    let name = args.get(1).ok_or("missing queue name")?;
+    match cmd {
+        "produce" => {
+            let (id, count) = (num(args, 2)?, num(args, 3)?);
+            let tx = open(name)?.producer().map_err(|e| e.to_string())?;
+            for seq in 0..count {
+                tx.send(&(id << SEQ_BITS | seq))
+                    .map_err(|e| e.to_string())?;
+            }
+            println!("sent {count}");
+            Ok(())
+        }
+        "broadcast" => {
+            let (producers, count) = (num(args, 2)? as usize, num(args, 3)?);
+            let total = producers as u64 * count;
+            let mut rx = open(name)?.consumer().map_err(|e| e.to_string())?;
+            println!("ready");
+            let mut last = vec![None; producers];
+            let (mut received, mut lagged, mut skipped) = (0u64, 0u64, 0u64);
+            let deadline = Instant::now() + LIMIT;
+            while received + lagged < total {
+                if Instant::now() > deadline {
+                    return Err(format!("received {received} lagged {lagged} of {total}"));
+                }
+                match rx.recv_timeout(SILENCE) {
+                    Ok(v) => {
+                        let (id, seq) = split(v);
+                        skipped += check(&mut last, id, seq)?;
+                        received += 1;
+                    }
+                    Err(RecvTimeoutError::Lagged(n)) => lagged += n,
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            // What never came from each producer after its last message seen.
+            let tail: u64 = last
+                .iter()
+                .map(|l| l.map_or(count, |seq| count - 1 - seq))
+                .sum();
+            let missing = total - received;
+            if skipped + tail != missing {
+                return Err(format!(
+                    "bookkeeping: {skipped} skipped + {tail} tail != {missing} missing"
+                ));
+            }
+            println!("received {received} lagged {lagged} missing {missing}");
+            Ok(())
+        }
+        "steal" => {
+            let cursor_name = args.get(2).ok_or("missing cursor name")?;
+            let total = num(args, 3)?;
+            let q = open(name)?;
+            let cursor = SharedCursor::open(cursor_name).map_err(|e| e.to_string())?;
+            let mut rx = q
+                .shared_consumer(cursor.clone())
+                .map_err(|e| e.to_string())?;
+            println!("ready");
+            let deadline = Instant::now() + LIMIT;
+            let mut last = vec![None; 64];
+            let mut out = String::new();
+            let mut got = 0u64;
+            loop {
+                match rx.recv_timeout(Duration::from_millis(20)) {
+                    Ok(v) => {
+                        let (id, seq) = split(v);
+                        // Claims go in index order: per producer, a consumer's share
+                        // grows (with gaps where the others claimed).
+                        check(&mut last, id, seq)?;
+                        got += 1;
+                        let _ = writeln!(out, "{id} {seq}");
+                    }
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected)
+                        if cursor.load() >= total =>
+                    {
+                        break;
+                    }
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("cursor at {} of {total}", cursor.load()));
+                }
+            }
+            print!("got {got}\n{out}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
