@@ -59,6 +59,20 @@ pub enum Command {
     /// Receive test elements from a queue and verify order and payload; exit status 0
     /// only when all arrived intact.
     Recv(RecvArgs),
+    /// Bridge queues over Zenoh: runs `fastipc-bridge ARGS` (crate fastipc-zenoh), found
+    /// next to this binary or on PATH. `fastipc bridge export QUEUE KEY --connect
+    /// tcp/HOST:7447`, `fastipc bridge import KEY QUEUE --listen tcp/0.0.0.0:7447`;
+    /// `fastipc bridge --help` for its options.
+    #[command(disable_help_flag = true)]
+    Bridge {
+        /// Arguments for fastipc-bridge.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<String>,
+    },
 }
 
 /// `fastipc send`.

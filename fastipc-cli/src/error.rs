@@ -9,6 +9,16 @@ use fastipc::error::{NamedError, OpenError, SendError, ShmError};
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// `fastipc bridge`: the `fastipc-bridge` binary is in none of the places looked in.
+    #[error(
+        "`fastipc bridge` runs the fastipc-bridge binary, which is neither next to fastipc nor on PATH \
+         (looked in {}); install it with `cargo install --path fastipc-zenoh`",
+        searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    BridgeMissing {
+        /// The directories looked in.
+        searched: Vec<PathBuf>,
+    },
     /// A segment could not be named, opened or removed (bad name, permission, ...).
     #[error(transparent)]
     Shm(#[from] ShmError),

@@ -10,6 +10,7 @@
 //! | [`rm`] | `rm`: removal, with the registry folder |
 //! | [`traffic`] | `send` / `recv`: the test pattern, its verification, the loops |
 //! | [`progress`] | the progress bar on a terminal |
+//! | [`bridge`] | `bridge`: the forward to the `fastipc-bridge` binary (Zenoh) |
 //! | [`error`] | one-line errors |
 //!
 //! ```
@@ -23,6 +24,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bridge;
 pub mod cli;
 pub mod error;
 pub mod inspect;
@@ -117,6 +119,7 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cl
             emit(out, &format!("{summary}\n"))?;
             summary.verdict()
         }
+        Command::Bridge { args } => Err(bridge::exec(args)),
     }
 }
 

@@ -1,0 +1,266 @@
+//! Export: a reader of a local queue publishes every message, in batches, on a key.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use zenoh::Wait;
+use zenoh::qos::CongestionControl;
+
+use crate::config::BridgeConfig;
+use crate::error::BridgeError;
+use crate::local::{Losses, Reader, Source};
+use crate::stats::{ExportStats, LiveExport, add};
+use crate::ty::MessageType;
+use crate::wire::{BatchHeader, FLAG_LOSSLESS, NO_INDEX};
+
+/// How long an idle exporter waits on the queue before checking for a stop.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+/// A running export; stop it with [`ExportHandle::stop`] (dropping it stops it too).
+#[derive(Debug)]
+pub struct ExportHandle {
+    stop: Arc<AtomicBool>,
+    stats: Arc<LiveExport>,
+    matched: Arc<AtomicBool>,
+    ty: MessageType,
+    thread: Option<JoinHandle<Result<(), BridgeError>>>,
+}
+
+impl ExportHandle {
+    /// The counters so far.
+    pub fn stats(&self) -> ExportStats {
+        self.stats.snapshot()
+    }
+
+    /// Whether a Zenoh subscriber (an importer) currently matches the key.
+    pub fn matched(&self) -> bool {
+        self.matched.load(Ordering::Relaxed)
+    }
+
+    /// The type of the exported queue.
+    pub fn message_type(&self) -> &MessageType {
+        &self.ty
+    }
+
+    /// Whether the export stopped on its own (an error; see [`ExportHandle::stop`]).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Publishes what is batched, stops, and returns the export's error if it failed.
+    pub fn stop(mut self) -> Result<ExportStats, BridgeError> {
+        self.finish()?;
+        Ok(self.stats())
+    }
+
+    fn finish(&mut self) -> Result<(), BridgeError> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| BridgeError::Panicked)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ExportHandle {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// Starts exporting queue `queue` (which must exist, and hold `want` when given) to
+/// `key`. The exporter reads from now on.
+pub(crate) fn start(
+    queue: &str,
+    want: Option<MessageType>,
+    key: &str,
+    config: &BridgeConfig,
+) -> Result<ExportHandle, BridgeError> {
+    let (source, ty) = Source::open(queue, want.as_ref())?;
+    let key_expr = zenoh::key_expr::KeyExpr::try_from(key.to_owned()).map_err(|e| {
+        BridgeError::InvalidKey {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        }
+    })?;
+    let session = zenoh::open(config.to_zenoh()?)
+        .wait()
+        .map_err(BridgeError::zenoh)?;
+    let congestion = if config.lossless {
+        CongestionControl::Block
+    } else {
+        CongestionControl::Drop
+    };
+    // Zenoh publishers are reliable by default; lossless adds blocking congestion control.
+    let publisher = session
+        .declare_publisher(key_expr)
+        .congestion_control(congestion)
+        .wait()
+        .map_err(BridgeError::zenoh)?;
+    let matched = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&matched);
+    // Relaxed: a display flag; nothing else is published through it.
+    publisher
+        .matching_listener()
+        .callback(move |status| flag.store(status.matching(), Ordering::Relaxed))
+        .background()
+        .wait()
+        .map_err(BridgeError::zenoh)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(LiveExport::default());
+    let mut run = Run {
+        header: BatchHeader {
+            flags: if config.lossless { FLAG_LOSSLESS } else { 0 },
+            element_size: ty.element_size as u32,
+            fingerprint: ty.fingerprint,
+            source: source_id(queue),
+            stream: stream_id(),
+            type_name: ty.name.clone(),
+            ..BatchHeader::default()
+        },
+        max_bytes: config.max_batch_bytes,
+        max_delay: config.max_delay,
+        stats: Arc::clone(&stats),
+    };
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("fastipc-export".into())
+        .spawn(move || {
+            let mut reader = source.reader();
+            let result = run.run(&mut reader, &flag, |payload| {
+                publisher.put(payload).wait().map_err(BridgeError::zenoh)
+            });
+            let _ = session.close().wait();
+            result
+        })
+        .map_err(|e| BridgeError::Zenoh(format!("cannot start the export thread: {e}")))?;
+    Ok(ExportHandle {
+        stop,
+        stats,
+        matched,
+        ty,
+        thread: Some(thread),
+    })
+}
+
+struct Run {
+    header: BatchHeader,
+    max_bytes: usize,
+    max_delay: Duration,
+    stats: Arc<LiveExport>,
+}
+
+impl Run {
+    fn run(
+        &mut self,
+        reader: &mut Reader<'_>,
+        stop: &AtomicBool,
+        mut publish: impl FnMut(Vec<u8>) -> Result<(), BridgeError>,
+    ) -> Result<(), BridgeError> {
+        let mut data = Vec::with_capacity(self.max_bytes + 4096);
+        let mut count = 0usize;
+        let mut first = NO_INDEX;
+        let mut opened: Option<Instant> = None;
+        // Losses to report with the next batch: only those met before its first message.
+        let mut losses = Losses::default();
+        while !stop.load(Ordering::Relaxed) {
+            let wait = opened.map_or(IDLE_WAIT, |t| self.max_delay.saturating_sub(t.elapsed()));
+            let mut met = Losses::default();
+            // A read appends messages or meets losses, never both.
+            let got = reader.read(&mut data, wait, &mut met);
+            if met.any() {
+                // A loss after some messages closes their batch first, so that counts
+                // travel in order with the data.
+                if count > 0 {
+                    self.flush(&mut data, &mut count, &mut first, &mut losses, &mut publish)?;
+                    opened = None;
+                }
+                losses.lagged += met.lagged;
+                losses.abandoned += met.abandoned;
+                losses.corrupt += met.corrupt;
+            }
+            if let Some((index, n)) = got {
+                if count == 0 {
+                    first = index;
+                    opened = Some(Instant::now());
+                }
+                count += n;
+            }
+            let full = data.len() >= self.max_bytes || count >= u32::MAX as usize / 2;
+            let due = opened.is_some_and(|t| t.elapsed() >= self.max_delay);
+            if full || due || (count == 0 && losses.any()) {
+                self.flush(&mut data, &mut count, &mut first, &mut losses, &mut publish)?;
+                opened = None;
+            }
+        }
+        if count > 0 || losses.any() {
+            self.flush(&mut data, &mut count, &mut first, &mut losses, &mut publish)?;
+        }
+        Ok(())
+    }
+
+    fn flush(
+        &mut self,
+        data: &mut Vec<u8>,
+        count: &mut usize,
+        first: &mut u64,
+        losses: &mut Losses,
+        publish: &mut impl FnMut(Vec<u8>) -> Result<(), BridgeError>,
+    ) -> Result<(), BridgeError> {
+        let h = &mut self.header;
+        h.count = *count as u32;
+        h.first_index = *first;
+        h.lagged = losses.lagged;
+        h.abandoned = losses.abandoned;
+        h.corrupt = losses.corrupt;
+        let mut payload = Vec::with_capacity(h.len() + data.len());
+        h.encode_into(&mut payload);
+        payload.extend_from_slice(data);
+        publish(payload)?;
+        h.seq += *count as u64;
+        let s = &self.stats;
+        add(&s.batches, 1);
+        add(&s.messages, *count as u64);
+        add(&s.bytes, data.len() as u64);
+        add(&s.lagged, losses.lagged);
+        add(&s.abandoned, losses.abandoned);
+        add(&s.corrupt, losses.corrupt);
+        data.clear();
+        *count = 0;
+        *first = NO_INDEX;
+        *losses = Losses::default();
+        Ok(())
+    }
+}
+
+/// The identity of a source queue: FNV-1a of `host/queue`, stable across restarts.
+fn source_id(queue: &str) -> u64 {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    fnv(
+        fastipc::message::fingerprint::SEED,
+        format!("{}/{queue}", host.trim()).as_bytes(),
+    )
+}
+
+/// A fresh identity for this exporter run (time, process id and a counter, mixed).
+fn stream_id() -> u64 {
+    use std::sync::atomic::AtomicU64;
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut h = fnv(fastipc::message::fingerprint::SEED, &nanos.to_le_bytes());
+    h = fnv(h, &std::process::id().to_le_bytes());
+    h = fnv(h, &RUNS.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    h.max(1)
+}
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
