@@ -130,7 +130,10 @@ fn shared_consumers_split_the_messages_and_keep_batch_rests() {
         .with_wait_strategy(*NO_REPOLL);
     let mut fa = a.recv_async();
     assert_eq!(poll_once(&mut fa), Poll::Pending);
-    q.producer().unwrap().send_batch(&[1, 2, 3]).unwrap();
+    // Kept registered: with every producer gone, `b`'s idle check would rightly report
+    // `Disconnected` instead of waiting.
+    let first = q.producer().unwrap();
+    first.send_batch(&[1, 2, 3]).unwrap();
     assert_eq!(block_on(fa, LIMIT), Ok(1));
     // The batch's rest is `a`'s: `b` waits for the next message.
     let mut fb = b.recv_async();
@@ -147,6 +150,7 @@ fn shared_consumers_split_the_messages_and_keep_batch_rests() {
         }
     });
     assert_eq!(block_on(a.recv_async(), LIMIT), Ok(3));
+    drop(first);
 }
 
 #[cfg(feature = "stream")]
