@@ -50,7 +50,9 @@ fn expand(cont: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
         // the helpful errors), and with a backstop that uses `::core` alone and the
         // `bytemuck::Pod` named here (so that a `#[ipc(crate = ..)]` path cannot skip it:
         // if it redirects `bytemuck`, these impls are of a stand-in trait). They also hold
-        // the alignment to 16 and the size above 0, which `IpcMessage` adds.
+        // the alignment to 16 and the size above 0, which `IpcMessage` adds, and that each
+        // field is an `IpcMessage` (the trait named here); `FINGERPRINT` is computed with
+        // `::core` alone (`fingerprint`).
         //
         // `Pod` needs `Copy`, which the user derives (or writes) next to `IpcMessage`. The
         // impls hold only where the type is `Copy` (a bound under a binder, which rustc
@@ -118,9 +120,8 @@ fn assertions(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> To
                 >();
             }
         });
-    // Rule 3 once more, the same calls as in `FINGERPRINT` (same tokens, same spans, so
-    // rustc reports a failure once): a failed field check must taint this body too, so
-    // that the backstop below stays quiet and only the rule's own error shows.
+    // Rule 3, spanned on each field's type: a failed field check also taints this body,
+    // so that the backstop below stays quiet and only the rule's own error shows.
     let field_checks = fields.iter().map(|field| field_fingerprint(field.ty, p));
     let backstop = backstop(cont, fields, p);
     quote_spanned! {span=>
@@ -145,10 +146,11 @@ fn assertions(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> To
     }
 }
 
-/// The backstop of the `unsafe impl`s: rules 2 to 5 once more, through `::core` and the
-/// `bytemuck::Pod` the impl names only, so that no `#[ipc(crate = ..)]` path can turn
-/// them off (a stand-in `__private` can replace the checks above with no-ops; it cannot
-/// replace these). Each is a `const` assertion in the body of the rule checks: when one
+/// The backstop of the `unsafe impl`s: rules 2 to 5 once more, through `::core`, the
+/// `bytemuck` traits the impls name and the `IpcMessage` trait the impl names, so that no
+/// `#[ipc(crate = ..)]` path can turn them off (a stand-in `__private` can replace the
+/// checks above with no-ops; it cannot replace these: if it redirects `bytemuck` or
+/// `IpcMessage`, the impls are of stand-in traits, and the type is no fastipc message). Each is a `const` assertion in the body of the rule checks: when one
 /// of those fails, the body has a type error and is not evaluated, so the backstop never
 /// adds an error to a rule's own; it fires only when the checks above were bypassed.
 ///
@@ -172,9 +174,14 @@ fn backstop(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> Toke
             ))
         };
         let (pod, zeroable) = (message("Pod"), message("Zeroable"));
+        let not_message = Literal::string(&format!(
+            "rule 3 (fixed-width fields): field `{}` of `{ident}` is not an IpcMessage",
+            field.name
+        ));
         quote_spanned! {ty.span()=>
             ::core::assert!(__FastipcProbe::<#ty>::POD, #pod);
             ::core::assert!(__FastipcProbe::<#ty>::ZEROABLE, #zeroable);
+            ::core::assert!(__FastipcProbe::<#ty>::MESSAGE, #not_message);
         }
     });
     let padding = Literal::string(&format!(
@@ -204,9 +211,13 @@ fn backstop(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> Toke
         impl<T: ?::core::marker::Sized + #p::bytemuck::Zeroable> __FastipcProbe<T> {
             const ZEROABLE: bool = true;
         }
+        impl<T: ?::core::marker::Sized + #p::IpcMessage> __FastipcProbe<T> {
+            const MESSAGE: bool = true;
+        }
         trait __FastipcNotPlainData {
             const POD: bool = false;
             const ZEROABLE: bool = false;
+            const MESSAGE: bool = false;
         }
         impl<T: ?::core::marker::Sized> __FastipcNotPlainData for __FastipcProbe<T> {}
 
@@ -216,34 +227,87 @@ fn backstop(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> Toke
 }
 
 /// `FINGERPRINT`: size, alignment and field count, then each field's name, type
-/// fingerprint and offset, in declaration order. It also carries rule 3: each field type
-/// must implement `IpcMessage`. The struct's own name is left out (see
-/// the crate docs).
+/// fingerprint and offset, in declaration order, hashed exactly as
+/// `fastipc::message::fingerprint` documents (`tests/derive.rs` checks the two agree).
+/// The struct's own name is left out (see the crate docs).
+///
+/// Computed by code generated here, with `::core` alone and each field type's
+/// fingerprint read through the `IpcMessage` trait that the impl names, so that a
+/// `#[ipc(crate = ..)]` path cannot give a real message a meaningless fingerprint. A field
+/// type that is not a message reads 0 (a probe, as in [`backstop`], without an error of
+/// its own): such a struct does not compile anyway (rule 3).
 fn fingerprint(cont: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> TokenStream {
     let ident = cont.ident;
     let count = Literal::usize_unsuffixed(fields.len());
     // One nested expression, no `let`: a binding could be captured by a user constant of
     // the same name (a pattern), whatever its hygiene.
     let mut hash = quote! {
-        #p::fingerprint::message(#p::size_of::<#ident>(), #p::align_of::<#ident>(), #count)
+        __fastipc_u64(
+            __fastipc_u64(
+                __fastipc_u64(
+                    __fastipc_str(0xcbf2_9ce4_8422_2325, "struct"),
+                    ::core::mem::size_of::<#ident>() as u64,
+                ),
+                ::core::mem::align_of::<#ident>() as u64,
+            ),
+            #count,
+        )
     };
     for field in fields {
         let ty = field.ty;
         let member = &field.member;
         let name = &field.name;
-        // Rule 3: the field type must be a message. This is the one place that requires
-        // it, spanned on the type so that rustc's error lands on the field.
-        let ty_fingerprint = field_fingerprint(ty, p);
         hash = quote! {
-            #p::fingerprint::field(
-                #hash,
-                #name,
-                #ty_fingerprint,
-                #p::offset_of!(#ident, #member),
+            __fastipc_u64(
+                __fastipc_u64(
+                    __fastipc_str(#hash, #name),
+                    __FastipcField::<#ty>::FINGERPRINT,
+                ),
+                ::core::mem::offset_of!(#ident, #member) as u64,
             )
         };
     }
-    quote!(#p::fingerprint::finish(#hash))
+    quote! {{
+        #[allow(dead_code)]
+        struct __FastipcField<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
+        impl<T: ?::core::marker::Sized + #p::IpcMessage> __FastipcField<T> {
+            const FINGERPRINT: u64 = <T as #p::IpcMessage>::FINGERPRINT;
+        }
+        trait __FastipcNotMessage {
+            const FINGERPRINT: u64 = 0;
+        }
+        impl<T: ?::core::marker::Sized> __FastipcNotMessage for __FastipcField<T> {}
+        // 64-bit FNV-1a and splitmix64's finaliser, as `fastipc::message::fingerprint`.
+        // Every binding is prefixed: a user constant of the same name in scope would turn
+        // it into a pattern.
+        const fn __fastipc_bytes(__fastipc_h: u64, __fastipc_b: &[u8]) -> u64 {
+            let mut __fastipc_x = __fastipc_h;
+            let mut __fastipc_i = 0;
+            while __fastipc_i < __fastipc_b.len() {
+                __fastipc_x ^= __fastipc_b[__fastipc_i] as u64;
+                __fastipc_x = __fastipc_x.wrapping_mul(0x0000_0100_0000_01b3);
+                __fastipc_i += 1;
+            }
+            __fastipc_x
+        }
+        const fn __fastipc_u64(__fastipc_h: u64, __fastipc_v: u64) -> u64 {
+            __fastipc_bytes(__fastipc_h, &__fastipc_v.to_le_bytes())
+        }
+        const fn __fastipc_str(__fastipc_h: u64, __fastipc_s: &str) -> u64 {
+            __fastipc_bytes(
+                __fastipc_u64(__fastipc_h, __fastipc_s.len() as u64),
+                __fastipc_s.as_bytes(),
+            )
+        }
+        const fn __fastipc_finish(__fastipc_h: u64) -> u64 {
+            let mut __fastipc_z = __fastipc_h;
+            __fastipc_z = (__fastipc_z ^ (__fastipc_z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            __fastipc_z = (__fastipc_z ^ (__fastipc_z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            __fastipc_z ^= __fastipc_z >> 31;
+            if __fastipc_z == 0 { 1 } else { __fastipc_z }
+        }
+        __fastipc_finish(#hash)
+    }}
 }
 
 /// The inherent functions of `#[ipc(queue = ..., capacity = ...)]` and

@@ -9,15 +9,19 @@
 //! sound.
 //!
 //! The generated code reaches fastipc through `::fastipc::__private`, or the path of
-//! `#[ipc(crate = "...")]`. The `unsafe impl`s do not trust that path: besides the rule
-//! checks (which give the errors documented on the derive), the generated code asserts at compile time, through `::core` alone and
-//! the very `bytemuck` traits it implements, that every field type is `Pod` and
-//! `Zeroable`, that the size is the sum of the field sizes, that the alignment is at most
-//! 16 and the size not 0. A `crate` path to a stand-in whose checks do nothing therefore
-//! fails to compile instead of yielding a `Pod` with padding or a `bool` inside. These
+//! `#[ipc(crate = "...")]`. The generated impls do not trust that path: besides the rule
+//! checks (which give the errors documented on the derive), the generated code asserts at
+//! compile time, through `::core` alone and the very `bytemuck` and `IpcMessage` traits it
+//! implements, that every field type is `Pod`, `Zeroable` and an `IpcMessage`, that the
+//! size is the sum of the field sizes, that the alignment is at most 16 and the size not
+//! 0; and it computes `FINGERPRINT` with `::core` alone. What soundness needs (`Pod`,
+//! alignment, size) and what the portability rules need (fixed-width fields, a
+//! meaningful fingerprint) are therefore both out of the path's reach: a `crate` path to
+//! a stand-in whose checks do nothing fails to compile instead of yielding a `Pod` with
+//! padding, a `bool`, a `usize` or a `()` inside, or a meaningless fingerprint. These
 //! backstop assertions stay silent whenever a rule check fails, so each mistake is
-//! reported once. (The rule checks' traits are `unsafe` to implement for the same
-//! reason.) The impls, and the functions of `#[ipc(...)]`, carry the bound `where
+//! reported once. The rule checks' traits are sealed: they cannot be implemented outside
+//! fastipc, with or without `unsafe`. The impls, and the functions of `#[ipc(...)]`, carry the bound `where
 //! for<'a> T: Copy`: without `Copy` they do not apply, and the one error is the derive's
 //! own `Copy` check, on the struct.
 //!
@@ -378,7 +382,8 @@ use proc_macro::TokenStream;
 ///
 /// # The fingerprint
 ///
-/// `FINGERPRINT` is computed at compile time (with `fastipc::message::fingerprint`) from the
+/// `FINGERPRINT` is computed at compile time (as `fastipc::message::fingerprint` documents,
+/// by code the derive generates with `::core` alone) from the
 /// struct's size, alignment and field count, then, for each field in order, its name, its
 /// type's `FINGERPRINT` (primitives hash their name, size and alignment; arrays their
 /// element's fingerprint and length; nested messages their own fingerprint, so the hash is

@@ -551,6 +551,35 @@ pub enum SendError {
         /// The queue's capacity.
         capacity: usize,
     },
+    /// The reservation would end past `2^48 - capacity`: the 48-bit absolute index the
+    /// peers share is used up. Nothing was reserved; [`reset`](crate::queue::Ring::reset)
+    /// the queue (its consumers follow the reset to index 0).
+    #[error(
+        "queue {queue}: reserving {len} messages at index {next_index} would pass the \
+         index limit {limit} (2^48 - capacity, the peers' 48-bit index); reset the queue"
+    )]
+    IndexExhausted {
+        /// The queue's name (`<local>` for a local queue).
+        queue: String,
+        /// The head when the reservation was refused.
+        next_index: u64,
+        /// Messages the refused reservation asked for.
+        len: usize,
+        /// The highest index a reservation may end at.
+        limit: u64,
+    },
+    /// `reset` was refused: a zero-copy guard made through this mapping still holds a
+    /// message, and a rewound queue would hand its slot out again.
+    #[error(
+        "cannot reset queue `{queue}`: a SlotGuard or BatchGuard of this process still holds \
+         message {held}; commit or drop it first"
+    )]
+    ResetWhileGuardHeld {
+        /// The queue's name (`<local>` for a local queue).
+        queue: String,
+        /// Absolute index of the oldest message a guard holds.
+        held: u64,
+    },
 }
 
 /// Why [`Producer::try_send`](crate::queue::Producer::try_send) sent nothing.

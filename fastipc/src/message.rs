@@ -25,13 +25,20 @@
 )]
 ///
 /// # Safety
-/// An implementation promises that:
-/// - the layout is fixed: `#[repr(C)]` or `#[repr(transparent)]` (or a primitive), with
-///   no padding bytes, so every byte is initialised and meaningful;
+/// What soundness needs (the queue copies the bytes of a `Self` in and out of shared
+/// memory, and hands out `&mut Self` into it):
+/// - `Self: bytemuck::Pod` (the supertrait): a fixed layout, no padding, every bit
+///   pattern valid, no pointers or references;
+/// - `align_of::<Self>() <= 16` (what a queue's data area guarantees) and a size above 0.
+///
+/// # Portability rules
+/// What makes the bytes mean the same thing in every process, checked by
+/// `#[derive(IpcMessage)]` (which no `#[ipc(crate = ..)]` path can bypass); a
+/// hand-written `unsafe impl` promises them too:
+/// - the layout is `#[repr(C)]` or `#[repr(transparent)]` (or a primitive);
 /// - every field is fixed-width plain data (integers, floats, arrays of them, nested
-///   `IpcMessage`s): no pointers, references, `bool`, `char`, `usize`/`isize` or anything
-///   else whose validity or size depends on the process;
-/// - `align_of::<Self>() <= 16` (what a queue's data area guarantees);
+///   `IpcMessage`s): no `usize`/`isize`, `()`, or anything else whose size or meaning
+///   depends on the process or the build;
 /// - [`IpcMessage::FINGERPRINT`] is non-zero and changes whenever the field names, field
 ///   types, offsets, size or alignment change.
 #[diagnostic::on_unimplemented(
@@ -141,11 +148,12 @@ pub mod fingerprint {
 /// numbers (padding bytes, alignment) are const generic arguments, so the message can
 /// show them.
 ///
-/// The traits are `unsafe`: the derive's `unsafe impl bytemuck::Pod` relies on them, so
-/// an impl other than the ones here (which would silence a check) cannot be written
-/// without `unsafe`, and would be unsound. The derive does not rely on them alone either:
-/// it also asserts the size and the fields' `Pod` through `::core` and the `bytemuck` it
-/// implements (see `fastipc-derive`'s `expand`).
+/// These checks give the helpful errors; nothing relies on them for soundness or for the
+/// rules. The derive proves what its `unsafe impl`s need, and that every field is a
+/// message, a second time through `::core`, `bytemuck` and the `IpcMessage` trait it
+/// implements, and computes the fingerprint with `::core` alone (see `fastipc-derive`'s
+/// `expand`), which no `#[ipc(crate = ..)]` path can redirect. The traits are sealed: no
+/// impl other than the ones here can be written, with or without `unsafe`.
 ///
 /// The compiler quotes these signatures in its errors, so the snapshots in `tests/ui`
 /// show them: after changing one, refresh the snapshots (see the README).
@@ -153,29 +161,38 @@ pub mod fingerprint {
 pub mod rules {
     use super::IpcMessage;
 
+    /// The seal: implemented here only, for the values the rules accept.
+    mod sealed {
+        pub trait Message {}
+        impl<T: super::IpcMessage> Message for T {}
+        pub trait Zero<const N: usize> {}
+        impl<T> Zero<0> for T {}
+        pub trait NotZeroSized<const ZERO: bool> {}
+        impl<T> NotZeroSized<false> for T {}
+        pub trait AlignAtMost16<const ALIGN: usize> {}
+        impl<T> AlignAtMost16<1> for T {}
+        impl<T> AlignAtMost16<2> for T {}
+        impl<T> AlignAtMost16<4> for T {}
+        impl<T> AlignAtMost16<8> for T {}
+        impl<T> AlignAtMost16<16> for T {}
+    }
+
     /// Rule 3: a field's type is itself a message.
-    ///
-    /// # Safety
-    /// Implemented only for messages (the blanket impl), with their own fingerprint.
     #[diagnostic::on_unimplemented(
         message = "rule 3 (fixed-width fields): `{Self}` is not an IpcMessage",
         label = "not fixed-width plain data",
         note = "a field must be an integer (`u8`..`u128`, `i8`..`i128`), `f32`, `f64`, an array \
                 of those, or a `#[derive(IpcMessage)]` struct"
     )]
-    pub unsafe trait FieldIsMessage {
+    pub trait FieldIsMessage: sealed::Message {
         /// The field type's [`IpcMessage::FINGERPRINT`].
         const FINGERPRINT: u64;
     }
-    // SAFETY: `T` is a message, and its fingerprint is `T`'s own.
-    unsafe impl<T: IpcMessage> FieldIsMessage for T {
+    impl<T: IpcMessage> FieldIsMessage for T {
         const FINGERPRINT: u64 = T::FINGERPRINT;
     }
 
     /// Rule 4, whole struct: `PAD` = size minus the sum of the field sizes must be 0.
-    ///
-    /// # Safety
-    /// Implemented only with `PAD` = 0 (the blanket impl).
     #[diagnostic::on_unimplemented(
         message = "rule 4 (no padding): `{Self}` has {PAD} padding byte(s)",
         label = "{PAD} byte(s) of this struct belong to no field",
@@ -184,43 +201,30 @@ pub mod rules {
                 errors point at them), or order the fields from the largest alignment to the \
                 smallest"
     )]
-    pub unsafe trait NoPadding<const PAD: usize> {}
-    // SAFETY: zero padding bytes is what the trait states.
-    unsafe impl<T> NoPadding<0> for T {}
+    pub trait NoPadding<const PAD: usize>: sealed::Zero<PAD> {}
+    impl<T> NoPadding<0> for T {}
 
     /// Rule 4, per field: `GAP` bytes between this field's end and the next field (or
     /// the struct's end) must be 0.
-    ///
-    /// # Safety
-    /// Implemented only with `GAP` = 0 (the blanket impl).
     #[diagnostic::on_unimplemented(
         message = "rule 4 (no padding): {GAP} padding byte(s) follow this field of `{Self}`",
         label = "add `_pad: [u8; {GAP}]` after this field, or reorder the fields"
     )]
-    pub unsafe trait NoPaddingAfterField<const GAP: usize> {}
-    // SAFETY: a gap of zero bytes is what the trait states.
-    unsafe impl<T> NoPaddingAfterField<0> for T {}
+    pub trait NoPaddingAfterField<const GAP: usize>: sealed::Zero<GAP> {}
+    impl<T> NoPaddingAfterField<0> for T {}
 
     /// Rule 5: alignment at most 16.
-    ///
-    /// # Safety
-    /// Implemented only for `ALIGN` of 1, 2, 4, 8 and 16 (the blanket impls).
     #[diagnostic::on_unimplemented(
         message = "rule 5 (alignment at most 16): `{Self}` is aligned to {ALIGN} bytes",
         label = "aligned to {ALIGN} bytes",
         note = "a queue's data area guarantees 16-byte alignment, no more; use `align(16)` or less"
     )]
-    pub unsafe trait AlignAtMost16<const ALIGN: usize> {}
-    // SAFETY: each `ALIGN` below is at most 16, which is what the trait states.
-    unsafe impl<T> AlignAtMost16<1> for T {}
-    // SAFETY: as above.
-    unsafe impl<T> AlignAtMost16<2> for T {}
-    // SAFETY: as above.
-    unsafe impl<T> AlignAtMost16<4> for T {}
-    // SAFETY: as above.
-    unsafe impl<T> AlignAtMost16<8> for T {}
-    // SAFETY: as above.
-    unsafe impl<T> AlignAtMost16<16> for T {}
+    pub trait AlignAtMost16<const ALIGN: usize>: sealed::AlignAtMost16<ALIGN> {}
+    impl<T> AlignAtMost16<1> for T {}
+    impl<T> AlignAtMost16<2> for T {}
+    impl<T> AlignAtMost16<4> for T {}
+    impl<T> AlignAtMost16<8> for T {}
+    impl<T> AlignAtMost16<16> for T {}
 
     /// `bytemuck::Pod`, and so `IpcMessage`, needs `Copy`: derive `Clone, Copy` next to
     /// `IpcMessage` (or implement them by hand). The derive asserts this first, so that a
@@ -240,17 +244,13 @@ pub mod rules {
     unsafe impl<T: Copy> MessageIsCopy for T {}
 
     /// Rule 2: not zero-sized (`ZERO` = size is 0).
-    ///
-    /// # Safety
-    /// Implemented only with `ZERO` = false (the blanket impl).
     #[diagnostic::on_unimplemented(
         message = "rule 2 (plain structs only): `{Self}` is zero-sized",
         label = "every field of this struct is zero-sized",
         note = "a message must carry data; remove the zero-sized fields or add a real one"
     )]
-    pub unsafe trait NotZeroSized<const ZERO: bool> {}
-    // SAFETY: `ZERO` false is what the trait states.
-    unsafe impl<T> NotZeroSized<false> for T {}
+    pub trait NotZeroSized<const ZERO: bool>: sealed::NotZeroSized<ZERO> {}
+    impl<T> NotZeroSized<false> for T {}
 
     /// Fails to compile unless `T` is `Copy` (which `bytemuck::Pod` needs).
     pub const fn assert_copy<T: MessageIsCopy>() {}

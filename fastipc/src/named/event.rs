@@ -55,7 +55,8 @@ impl NamedEvent {
 
     /// The buffer-backed event inside.
     pub fn event(&self) -> Event<'_> {
-        self.0.view()
+        // SAFETY: the view is returned with the lifetime of this borrow of the handle.
+        unsafe { self.0.view() }
     }
 
     /// Sets the event and wakes every waiter.

@@ -99,9 +99,13 @@ impl<P: Primitive> Handle<P> {
         }
     }
 
-    /// The view, with a `'static` lifetime the caller must shorten to a borrow of
-    /// `self` (every public accessor returns it as `P<'_>`).
-    pub(crate) fn view(&self) -> P {
+    /// The view, with a `'static` lifetime.
+    ///
+    /// # Safety
+    /// The view (and everything made from it) must not be used after `self` drops, which
+    /// unmaps its memory: the caller shortens its lifetime to a borrow of `self` (every
+    /// public accessor returns it as `P<'_>`) or uses it only while `self` lives.
+    pub(crate) unsafe fn view(&self) -> P {
         self.view
     }
 

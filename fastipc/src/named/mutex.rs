@@ -62,7 +62,8 @@ impl NamedMutex {
 
     /// The buffer-backed mutex inside.
     pub fn mutex(&self) -> Mutex<'_> {
-        self.0.view()
+        // SAFETY: the view is returned with the lifetime of this borrow of the handle.
+        unsafe { self.0.view() }
     }
 
     /// Locks, waiting as long as it takes; `Err(OwnerDied)` (carrying the guard) when

@@ -79,7 +79,8 @@ impl NamedSemaphore {
     /// Wraps a handle once a Python creator that may still be writing the header is done
     /// (see [`wait_for_python_creator`]).
     fn settled(handle: Handle<Semaphore<'static>>) -> NamedSemaphore {
-        let semaphore = handle.view();
+        // SAFETY: used only within this function, while `handle` lives.
+        let semaphore = unsafe { handle.view() };
         let info = semaphore.info();
         if !info.made_by_fastipc {
             let young = segment_age(handle.segment().name()).is_none_or(|age| age < CREATOR_GRACE);
@@ -92,7 +93,8 @@ impl NamedSemaphore {
 
     /// The buffer-backed semaphore inside.
     pub fn semaphore(&self) -> Semaphore<'_> {
-        self.0.view()
+        // SAFETY: the view is returned with the lifetime of this borrow of the handle.
+        unsafe { self.0.view() }
     }
 
     /// Adds `n` tokens and wakes waiters. See [`Semaphore::post`].

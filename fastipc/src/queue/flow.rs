@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::endpoints::Table;
 use super::lease::Leases;
-use super::raw::RawRing;
+use super::raw::{self, RawRing};
 use crate::sys::clock::Deadline;
 
 /// The longest a producer blocked on a full lossless queue sleeps between two rescans.
@@ -50,6 +50,20 @@ pub(crate) enum Refused {
     Full,
     /// A zero-copy guard of this mapping holds the message at this index a lap behind.
     Guard(u64),
+    /// The claim would end past the end of the 48-bit index space
+    /// ([`RawRing::index_limit`]); only a reset helps.
+    Exhausted,
+}
+
+impl From<raw::Refused> for Refused {
+    /// A refusal of [`RawRing::reserve`] outside the lossless wait: a held floor can only
+    /// be a lease (no lossless floor was passed).
+    fn from(refused: raw::Refused) -> Refused {
+        match refused {
+            raw::Refused::Held(held) => Refused::Guard(held),
+            raw::Refused::Exhausted => Refused::Exhausted,
+        }
+    }
 }
 
 impl Flow {
@@ -59,16 +73,24 @@ impl Flow {
         self.cache.load(Relaxed)
     }
 
-    /// Claims with `attempt(lossless_floor)` (which returns `Err(floor)` when refused, the
-    /// floor being the lower of the lease floor and the one passed), waiting for room as
-    /// the module documentation says, until `deadline`.
+    /// Drops the cached floor (to 0, the lowest: the next refused claim rescans), after a
+    /// reset rewound the index below it. Relaxed: the cache is only a hint checked
+    /// against the table on every refusal.
+    pub(crate) fn forget(&self) {
+        self.cache.store(0, Relaxed);
+    }
+
+    /// Claims with `attempt(lossless_floor)` (which returns `Err(Refused::Held(floor))`
+    /// when refused, the floor being the lower of the lease floor and the one passed, or
+    /// `Err(Refused::Exhausted)` at the end of the index space, returned at once), waiting
+    /// for room as the module documentation says, until `deadline`.
     pub(crate) fn claim<R>(
         &self,
         raw: &RawRing,
         table: &Table,
         leases: &Leases,
         deadline: Deadline,
-        mut attempt: impl FnMut(u64) -> Result<R, u64>,
+        mut attempt: impl FnMut(u64) -> Result<R, raw::Refused>,
     ) -> Result<R, Refused> {
         let mut round = 0u32;
         let mut next_dead_check = Instant::now() + DEAD_CHECK_EVERY;
@@ -76,7 +98,8 @@ impl Flow {
             let cached = self.cached();
             let held = match attempt(cached) {
                 Ok(r) => return Ok(r),
-                Err(held) => held,
+                Err(raw::Refused::Held(held)) => held,
+                Err(raw::Refused::Exhausted) => return Err(Refused::Exhausted),
             };
             let lease = leases.floor();
             if lease <= held && lease < cached {

@@ -469,9 +469,12 @@ impl TypeTrailer {
         TRAILER_FIXED + truncate_name(name).len()
     }
 
-    /// Writes the trailer at `offset` of `mem`. Only for memory nobody else can see yet
-    /// (a segment being created): the bytes are written non-atomically.
-    pub(crate) fn write(mem: &MemRef<'_>, offset: usize, fingerprint: u64, name: &str) {
+    /// Writes the trailer at `offset` of `mem` (nothing when the range is out of bounds).
+    ///
+    /// # Safety
+    /// Nothing else may access those bytes meanwhile (memory nobody else can see yet: a
+    /// segment being created): they are written non-atomically.
+    pub(crate) unsafe fn write(mem: &MemRef<'_>, offset: usize, fingerprint: u64, name: &str) {
         let name = truncate_name(name);
         let mut bytes = Vec::with_capacity(TRAILER_FIXED + name.len());
         bytes.extend_from_slice(&TRAILER_MAGIC.to_le_bytes());
@@ -480,8 +483,8 @@ impl TypeTrailer {
         bytes.extend_from_slice(&[0; 4]);
         bytes.extend_from_slice(name.as_bytes());
         if let Ok(dst) = mem.ptr_at(offset, bytes.len(), 1) {
-            // SAFETY: `ptr_at` checked the range; the segment is not yet linked under its
-            // name, so no other process or thread can access these bytes.
+            // SAFETY: `ptr_at` checked the range; nothing else accesses these bytes
+            // (caller contract).
             unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) }
         }
     }
@@ -627,7 +630,8 @@ mod tests {
         let mut buf = vec![0u64; 64];
         let mem = MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf));
         assert_eq!(TypeTrailer::read(&mem, 8), None);
-        TypeTrailer::write(&mem, 8, 77, "Tick");
+        // SAFETY: `buf` is this test's own memory.
+        unsafe { TypeTrailer::write(&mem, 8, 77, "Tick") };
         assert_eq!(
             TypeTrailer::read(&mem, 8),
             Some(TypeTrailer {
@@ -640,7 +644,8 @@ mod tests {
         assert_eq!(TypeTrailer::read(&mem, usize::MAX - 3), None);
         // A name length pointing past the end.
         let long = "x".repeat(400);
-        TypeTrailer::write(&mem, 0, 1, &long);
+        // SAFETY: as above.
+        unsafe { TypeTrailer::write(&mem, 0, 1, &long) };
         assert_eq!(
             TypeTrailer::read(&mem, 0).unwrap().name.len(),
             MAX_TYPE_NAME

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`layout`] | the header and slot structs, offsets pinned at compile time, the header decode |
 //! | `raw` (private) | the algorithm over precomputed pointers, and its memory-ordering argument |
+//! | `payload` (private) | payload copies as relaxed atomic words of one width per queue |
 //! | `lease` (private) | the positions zero-copy guards of one mapping hold, refused to other reservations |
 //! | [`endpoints`] | the endpoint table after the data: registration, liveness, the lossless floor, its decode for tools |
 //! | `flow` (private) | the claim loop of a lossless queue's producers (cached floor, rescan, sleep, dead-consumer eviction) |
@@ -62,6 +63,7 @@ pub mod layout;
 mod cursor;
 mod flow;
 mod lease;
+mod payload;
 mod raw;
 mod ring;
 mod typed;

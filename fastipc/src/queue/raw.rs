@@ -6,14 +6,17 @@
 //!
 //! # Memory-ordering argument
 //!
-//! Payload bytes are plain memory. The peers have no back-pressure, so a producer may
-//! overwrite a position while a consumer copies it, and producers a lap apart write the
-//! same position without synchronising with each other. Rust's memory model calls such
-//! unordered pairs of plain accesses data races; like every seqlock written in Rust today
-//! (crossbeam's `AtomicCell`), the argument below treats the payload accesses as if they
-//! were relaxed atomic byte accesses (what the C++ proposal P1478, "atomic memcpy", makes
-//! official). Consumers copy with volatile reads, never through a reference, and discard
-//! every copy the argument does not vouch for. With `reserved` as the writers' "intent"
+//! The peers have no back-pressure, so a producer may overwrite a position while a
+//! consumer copies it, and producers a lap apart may write the same position without
+//! synchronising with each other. fastipc producers and consumers therefore access
+//! payload bytes only through `payload`: relaxed atomic loads and stores, of one width
+//! per queue, so never of two sizes on the same bytes (the "atomic memcpy" of C++
+//! proposal P1478). Every race the protocol permits between fastipc endpoints of one
+//! mapping is then a race between atomics, which the language's model defines, and the
+//! argument below is an argument inside that model, with the consumer discarding every
+//! copy it does not vouch for. (Miri checks it: `scripts/miri.sh` runs the lapped-reader
+//! and lapped-producer tests under its data-race detector.) What stays outside the model
+//! is stated at the end of this section. With `reserved` as the writers' "intent"
 //! counter, the protocol is:
 //!
 //! - **Producer** (fastipc): claims `[start, start + n)` with a CAS on `reserved`
@@ -27,7 +30,7 @@
 //! - **Consumer**: loads `slot.data_index` (acquire); when it names the reservation it
 //!   wants, that producer's payload and size writes happen-before everything the consumer
 //!   does next. It copies elements `first..` of the reservation `start..end` with
-//!   volatile reads and issues an acquire fence. Then:
+//!   relaxed atomic loads and issues an acquire fence. Then:
 //!   - a *one-element* reservation (every `send`) is kept only if the slot's `data_index`,
 //!     loaded again (relaxed), still names `start`. This touches only the slot's cache
 //!     line, which the consumer holds already; the header line, which producers rewrite
@@ -89,6 +92,20 @@
 //! layout does not have. C++ and Python producers make no check at all: lapped, they
 //! write and publish.
 //!
+//! # What the model does not cover
+//!
+//! - **Zero-copy guards.** A `SlotGuard` or `BatchGuard` hands out `&mut T`: its writes
+//!   are plain. Against claims of the same mapping they are ordered (the lease floor,
+//!   below and in `lease`), but a lapped consumer still copying the previous message of
+//!   that position loads the bytes atomically while the guard writes them plainly, and a
+//!   producer inside the window above can write into them late: both are data races in
+//!   the model, by design of a zero-copy API (the consumer discards its copy; the late
+//!   write is the window's torn message).
+//! - **Other processes and other mappings**, peers included: their accesses to the
+//!   shared bytes are outside the language's model, as for any shared memory. C++ and
+//!   Python producers copy with plain stores; on x86-64 and aarch64 the hardware gives
+//!   the per-byte atomicity the argument assumes of them.
+//!
 //! A fastipc producer also issues `PREFETCHW` hints for the slot and data lines of claims
 //! a little ahead of its own (`RawRing::prefetch_ahead`). They move cache lines, never
 //! data, and order nothing, so nothing above depends on them.
@@ -97,15 +114,31 @@
 //! CAS on `reserved` is a full barrier and stores are not reordered with older stores
 //! (TSO), so the argument about later laps holds for them there too.
 //!
-//! Like the peers, absolute indices live in 48 bits of `reserved`; a queue would need
-//! 2^48 messages (weeks at 10^8 per second) before they wrap.
+//! # The end of the index space
+//!
+//! Like the peers, absolute indices live in 48 bits of `reserved`; a queue needs 2^48
+//! messages (weeks at 10^8 per second) to use them up. The peers let the index wrap to 0
+//! there, which their readers (and fastipc's, before this was defined) take for a queue
+//! with nothing new: they stall. fastipc refuses instead: a claim that would end past
+//! [`RawRing::index_limit`], `2^48 - capacity`, is refused before its CAS
+//! (`SendError::IndexExhausted` for every producer endpoint; nothing reserved), so no
+//! fastipc producer makes the index wrap, and every index a claim or a check computes
+//! (`start + capacity` included) stays below 2^48. Consumers read everything published
+//! up to the limit and then find nothing new, as on an idle queue, until a `reset`
+//! (refused while a guard lives), which they follow to index 0 as after any reset. A C++
+//! or Python producer does wrap the index; fastipc consumers see their cursor beyond the
+//! head and follow it to 0 as a reset.
 //!
 //! # Leases
 //!
 //! [`RawRing::reserve`] is given the start of the oldest live lease of this mapping (the
 //! process-local floor kept by `lease`) and refuses, before its CAS, any claim that would
 //! end past `floor + capacity`, so nothing is reserved on refusal. It loads `reserved`
-//! with acquire ordering and reads the floor after each such load. A lease stores its
+//! with acquire ordering and reads the floor (an acquire load) after each such load.
+//! When the floor it read lets it reach a position a lease held, that value was stored
+//! (release, under the lease table's lock) when or after that lease ended, so the
+//! guard's last write through its `&mut T` happens before this claim's writes (`lease`,
+//! "Ordering"). A lease stores its
 //! floor before its own claiming CAS (release); a claim whose CAS follows that one in
 //! `reserved`'s modification order compared against a value at or after it, read by an
 //! acquire load that synchronised with it, so it sees the floor. A claim whose CAS comes
@@ -151,8 +184,9 @@ use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use core::sync::atomic::fence;
 
 use super::layout::{
-    Geometry, HEADER_SIZE, Header, INVALID_INDEX, Slot, pack_reserved, reserved_index,
+    Geometry, HEADER_SIZE, Header, INDEX_BITS, INVALID_INDEX, Slot, pack_reserved, reserved_index,
 };
+use super::payload;
 use crate::error::TryRecvError;
 use crate::mem::MemRef;
 use crate::sys::futex::{self, Scope};
@@ -172,15 +206,17 @@ const PREFETCH_SLOTS: u64 = 4;
 /// How many bytes ahead of a claim's element [`RawRing::prefetch_ahead`] prefetches.
 const PREFETCH_BYTES: usize = 512;
 
-/// Whether the CPU implements `PREFETCHW` (CPUID leaf 0x8000_0001, ECX bit 8).
+/// Whether the CPU implements `PREFETCHW` (CPUID leaf 0x8000_0001, ECX bit 8). Always
+/// false under Miri, which cannot run `cpuid` (the hint changes no memory, so the
+/// algorithm Miri checks is the same).
 fn has_prefetchw() -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
         use core::arch::x86_64::__cpuid;
         // Leaf 0x8000_0001 exists when the highest extended leaf reaches it.
         __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(not(target_arch = "x86_64"), miri))]
     {
         false
     }
@@ -190,19 +226,29 @@ fn has_prefetchw() -> bool {
 /// cores' copies. Only called when [`has_prefetchw`] said the CPU has the instruction.
 #[inline(always)]
 fn prefetch_for_write(ptr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     // SAFETY: PREFETCHW is a hint that never faults, whatever the address (an unmapped
     // or invalid one is ignored), and changes neither memory nor registers; the caller
     // checked that the CPU implements it.
     unsafe {
         core::arch::asm!("prefetchw [{0}]", in(reg) ptr, options(nostack, readonly, preserves_flags));
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(not(target_arch = "x86_64"), miri))]
     let _ = ptr;
 }
 
 /// The lease floor meaning "no lease is live".
 pub(crate) const NO_LEASE: u64 = u64::MAX;
+
+/// Why [`RawRing::reserve`] refused a claim (nothing was reserved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// It would reach a position the lease starting at this index holds.
+    Held(u64),
+    /// It would end past [`RawRing::index_limit`]: the index space is used up until the
+    /// queue is reset.
+    Exhausted,
+}
 
 /// Precomputed pointers into a validated queue and its geometry.
 ///
@@ -303,10 +349,23 @@ impl RawRing {
         self.data.as_ptr().wrapping_add(pos * self.element_size)
     }
 
+    /// The width of every payload access of this queue ([`payload::word_for`]).
+    #[inline]
+    pub(crate) fn word(&self) -> usize {
+        payload::word_for(self.element_size)
+    }
+
     /// Capacity in elements.
     #[inline]
     pub(crate) fn capacity(&self) -> u64 {
         self.capacity
+    }
+
+    /// The highest index a claim may end at: `2^48 - capacity` (module documentation,
+    /// "The end of the index space").
+    #[inline]
+    pub(crate) fn index_limit(&self) -> u64 {
+        (1u64 << INDEX_BITS) - self.capacity
     }
 
     /// The next free absolute index: where a consumer that reads "from now" starts.
@@ -322,17 +381,20 @@ impl RawRing {
     /// `floor()` is the start of the oldest live lease of this mapping ([`NO_LEASE`] when
     /// none); it is read after every load of `reserved`. A claim that would end past
     /// `floor + capacity` (reach a leased position) is refused before its CAS, so nothing
-    /// is reserved: `Err(floor)`. See "Leases" in the module documentation.
+    /// is reserved: `Err(Refused::Held(floor))`. See "Leases" in the module documentation.
+    /// A claim that would end past [`RawRing::index_limit`] is refused the same way
+    /// (`Err(Refused::Exhausted)`): see "The end of the index space".
     ///
     /// `intent(start)` is called before every claiming CAS with the start it attempts
-    /// (producers record it in their endpoint entry: see "Abandoned claims").
+    /// (producers record it in their endpoint entry: see "Abandoned claims"); never for a
+    /// refused claim.
     #[inline]
     pub(crate) fn reserve(
         &self,
         n: u64,
         floor: impl Fn() -> u64,
         intent: impl Fn(u64),
-    ) -> Result<u64, u64> {
+    ) -> Result<u64, Refused> {
         debug_assert!(n >= 1 && n <= self.capacity);
         let reserved = &self.header().reserved;
         let mut current = reserved.load(Acquire);
@@ -346,9 +408,12 @@ impl RawRing {
                 index
             };
             // `start < 2^48 + capacity`: no overflow.
+            if start + n > self.index_limit() {
+                return Err(Refused::Exhausted);
+            }
             let held = floor();
             if start + n > held.saturating_add(self.capacity) {
-                return Err(held);
+                return Err(Refused::Held(held));
             }
             intent(start);
             match reserved.compare_exchange_weak(
@@ -678,8 +743,15 @@ impl RawRing {
     }
 
     /// Clears every slot, then rewinds `reserved` and `last_published`, as the peers'
-    /// `reset()` does. Only safe to call while no producer is active.
-    pub(crate) fn reset(&self) {
+    /// `reset()` does.
+    ///
+    /// # Safety
+    /// No lease of this mapping may be live, nor be made until this returns (the caller
+    /// holds the lease table's lock: `Leases::reset_unleased`): once the index is rewound,
+    /// new claims would reach a leased slot while its guard hands out `&mut T`.
+    /// Concurrent copying producers are no hazard to memory (payload bytes are atomics);
+    /// their messages may be lost or land in the new generation.
+    pub(crate) unsafe fn reset(&self) {
         for i in 0..self.capacity {
             let slot = self.slot(i);
             slot.data_index.store(INVALID_INDEX, Relaxed);
@@ -689,59 +761,5 @@ impl RawRing {
         let header = self.header();
         header.reserved.store(0, Release);
         header.last_published.store(INVALID_INDEX, Release);
-    }
-}
-
-/// Copies `len` bytes from shared memory that another thread or process may be writing,
-/// with volatile reads (8 bytes at a time where aligned), into private memory.
-///
-/// # Safety
-/// `src..src + len` must be valid for reads (a live mapping) and `dst..dst + len` valid
-/// for writes; the ranges must not overlap and nothing else may access `dst` meanwhile.
-#[inline]
-pub(crate) unsafe fn copy_from_shared(src: *const u8, dst: *mut u8, len: usize) {
-    let mut i = 0;
-    // Head: single bytes until `src + i` is 8-aligned; body: aligned u64 words; tail:
-    // single bytes.
-    while i < len {
-        let (s, d) = (src.wrapping_add(i), dst.wrapping_add(i));
-        if (s as usize).is_multiple_of(8) && i + 8 <= len {
-            // SAFETY: `s` is 8-aligned and `i + 8 <= len`: in bounds (caller contract).
-            let word = unsafe { s.cast::<u64>().read_volatile() };
-            // SAFETY: `i + 8 <= len`: in bounds of `dst`, which may be unaligned.
-            unsafe { d.cast::<u64>().write_unaligned(word) };
-            i += 8;
-        } else {
-            // SAFETY: `i < len`: in bounds of `src` (caller contract).
-            let byte = unsafe { s.read_volatile() };
-            // SAFETY: `i < len`: in bounds of `dst`.
-            unsafe { d.write(byte) };
-            i += 1;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_from_shared_handles_every_alignment() {
-        let src: Vec<u8> = (0..64u8).collect();
-        for start in 0..9 {
-            for len in [0, 1, 7, 8, 9, 15, 16, 17, 40] {
-                let mut dst = vec![0xFFu8; len + 3];
-                let (s, d) = (
-                    src.as_ptr().wrapping_add(start),
-                    dst.as_mut_ptr().wrapping_add(1),
-                );
-                // SAFETY: `start + len <= 49 < 64` bytes of `src`; `dst` holds `len + 3`
-                // bytes, written from offset 1; the vectors do not overlap.
-                unsafe { copy_from_shared(s, d, len) };
-                assert_eq!(&dst[1..1 + len], &src[start..start + len]);
-                assert_eq!(dst[0], 0xFF);
-                assert_eq!(dst[len + 1], 0xFF);
-            }
-        }
     }
 }

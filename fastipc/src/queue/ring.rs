@@ -31,7 +31,8 @@ use super::layout::{
     init_state,
 };
 use super::lease::{Lease, Leases};
-use super::raw::{Locate, NO_LEASE, RawRing, copy_from_shared};
+use super::payload;
+use super::raw::{self, Locate, NO_LEASE, RawRing};
 use super::wait::{WaitStrategy, wait_for};
 use super::{READY_TIMEOUT, open_or_create_with};
 use crate::error::{OpenError, RecvTimeoutError, SendError, ShmError, TryRecvError};
@@ -260,7 +261,8 @@ impl Ring {
     pub fn local(spec: &RingSpec) -> Result<Ring, OpenError> {
         let geometry = spec.geometry()?;
         let region = Region::try_heap(geometry.len_with_endpoints())?;
-        init_queue(&region.mem(), &geometry, spec, None);
+        // SAFETY: the region was just allocated; nothing else can see it.
+        unsafe { init_queue(&region.mem(), &geometry, spec, None) };
         Ok(Ring::assemble(region, geometry, true))
     }
 
@@ -273,7 +275,9 @@ impl Ring {
         let name_for_trailer = spec.type_name.as_deref();
         let total = geometry.len_with_endpoints();
         let segment = Segment::create(name, total, |mem| {
-            init_queue(&mem, &geometry, spec, name_for_trailer)
+            // SAFETY: `Segment::create` links the segment under its name only after this
+            // returns, so no other process or thread can access it yet.
+            unsafe { init_queue(&mem, &geometry, spec, name_for_trailer) }
         })?;
         Ok(Ring::assemble(Region::shared(segment), geometry, true))
     }
@@ -431,6 +435,18 @@ impl Ring {
         }
     }
 
+    /// The error for a claim of `len` elements refused at the end of the index space
+    /// ([`Refused::Exhausted`]).
+    #[cold]
+    pub(crate) fn index_exhausted(&self, len: u64) -> SendError {
+        SendError::IndexExhausted {
+            queue: self.name().unwrap_or("<local>").to_owned(),
+            next_index: self.raw.next_index(),
+            len: len as usize,
+            limit: self.raw.index_limit(),
+        }
+    }
+
     /// The endpoint table (`None` for a queue made by a peer).
     pub(crate) fn table(&self) -> Option<&Table> {
         self.table.as_ref()
@@ -454,11 +470,11 @@ impl Ring {
             }
         };
         // A refused attempt may have recorded a start another producer then claimed.
-        let refused = |held| {
+        let refused = |refused: raw::Refused| {
             if let (Some(t), Some(i)) = (&table, entry) {
                 t.clear_intent(i);
             }
-            held
+            refused
         };
         match (self.mode, &self.table) {
             (Mode::Lossless, Some(t)) => {
@@ -472,7 +488,7 @@ impl Ring {
             _ => self
                 .raw
                 .reserve(n, || self.leases.floor(), intent)
-                .map_err(|held| Refused::Guard(refused(held))),
+                .map_err(|r| Refused::from(refused(r))),
         }
     }
 
@@ -489,11 +505,11 @@ impl Ring {
                 t.set_intent(i, start, n);
             }
         };
-        let refused = |held| {
+        let refused = |refused: raw::Refused| {
             if let (Some(t), Some(i)) = (&table, entry) {
                 t.clear_intent(i);
             }
-            held
+            refused
         };
         match (self.mode, &self.table) {
             (Mode::Lossless, Some(t)) => {
@@ -507,7 +523,7 @@ impl Ring {
             _ => self
                 .leases
                 .reserve(&self.raw, n, NO_LEASE, intent)
-                .map_err(|held| Refused::Guard(refused(held))),
+                .map_err(|r| Refused::from(refused(r))),
         }
     }
 
@@ -643,7 +659,8 @@ impl Ring {
     /// A reservation that is dropped without [`Reservation::publish`] is abandoned:
     /// readers skip it (fastipc readers report `Abandoned(n)`). Fails with
     /// [`SendError::GuardHeld`] when it would reach a message a zero-copy guard made
-    /// through this `Ring` still holds.
+    /// through this `Ring` still holds, and with [`SendError::IndexExhausted`] when it
+    /// would end past `2^48 - capacity` (reset the queue).
     pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, SendError> {
         loop {
             // `None` (full at the deadline) cannot come with no deadline.
@@ -678,6 +695,7 @@ impl Ring {
                 Err(Refused::Full) if deadline.is_never() => continue,
                 Err(Refused::Full) => Ok(None),
                 Err(Refused::Guard(held)) => Err(self.guard_held(held, n as u64)),
+                Err(Refused::Exhausted) => Err(self.index_exhausted(n as u64)),
             };
         }
     }
@@ -805,22 +823,46 @@ impl Ring {
         None
     }
 
-    /// Clears every slot and rewinds the queue to index 0, as the peers' `reset()`. Only
-    /// call it while no producer is active (no reservation or guard alive, in any
-    /// process); readers restart from 0 when they notice.
-    pub fn reset(&self) {
-        self.raw.reset();
+    /// Clears every slot and rewinds the queue to index 0, as the peers' `reset()`;
+    /// readers restart from 0 when they notice (within a bounded number of receives, see
+    /// [`Consumer`](crate::queue::Consumer)).
+    ///
+    /// Refused with [`SendError::ResetWhileGuardHeld`] (nothing changed) while a
+    /// zero-copy guard made through this mapping lives: after a rewind, new reservations
+    /// would reach the guard's slot again. Producers active meanwhile (here or in other
+    /// processes) are not stopped: their messages may be lost or land in the new
+    /// generation, as with the peers' `reset()`, so reset a quiet queue.
+    ///
+    /// The refusal is a [`SendError`] because a reset rewinds the producers' side (the
+    /// head) and is refused for the same reason a reservation is ([`SendError::GuardHeld`]).
+    /// This mapping's cache of the lossless floor is cleared too (a floor from before
+    /// the rewind would let producers run past consumers of the new generation);
+    /// consumers publish their rewound position when they notice the reset.
+    pub fn reset(&self) -> Result<(), SendError> {
+        self.leases
+            .reset_unleased(|| {
+                // SAFETY: `reset_unleased` runs this under the lease table's lock, only
+                // when no lease is live; no lease can be made before it returns.
+                unsafe { self.raw.reset() };
+                self.flow.forget();
+            })
+            .map_err(|held| SendError::ResetWhileGuardHeld {
+                queue: self.name().unwrap_or("<local>").to_owned(),
+                held,
+            })
     }
 
     /// Copies the elements `start..end` (one reservation) into `out`.
     fn copy_out(&self, start: u64, end: u64, out: &mut Vec<u8>) {
         let bytes = (end - start) as usize * self.element_size();
         out.reserve(bytes);
+        let src = self.raw.element_ptr(start);
         // SAFETY: the reservation's `n` elements are contiguous from `start`'s position
         // (reservations never straddle the end; `locate` checked `pos + n <= capacity`),
-        // so the source lies inside the data area; `out` has room for `bytes` bytes
-        // (reserved above) and is private memory.
-        unsafe { copy_from_shared(self.raw.element_ptr(start), out.as_mut_ptr(), bytes) };
+        // so the source lies inside the data area, aligned to the queue's word, and
+        // `bytes` is a multiple of it; `out` has room for `bytes` bytes (reserved above)
+        // and is private memory. Every access to payload bytes is through `payload`.
+        unsafe { payload::load(src, out.as_mut_ptr(), bytes, self.raw.word()) };
         // SAFETY: the first `bytes` bytes were just written (capacity reserved above).
         unsafe { out.set_len(bytes) };
     }
@@ -889,13 +931,13 @@ impl Reservation<'_> {
         if self.is_lapped() {
             return Ok(());
         }
-        let dst = self.ring.raw.element_ptr(self.start).wrapping_add(offset);
+        let raw = &self.ring.raw;
         // SAFETY: `offset + bytes.len() <= byte_len`, and the reservation's bytes are
         // contiguous inside the data area from `start`'s position (it never straddles
-        // the end). They belong to this reservation: it was not lapped just now (raw.rs
-        // states the window that remains), and readers that copy them concurrently are
-        // lapped readers, which discard what they copied. `bytes` is private memory.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        // the end), which is aligned to the queue's word; the words they touch are whole
+        // elements of the reservation. Writes are relaxed atomics of the queue's width,
+        // like every payload access; a lapped reader copying them discards its copy.
+        unsafe { payload::store_at(raw.element_ptr(self.start), offset, bytes, raw.word()) };
         Ok(())
     }
 
@@ -962,7 +1004,18 @@ impl Drop for Registration<'_> {
 /// Writes a fresh queue over `mem` exactly as the handshake's winner does, then marks it
 /// ready: marker, `reserved = 0`, `last_published = MAX`, capacity, element size, items
 /// per slot 1, fingerprint, every slot `(MAX, 1)`, the type trailer, `init_state = 3`.
-fn init_queue(mem: &MemRef<'_>, geometry: &Geometry, spec: &RingSpec, type_name: Option<&str>) {
+///
+/// # Safety
+/// Until this returns, nothing else may access the trailer's bytes (written
+/// non-atomically, when `type_name` is given) and nobody may write the queue: fresh
+/// memory, seen at most by attachers reading header atomics while they wait for
+/// `init_state`.
+unsafe fn init_queue(
+    mem: &MemRef<'_>,
+    geometry: &Geometry,
+    spec: &RingSpec,
+    type_name: Option<&str>,
+) {
     let fingerprint = spec.fingerprint;
     let Ok(header) = Header::from_mem(mem) else {
         return;
@@ -993,7 +1046,8 @@ fn init_queue(mem: &MemRef<'_>, geometry: &Geometry, spec: &RingSpec, type_name:
         slot.size.store(1, Release);
     }
     if let Some(name) = type_name {
-        TypeTrailer::write(mem, geometry.trailer_offset(), fingerprint, name);
+        // SAFETY: nothing else accesses `mem` yet (caller contract).
+        unsafe { TypeTrailer::write(mem, geometry.trailer_offset(), fingerprint, name) };
     }
     header.init_state.store(init_state::READY, SeqCst);
 }

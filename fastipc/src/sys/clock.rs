@@ -138,6 +138,9 @@ fn monotonic_now() -> Timespec {
 
 /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch, as the Python peer records it in
 /// the primitives' `last_acquired_ns` fields. Informative only; never used for timing.
+///
+/// Under Miri, which cannot read `CLOCK_REALTIME` under isolation: a stand-in (see the
+/// body), since nothing depends on the value.
 pub(crate) fn realtime_ns() -> u64 {
     // Miri's isolation has no realtime clock: a stand-in (2021-01-01 plus the monotonic
     // clock), as informative as the real one for a test run.

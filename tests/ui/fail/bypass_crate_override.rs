@@ -1,11 +1,13 @@
 // `#[ipc(crate = "...")]` names where the derive finds the runtime. A stand-in that
-// re-exports the real `bytemuck` but turns every check into a no-op must not yield a
-// real `Pod` for a struct with a `bool` field (hidden behind an alias, so only the
-// compiler can see it), with padding, or aligned beyond 16.
+// re-exports the real `bytemuck` and `IpcMessage` but turns every check into a no-op must
+// not yield a real `Pod` for a struct with a `bool` field (hidden behind an alias, so only
+// the compiler can see it), with padding, or aligned beyond 16, nor a real `IpcMessage`
+// whose fields are `Pod` but not portable (`usize`, `()`): the backstop checks them
+// through the `IpcMessage` trait the impl names.
 mod fake {
     pub mod __private {
         pub use fastipc::__private::{
-            IpcMessage, align_of, bytemuck, fingerprint, offset_of, size_of,
+            IpcMessage, align_of, bytemuck, offset_of, size_of,
         };
         pub const fn field_fingerprint<T>() -> u64 {
             1
@@ -19,6 +21,8 @@ mod fake {
 }
 
 type Flag = bool;
+type Len = usize;
+type Nothing = ();
 
 #[derive(fastipc::IpcMessage, Clone, Copy)]
 #[ipc(crate = "crate::fake")]
@@ -43,7 +47,17 @@ struct Wide {
     value: [u64; 4],
 }
 
+#[derive(fastipc::IpcMessage, Clone, Copy)]
+#[ipc(crate = "crate::fake")]
+#[repr(C)]
+struct NotPortable {
+    len: Len,
+    nothing: Nothing,
+}
+
 fn main() {
+    fn is_message<T: fastipc::IpcMessage>() {}
+    is_message::<NotPortable>();
     fn is_pod<T: bytemuck::Pod>() {}
     is_pod::<Bad>();
     is_pod::<Padded>();

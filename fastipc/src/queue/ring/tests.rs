@@ -247,6 +247,8 @@ fn lapped_readers_never_see_torn_batches() {
 /// this thread reads: every message read must be whole, at least `reads` of them (within
 /// a bounded time), and the producer must have lapped the reader at least once.
 fn read_while_lapped(capacity: usize, message_len: usize, reads: u32) {
+    // Under Miri (scripts/miri.sh: its race detector checks the copies) a few reads do.
+    let reads = if cfg!(miri) { reads.min(8) } else { reads };
     let r = Arc::new(ring(capacity, 64));
     let stop = Arc::new(AtomicUsize::new(0));
     let producer = {
@@ -388,7 +390,7 @@ fn reset_rewinds_everything() {
     for v in 0..5 {
         send_u64(&r, v);
     }
-    r.reset();
+    r.reset().unwrap();
     let h = r.header();
     assert_eq!(h.next_index(), 0);
     assert_eq!(h.last_published_index(), None);
@@ -495,7 +497,8 @@ fn attach_waits_for_a_slow_posix_creator_to_size_the_segment() {
             std::thread::sleep(Duration::from_millis(700));
             rustix::fs::ftruncate(&fd, geometry.len as u64).unwrap();
             let seg = Segment::open(&name, geometry.len).unwrap();
-            init_queue(&seg.mem(), &geometry, &RingSpec::new(8, 8), None);
+            // SAFETY: no trailer; the attacher only reads header atomics meanwhile.
+            unsafe { init_queue(&seg.mem(), &geometry, &RingSpec::new(8, 8), None) };
         })
     };
     let started = Instant::now();

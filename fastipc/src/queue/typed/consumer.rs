@@ -1,7 +1,7 @@
 //! [`Consumer<T>`] (broadcast: its own cursor, sees every message) and
 //! [`SharedConsumer<T>`] (work stealing through a [`SharedCursor`]).
 //!
-//! Both copy each message out with volatile reads and validate it afterwards (raw.rs
+//! Both copy each message out with relaxed atomic loads (`payload`) and validate it afterwards (raw.rs
 //! explains what that proves, and the one case it cannot catch); both block with the
 //! same [`WaitStrategy`].
 
@@ -15,16 +15,25 @@ use crate::error::{OpenError, RecvError, RecvTimeoutError, TryRecvError};
 use crate::message::IpcMessage;
 use crate::queue::cursor::SharedCursor;
 use crate::queue::endpoints::Role;
-use crate::queue::raw::{Locate, RawRing, copy_from_shared};
+use crate::queue::payload;
+use crate::queue::raw::{Locate, RawRing};
 use crate::queue::ring::Ring;
 use crate::queue::wait::{WaitStrategy, wait_for};
 use crate::sys::clock::Deadline;
+
+/// Every this many consecutive `Empty` results, a consumer checks whether the queue was
+/// reset under it (its cursor beyond the head). Not on every one: the check loads the
+/// header line that producers rewrite on every message, and a busy-spinning consumer
+/// would pull it away from them on each poll. So a consumer of any wait strategy, and
+/// one that only calls `try_recv`, notices a reset within this many calls.
+pub(crate) const RESET_CHECK_INTERVAL: u32 = 64;
 
 /// The receiving end of a [`SlickQueue`](super::SlickQueue) with its own cursor: it sees
 /// every message (broadcast), in publication order, unless producers lap it, in which
 /// case it gets [`TryRecvError::Lagged`] with the number missed (exact for single sends; see
 /// [`TryRecvError::Lagged`] for batches) and continues from the oldest message still in the
-/// ring.
+/// ring. When the queue is reset ([`SlickQueue::reset`](super::SlickQueue::reset)), it
+/// restarts from index 0 within 64 receives that find nothing, whatever its wait strategy.
 ///
 /// ```
 /// use std::time::Duration;
@@ -54,6 +63,8 @@ pub struct Consumer<T> {
     /// A lag or corruption found while filling a batch that already held messages:
     /// reported by the next call, so no count is lost.
     deferred: Option<TryRecvError>,
+    /// Consecutive-ish `Empty` results, for the reset check ([`RESET_CHECK_INTERVAL`]).
+    empties: u32,
     wait: WaitStrategy,
     watch: Watch,
     ring: Arc<Ring>,
@@ -91,6 +102,7 @@ impl<T: IpcMessage> Consumer<T> {
             start: cursor,
             end: cursor,
             deferred: None,
+            empties: 0,
             wait: WaitStrategy::default(),
             watch,
             ring,
@@ -105,6 +117,21 @@ impl<T: IpcMessage> Consumer<T> {
     /// producer is dead, whatever this says.
     pub fn skip_unattributed_after(&mut self, after: Option<Duration>) {
         self.watch.set_skip_unattributed(after);
+    }
+
+    /// A cursor beyond the head means the queue was reset under this consumer: start
+    /// over at 0 (the new generation), as the peers' reset check does, and publish the
+    /// rewound position in the endpoint table at once (lossless producers compare the
+    /// new generation's indices with it).
+    #[cold]
+    fn restart_if_reset(&mut self) {
+        if self.raw.next_index() < self.end {
+            self.next = 0;
+            self.start = 0;
+            self.end = 0;
+            self.deferred = None;
+            self.watch.rewind();
+        }
     }
 
     /// Sets how blocking receives wait.
@@ -130,11 +157,9 @@ impl<T: IpcMessage> Consumer<T> {
             self.locate()?;
         }
         let index = self.next;
-        // SAFETY: the element's position is inside the data area (masked), aligned for T
-        // (checked for T on attach/create; the data area is 16-aligned), and T is Pod so
-        // any bytes are a valid T. Producers may be rewriting it (a lap): the read is
-        // volatile and `intact` below rejects the copy in that case.
-        let value = unsafe { self.raw.element_ptr(index).cast::<T>().read_volatile() };
+        // SAFETY: the element of `index` in a queue of T (checked on attach/create).
+        // Producers may be rewriting it (a lap): `intact` below rejects the copy then.
+        let value = unsafe { super::load_message::<T>(self.raw.element_ptr(index)) };
         if self.raw.intact(self.start, index, self.end) {
             self.next = index + 1;
             Ok(value)
@@ -172,8 +197,13 @@ impl<T: IpcMessage> Consumer<T> {
 
     /// Nothing at the cursor: what to report (`Empty`, or `Disconnected`), after the
     /// watch's off-path work (module `watch`).
+    /// Every [`RESET_CHECK_INTERVAL`]th `Empty` also checks for a reset.
     #[cold]
     fn empty(&mut self, idle: bool) -> TryRecvError {
+        self.empties = self.empties.wrapping_add(1);
+        if self.empties.is_multiple_of(RESET_CHECK_INTERVAL) {
+            self.restart_if_reset();
+        }
         let raw = self.raw;
         self.watch
             .empty(&raw, self.next, idle)
@@ -208,10 +238,12 @@ impl<T: IpcMessage> Consumer<T> {
             }
             let k = ((self.end - self.next) as usize).min(buf.len() - filled);
             let dst = buf.as_mut_ptr().wrapping_add(filled).cast::<u8>();
+            let (src, word) = (self.raw.element_ptr(self.next), self.raw.word());
             // SAFETY: elements `next..next + k` are contiguous inside the data area (a
-            // reservation never straddles the end) and `buf[filled..filled + k]` is
-            // private; the bytes form valid Ts (Pod). Racing rewrites are detected below.
-            unsafe { copy_from_shared(self.raw.element_ptr(self.next), dst, k * size_of::<T>()) };
+            // reservation never straddles the end), aligned to the queue's word, and
+            // `buf[filled..filled + k]` is private; the bytes form valid Ts (Pod).
+            // Racing rewrites are detected below.
+            unsafe { payload::load(src, dst, k * size_of::<T>(), word) };
             if !self.raw.intact(self.start, self.next, self.end) {
                 if filled > 0 {
                     break;
@@ -323,6 +355,8 @@ pub struct SharedConsumer<T> {
     scratch: Vec<T>,
     /// A lag or corruption found while filling a batch that already held messages.
     deferred: Option<TryRecvError>,
+    /// `Empty` results, for the reset check ([`RESET_CHECK_INTERVAL`]).
+    empties: u32,
     wait: WaitStrategy,
     watch: Watch,
     ring: Arc<Ring>,
@@ -355,6 +389,7 @@ impl<T: IpcMessage> SharedConsumer<T> {
             pending: VecDeque::new(),
             scratch: Vec::new(),
             deferred: None,
+            empties: 0,
             wait: WaitStrategy::default(),
             watch,
             ring,
@@ -434,18 +469,18 @@ impl<T: IpcMessage> SharedConsumer<T> {
         let (raw, scratch) = (self.raw, &mut self.scratch);
         let claimed = self.cursor.claim(&raw, |start, end| {
             if end - start == 1 {
-                // SAFETY: as in `Consumer::try_recv`: in bounds, aligned, Pod, a volatile
-                // read that `claim` validates before keeping it.
-                return Some(unsafe { raw.element_ptr(start).cast::<T>().read_volatile() });
+                // SAFETY: as in `Consumer::try_recv`: the element of `start` in a queue
+                // of T; `claim` validates the copy before keeping it.
+                return Some(unsafe { super::load_message::<T>(raw.element_ptr(start)) });
             }
             let n = (end - start) as usize;
             scratch.clear();
             scratch.reserve(n);
             let (src, len) = (raw.element_ptr(start), n * size_of::<T>());
-            // SAFETY: the reservation's `n` elements are contiguous in the data area; the
-            // scratch vector has room for `n` Ts (reserved above). `claim` validates the
-            // copy before keeping it.
-            unsafe { copy_from_shared(src, scratch.as_mut_ptr().cast::<u8>(), len) };
+            // SAFETY: the reservation's `n` elements are contiguous in the data area,
+            // aligned to the queue's word; the scratch vector has room for `n` Ts
+            // (reserved above). `claim` validates the copy before keeping it.
+            unsafe { payload::load(src, scratch.as_mut_ptr().cast::<u8>(), len, raw.word()) };
             // SAFETY: the first `n` Ts were just written in full, and any bytes are a
             // valid T (Pod).
             unsafe { scratch.set_len(n) };
@@ -453,7 +488,15 @@ impl<T: IpcMessage> SharedConsumer<T> {
         });
         let (first, start, end) = match claimed {
             Ok(c) => c,
-            Err(TryRecvError::Empty) => return Err(self.empty(false)),
+            Err(TryRecvError::Empty) => {
+                // Every RESET_CHECK_INTERVAL-th `Empty`: was the queue reset under the
+                // group? (As for `Consumer`, not on every poll.)
+                self.empties = self.empties.wrapping_add(1);
+                if self.empties.is_multiple_of(RESET_CHECK_INTERVAL) {
+                    self.check_reset();
+                }
+                return Err(self.empty(false));
+            }
             Err(e) => return Err(e),
         };
         if let Some(value) = first {
@@ -551,8 +594,9 @@ pub(super) trait Blocking: Sized {
     /// The ring and how to wait on it.
     fn waits(&self) -> (RawRing, WaitStrategy);
 
-    /// Called before sleeping: a cursor beyond the head means the queue was reset under
-    /// this consumer; start over with the new generation, as the peers' reset check does.
+    /// A cursor beyond the head means the queue was reset under this consumer; start
+    /// over with the new generation, as the peers' reset check does. Called before each
+    /// sleep, and by `try_recv` every [`RESET_CHECK_INTERVAL`]th `Empty`.
     fn check_reset(&mut self);
 
     /// Called when the re-check before a sleep found nothing: the watch's checks without
@@ -590,11 +634,7 @@ impl<T: IpcMessage> Blocking for Consumer<T> {
     }
 
     fn check_reset(&mut self) {
-        if self.raw.next_index() < self.end {
-            self.next = 0;
-            self.start = 0;
-            self.end = 0;
-        }
+        self.restart_if_reset();
     }
 }
 
@@ -609,10 +649,12 @@ impl<T: IpcMessage> Blocking for SharedConsumer<T> {
 
     /// Moves the shared cursor back to 0 (a compare-exchange: one consumer of the group
     /// does it).
+    /// The member's endpoint position follows (see `Consumer::restart_if_reset`).
     fn check_reset(&mut self) {
         let c = self.cursor.load();
         if self.raw.next_index() < c {
             let _ = self.cursor.compare_exchange(c, 0);
+            self.watch.rewind();
         }
     }
 }

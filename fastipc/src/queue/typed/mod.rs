@@ -22,9 +22,10 @@ pub use watch::STUCK_GRACE;
 use super::Mode;
 use super::cursor::SharedCursor;
 use super::layout::DATA_ALIGN;
+use super::payload;
 use super::raw::RawRing;
 use super::ring::{Expect, Ring, RingSpec};
-use crate::error::OpenError;
+use crate::error::{OpenError, SendError};
 use crate::message::IpcMessage;
 
 /// A lock-free multi-producer, multi-consumer ring of `T` messages, byte-compatible with
@@ -272,11 +273,12 @@ impl<T: IpcMessage> SlickQueue<T> {
         &self.ring
     }
 
-    /// Clears the queue back to index 0, as the peers' `reset()`. Only while no producer
-    /// is active (no guard alive either, in any process); consumers notice when they next
-    /// wait.
-    pub fn reset(&self) {
-        self.ring.reset();
+    /// Clears the queue back to index 0, as the peers' `reset()`; consumers of every wait
+    /// strategy notice within a bounded number of receives and restart from 0. Refused
+    /// with [`SendError::ResetWhileGuardHeld`] while a zero-copy guard of this mapping
+    /// lives (see [`Ring::reset`]).
+    pub fn reset(&self) -> Result<(), SendError> {
+        self.ring.reset()
     }
 }
 
@@ -303,16 +305,44 @@ fn check_type<T: IpcMessage>() -> Result<(), OpenError> {
     Ok(())
 }
 
+/// Copies the message at `src` (an element of a queue of `T`) out of the ring.
+///
+/// # Safety
+/// `src` is `raw.element_ptr(x)` of a live queue whose element size is `size_of::<T>()`
+/// (checked on attach and create).
+#[inline(always)]
+pub(crate) unsafe fn load_message<T: IpcMessage>(src: *const u8) -> T {
+    let mut value = core::mem::MaybeUninit::<T>::uninit();
+    let (len, word) = (size_of::<T>(), payload::word_for(size_of::<T>()));
+    // SAFETY: one element: in the data area, aligned to the queue's word (elements start
+    // at multiples of the element size from the 16-aligned data area), `len` a multiple
+    // of it; `value` is private. Concurrent producers write with `payload` too.
+    unsafe { payload::load(src, value.as_mut_ptr().cast::<u8>(), len, word) };
+    // SAFETY: every byte was written just above, and T is Pod: any bytes are a valid T.
+    unsafe { value.assume_init() }
+}
+
+/// Copies `msgs` into the ring at `dst` (consecutive elements of a queue of `T`).
+///
+/// # Safety
+/// `dst` is `raw.element_ptr(x)` of a live queue whose element size is `size_of::<T>()`,
+/// and `msgs.len()` elements from it lie in the data area (a reservation's).
+#[inline(always)]
+pub(crate) unsafe fn store_messages<T: IpcMessage>(msgs: &[T], dst: *mut u8) {
+    let word = payload::word_for(size_of::<T>());
+    // SAFETY: the caller's range, aligned to the queue's word, a whole number of
+    // elements; `msgs` is private memory (any alignment).
+    unsafe { payload::store(msgs.as_ptr().cast::<u8>(), dst, size_of_val(msgs), word) };
+}
+
 /// The last element of the last published reservation, validated after the copy.
 fn read_latest<T: IpcMessage>(raw: &RawRing) -> Option<T> {
     for _ in 0..64 {
         let (start, end) = raw.locate_last()?;
         let last = end - 1;
-        // SAFETY: `last`'s position is inside the data area (masked), aligned for T
-        // (`check_type` and the 16-aligned data area; element size == size_of::<T>()
-        // was checked on attach), and T is Pod, so any bytes make a valid T. The read is
-        // volatile because producers may be rewriting it; `intact` rejects such a copy.
-        let value = unsafe { raw.element_ptr(last).cast::<T>().read_volatile() };
+        // SAFETY: `last`'s element of a queue of T (element size checked on attach).
+        // Producers may be rewriting it; `intact` rejects such a copy.
+        let value = unsafe { load_message::<T>(raw.element_ptr(last)) };
         if raw.intact(start, last, end) {
             return Some(value);
         }

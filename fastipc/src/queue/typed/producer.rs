@@ -118,6 +118,7 @@ impl<T: IpcMessage> Producer<T> {
             Ok(start) => Ok(Some(start)),
             Err(Refused::Full) => Ok(None),
             Err(Refused::Guard(held)) => Err(self.ring.guard_held(held, n)),
+            Err(Refused::Exhausted) => Err(self.ring.index_exhausted(n)),
         }
     }
 
@@ -135,13 +136,12 @@ impl<T: IpcMessage> Producer<T> {
     /// Copies `msg` into the claimed slot `index` and publishes it.
     #[inline(always)]
     fn fill(&self, index: u64, msg: &T) {
-        // SAFETY: the element of `index` lies in the data area (masked position), is
-        // aligned for T (the queue was checked for T on attach/create and its data area
-        // is 16-aligned) and is this reservation's: the claim just made it so, no lease of
-        // this mapping covers it (checked by the claim), and lapped readers that copy it
-        // concurrently discard what they copied (raw.rs, which also states the window
-        // that remains). `msg` is a different object, so the ranges do not overlap.
-        unsafe { core::ptr::copy_nonoverlapping(msg, self.slot_ptr(index), 1) };
+        // SAFETY: the element of `index` in a queue of T (checked on attach/create). It
+        // is this reservation's: the claim just made it so, and no lease of this mapping
+        // covers it (checked by the claim, whose acquire load of the floor orders the
+        // last guard's writes before these). Lapped readers that copy it concurrently
+        // discard what they copied (raw.rs, which also states the window that remains).
+        unsafe { super::store_messages(core::slice::from_ref(msg), self.raw.element_ptr(index)) };
         self.raw.publish(index, 1);
     }
 
@@ -207,8 +207,10 @@ impl<T: IpcMessage> Producer<T> {
     /// Sends a copy of `msg`; returns its absolute index.
     ///
     /// Fails only with [`SendError::GuardHeld`] (nothing sent) when a zero-copy guard of
-    /// this mapping still holds the slot a lap behind. A message that producers of other
-    /// processes lap before it is published is dropped, as if it had been overwritten.
+    /// this mapping still holds the slot a lap behind, or with
+    /// [`SendError::IndexExhausted`] after `2^48 - capacity` messages (until a reset). A
+    /// message that producers of other processes lap before it is published is dropped,
+    /// as if it had been overwritten.
     #[inline]
     pub fn send(&self, msg: &T) -> Result<u64, SendError> {
         let index = self.claim_now(1)?;
@@ -226,9 +228,9 @@ impl<T: IpcMessage> Producer<T> {
         let n = self.check_batch(msgs.len())?;
         let index = self.claim_now(n)?;
         // SAFETY: a reservation never straddles the end of the ring, so its `n` elements
-        // are contiguous from `index`'s position inside the data area, aligned for T; they
-        // are this reservation's (as in `send`).
-        unsafe { core::ptr::copy_nonoverlapping(msgs.as_ptr(), self.slot_ptr(index), msgs.len()) };
+        // are contiguous from `index`'s position inside the data area; they are this
+        // reservation's (as in `send`).
+        unsafe { super::store_messages(msgs, self.raw.element_ptr(index)) };
         self.raw.publish(index, n);
         Ok(index)
     }
@@ -295,6 +297,7 @@ impl<T: IpcMessage> Producer<T> {
                 // Cannot come without a deadline.
                 Err(Refused::Full) => {}
                 Err(Refused::Guard(held)) => return Err(self.ring.guard_held(held, n)),
+                Err(Refused::Exhausted) => return Err(self.ring.index_exhausted(n)),
             }
         }
     }
@@ -362,7 +365,8 @@ impl<T: IpcMessage> Deref for SlotGuard<'_, T> {
         // so its bytes are a valid T, and it is leased to this guard: no other
         // reservation through this mapping can reach it until the lease ends (lease.rs
         // states what stays outside: other processes and mappings, and the window of
-        // raw.rs). Readers only read it, with volatile copies they discard.
+        // raw.rs). Readers only read it, with atomic copies they discard (a race the
+        // model does not cover: raw.rs, "What the model does not cover").
         unsafe { &*self.producer.slot_ptr(self.lease.start()) }
     }
 }

@@ -472,4 +472,287 @@ mod lossless {
         drop(rx);
         assert_eq!((q.producer_count(), q.consumer_count()), (1, 0));
     }
+
+    // Merge of issue 10 into the endpoint layer: the end of the index space refuses a
+    // lossless queue's claims at once with the typed error, whatever the floor (no
+    // consumer has come, so the floor is 0 and a full-queue wait would never end).
+    #[test]
+    fn claims_past_the_index_limit_fail_at_once_in_every_send() {
+        use crate::queue::layout::pack_reserved;
+
+        let q = queue(8);
+        let limit = (1u64 << 48) - 8;
+        q.ring()
+            .raw()
+            .header()
+            .reserved
+            .store(pack_reserved(limit, 1), Relaxed);
+        let tx = q.producer().unwrap();
+        let exhausted = |e: &SendError| {
+            matches!(e, SendError::IndexExhausted { next_index, limit: l, .. }
+                if *next_index == limit && *l == limit)
+        };
+        match tx.try_send(&1) {
+            Err(TrySendError::Failed(1, e)) => assert!(exhausted(&e), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        match tx.send_timeout(&2, Duration::from_secs(20)) {
+            Err(SendTimeoutError::Failed(2, e)) => assert!(exhausted(&e), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(tx.send(&3).is_err_and(|e| exhausted(&e)));
+        assert!(tx.send_batch(&[4, 5]).is_err_and(|e| exhausted(&e)));
+        assert!(
+            tx.reserve()
+                .map(|g| g.index())
+                .is_err_and(|e| exhausted(&e))
+        );
+        assert!(
+            q.ring()
+                .reserve_deadline(1, Instant::now() + Duration::from_secs(20))
+                .map(|r| r.map(|r| r.index()))
+                .is_err_and(|e| exhausted(&e))
+        );
+        assert_eq!(q.next_index(), limit, "a refused claim reserved something");
+    }
+
+    // Merge of issue 10 into the endpoint layer: after a reset, the floor lossless
+    // producers use must come from the new generation. The consumer publishes its rewound
+    // position as soon as it notices the reset (here in a blocking receive, which then
+    // finds a message, so the empty-queue publication never runs), and the resetting
+    // mapping drops its cached floor; otherwise the consumer's pre-reset position (9)
+    // would let producers run 8 messages past it.
+    #[test]
+    fn after_a_reset_the_lossless_floor_follows_the_consumer() {
+        let q = queue(8);
+        let tx = q.producer().unwrap();
+        let mut rx = q.consumer().unwrap();
+        for i in 0..8 {
+            tx.send(&i).unwrap();
+        }
+        for i in 0..8 {
+            assert_eq!(rx.recv(), Ok(i));
+        }
+        // Refused at the cached floor, rescans, caches the consumer's position (8).
+        assert_eq!(tx.try_send(&8), Ok(8));
+        assert_eq!(rx.recv(), Ok(8));
+        q.reset().unwrap();
+        assert_eq!(tx.send(&100).unwrap(), 0);
+        // No spinning: the first empty attempt is followed by the check before a sleep,
+        // which finds the reset and then the message (not a spinning consumer's 64th
+        // empty result, after which the empty-queue publication would run).
+        rx.set_wait_strategy(crate::queue::WaitStrategy::default().spins(0).yields(0));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(20)), Ok(100));
+        let published = q
+            .ring()
+            .endpoints()
+            .iter()
+            .find(|e| e.role.is_consumer())
+            .map(|e| e.position);
+        assert!(matches!(published, Some(0 | 1)), "{published:?}");
+        // The consumer published 0 or 1 (it has read index 0): at most a ring's worth
+        // past it fits (indices 1..8 or 1..=8), not the 16 its old position allowed.
+        let mut sent = 0;
+        while tx.try_send(&(200 + sent)).is_ok() {
+            sent += 1;
+            assert!(sent <= 8, "producers ran past the consumer's new position");
+        }
+        assert!(sent >= 7, "only {sent} sends fitted");
+        for i in 0..sent {
+            assert_eq!(rx.try_recv(), Ok(200 + i));
+        }
+    }
+}
+
+// Issue 10, finding 1: `reset` rewound the index but not the lease floor, so the next
+// `send` landed on the slot behind a live guard's `&mut T`. A reset is now refused while
+// a guard of the mapping lives, and the guard keeps its slot.
+#[test]
+fn reset_is_refused_while_a_guard_lives() {
+    let q = SlickQueue::<u64>::local(4).unwrap();
+    let tx = q.producer().unwrap();
+    let mut g = tx.reserve().unwrap(); // index 0, position 0
+    *g = 111;
+    let refused = q.reset();
+    assert!(
+        matches!(
+            &refused,
+            Err(SendError::ResetWhileGuardHeld { held: 0, .. })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(q.next_index(), 1, "a refused reset rewound the queue");
+    // A send after the refused reset goes to index 1; one that would reach position 0
+    // is refused, as before the reset attempt.
+    assert_eq!(tx.send(&222).unwrap(), 1);
+    assert_eq!(*g, 111, "a send after the reset wrote the guard's slot");
+    for i in 2..4 {
+        tx.send(&i).unwrap();
+    }
+    assert!(is_held(tx.send(&4), 0));
+    assert_eq!(*g, 111);
+    assert!(
+        q.ring().reset().is_err(),
+        "Ring::reset is refused the same way"
+    );
+    assert_eq!(g.commit(), 0);
+    // Without guards the reset goes through and leaves no floor behind.
+    q.reset().unwrap();
+    assert_eq!(q.next_index(), 0);
+    assert_eq!(q.ring().leases().floor(), NO_LEASE);
+    let mut g = tx.reserve().unwrap();
+    assert_eq!(g.index(), 0);
+    *g = 5;
+    assert_eq!(g.commit(), 0);
+    let mut rx = q.consumer_from_oldest().unwrap();
+    assert_eq!(rx.try_recv(), Ok(5));
+}
+
+// Issue 10, finding 3: the lease floor was loaded and stored relaxed, so nothing ordered
+// a guard's last write through `&mut T` before the write of the send that reuses its slot
+// a lap later. The threads below coordinate only through relaxed flags (which order
+// nothing), so the one thing that can order the guard's write before the send's is the
+// floor. Under Miri (scripts/miri.sh) a relaxed floor is reported as a data race.
+#[test]
+fn a_guards_last_write_happens_before_the_next_lap_reuses_its_slot() {
+    let q = SlickQueue::<u64>::local(2).unwrap();
+    let (txa, txb) = (q.producer().unwrap(), q.producer().unwrap());
+    let reserved = Arc::new(AtomicBool::new(false));
+    let b_sent = Arc::new(AtomicBool::new(false));
+    let (r, s) = (Arc::clone(&reserved), Arc::clone(&b_sent));
+    let spin_until = |flag: &AtomicBool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !flag.load(Relaxed) {
+            assert!(Instant::now() < deadline, "the other thread never came");
+            std::thread::yield_now();
+        }
+    };
+    let a = std::thread::spawn(move || {
+        let mut g = txa.reserve().unwrap(); // index 0
+        r.store(true, Relaxed);
+        spin_until(&s);
+        *g = 7;
+        g.commit()
+    });
+    let b = std::thread::spawn(move || {
+        spin_until(&reserved);
+        assert_eq!(txb.send(&1).unwrap(), 1);
+        b_sent.store(true, Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match txb.send(&2) {
+                Ok(index) => return index,
+                Err(SendError::GuardHeld { held: 0, .. }) => {
+                    assert!(Instant::now() < deadline, "the guard was never released");
+                    std::thread::yield_now();
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    assert_eq!(a.join().unwrap(), 0);
+    assert_eq!(
+        b.join().unwrap(),
+        2,
+        "the second send reuses the guard's slot"
+    );
+    let mut rx = q.consumer_from_oldest().unwrap();
+    assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(1), Ok(2)));
+}
+
+// Issue 10, finding 5: the reset check ran only before a sleep, so a busy-spinning
+// consumer, or one that only calls `try_recv`, never noticed a reset (its cursor stays
+// beyond the new head, where nothing is published for a long time). Every consumer now
+// notices within RESET_CHECK_INTERVAL calls that find nothing.
+#[test]
+fn every_consumer_notices_a_reset_within_a_bounded_number_of_calls() {
+    use super::consumer::RESET_CHECK_INTERVAL;
+    use crate::queue::WaitStrategy;
+
+    let q = SlickQueue::<u64>::local(16).unwrap();
+    let tx = q.producer().unwrap();
+    let mut polling = q.consumer().unwrap();
+    let mut spinning = q
+        .consumer()
+        .unwrap()
+        .with_wait_strategy(WaitStrategy::busy_spin());
+    let mut shared = q.shared_consumer(SharedCursor::local(0)).unwrap();
+    for i in 0..5 {
+        tx.send(&i).unwrap();
+        assert_eq!(polling.try_recv(), Ok(i));
+        assert_eq!(spinning.try_recv(), Ok(i));
+        assert_eq!(shared.try_recv(), Ok(i));
+    }
+    q.reset().unwrap();
+    tx.send(&100).unwrap();
+    // `try_recv` alone: the message of the new generation within the bound.
+    let calls = (1..=RESET_CHECK_INTERVAL + 1).find(|_| polling.try_recv() == Ok(100));
+    assert!(calls.is_some(), "try_recv never noticed the reset");
+    let calls = (1..=RESET_CHECK_INTERVAL + 1).find(|_| shared.try_recv() == Ok(100));
+    assert!(
+        calls.is_some(),
+        "SharedConsumer::try_recv never noticed the reset"
+    );
+    assert_eq!(shared.cursor().load(), 1);
+    // A busy-spinning blocking receive (it never sleeps, so never ran the old check).
+    assert_eq!(spinning.recv_timeout(Duration::from_secs(20)), Ok(100));
+    assert_eq!(spinning.position(), 1);
+}
+
+// Issue 10, finding 6: past 2^48 indices the packed head wrapped to 0 and consumers
+// stalled (`try_recv` Empty forever, `latest` stuck). Claims that would end past
+// `2^48 - capacity` are now refused with a typed error; consumers read everything up to
+// the limit, and a reset restarts the index space for producers and consumers alike.
+#[test]
+fn the_index_space_ends_with_a_typed_error_and_a_reset_restarts_it() {
+    use super::consumer::RESET_CHECK_INTERVAL;
+    use crate::queue::layout::pack_reserved;
+
+    let exhausted = |r: Result<_, SendError>, at: u64, limit: u64| {
+        matches!(r, Err(SendError::IndexExhausted { next_index, limit: l, .. })
+            if next_index == at && l == limit)
+    };
+    let q = SlickQueue::<u64>::local(8).unwrap();
+    let limit = (1u64 << 48) - 8;
+    let near = limit - 3; // position 5 of 8
+    q.ring()
+        .raw()
+        .header()
+        .reserved
+        .store(pack_reserved(near, 1), Relaxed);
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    assert_eq!(rx.position(), near);
+    // A batch that would wrap the ring starts at the limit: refused, nothing reserved.
+    assert!(exhausted(
+        tx.send_batch(&[1, 2, 3, 4]).map(|_| 0),
+        near,
+        limit
+    ));
+    for i in 0..3 {
+        assert_eq!(tx.send(&i).unwrap(), near + i);
+    }
+    assert_eq!(q.next_index(), limit);
+    assert!(exhausted(tx.send(&9), limit, limit));
+    assert!(exhausted(tx.reserve().map(|g| g.index()), limit, limit));
+    assert!(exhausted(
+        q.ring().send_bytes(&9u64.to_le_bytes()),
+        limit,
+        limit
+    ));
+    let err = tx.send(&9).unwrap_err().to_string();
+    assert!(err.contains("reset the queue"), "{err}");
+    assert_eq!(q.next_index(), limit, "a refused claim reserved something");
+    // Consumers get everything published before the limit, then nothing new.
+    for i in 0..3 {
+        assert_eq!(rx.try_recv(), Ok(i));
+    }
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(q.latest(), Some(2));
+    // A reset starts over; the consumer follows within the reset check's bound.
+    q.reset().unwrap();
+    assert_eq!(tx.send(&50).unwrap(), 0);
+    let got = (0..=RESET_CHECK_INTERVAL).find(|_| rx.try_recv() == Ok(50));
+    assert!(got.is_some(), "the consumer did not follow the reset");
+    assert_eq!(q.latest(), Some(50));
 }

@@ -188,6 +188,16 @@ impl Watch {
         None
     }
 
+    /// After a reset rewound the queue and this consumer's cursor to 0: publishes
+    /// position 0 at once (a lossless producer must not go on comparing the new
+    /// generation's indices with this consumer's position from before the reset) and
+    /// forgets a claim it was waiting at.
+    #[cold]
+    pub(crate) fn rewind(&mut self) {
+        self.stuck = None;
+        self.publish(0);
+    }
+
     /// Deregisters, leaving `position` as this consumer's final position.
     pub(crate) fn leave(&mut self, position: u64) {
         if let Some(t) = self.table.take() {
