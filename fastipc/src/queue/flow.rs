@@ -84,6 +84,10 @@ impl Flow {
     /// when refused, the floor being the lower of the lease floor and the one passed, or
     /// `Err(Refused::Exhausted)` at the end of the index space, returned at once), waiting
     /// for room as the module documentation says, until `deadline`.
+    ///
+    /// The first attempt, which succeeds whenever the cached floor leaves room, is inlined
+    /// into the caller; the wait is out of line.
+    #[inline(always)]
     pub(crate) fn claim<R>(
         &self,
         raw: &RawRing,
@@ -92,14 +96,45 @@ impl Flow {
         deadline: Deadline,
         mut attempt: impl FnMut(u64) -> Result<R, raw::Refused>,
     ) -> Result<R, Refused> {
+        let cached = self.cached();
+        match attempt(cached) {
+            Ok(r) => Ok(r),
+            Err(raw::Refused::Exhausted) => Err(Refused::Exhausted),
+            Err(raw::Refused::Held(held)) => {
+                self.wait_for_room(raw, table, leases, deadline, (cached, held), attempt)
+            }
+        }
+    }
+
+    /// The rest of [`Flow::claim`] after a refused first attempt, made with the cached
+    /// floor `refused.0` and refused at floor `refused.1`.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_room<R>(
+        &self,
+        raw: &RawRing,
+        table: &Table,
+        leases: &Leases,
+        deadline: Deadline,
+        refused: (u64, u64),
+        mut attempt: impl FnMut(u64) -> Result<R, raw::Refused>,
+    ) -> Result<R, Refused> {
         let mut round = 0u32;
-        let mut next_dead_check = Instant::now() + DEAD_CHECK_EVERY;
+        // Read the clock only once the claim has to wait: a send with room must not pay
+        // for a clock read (the common case of every lossless send).
+        let mut next_dead_check: Option<Instant> = None;
+        let mut first = Some(refused);
         loop {
-            let cached = self.cached();
-            let held = match attempt(cached) {
-                Ok(r) => return Ok(r),
-                Err(raw::Refused::Held(held)) => held,
-                Err(raw::Refused::Exhausted) => return Err(Refused::Exhausted),
+            let (cached, held) = match first.take() {
+                Some(refused) => refused,
+                None => {
+                    let cached = self.cached();
+                    match attempt(cached) {
+                        Ok(r) => return Ok(r),
+                        Err(raw::Refused::Held(held)) => (cached, held),
+                        Err(raw::Refused::Exhausted) => return Err(Refused::Exhausted),
+                    }
+                }
             };
             let lease = leases.floor();
             if lease <= held && lease < cached {
@@ -127,12 +162,14 @@ impl Flow {
                 std::thread::yield_now();
                 continue;
             }
-            if let Some(i) = holder
-                && Instant::now() >= next_dead_check
-            {
-                next_dead_check = Instant::now() + DEAD_CHECK_EVERY;
-                if table.evict_if_dead(i) {
-                    continue;
+            if let Some(i) = holder {
+                let now = Instant::now();
+                let due = *next_dead_check.get_or_insert(now + DEAD_CHECK_EVERY);
+                if now >= due {
+                    next_dead_check = Some(now + DEAD_CHECK_EVERY);
+                    if table.evict_if_dead(i) {
+                        continue;
+                    }
                 }
             }
             let seq = table.prepare_sleep();
