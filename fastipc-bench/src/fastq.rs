@@ -290,3 +290,44 @@ impl<T: Item + IpcMessage> PingPong<T> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queues::consume_lossy;
+
+    #[test]
+    fn shapes_read_back() {
+        for s in [Shape::Credit, Shape::Raw, Shape::Batch(16), Shape::Batch(1)] {
+            assert_eq!(Shape::parse(&s.arg()).unwrap(), s);
+        }
+        for bad in ["", "batch", "batch0", "batchx", "lossy"] {
+            assert!(Shape::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn batches_arrive_whole_and_in_order() {
+        let q = SlickQueue::<[u64; 1]>::local(1024).unwrap();
+        let mut rx = q.consumer().unwrap();
+        let tx = q.producer().unwrap();
+        // 100 = 6 batches of 16 and one of 4.
+        produce_batches(&tx, 0, 100, 16).unwrap();
+        consume_batches(&mut rx, 100, 16).unwrap();
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        // A producer other than 0 is not what the consumer expects.
+        produce_batches(&tx, 1, 3, 16).unwrap();
+        assert!(consume_batches(&mut rx, 3, 16).is_err());
+    }
+
+    #[test]
+    fn raw_fastipc_counts_its_lags() {
+        let q = SlickQueue::<[u64; 1]>::local(16).unwrap();
+        let mut rx = q.consumer().unwrap();
+        let mut tx = q.producer().unwrap();
+        queues::produce(&mut tx, 0, 40).unwrap();
+        let d = consume_lossy(&mut rx, 40, false).unwrap();
+        assert_eq!(d.delivered + d.lost, 40);
+        assert!(d.lost >= 24 && d.stale == 0, "{d:?}");
+    }
+}
