@@ -151,10 +151,10 @@ fn consume_lossy_accounts_for_every_index() {
 
 /// A receiver that hands out a message whose contents are not its index (what a reader
 /// without a check after its copy returns when it is lapped mid-copy).
-struct Scripted(Vec<Got<[u64; 1]>>);
-impl LossyReceiver for Scripted {
-    type Item = [u64; 1];
-    fn poll(&mut self) -> std::io::Result<Got<[u64; 1]>> {
+struct Scripted<T>(Vec<Got<T>>);
+impl<T: Item> LossyReceiver for Scripted<T> {
+    type Item = T;
+    fn poll(&mut self) -> std::io::Result<Got<T>> {
         Ok(if self.0.is_empty() {
             Got::Empty
         } else {
@@ -183,6 +183,24 @@ fn stale_copies_count_as_lost_or_fail() {
         }
     );
     assert!(consume_lossy(&mut script(), 5, false).is_err());
+}
+
+#[test]
+fn a_torn_copy_is_not_delivered() {
+    // Index 1's copy has its tag right but one word of a message a lap newer.
+    let mut torn = [1u64; 8];
+    torn[5] = 1 + 1024;
+    let script = || Scripted(vec![Got::Item([0; 8]), Got::Item(torn), Got::Item([2; 8])]);
+    let d = consume_lossy(&mut script(), 3, true).unwrap();
+    assert_eq!(
+        d,
+        Delivery {
+            delivered: 2,
+            lost: 0,
+            stale: 1
+        }
+    );
+    assert!(consume_lossy(&mut script(), 3, false).is_err());
 }
 
 #[test]
