@@ -59,6 +59,8 @@ const ITEMS_PER_SLOT: usize = 28;
 const INIT_STATE: usize = 48;
 const INIT_BUSY: u32 = 2;
 const INIT_READY: u32 = 3;
+/// The largest element the floor takes (so that a segment's length cannot overflow).
+const MAX_ELEMENT: usize = 1 << 20;
 /// One element claimed: the index's unit in `reserved`, and the claim size in its low bits.
 const ONE: u64 = 1 << 16;
 
@@ -96,9 +98,9 @@ fn check_shape(capacity: usize, element_size: usize) -> std::io::Result<()> {
             "capacity {capacity} is not a power of two ≤ 2^31"
         )));
     }
-    if element_size == 0 || !element_size.is_multiple_of(8) {
+    if element_size == 0 || !element_size.is_multiple_of(8) || element_size > MAX_ELEMENT {
         return Err(invalid(format!(
-            "element size {element_size} is not a multiple of 8"
+            "element size {element_size} is not a multiple of 8 up to {MAX_ELEMENT}"
         )));
     }
     Ok(())
@@ -226,26 +228,28 @@ impl FloorRing {
     /// `off + size_of::<A>() <= self.len` and `off` is a multiple of `align_of::<A>()`.
     #[inline(always)]
     unsafe fn at<A>(&self, off: usize) -> &A {
+        let p = self.base.as_ptr().wrapping_add(off).cast::<A>();
         // SAFETY: in bounds and aligned (the caller's contract) in a page-aligned mapping
         // that lives as long as `&self`; `A` is an atomic and every process touches these
         // bytes only atomically (the peers' own code aside, which is the comparison).
-        unsafe { &*self.base.as_ptr().add(off).cast::<A>() }
+        unsafe { &*p }
     }
 
     /// A header word (`off` one of the header constants).
     #[inline(always)]
     fn word(&self, off: usize) -> &AtomicU64 {
-        debug_assert!(off + 8 <= HEADER && off.is_multiple_of(8));
-        // SAFETY: header offsets are 8-aligned and below 64, and the mapping is at least
-        // `segment_len` > 64 bytes long.
+        // Callers pass constants: the check folds away.
+        assert!(off + 8 <= HEADER && off.is_multiple_of(8));
+        // SAFETY: checked just above: 8-aligned and inside the header, and the mapping
+        // is at least `segment_len` > 64 bytes long.
         unsafe { self.at(off) }
     }
 
     /// A 4-byte header field (`off` one of the header constants).
     #[inline(always)]
     fn u32(&self, off: usize) -> &AtomicU32 {
-        debug_assert!(off + 4 <= HEADER && off.is_multiple_of(4));
-        // SAFETY: as in `word`, 4-aligned and below 64.
+        assert!(off + 4 <= HEADER && off.is_multiple_of(4));
+        // SAFETY: as in `word`: 4-aligned and inside the header.
         unsafe { self.at(off) }
     }
 
@@ -271,15 +275,12 @@ impl FloorRing {
     fn element(&self, index: u64) -> &[AtomicU64] {
         let pos = (index & self.mask) as usize;
         let off = HEADER + SLOT * self.capacity() + pos * self.element_size;
+        let p = self.base.as_ptr().wrapping_add(off).cast::<AtomicU64>();
         // SAFETY: `pos < capacity`, so the element ends at most at `segment_len <= len`;
         // `off` is a multiple of 8 (16·capacity and the element size, checked at
-        // creation and attach, are); the words are only ever accessed atomically.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.base.as_ptr().add(off).cast::<AtomicU64>(),
-                self.element_size / 8,
-            )
-        }
+        // creation and attach, are); the words are only ever accessed atomically, and
+        // the mapping lives as long as `&self`.
+        unsafe { std::slice::from_raw_parts(p, self.element_size / 8) }
     }
 
     /// Claims one element: its absolute index.
