@@ -175,7 +175,7 @@ pub fn produce_shared<T: Item + IpcMessage>(
     queues::wait_go(&ctl)?;
     match shape {
         Shape::Batch(b) => return produce_batches(&tx, id, n, b),
-        Shape::Raw => return queues::produce(&mut tx, id, n),
+        Shape::Raw => return queues::produce_timed(&mut tx, id, n, &ctl),
         Shape::Credit => {}
     }
     if q.mode() == Mode::Lossless {

@@ -345,6 +345,17 @@ pub fn consume_lossy<R: LossyReceiver>(
     Ok(d)
 }
 
+/// Sends `n` items tagged with producer `id` and stores the time it took (ns, at least
+/// 1) in [`Slot::Done`] of `ctl` (a raw run's producer side).
+pub fn produce_timed<S: Sender>(tx: &mut S, id: u64, n: u64, ctl: &Ctl) -> std::io::Result<()> {
+    let start = Instant::now();
+    produce(tx, id, n)?;
+    let ns = (start.elapsed().as_nanos() as u64).max(1);
+    // Release: the parent reads it (acquire) after this process exited.
+    ctl.u64(Slot::Done).store(ns, Ordering::Release);
+    Ok(())
+}
+
 /// Waits for the go word of `ctl` (a producer process before its measured part).
 pub fn wait_go(ctl: &Ctl) -> std::io::Result<()> {
     let mut dog = Watchdog::new();

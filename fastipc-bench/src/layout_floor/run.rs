@@ -30,7 +30,7 @@ pub fn produce_shared<T: Item>(
         queues::produce(&mut tx, 0, n)
     } else {
         let mut tx = tx;
-        queues::produce(&mut tx, 0, n)
+        queues::produce_timed(&mut tx, 0, n, &ctl)
     }
 }
 

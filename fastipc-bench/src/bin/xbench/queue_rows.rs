@@ -49,11 +49,19 @@ fn one_producer<R: Send + 'static>(
     Ok(out)
 }
 
-fn lossy_figure(d: Delivery, secs: f64) -> Figure {
-    Figure::Lossy {
+/// A raw run's figure: the producer child stored its sending time (ns) in
+/// [`Slot::Done`] before it exited.
+fn lossy_figure(ctl: &Ctl, d: Delivery, secs: f64) -> std::io::Result<Figure> {
+    let sent_ns = ctl.u64(Slot::Done).load(Ordering::Acquire);
+    if sent_ns == 0 {
+        return Err(other("the producer did not report its sending time"));
+    }
+    let total = d.delivered + d.lost + d.stale;
+    Ok(Figure::Lossy {
         rate: d.delivered as f64 / secs,
         loss: d.loss(),
-    }
+        sent: total as f64 / (sent_ns as f64 / 1e9),
+    })
 }
 
 /// fastipc raw: a lossy queue, one producer process calling `send` and nothing else,
@@ -78,7 +86,7 @@ pub(crate) fn fastipc_raw<T: Item + IpcMessage>(
     let (d, secs) = one_producer(&ctl, "queue-produce", &extra, per, a, b, move |_| {
         queues::consume_lossy(&mut rx, per, false)
     })?;
-    Ok(lossy_figure(d, secs))
+    lossy_figure(&ctl, d, secs)
 }
 
 /// fastipc in batches: a lossless queue, `send_batch` of [`BATCH`] items, the consumer
@@ -135,7 +143,7 @@ pub(crate) fn floor<T: Item>(
         let (d, secs) = one_producer(&ctl, "floor-produce", &extra, per, a, b, move |_| {
             queues::consume_lossy(&mut rx, per, true)
         })?;
-        Ok(lossy_figure(d, secs))
+        lossy_figure(&ctl, d, secs)
     }
 }
 

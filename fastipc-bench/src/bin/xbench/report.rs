@@ -22,8 +22,9 @@ pub(crate) enum Figure {
     Scalar(f64),
     /// p50/p99 of one run's samples.
     Lat(Latency),
-    /// Items/s delivered by a lossy run, and the fraction of the items it lost.
-    Lossy { rate: f64, loss: f64 },
+    /// A raw lossy run: items/s delivered to the consumer, the fraction of the items it
+    /// lost, and items/s the producer sent (its own clock, go to last send).
+    Lossy { rate: f64, loss: f64, sent: f64 },
 }
 
 type Runner<'a> = Box<dyn FnMut() -> std::io::Result<Figure> + 'a>;
@@ -63,14 +64,14 @@ impl<'a> Case<'a> {
 pub(crate) struct Summary {
     /// Median of the scalars, or of the per-run p50s.
     pub(crate) median: f64,
-    /// Median of the per-run p99s (latency cases).
+    /// Median of the per-run p99s (latency cases), or of the sent rates (lossy rows).
     pub(crate) p99: f64,
     /// The smallest and largest per-run figure (p50 for latencies).
     pub(crate) min: f64,
     pub(crate) max: f64,
     /// Median of the per-run loss fractions (lossy rows only).
     pub(crate) loss: Option<f64>,
-    /// Per repetition: the scalar or p50, and the p99.
+    /// Per repetition: the scalar or p50, and the p99 (or a lossy row's sent rate).
     runs: Vec<(f64, f64)>,
 }
 
@@ -132,7 +133,8 @@ impl Book {
             let p99s: Vec<f64> = f
                 .iter()
                 .map(|x| match x {
-                    Figure::Scalar(_) | Figure::Lossy { .. } => f64::NAN,
+                    Figure::Scalar(_) => f64::NAN,
+                    Figure::Lossy { sent, .. } => *sent,
                     Figure::Lat(l) => l.p99,
                 })
                 .collect();
@@ -188,7 +190,7 @@ impl Book {
                 // Lossy rows show what they lost (the rate is what they delivered).
                 let lossy = rows.iter().any(|(_, s)| s.loss.is_some());
                 let (head, rule) = if lossy {
-                    (" lost (median) |", "---:|")
+                    (" lost (median) | producer sent, median M/s |", "---:|---:|")
                 } else {
                     ("", "")
                 };
@@ -206,8 +208,10 @@ impl Book {
                     };
                     let lost = match (lossy, s.loss) {
                         (false, _) => String::new(),
-                        (true, Some(l)) => format!(" {:.2} % |", 100.0 * l),
-                        (true, None) => " 0 |".to_owned(),
+                        (true, Some(l)) => {
+                            format!(" {:.2} % | {:.2} |", 100.0 * l, s.p99 / 1e6)
+                        }
+                        (true, None) => " 0 | |".to_owned(),
                     };
                     let _ = writeln!(
                         md,
@@ -264,13 +268,12 @@ pub(crate) fn ns(v: f64) -> String {
 fn show(kind: Kind, f: &Figure) -> String {
     match (kind, f) {
         (Kind::Rate, Figure::Scalar(v)) => format!("{:.2} M/s", v / 1e6),
-        (_, Figure::Lossy { rate, loss }) => {
-            format!(
-                "{:.2} M/s delivered, {:.2} % lost",
-                rate / 1e6,
-                100.0 * loss
-            )
-        }
+        (_, Figure::Lossy { rate, loss, sent }) => format!(
+            "{:.2} M/s delivered, {:.2} % lost, {:.2} M/s sent",
+            rate / 1e6,
+            100.0 * loss,
+            sent / 1e6
+        ),
         (_, Figure::Scalar(v)) => format!("{v:.2} ns/op"),
         (_, Figure::Lat(l)) => format!("p50 {} p99 {}", ns(l.p50), ns(l.p99)),
     }
