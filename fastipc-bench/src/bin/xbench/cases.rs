@@ -308,9 +308,14 @@ fn queue_case<'a, T: Item + IpcMessage>(
         queue_rows::fastipc_batches::<T>(cap, per, a, b)
     })
     // HOOK(issue 13, single-producer mode): once the library has it (branch r2thru),
-    // add the FASTIPC_SINGLE_PRODUCER row here: a lossy queue declared single-producer,
-    // one producer process, read raw like FASTIPC_RAW. Its targets are already listed
-    // in `issue13_targets` and read "not measured" until the row exists.
+    // add the FASTIPC_SINGLE_PRODUCER row here:
+    //   .variant(FASTIPC_SINGLE_PRODUCER, move || {
+    //       queue_rows::fastipc_raw_on::<T>(cap, per, a, b, |name, cap| {
+    //           /* create a lossy queue declared single-producer */
+    //       })
+    //   })
+    // Its targets are already listed in `issue13_targets` and read "not measured" until
+    // the row exists.
 }
 
 /// The fastipc queue in shared mode: this process consumes (on CPU `a`), `producers`

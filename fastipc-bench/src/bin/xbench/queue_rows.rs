@@ -72,9 +72,24 @@ pub(crate) fn fastipc_raw<T: Item + IpcMessage>(
     a: usize,
     b: usize,
 ) -> std::io::Result<Figure> {
+    fastipc_raw_on::<T>(cap, per, a, b, |name, cap| {
+        SlickQueue::<T>::create_with(name, cap, Mode::Lossy)
+    })
+}
+
+/// [`fastipc_raw`] on a queue made by `create(name, capacity)` (a lossy queue with other
+/// options: the single-producer row, once the library has it, is this with a
+/// single-producer queue; the producer process just opens it).
+pub(crate) fn fastipc_raw_on<T: Item + IpcMessage>(
+    cap: usize,
+    per: u64,
+    a: usize,
+    b: usize,
+    create: impl FnOnce(&str, usize) -> Result<SlickQueue<T>, fastipc::OpenError>,
+) -> std::io::Result<Figure> {
     let ctl = Arc::new(Ctl::create("qr")?);
     let qname = format!("{}-q", ctl.name().unwrap_or("xbench"));
-    let q = SlickQueue::<T>::create_with(&qname, cap, Mode::Lossy).map_err(other)?;
+    let q = create(&qname, cap).map_err(other)?;
     let _rm = RemoveSegment(qname.clone());
     let mut rx = q.consumer().map_err(other)?;
     let extra = [
