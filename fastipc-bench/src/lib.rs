@@ -19,8 +19,9 @@
 //! | [`fastq`] | the fastipc queue behind the same traits, and its ping-pong |
 //! | [`floors`] | the bare mechanisms: a CAS spin lock, a shared cache line, a raw futex, a Unix socket |
 //! | [`iox`] | the iceoryx2 publish/subscribe ping-pong |
+//! | [`layout_floor`] | the shared queue layout's own algorithm, bare (the peers' floor) |
 //! | [`locks`] | lock+unlock loops over any mutex, uncontended and contended |
-//! | [`queues`] | throughput loops over any queue, with a credit window for the lossy ones |
+//! | [`queues`] | throughput loops over any queue, with a credit window for the lossy ones, or raw with the losses counted |
 //! | [`shared`] | a small control block in shared memory for the cross-process runs |
 
 pub mod affinity;
@@ -29,6 +30,7 @@ pub mod clock;
 pub mod fastq;
 pub mod floors;
 pub mod iox;
+pub mod layout_floor;
 pub mod locks;
 pub mod queues;
 pub mod shared;

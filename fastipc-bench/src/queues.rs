@@ -32,9 +32,21 @@ pub trait Item: Copy + Send + 'static {
     fn make(tag: u64) -> Self;
     /// The tag [`Item::make`] stored.
     fn tag(&self) -> u64;
+    /// The message as 8-byte words (for queues that copy word by word).
+    fn words(&self) -> &[u64];
+    /// A message whose word `k` is `word(k)`.
+    fn from_words(word: impl FnMut(usize) -> u64) -> Self;
 }
 
 impl Item for [u64; 1] {
+    #[inline(always)]
+    fn words(&self) -> &[u64] {
+        self
+    }
+    #[inline(always)]
+    fn from_words(word: impl FnMut(usize) -> u64) -> Self {
+        std::array::from_fn(word)
+    }
     #[inline(always)]
     fn make(tag: u64) -> Self {
         [tag]
@@ -46,6 +58,14 @@ impl Item for [u64; 1] {
 }
 
 impl Item for [u64; 8] {
+    #[inline(always)]
+    fn words(&self) -> &[u64] {
+        self
+    }
+    #[inline(always)]
+    fn from_words(word: impl FnMut(usize) -> u64) -> Self {
+        std::array::from_fn(word)
+    }
     #[inline(always)]
     fn make(tag: u64) -> Self {
         [tag; 8]
@@ -233,6 +253,114 @@ pub fn consume<R: Receiver>(
                 dog.spin("consumer waiting for items")?;
             }
         }
+    }
+    Ok(())
+}
+
+/// What one look at a lossy queue found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Got<T> {
+    /// Nothing new.
+    Empty,
+    /// This many messages were overwritten before they were read.
+    Lagged(u64),
+    /// The next message.
+    Item(T),
+}
+
+/// The receiving end of a lossy queue read raw (no credit window): it reports lags.
+pub trait LossyReceiver: Send {
+    /// The message type.
+    type Item: Item;
+    /// The next message, a lag, or nothing.
+    fn poll(&mut self) -> std::io::Result<Got<Self::Item>>;
+}
+
+/// What a raw run of one producer's `total` items delivered: `delivered + lost + stale
+/// == total`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Items received intact and in order.
+    pub delivered: u64,
+    /// Items reported overwritten before they were read (the sum of the lags).
+    pub lost: u64,
+    /// Items handed out with another item's contents (overwritten while they were
+    /// copied, by a reader that does not check its copy): lost too.
+    pub stale: u64,
+}
+
+impl Delivery {
+    /// The fraction of the items that did not arrive.
+    pub fn loss(&self) -> f64 {
+        let total = self.delivered + self.lost + self.stale;
+        if total == 0 {
+            0.0
+        } else {
+            (self.lost + self.stale) as f64 / total as f64
+        }
+    }
+}
+
+/// Receives one producer's (id 0) `total` items raw: counts what arrives in order, the
+/// lags, and (only if `stale_ok`; else it is an error) items whose contents are not
+/// exactly the message of the index they were read at (another message, or a torn mix). Returns once every index is accounted for.
+#[inline(never)]
+pub fn consume_lossy<R: LossyReceiver>(
+    rx: &mut R,
+    total: u64,
+    stale_ok: bool,
+) -> std::io::Result<Delivery> {
+    let mut d = Delivery::default();
+    let mut next = 0u64;
+    let mut dog = Watchdog::new();
+    while next < total {
+        match rx.poll()? {
+            Got::Item(item) => {
+                // Every word, not only the tag: a torn copy of a longer message counts.
+                if item.words() == R::Item::make(next).words() {
+                    d.delivered += 1;
+                } else if stale_ok {
+                    d.stale += 1;
+                } else {
+                    return Err(std::io::Error::other(format!(
+                        "item {} arrived at index {next}",
+                        item.tag()
+                    )));
+                }
+                next += 1;
+                dog = Watchdog::new();
+            }
+            Got::Lagged(n) => {
+                d.lost += n;
+                next += n;
+            }
+            Got::Empty => dog.spin("raw consumer waiting for items")?,
+        }
+    }
+    if next != total {
+        return Err(std::io::Error::other(format!(
+            "the consumer accounted for {next} indices of {total}"
+        )));
+    }
+    Ok(d)
+}
+
+/// Sends `n` items tagged with producer `id` and stores the time it took (ns, at least
+/// 1) in [`Slot::Done`] of `ctl` (a raw run's producer side).
+pub fn produce_timed<S: Sender>(tx: &mut S, id: u64, n: u64, ctl: &Ctl) -> std::io::Result<()> {
+    let start = Instant::now();
+    produce(tx, id, n)?;
+    let ns = (start.elapsed().as_nanos() as u64).max(1);
+    // Release: the parent reads it (acquire) after this process exited.
+    ctl.u64(Slot::Done).store(ns, Ordering::Release);
+    Ok(())
+}
+
+/// Waits for the go word of `ctl` (a producer process before its measured part).
+pub fn wait_go(ctl: &Ctl) -> std::io::Result<()> {
+    let mut dog = Watchdog::new();
+    while ctl.u64(Slot::Go).load(Ordering::Acquire) == 0 {
+        dog.spin("producer waiting for go")?;
     }
     Ok(())
 }

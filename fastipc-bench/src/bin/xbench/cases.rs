@@ -10,9 +10,10 @@ use fastipc::queue::{Mode, SlickQueue};
 use fastipc::{IpcMessage, Scope};
 use fastipc_bench::affinity::{self, on_cpu};
 use fastipc_bench::asyncq::AsyncPingPong;
-use fastipc_bench::fastq::{self, PingPong};
+use fastipc_bench::fastq::{self, PingPong, Shape};
 use fastipc_bench::floors::{self, SpinLock};
 use fastipc_bench::iox;
+use fastipc_bench::layout_floor::FloorPingPong;
 use fastipc_bench::locks::{self, BenchLock, FastMutex};
 use fastipc_bench::queues::{self, Item, Placement};
 use fastipc_bench::shared::{Ctl, Slot};
@@ -21,12 +22,13 @@ use fastipc_bench::stats::Latency;
 use crate::Counts;
 use crate::child::{PINGPONG_CAPACITY, wait_mode};
 use crate::proc::{self, Child};
+use crate::queue_rows::{self, BATCH};
 use crate::report::{Book, Case, Figure, Kind, Target};
 
 /// How long a child may take to start, attach and say it is ready.
-const READY: Duration = Duration::from_secs(20);
+pub(crate) const READY: Duration = Duration::from_secs(20);
 /// How long a child may take to finish after the measured part.
-const FINISH: Duration = Duration::from_secs(120);
+pub(crate) const FINISH: Duration = Duration::from_secs(120);
 
 /// The CPUs of a cross-core run (the same one twice on a one-CPU machine).
 fn cpus() -> (usize, usize) {
@@ -102,7 +104,9 @@ pub(crate) fn run_all(c: Counts, only: &[String]) -> std::io::Result<Book> {
     }
 
     let t = targets(&book);
-    crate::report::targets(&mut book, &t);
+    crate::report::targets(&mut book, "Targets", &t);
+    let t = issue13_targets(&book);
+    crate::report::targets(&mut book, ISSUE13_TITLE, &t);
     Ok(book)
 }
 
@@ -252,7 +256,7 @@ fn queue_case<'a, T: Item + IpcMessage>(
     );
     let p1 = place.clone();
     let mut case = Case::new(queue_title(size, cap, producers), Kind::Rate, note)
-        .variant("crossbeam ArrayQueue", move || {
+        .variant(ARRAY_QUEUE, move || {
             Ok(Figure::Scalar(queues::array_queue::<T>(cap, per, &p1)?))
         });
     if producers == 1 {
@@ -262,29 +266,56 @@ fn queue_case<'a, T: Item + IpcMessage>(
         });
     }
     let p3 = place.clone();
-    case.variant(FASTIPC_LOCAL, move || {
-        Ok(Figure::Scalar(fastq::local_throughput::<T>(cap, per, &p3)?))
+    let case = case
+        .variant(FASTIPC_LOCAL, move || {
+            Ok(Figure::Scalar(fastq::local_throughput::<T>(cap, per, &p3)?))
+        })
+        .variant(FASTIPC_SHARED, move || {
+            Ok(Figure::Scalar(shared_throughput::<T>(
+                cap,
+                producers,
+                per,
+                a,
+                b,
+                Mode::Lossy,
+            )?))
+        })
+        .variant(FASTIPC_LOSSLESS, move || {
+            Ok(Figure::Scalar(shared_throughput::<T>(
+                cap,
+                producers,
+                per,
+                a,
+                b,
+                Mode::Lossless,
+            )?))
+        });
+    if producers != 1 {
+        return case;
+    }
+    // Issue 13's rows (SPSC only): the layout's own algorithm, fastipc without the
+    // harness's credit window, and fastipc in batches.
+    case.variant(FLOOR_CREDIT, move || {
+        queue_rows::floor::<T>(cap, per, a, b, true)
     })
-    .variant(FASTIPC_SHARED, move || {
-        Ok(Figure::Scalar(shared_throughput::<T>(
-            cap,
-            producers,
-            per,
-            a,
-            b,
-            Mode::Lossy,
-        )?))
+    .variant(FLOOR_RAW, move || {
+        queue_rows::floor::<T>(cap, per, a, b, false)
     })
-    .variant(FASTIPC_LOSSLESS, move || {
-        Ok(Figure::Scalar(shared_throughput::<T>(
-            cap,
-            producers,
-            per,
-            a,
-            b,
-            Mode::Lossless,
-        )?))
+    .variant(FASTIPC_RAW, move || {
+        queue_rows::fastipc_raw::<T>(cap, per, a, b)
     })
+    .variant(FASTIPC_BATCH, move || {
+        queue_rows::fastipc_batches::<T>(cap, per, a, b)
+    })
+    // HOOK(issue 13, single-producer mode): once the library has it (branch r2thru),
+    // add the FASTIPC_SINGLE_PRODUCER row here:
+    //   .variant(FASTIPC_SINGLE_PRODUCER, move || {
+    //       queue_rows::fastipc_raw_on::<T>(cap, per, a, b, |name, cap| {
+    //           /* create a lossy queue declared single-producer */
+    //       })
+    //   })
+    // Its targets are already listed in `issue13_targets` and read "not measured" until
+    // the row exists.
 }
 
 /// The fastipc queue in shared mode: this process consumes (on CPU `a`), `producers`
@@ -306,7 +337,12 @@ fn shared_throughput<T: Item + IpcMessage>(
     let children = (0..producers)
         .map(|id| {
             let mut args = child_args(&ctl, b, per as usize);
-            args.extend([qname.clone(), size_of::<T>().to_string(), id.to_string()]);
+            args.extend([
+                qname.clone(),
+                size_of::<T>().to_string(),
+                id.to_string(),
+                Shape::Credit.arg(),
+            ]);
             Child::role("queue-produce", &args)
         })
         .collect::<std::io::Result<Vec<_>>>()?;
@@ -387,7 +423,24 @@ fn spin_pingpong_case<'a>(c: Counts, a: usize, b: usize) -> Case<'a> {
         })?;
         Ok(Figure::Lat(Latency::of_round_trips(&rtts)))
     })
+    .variant(FLOOR_PINGPONG, move || floor_pingpong(a, b, w, n))
     .variant(FASTIPC_PINGPONG, move || fastipc_pingpong("spin", a, b, w, n))
+}
+
+/// A spinning ping-pong over two layout-floor rings between this process (ping, CPU
+/// `a`) and a child (pong, CPU `b`).
+fn floor_pingpong(a: usize, b: usize, warmup: usize, n: usize) -> std::io::Result<Figure> {
+    let ctl = Ctl::create("fpp")?;
+    let base = format!("{}-fpp", ctl.name().unwrap_or("xbench"));
+    // The ping side creates both rings (and unlinks them when it drops).
+    let mut pp = FloorPingPong::new(&base, true, PINGPONG_CAPACITY)?;
+    let mut args = child_args(&ctl, b, warmup + n);
+    args.push(base);
+    let child = Child::role("floor-pong", &args)?;
+    ctl.wait_at_least(Slot::Ready, 1, READY)?;
+    let rtts = on_cpu(a, move || pp.ping(warmup, n))?;
+    child.finish(FINISH)?;
+    Ok(Figure::Lat(Latency::of_round_trips(&rtts)))
 }
 
 pub(crate) fn blocking_title(placement: &str) -> String {
@@ -495,7 +548,7 @@ fn pinned_python(
     Child::python(&py.to_path_buf(), &script, args, "python peer")
 }
 
-fn child_args(ctl: &Ctl, cpu: usize, rounds: usize) -> Vec<String> {
+pub(crate) fn child_args(ctl: &Ctl, cpu: usize, rounds: usize) -> Vec<String> {
     vec![
         ctl.name().unwrap_or("").to_owned(),
         cpu.to_string(),
@@ -535,7 +588,7 @@ impl Drop for RemoveOnDrop {
 }
 
 /// Unlinks a shared segment (a queue made by a child) when dropped.
-struct RemoveSegment(String);
+pub(crate) struct RemoveSegment(pub(crate) String);
 impl Drop for RemoveSegment {
     fn drop(&mut self) {
         let _ = fastipc::Segment::unlink(&self.0);
@@ -548,6 +601,16 @@ pub(crate) const FASTIPC_LOCAL: &str = "fastipc local (threads)";
 pub(crate) const FASTIPC_SHARED: &str = "fastipc shared (processes)";
 pub(crate) const FASTIPC_LOSSLESS: &str = "fastipc shared lossless (processes)";
 pub(crate) const FASTIPC_PINGPONG: &str = "fastipc (two queues)";
+pub(crate) const FASTIPC_RAW: &str = "fastipc shared raw, lossy, no credit (processes)";
+pub(crate) const FASTIPC_BATCH: &str = "fastipc shared lossless, batches of 16 (processes)";
+/// The single-producer row's name (issue 13); no case has it yet (see the HOOK in
+/// `queue_case`).
+pub(crate) const FASTIPC_SINGLE_PRODUCER: &str =
+    "fastipc shared single-producer raw, lossy (processes)";
+pub(crate) const FLOOR_CREDIT: &str = "layout floor, credit window (processes)";
+pub(crate) const FLOOR_RAW: &str = "layout floor raw, lossy, no credit (processes)";
+pub(crate) const FLOOR_PINGPONG: &str = "layout floor (two rings)";
+pub(crate) const ARRAY_QUEUE: &str = "crossbeam ArrayQueue";
 pub(crate) const FASTIPC_RECV: &str = "fastipc recv(), sleeping at once";
 pub(crate) const FASTIPC_RECV_DEFAULT: &str = "fastipc recv(), default wait strategy";
 pub(crate) const FASTIPC_ASYNC: &str = "fastipc recv_async() (tokio current-thread)";
@@ -729,7 +792,7 @@ fn targets(book: &Book) -> Vec<Target> {
             let title = queue_title(size, cap, 1);
             t.push(Target {
                 what: format!("SPSC {size} cap {cap}: fastipc local / ArrayQueue (items/s)"),
-                ratio: ratio(&title, FASTIPC_LOCAL, "crossbeam ArrayQueue", false),
+                ratio: ratio(&title, FASTIPC_LOCAL, ARRAY_QUEUE, false),
                 limit: 1.0,
                 at_most: false,
             });
@@ -811,5 +874,80 @@ fn targets(book: &Book) -> Vec<Target> {
             at_most: true,
         });
     }
+    t
+}
+
+pub(crate) const ISSUE13_TITLE: &str = "Throughput targets (issue 13)";
+
+/// Issue 13's targets, from the figures of this run (rows missing from the run, such as
+/// the single-producer one until it exists, read "not measured").
+fn issue13_targets(book: &Book) -> Vec<Target> {
+    let ratio = |title: &str, a: &str, b: &str, p99: bool| -> Option<f64> {
+        let (x, y) = (book.get(title, a)?, book.get(title, b)?);
+        Some(x.ratio(y, p99))
+    };
+    let at_least = |what: String, ratio: Option<f64>, limit: f64| Target {
+        what,
+        ratio,
+        limit,
+        at_most: false,
+    };
+    let mut t = Vec::new();
+    for cap in [1024usize, 65536] {
+        let title = queue_title("8 B", cap, 1);
+        t.push(at_least(
+            format!("SPSC 8 B cap {cap}: fastipc raw / layout floor raw (delivered items/s)"),
+            ratio(&title, FASTIPC_RAW, FLOOR_RAW, false),
+            1.0,
+        ));
+        // The second figure of a lossy row is its producer's sending rate.
+        t.push(at_least(
+            format!("SPSC 8 B cap {cap}: fastipc raw / layout floor raw (sent items/s)"),
+            ratio(&title, FASTIPC_RAW, FLOOR_RAW, true),
+            1.0,
+        ));
+        t.push(at_least(
+            format!("SPSC 8 B cap {cap}: fastipc single-producer raw / layout floor raw"),
+            ratio(&title, FASTIPC_SINGLE_PRODUCER, FLOOR_RAW, false),
+            1.3,
+        ));
+        t.push(at_least(
+            format!("SPSC 8 B cap {cap}: fastipc batches of {BATCH} (processes) / ArrayQueue"),
+            ratio(&title, FASTIPC_BATCH, ARRAY_QUEUE, false),
+            1.0,
+        ));
+    }
+    for (cap, limit) in [(1024usize, 2.5), (65536, 1.0)] {
+        let title = queue_title("64 B", cap, 1);
+        t.push(at_least(
+            format!("SPSC 64 B cap {cap}: fastipc shared (credit window) / ArrayQueue"),
+            ratio(&title, FASTIPC_SHARED, ARRAY_QUEUE, false),
+            limit,
+        ));
+        t.push(at_least(
+            format!("SPSC 64 B cap {cap}: fastipc shared lossless / ArrayQueue"),
+            ratio(&title, FASTIPC_LOSSLESS, ARRAY_QUEUE, false),
+            limit,
+        ));
+    }
+    for (limit, base) in [(2.0, "cache-line floor"), (1.0, FLOOR_PINGPONG)] {
+        t.push(Target {
+            what: format!("spin ping-pong p50: fastipc / {base}"),
+            ratio: ratio(SPIN_TITLE, FASTIPC_PINGPONG, base, false),
+            limit,
+            at_most: true,
+        });
+    }
+    t.push(Target {
+        what: "blocking hand-off p50 (same core): fastipc recv() / raw futex".into(),
+        ratio: ratio(
+            &blocking_title("same core"),
+            FASTIPC_RECV,
+            "raw futex floor",
+            false,
+        ),
+        limit: 1.2,
+        at_most: true,
+    });
     t
 }

@@ -10,9 +10,10 @@ use fastipc::queue::WaitStrategy;
 use fastipc::Scope;
 use fastipc_bench::affinity::pin_to;
 use fastipc_bench::asyncq::{self, AsyncPingPong};
-use fastipc_bench::fastq::{self, PingPong};
+use fastipc_bench::fastq::{self, PingPong, Shape};
 use fastipc_bench::floors;
 use fastipc_bench::iox;
+use fastipc_bench::layout_floor::{self, FloorPingPong};
 use fastipc_bench::locks::{self, FastMutex};
 use fastipc_bench::shared::{Ctl, Slot};
 
@@ -89,30 +90,56 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
             Ok(())
         }
         "queue-produce" => {
-            // CTL CPU N QUEUE SIZE ID
+            // CTL CPU N QUEUE SIZE ID SHAPE
             let ctl = Arc::new(Ctl::open(&name)?);
             let (queue, size, id): (String, usize, u64) =
                 (arg(args, 4)?, arg(args, 5)?, arg(args, 6)?);
-            let r = || ready(&ctl);
+            let shape = Shape::parse(&arg::<String>(args, 7)?)?;
+            let (r, n) = (|| ready(&ctl), rounds as u64);
             match size {
-                8 => fastq::produce_shared::<[u64; 1]>(
-                    Arc::clone(&ctl),
-                    &queue,
-                    id,
-                    rounds as u64,
-                    r,
-                ),
-                64 => fastq::produce_shared::<[u64; 8]>(
-                    Arc::clone(&ctl),
-                    &queue,
-                    id,
-                    rounds as u64,
-                    r,
-                ),
-                _ => Err(std::io::Error::other(format!(
-                    "no {size}-byte message type"
-                ))),
+                8 => fastq::produce_shared::<[u64; 1]>(Arc::clone(&ctl), &queue, id, n, shape, r),
+                64 => fastq::produce_shared::<[u64; 8]>(Arc::clone(&ctl), &queue, id, n, shape, r),
+                _ => Err(no_type(size)),
             }
+        }
+        "floor-produce" => {
+            // CTL CPU N RING CAPACITY SIZE SHAPE (credit or raw)
+            let ctl = Arc::new(Ctl::open(&name)?);
+            let (ring, cap, size): (String, usize, usize) =
+                (arg(args, 4)?, arg(args, 5)?, arg(args, 6)?);
+            let credit = match Shape::parse(&arg::<String>(args, 7)?)? {
+                Shape::Credit => true,
+                Shape::Raw => false,
+                s => return Err(std::io::Error::other(format!("the floor has no {s:?}"))),
+            };
+            let (r, n) = (|| ready(&ctl), rounds as u64);
+            match size {
+                8 => layout_floor::produce_shared::<[u64; 1]>(
+                    Arc::clone(&ctl),
+                    &ring,
+                    cap,
+                    n,
+                    credit,
+                    r,
+                ),
+                64 => layout_floor::produce_shared::<[u64; 8]>(
+                    Arc::clone(&ctl),
+                    &ring,
+                    cap,
+                    n,
+                    credit,
+                    r,
+                ),
+                _ => Err(no_type(size)),
+            }
+        }
+        "floor-pong" => {
+            // CTL CPU ROUNDS BASE
+            let ctl = Ctl::open(&name)?;
+            let base: String = arg(args, 4)?;
+            let mut pp = FloorPingPong::new(&base, false, PINGPONG_CAPACITY)?;
+            ready(&ctl);
+            pp.pong(rounds)
         }
         "queue-pong" => {
             // CTL CPU ROUNDS BASE MODE
@@ -135,6 +162,10 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
             "unknown child role `{other}`"
         ))),
     }
+}
+
+fn no_type(size: usize) -> std::io::Error {
+    std::io::Error::other(format!("no {size}-byte message type"))
 }
 
 /// The capacity of the two ping-pong queues.

@@ -16,6 +16,7 @@
 mod cases;
 mod child;
 mod proc;
+mod queue_rows;
 mod report;
 
 use std::time::Instant;

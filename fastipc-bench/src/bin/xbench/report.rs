@@ -22,6 +22,9 @@ pub(crate) enum Figure {
     Scalar(f64),
     /// p50/p99 of one run's samples.
     Lat(Latency),
+    /// A raw lossy run: items/s delivered to the consumer, the fraction of the items it
+    /// lost, and items/s the producer sent (its own clock, go to last send).
+    Lossy { rate: f64, loss: f64, sent: f64 },
 }
 
 type Runner<'a> = Box<dyn FnMut() -> std::io::Result<Figure> + 'a>;
@@ -61,12 +64,14 @@ impl<'a> Case<'a> {
 pub(crate) struct Summary {
     /// Median of the scalars, or of the per-run p50s.
     pub(crate) median: f64,
-    /// Median of the per-run p99s (latency cases).
+    /// Median of the per-run p99s (latency cases), or of the sent rates (lossy rows).
     pub(crate) p99: f64,
     /// The smallest and largest per-run figure (p50 for latencies).
     pub(crate) min: f64,
     pub(crate) max: f64,
-    /// Per repetition: the scalar or p50, and the p99.
+    /// Median of the per-run loss fractions (lossy rows only).
+    pub(crate) loss: Option<f64>,
+    /// Per repetition: the scalar or p50, and the p99 (or a lossy row's sent rate).
     runs: Vec<(f64, f64)>,
 }
 
@@ -114,14 +119,22 @@ impl Book {
             let firsts: Vec<f64> = f
                 .iter()
                 .map(|x| match x {
-                    Figure::Scalar(v) => *v,
+                    Figure::Scalar(v) | Figure::Lossy { rate: v, .. } => *v,
                     Figure::Lat(l) => l.p50,
+                })
+                .collect();
+            let losses: Vec<f64> = f
+                .iter()
+                .filter_map(|x| match x {
+                    Figure::Lossy { loss, .. } => Some(*loss),
+                    _ => None,
                 })
                 .collect();
             let p99s: Vec<f64> = f
                 .iter()
                 .map(|x| match x {
                     Figure::Scalar(_) => f64::NAN,
+                    Figure::Lossy { sent, .. } => *sent,
                     Figure::Lat(l) => l.p99,
                 })
                 .collect();
@@ -130,6 +143,7 @@ impl Book {
                 p99: median(&p99s),
                 min: percentile(&firsts, 0.0),
                 max: percentile(&firsts, 100.0),
+                loss: (!losses.is_empty()).then(|| median(&losses)),
                 runs: firsts.iter().copied().zip(p99s.iter().copied()).collect(),
             };
             summaries.push((name.clone(), s));
@@ -173,21 +187,35 @@ impl Book {
                 } else {
                     "ns/op"
                 };
+                // Lossy rows show what they lost (the rate is what they delivered).
+                let lossy = rows.iter().any(|(_, s)| s.loss.is_some());
+                let (head, rule) = if lossy {
+                    (" lost (median) | producer sent, median M/s |", "---:|---:|")
+                } else {
+                    ("", "")
+                };
                 let _ = writeln!(
                     md,
-                    "| variant | median {unit} | range over runs | × {} |",
+                    "| variant | median {unit} | range over runs | × {} |{head}",
                     rows[0].0
                 );
-                let _ = writeln!(md, "|---|---:|---:|---:|");
+                let _ = writeln!(md, "|---|---:|---:|---:|{rule}");
                 for (name, s) in rows {
                     let (m, lo, hi) = if case.kind == Kind::Rate {
                         (s.median / 1e6, s.min / 1e6, s.max / 1e6)
                     } else {
                         (s.median, s.min, s.max)
                     };
+                    let lost = match (lossy, s.loss) {
+                        (false, _) => String::new(),
+                        (true, Some(l)) => {
+                            format!(" {:.2} % | {:.2} |", 100.0 * l, s.p99 / 1e6)
+                        }
+                        (true, None) => " 0 | |".to_owned(),
+                    };
                     let _ = writeln!(
                         md,
-                        "| {name} | {m:.2} | {lo:.2}–{hi:.2} | {:.2} |",
+                        "| {name} | {m:.2} | {lo:.2}–{hi:.2} | {:.2} |{lost}",
                         s.ratio(base, false)
                     );
                 }
@@ -213,6 +241,7 @@ impl Book {
             p99: f64::NAN,
             min: value,
             max: value,
+            loss: None,
             runs: vec![(value, f64::NAN)],
         };
         self.rows.push((title.to_owned(), variant.to_owned(), s));
@@ -239,6 +268,12 @@ pub(crate) fn ns(v: f64) -> String {
 fn show(kind: Kind, f: &Figure) -> String {
     match (kind, f) {
         (Kind::Rate, Figure::Scalar(v)) => format!("{:.2} M/s", v / 1e6),
+        (_, Figure::Lossy { rate, loss, sent }) => format!(
+            "{:.2} M/s delivered, {:.2} % lost, {:.2} M/s sent",
+            rate / 1e6,
+            100.0 * loss,
+            sent / 1e6
+        ),
         (_, Figure::Scalar(v)) => format!("{v:.2} ns/op"),
         (_, Figure::Lat(l)) => format!("p50 {} p99 {}", ns(l.p50), ns(l.p99)),
     }
@@ -265,13 +300,13 @@ impl Target {
     }
 }
 
-/// Appends (and prints) the targets table.
-pub(crate) fn targets(book: &mut Book, targets: &[Target]) {
+/// Appends (and prints) a targets table headed `title`.
+pub(crate) fn targets(book: &mut Book, title: &str, targets: &[Target]) {
     let md = &mut book.markdown;
     let start = md.len();
     let _ = writeln!(
         md,
-        "\n### Targets\n\nRatios of two variants of one table, each the median of the ratios within each round of that table.\n\n| target | ratio in this run | limit | met |\n|---|---:|---:|:---:|"
+        "\n### {title}\n\nRatios of two variants of one table, each the median of the ratios within each round of that table.\n\n| target | ratio in this run | limit | met |\n|---|---:|---:|:---:|"
     );
     for t in targets {
         let ratio = t.ratio.map_or("n/a".to_owned(), |r| format!("{r:.2}"));
