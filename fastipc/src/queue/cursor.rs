@@ -139,21 +139,23 @@ impl SharedCursor {
         self.word().compare_exchange(current, new, AcqRel, Acquire)
     }
 
-    /// The work-stealing step every shared reader takes: locates the reservation at the
-    /// cursor, copies it with `copy(run, src, k)` (as [`read::take`] says), validates the
-    /// copy, and only then claims it by moving the cursor past it (a claim cannot be
-    /// given back, so it never takes a copy the validation rejected). Returns the
-    /// reservation claimed. A lag or a corrupt slot moves the cursor on and is reported by
+    /// The work-stealing step every shared reader takes: locates the run at the cursor
+    /// (one reservation, or up to `limit` one-element reservations), copies it with
+    /// `copy(run, src, k)` (as [`read::take`] says), validates the copy, and only then
+    /// claims it by moving the cursor past it (a claim cannot be given back, so it never
+    /// takes a copy the validation rejected). Returns the run claimed: the intact prefix
+    /// of the copy when a lap overtook the rest (whoever claims next reports the lag). A lag or a corrupt slot moves the cursor on and is reported by
     /// the reader whose move won; the others retry. Any cursor value is safe (hostile
     /// peers may write it).
     pub(crate) fn claim(
         &self,
         raw: &RawRing,
+        limit: u64,
         mut copy: impl FnMut(&Run, *const u8, usize),
     ) -> Result<Run, TryRecvError> {
         loop {
             let c = self.load();
-            match read::locate(raw, c, 1) {
+            match read::locate(raw, c, limit) {
                 Err((cursor, TryRecvError::Empty)) => {
                     // Past a wrap marker (or back after a reset): move the group along,
                     // as the peers do; if another reader moved it first, look again.
@@ -170,8 +172,11 @@ impl SharedCursor {
                     let (_, taken) =
                         read::take(raw, &run, run.start, u64::MAX, |src, k| copy(&run, src, k));
                     let (next, result) = match taken.lost {
-                        Some((next, error)) => (next, Err(error)),
-                        None => (run.end, Ok(run)),
+                        Some((next, error)) if taken.kept == 0 => (next, Err(error)),
+                        _ => {
+                            let end = run.start + taken.kept;
+                            (end, Ok(Run { end, ..run }))
+                        }
                     };
                     if self.compare_exchange(c, next).is_ok() {
                         return result;

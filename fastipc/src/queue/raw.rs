@@ -37,6 +37,10 @@
 //!     on every message, stays with them (checking the head here instead costs a transfer
 //!     of that line per message: half the throughput and 1.5 times the latency between
 //!     two cores, see BENCHMARKS.md);
+//!   - a *run* of consecutive one-element reservations copied at once (batch receives,
+//!     `queue::read`) is checked the same way, element by element after one acquire
+//!     fence: each slot, loaded again, still names its index; the elements before the
+//!     first that fails are kept (each element's argument is the one above);
 //!   - a larger reservation is kept only if `reserved` (loaded relaxed) shows
 //!     `next_index <= first + capacity` and `next_index >= end`, and, when
 //!     `first == start`, the slot still names `start` (the marks of positions inside a

@@ -119,13 +119,16 @@ impl Reader {
     }
 
     /// The read step of a private reader: at a boundary, reports a deferred error or
-    /// locates the run at the cursor (extended up to `limit` elements; `found(run.start)`
-    /// is called for each run located); then copies at most `max` elements of it
-    /// ([`take`], which says what `copy` is given and may do), keeps the intact prefix and
-    /// moves past it. Returns the index of the first element kept and how many were kept
-    /// (`>= 1`), the first `kept` elements of the copy; or the error to report, the
-    /// reader having moved where it continues. A lag found after a kept prefix is
-    /// reported by the next call.
+    /// locates the run at the cursor (extended up to `limit` elements); then copies at
+    /// most `max` elements of it ([`take`], which says what `copy` is given and may do),
+    /// keeps the intact prefix and moves past it. Returns the index of the first element
+    /// kept and how many were kept (`>= 1`), the first `kept` elements of the copy; or
+    /// the error to report, the reader having moved where it continues. A lag found after
+    /// a kept prefix is reported by the next call.
+    ///
+    /// After a delivery, `found(boundary)` is called with [`Reader::boundary`]: the
+    /// reservation boundary every message before which was delivered (what a lossless
+    /// consumer publishes, every few messages: once per call, not per message).
     #[inline]
     pub(crate) fn read(
         &mut self,
@@ -141,7 +144,6 @@ impl Reader {
             }
             match locate(raw, self.next, limit.max(max)) {
                 Ok(run) => {
-                    found(run.start);
                     self.run = run;
                     self.next = run.start;
                 }
@@ -154,10 +156,7 @@ impl Reader {
         let first = self.next;
         let (_, taken) = take(raw, &self.run, first, max, copy);
         match taken.lost {
-            None => {
-                self.next = first + taken.kept;
-                Ok((first, taken.kept))
-            }
+            None => self.next = first + taken.kept,
             Some((cursor, error)) => {
                 self.restart(cursor);
                 if taken.kept == 0 {
@@ -166,8 +165,9 @@ impl Reader {
                 if error != TryRecvError::Empty {
                     self.deferred = Some(error);
                 }
-                Ok((first, taken.kept))
             }
         }
+        found(self.boundary());
+        Ok((first, taken.kept))
     }
 }

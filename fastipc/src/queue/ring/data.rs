@@ -125,7 +125,7 @@ impl Ring {
         cursor: &SharedCursor,
         out: &mut Vec<u8>,
     ) -> Result<ReadInfo, TryRecvError> {
-        let claimed = cursor.claim(&self.raw, |_, src, k| {
+        let claimed = cursor.claim(&self.raw, 1, |_, src, k| {
             out.clear();
             self.copy_out(src, k, out);
         });

@@ -29,6 +29,12 @@ use crate::sys::clock::Deadline;
 /// one that only calls `try_recv`, notices a reset within this many calls.
 pub(crate) const RESET_CHECK_INTERVAL: u32 = 64;
 
+/// How many one-element reservations a [`Consumer::try_recv`] locates at once (a run,
+/// `queue::read`): the calls after it deliver from the run without locating again (each
+/// copy is still validated by its own slot). Batch receives locate runs as long as their
+/// buffer.
+const RUN_LOOKAHEAD: u64 = 32;
+
 /// The receiving end of a [`SlickQueue`](super::SlickQueue) with its own cursor: it sees
 /// every message (broadcast), in publication order, unless producers lap it, in which
 /// case it gets [`TryRecvError::Lagged`] with the number missed (exact for single sends; see
@@ -142,7 +148,7 @@ impl<T: IpcMessage> Consumer<T> {
         let got = self.reader.read(
             &self.raw,
             1,
-            1,
+            RUN_LOOKAHEAD,
             |start| watch.found(start),
             |src, _| {
                 // SAFETY: `read` gives the address of one element of a queue of T
@@ -185,16 +191,43 @@ impl<T: IpcMessage> Consumer<T> {
 
     /// Copies up to `buf.len()` consecutive messages into `buf` without blocking; returns
     /// how many (at least one), or `Err(Empty)` when none is published.
+    ///
+    /// Consecutive published messages are located as one run and copied with one copy
+    /// and one validation (`queue::read`), not message by message. A lap that overtakes
+    /// part of the copy keeps the intact prefix and reports the exact `Lagged(n)` on the
+    /// next call; a lap found before anything was copied is reported at once.
+    ///
+    /// ```
+    /// use fastipc::SlickQueue;
+    /// use fastipc::queue::TryRecvError;
+    ///
+    /// let q = SlickQueue::<u64>::local(8)?;
+    /// let (tx, mut rx) = (q.producer()?, q.consumer()?);
+    /// for i in 0..5 {
+    ///     tx.send(&i)?;
+    /// }
+    /// let mut buf = [0u64; 16];
+    /// assert_eq!(rx.try_recv_into(&mut buf)?, 5);
+    /// assert_eq!(buf[..5], [0, 1, 2, 3, 4]);
+    /// for i in 5..20 {
+    ///     tx.send(&i)?;                          // laps the consumer
+    /// }
+    /// assert_eq!(rx.try_recv_into(&mut buf), Err(TryRecvError::Lagged(7)));
+    /// assert_eq!(rx.try_recv_into(&mut buf)?, 8); // 12..20, in two runs (the ring ends at 16)
+    /// assert_eq!(buf[..8], [12, 13, 14, 15, 16, 17, 18, 19]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_recv_into(&mut self, buf: &mut [T]) -> Result<usize, TryRecvError> {
         let mut filled = 0;
         let word = self.raw.word();
         while filled < buf.len() {
             let dst = buf[filled..].as_mut_ptr().cast::<u8>();
             let watch = &mut self.watch;
+            let room = (buf.len() - filled) as u64;
             let got = self.reader.read(
                 &self.raw,
-                (buf.len() - filled) as u64,
-                1,
+                room,
+                room,
                 |start| watch.found(start),
                 |src, k| {
                     // SAFETY: `read` gives `k <= buf.len() - filled` elements contiguous
@@ -366,6 +399,18 @@ impl<T: IpcMessage> SharedConsumer<T> {
         self.watch.set_skip_unattributed(after);
     }
 
+    /// A claim found nothing: every [`RESET_CHECK_INTERVAL`]th time, checks whether the
+    /// queue was reset under the group (as for `Consumer`, not on every poll); then
+    /// [`Self::empty`].
+    #[cold]
+    fn claim_empty(&mut self) -> TryRecvError {
+        self.empties = self.empties.wrapping_add(1);
+        if self.empties.is_multiple_of(RESET_CHECK_INTERVAL) {
+            self.check_reset();
+        }
+        self.empty(false)
+    }
+
     /// Nothing at the shared cursor: `Empty` or `Disconnected` (see `Consumer::empty`).
     #[cold]
     fn empty(&mut self, idle: bool) -> TryRecvError {
@@ -433,7 +478,7 @@ impl<T: IpcMessage> SharedConsumer<T> {
         self.watch.found(self.cursor.load());
         let (raw, scratch) = (self.raw, &mut self.scratch);
         let mut single = None;
-        let claimed = self.cursor.claim(&raw, |_, src, k| {
+        let claimed = self.cursor.claim(&raw, 1, |_, src, k| {
             if k == 1 {
                 // SAFETY: as in `Consumer::try_recv`: `claim` gives one element of a
                 // queue of T, and validates the copy before keeping it.
@@ -460,15 +505,7 @@ impl<T: IpcMessage> SharedConsumer<T> {
         });
         let run = match claimed {
             Ok(c) => c,
-            Err(TryRecvError::Empty) => {
-                // Every RESET_CHECK_INTERVAL-th `Empty`: was the queue reset under the
-                // group? (As for `Consumer`, not on every poll.)
-                self.empties = self.empties.wrapping_add(1);
-                if self.empties.is_multiple_of(RESET_CHECK_INTERVAL) {
-                    self.check_reset();
-                }
-                return Err(self.empty(false));
-            }
+            Err(TryRecvError::Empty) => return Err(self.claim_empty()),
             Err(e) => return Err(e),
         };
         if let Some(value) = single {
@@ -520,14 +557,24 @@ impl<T: IpcMessage> SharedConsumer<T> {
     }
 
     /// Claims up to `buf.len()` messages without blocking; `Err(Empty)` when none.
+    /// Messages claimed earlier ([`SharedConsumer::pending`]) come first; then
+    /// consecutive one-element messages are claimed as one run (one copy, one validation,
+    /// one move of the shared cursor); a batch reservation larger than the room left is
+    /// claimed whole, its rest kept pending.
     pub fn try_recv_into(&mut self, buf: &mut [T]) -> Result<usize, TryRecvError> {
         let mut filled = 0;
         while filled < buf.len() {
-            match self.try_recv() {
-                Ok(v) => {
-                    buf[filled] = v;
-                    filled += 1;
-                }
+            if let Some(v) = self.pending.pop_front() {
+                buf[filled] = v;
+                filled += 1;
+                continue;
+            }
+            let result = match self.deferred.take() {
+                Some(e) => Err(e),
+                None => self.claim_into(&mut buf[filled..]),
+            };
+            match result {
+                Ok(k) => filled += k,
                 Err(TryRecvError::Empty) => break,
                 Err(e) if filled > 0 => {
                     self.deferred = Some(e);
@@ -540,6 +587,51 @@ impl<T: IpcMessage> SharedConsumer<T> {
             return Err(TryRecvError::Empty);
         }
         Ok(filled)
+    }
+
+    /// Claims the run at the shared cursor (at most `out.len()` one-element messages, or
+    /// one reservation) into `out`, the rest of a larger reservation into `pending`;
+    /// returns how many went to `out`. `Empty` (or `Disconnected`) through [`Self::empty`].
+    fn claim_into(&mut self, out: &mut [T]) -> Result<usize, TryRecvError> {
+        self.watch.found(self.cursor.load());
+        let (raw, scratch) = (self.raw, &mut self.scratch);
+        let room = out.len();
+        let dst = out.as_mut_ptr().cast::<u8>();
+        let mut direct = true;
+        let claimed = self.cursor.claim(&raw, room as u64, |_, src, k| {
+            direct = k <= room;
+            let (to, len) = if direct {
+                (dst, k * size_of::<T>())
+            } else {
+                scratch.clear();
+                scratch.reserve(k);
+                (scratch.as_mut_ptr().cast::<u8>(), k * size_of::<T>())
+            };
+            // SAFETY: `claim` gives `k` elements contiguous from `src` in the data area,
+            // aligned to the queue's word; `to` has room for `k` Ts (`out` when
+            // `k <= room`, else the scratch vector, reserved above) and is private; any
+            // bytes are a valid T (Pod). `claim` validates the copy before keeping it.
+            unsafe { payload::load(src, to, len, raw.word()) };
+            if !direct {
+                // SAFETY: the first `k` Ts were just written in full.
+                unsafe { scratch.set_len(k) };
+            }
+        });
+        let run = match claimed {
+            Ok(run) => run,
+            Err(TryRecvError::Empty) => return Err(self.claim_empty()),
+            Err(e) => return Err(e),
+        };
+        let k = (run.end - run.start) as usize;
+        if direct {
+            return Ok(k);
+        }
+        let mut items = self.scratch.drain(..k);
+        for slot in out.iter_mut() {
+            *slot = items.next().ok_or(TryRecvError::Empty)?;
+        }
+        self.pending.extend(items);
+        Ok(room)
     }
 
     /// Waits (until `deadline`) for at least one message, then claims as many as are
