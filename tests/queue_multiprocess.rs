@@ -1,5 +1,6 @@
 //! The queue between real processes (the `peer-queue` test peer): two producers and two
-//! consumers in broadcast and in work stealing, and a blocking receive in another process.
+//! consumers in broadcast and in work stealing, batch receives (`recv_into`) of what other
+//! processes send, with exact lag counts, and a blocking receive in another process.
 
 use std::collections::HashSet;
 use std::process::Command;
@@ -92,4 +93,54 @@ fn blocking_receive_in_another_process() {
     q.producer().unwrap().send(&4242).unwrap();
     let out = child.success(TIMEOUT);
     assert!(out.contains("got 4242"), "{out}");
+}
+
+#[test]
+fn processes_batch_receive_every_message_in_order() {
+    let name = unique_name("q-mp-batch");
+    let _cleanup = ShmCleanup::new().segment(&name);
+    let _q = SlickQueue::<u64>::create(&name, 1 << 16).unwrap();
+    let per = PER_PRODUCER.to_string();
+    let consumers: Vec<_> = ["1", "64"]
+        .iter()
+        .map(|buf| peer(&["consume-batch", &name, "2", &per, buf]))
+        .collect();
+    let producers: Vec<_> = (0..2)
+        .map(|p| peer(&["produce", &name, &p.to_string(), &per]))
+        .collect();
+    for p in producers {
+        assert_eq!(p.success(TIMEOUT).trim(), format!("sent {per}"));
+    }
+    for c in consumers {
+        assert_eq!(
+            c.success(TIMEOUT).trim(),
+            format!("ok {}", 2 * PER_PRODUCER)
+        );
+    }
+}
+
+#[test]
+fn a_batch_receive_lapped_by_another_process_reports_the_exact_loss() {
+    let name = unique_name("q-mp-batch-lag");
+    let _cleanup = ShmCleanup::new().segment(&name);
+    let q = SlickQueue::<u64>::create(&name, 64).unwrap();
+    let mut rx = q.consumer().unwrap();
+    // 200 single messages into a ring of 64: the consumer at 0 loses the 136 oldest.
+    assert_eq!(
+        peer(&["produce", &name, "0", "200"])
+            .success(TIMEOUT)
+            .trim(),
+        "sent 200"
+    );
+    let mut buf = [0u64; 32];
+    assert_eq!(
+        rx.try_recv_into(&mut buf),
+        Err(fastipc::queue::TryRecvError::Lagged(136))
+    );
+    let mut got = Vec::new();
+    while let Ok(n) = rx.try_recv_into(&mut buf) {
+        assert!(n <= buf.len());
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, (136..200).collect::<Vec<u64>>());
 }

@@ -7,6 +7,9 @@
 //! peer-queue produce NAME PRODUCER_ID COUNT        send COUNT messages, then print "sent COUNT"
 //! peer-queue consume NAME PRODUCERS COUNT          read every producer's COUNT messages from the
 //!                                                  oldest, check per-producer order, print "ok TOTAL"
+//! peer-queue consume-batch NAME PRODUCERS COUNT BUF
+//!                                                  as `consume`, receiving with `recv_into` into a
+//!                                                  buffer of BUF messages; print "ok TOTAL"
 //! peer-queue steal NAME CURSOR TOTAL               claim messages through the shared cursor segment
 //!                                                  CURSOR until it reaches TOTAL; print one value a line
 //! peer-queue recv NAME TIMEOUT_MS                  block for one message from now; print it
@@ -103,6 +106,38 @@ fn run(args: &[String]) -> Result<(), String> {
             match rx.try_recv() {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
                 other => return Err(format!("extra message after the last: {other:?}")),
+            }
+            println!("ok {total}");
+            Ok(())
+        }
+        "consume-batch" => {
+            let (producers, count) = (num(args, 2)? as usize, num(args, 3)?);
+            let mut buf = vec![0u64; num(args, 4)?.max(1) as usize];
+            let mut rx = open(name)?
+                .consumer_from_oldest()
+                .map_err(|e| e.to_string())?;
+            let mut next = vec![0u64; producers];
+            let total = producers as u64 * count;
+            let deadline = Instant::now() + DEADLINE;
+            let mut got = 0;
+            while got < total {
+                let left = (total - got).min(buf.len() as u64) as usize;
+                let n = rx
+                    .recv_into_deadline(&mut buf[..left], deadline)
+                    .map_err(|e| format!("after {next:?}: {e}"))?;
+                for &v in &buf[..n] {
+                    let (id, seq) = ((v >> SEQ_BITS) as usize, v & ((1 << SEQ_BITS) - 1));
+                    let expected = next.get_mut(id).ok_or(format!("unknown producer {id}"))?;
+                    if seq != *expected {
+                        return Err(format!("producer {id}: got {seq}, expected {expected}"));
+                    }
+                    *expected += 1;
+                }
+                got += n as u64;
+            }
+            match rx.try_recv_into(&mut buf) {
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
+                other => return Err(format!("extra messages after the last: {other:?}")),
             }
             println!("ok {total}");
             Ok(())

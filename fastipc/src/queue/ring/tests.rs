@@ -1,10 +1,15 @@
 //! Unit tests of the ring algorithm in local mode (heap memory, threads).
 
+use super::attach::init_queue;
 use super::*;
+use crate::error::{RecvTimeoutError, TryRecvError};
 use crate::queue::SharedCursor;
+use crate::queue::layout::{INVALID_INDEX, MAGIC, init_state};
+use crate::queue::payload;
 use core::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
 
 fn ring(capacity: usize, element_size: usize) -> Ring {
     Ring::local(&RingSpec::new(capacity, element_size)).unwrap()
@@ -669,4 +674,108 @@ fn a_single_message_copy_raced_by_a_marking_producer_is_rejected() {
     let mut cursor = 0;
     let mut out = Vec::new();
     assert_eq!(r.read(&mut cursor, &mut out), Err(TryRecvError::Lagged(1)));
+}
+
+// Issue 13, consumer-side batching: consecutive one-element messages are located as one
+// run (one acquire load per slot, stopping at the ring's end, at a batch, at a hole, at
+// the limit).
+#[test]
+fn runs_extend_over_published_single_messages_only() {
+    let r = ring(8, 8);
+    for v in 0..3 {
+        send_u64(&r, v);
+    }
+    let raw = r.raw();
+    let run = crate::queue::read::locate(raw, 0, 8).unwrap();
+    assert_eq!((run.start, run.end, run.singles), (0, 3, true));
+    assert_eq!(crate::queue::read::locate(raw, 0, 2).unwrap().end, 2);
+    r.send_bytes(&[0; 16]).unwrap(); // a batch of 2 at 3..5: the run stops before it
+    send_u64(&r, 5);
+    assert_eq!(crate::queue::read::locate(raw, 0, 8).unwrap().end, 3);
+    let batch = crate::queue::read::locate(raw, 3, 8).unwrap();
+    assert_eq!((batch.start, batch.end, batch.singles), (3, 5, false));
+    let hole = r.reserve(1).unwrap(); // 6, claimed but not published
+    send_u64(&r, 7);
+    assert_eq!(crate::queue::read::locate(raw, 5, 8).unwrap().end, 6);
+    drop(hole);
+    for v in 8..12 {
+        send_u64(&r, v);
+    }
+    // 7 is the last position: the run at 7 ends there, the next lap starts a new one.
+    assert_eq!(crate::queue::read::locate(raw, 7, 8).unwrap().end, 8);
+    assert_eq!(crate::queue::read::locate(raw, 8, 8).unwrap().end, 12);
+}
+
+// A lap that overtakes a batch copy: nothing torn is kept, and the lag is exact.
+#[test]
+fn a_batch_copy_overtaken_by_a_lap_reports_the_exact_loss() {
+    let r = ring(8, 8);
+    for v in 0..8 {
+        send_u64(&r, v);
+    }
+    let raw = *r.raw();
+    let mut reader = crate::queue::read::Reader::new(0);
+    let mut copy = [0u64; 8];
+    let got = reader.read(
+        &raw,
+        8,
+        8,
+        |_| {},
+        |src, k| {
+            assert_eq!(k, 8);
+            // SAFETY: `read` gives 8 elements of 8 bytes from `src`; `copy` holds 8.
+            unsafe { payload::load(src, copy.as_mut_ptr().cast(), 64, raw.word()) };
+            // Three more messages while the copy is being validated: positions 0..3.
+            for v in 8..11 {
+                send_u64(&r, v);
+            }
+        },
+    );
+    assert_eq!(got, Err(TryRecvError::Lagged(3)));
+    assert_eq!(reader.next(), 3);
+    let mut values = Vec::new();
+    while let Ok((first, k)) = reader.read(
+        &raw,
+        8,
+        8,
+        |_| {},
+        |src, k| {
+            let mut out = [0u64; 8];
+            // SAFETY: as above, `k <= 8`.
+            unsafe { payload::load(src, out.as_mut_ptr().cast(), k * 8, raw.word()) };
+            values.extend_from_slice(&out[..k]);
+        },
+    ) {
+        assert_eq!(first + k, reader.next());
+    }
+    assert_eq!(values, (3..11).collect::<Vec<u64>>());
+}
+
+// A copy whose later part was overtaken keeps the intact prefix (each element of a run of
+// single messages is validated by its own slot), and the reader stops where it failed.
+#[test]
+fn a_batch_copy_keeps_its_intact_prefix() {
+    let r = ring(8, 8);
+    for v in 0..6 {
+        send_u64(&r, v);
+    }
+    let raw = *r.raw();
+    let mut reader = crate::queue::read::Reader::new(0);
+    let got = reader.read(
+        &raw,
+        8,
+        8,
+        |_| {},
+        |_, k| {
+            assert_eq!(k, 6);
+            // As a producer of the next lap marks position 4 before rewriting it.
+            raw.slot(4).data_index.store(INVALID_INDEX, Relaxed);
+        },
+    );
+    assert_eq!(got, Ok((0, 4)));
+    assert_eq!(reader.next(), 4);
+    assert_eq!(
+        reader.read(&raw, 8, 8, |_| {}, |_, _| {}),
+        Err(TryRecvError::Empty)
+    );
 }

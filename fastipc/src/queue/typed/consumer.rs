@@ -16,7 +16,8 @@ use crate::message::IpcMessage;
 use crate::queue::cursor::SharedCursor;
 use crate::queue::endpoints::Role;
 use crate::queue::payload;
-use crate::queue::raw::{Locate, RawRing};
+use crate::queue::raw::RawRing;
+use crate::queue::read::Reader;
 use crate::queue::ring::Ring;
 use crate::queue::wait::{WaitStrategy, wait_for};
 use crate::sys::clock::Deadline;
@@ -27,6 +28,12 @@ use crate::sys::clock::Deadline;
 /// would pull it away from them on each poll. So a consumer of any wait strategy, and
 /// one that only calls `try_recv`, notices a reset within this many calls.
 pub(crate) const RESET_CHECK_INTERVAL: u32 = 64;
+
+/// How many one-element reservations a [`Consumer::try_recv`] locates at once (a run,
+/// `queue::read`): the calls after it deliver from the run without locating again (each
+/// copy is still validated by its own slot). Batch receives locate runs as long as their
+/// buffer.
+const RUN_LOOKAHEAD: u64 = 32;
 
 /// The receiving end of a [`SlickQueue`](super::SlickQueue) with its own cursor: it sees
 /// every message (broadcast), in publication order, unless producers lap it, in which
@@ -54,15 +61,9 @@ pub(crate) const RESET_CHECK_INTERVAL: u32 = 64;
 /// ```
 pub struct Consumer<T> {
     raw: RawRing,
-    /// Next element to deliver.
-    next: u64,
-    /// Start and end of the reservation being delivered (`next == end`: at a boundary,
-    /// the next call locates a new reservation at `next`).
-    start: u64,
-    end: u64,
-    /// A lag or corruption found while filling a batch that already held messages:
-    /// reported by the next call, so no count is lost.
-    deferred: Option<TryRecvError>,
+    /// The next element to deliver, the run it belongs to, and a lag or corruption found
+    /// after messages already delivered (reported by the next call, so no count is lost).
+    reader: Reader,
     /// Consecutive-ish `Empty` results, for the reset check ([`RESET_CHECK_INTERVAL`]).
     empties: u32,
     wait: WaitStrategy,
@@ -75,12 +76,7 @@ impl<T> Drop for Consumer<T> {
     /// Deregisters, leaving as final position the start of the reservation being
     /// delivered (a boundary; a lossless queue keeps what it has not delivered).
     fn drop(&mut self) {
-        let at = if self.next == self.end {
-            self.next
-        } else {
-            self.start
-        };
-        self.watch.leave(at);
+        self.watch.leave(self.reader.boundary());
     }
 }
 
@@ -88,7 +84,7 @@ impl<T> core::fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Consumer")
             .field("queue", &self.ring.name())
-            .field("next", &self.next)
+            .field("next", &self.reader.next())
             .finish()
     }
 }
@@ -98,10 +94,7 @@ impl<T: IpcMessage> Consumer<T> {
         let (watch, cursor) = Watch::register(&ring, Role::Consumer, cursor)?;
         Ok(Consumer {
             raw: *ring.raw(),
-            next: cursor,
-            start: cursor,
-            end: cursor,
-            deferred: None,
+            reader: Reader::new(cursor),
             empties: 0,
             wait: WaitStrategy::default(),
             watch,
@@ -125,11 +118,8 @@ impl<T: IpcMessage> Consumer<T> {
     /// new generation's indices with it).
     #[cold]
     fn restart_if_reset(&mut self) {
-        if self.raw.next_index() < self.end {
-            self.next = 0;
-            self.start = 0;
-            self.end = 0;
-            self.deferred = None;
+        if self.raw.next_index() < self.reader.end() {
+            self.reader.restart(0);
             self.watch.rewind();
         }
     }
@@ -147,51 +137,40 @@ impl<T: IpcMessage> Consumer<T> {
 
     /// The absolute index of the next message this consumer will deliver.
     pub fn position(&self) -> u64 {
-        self.next
+        self.reader.next()
     }
 
     /// Takes the next message if one is published; never blocks.
     #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        if self.next == self.end {
-            self.locate()?;
-        }
-        let index = self.next;
-        // SAFETY: the element of `index` in a queue of T (checked on attach/create).
-        // Producers may be rewriting it (a lap): `intact` below rejects the copy then.
-        let value = unsafe { super::load_message::<T>(self.raw.element_ptr(index)) };
-        if self.raw.intact(self.start, index, self.end) {
-            self.next = index + 1;
-            Ok(value)
-        } else {
-            Err(self.lag(index))
+        let mut value = <T as bytemuck::Zeroable>::zeroed();
+        let watch = &mut self.watch;
+        let got = self.reader.read(
+            &self.raw,
+            1,
+            RUN_LOOKAHEAD,
+            |start| watch.found(start),
+            |src, _| {
+                // SAFETY: `read` gives the address of one element of a queue of T
+                // (element size checked on attach/create), in the data area and aligned
+                // to the queue's word. Producers may be rewriting it (a lap): `read`
+                // validates the copy and reports the lag instead of returning it.
+                value = unsafe { super::load_message::<T>(src) };
+            },
+        );
+        match got {
+            Ok(_) => Ok(value),
+            Err(e) => Err(self.report(e)),
         }
     }
 
-    /// Positions on the reservation at `self.next` (at a boundary).
+    /// What to report for `error` from the reader: an `Empty` goes through the watch's
+    /// off-path work ([`Consumer::empty`]).
     #[inline]
-    fn locate(&mut self) -> Result<(), TryRecvError> {
-        if let Some(e) = self.deferred.take() {
-            return Err(e);
-        }
-        match self.raw.locate(self.next) {
-            Locate::Found { start, end } => {
-                self.watch.found(start);
-                self.start = start;
-                self.next = start;
-                self.end = end;
-                Ok(())
-            }
-            Locate::Empty { cursor } => {
-                self.next = cursor;
-                self.end = cursor;
-                Err(self.empty(false))
-            }
-            Locate::Skip { cursor, error } => {
-                self.next = cursor;
-                self.end = cursor;
-                Err(error)
-            }
+    fn report(&mut self, error: TryRecvError) -> TryRecvError {
+        match error {
+            TryRecvError::Empty => self.empty(false),
+            e => e,
         }
     }
 
@@ -206,52 +185,71 @@ impl<T: IpcMessage> Consumer<T> {
         }
         let raw = self.raw;
         self.watch
-            .empty(&raw, self.next, idle)
+            .empty(&raw, self.reader.next(), idle)
             .unwrap_or(TryRecvError::Empty)
-    }
-
-    /// The copy of element `at` was overwritten: continue at the oldest still available.
-    #[cold]
-    fn lag(&mut self, at: u64) -> TryRecvError {
-        let (next, error) = self.raw.lost(at);
-        self.next = next;
-        self.end = next;
-        error
     }
 
     /// Copies up to `buf.len()` consecutive messages into `buf` without blocking; returns
     /// how many (at least one), or `Err(Empty)` when none is published.
+    ///
+    /// Consecutive published messages are located as one run and copied with one copy
+    /// and one validation (`queue::read`), not message by message. A lap that overtakes
+    /// part of the copy keeps the intact prefix and reports the exact `Lagged(n)` on the
+    /// next call; a lap found before anything was copied is reported at once.
+    ///
+    /// ```
+    /// use fastipc::SlickQueue;
+    /// use fastipc::queue::TryRecvError;
+    ///
+    /// let q = SlickQueue::<u64>::local(8)?;
+    /// let (tx, mut rx) = (q.producer()?, q.consumer()?);
+    /// for i in 0..5 {
+    ///     tx.send(&i)?;
+    /// }
+    /// let mut buf = [0u64; 16];
+    /// assert_eq!(rx.try_recv_into(&mut buf)?, 5);
+    /// assert_eq!(buf[..5], [0, 1, 2, 3, 4]);
+    /// for i in 5..20 {
+    ///     tx.send(&i)?;                          // laps the consumer
+    /// }
+    /// assert_eq!(rx.try_recv_into(&mut buf), Err(TryRecvError::Lagged(7)));
+    /// assert_eq!(rx.try_recv_into(&mut buf)?, 8); // 12..20, in two runs (the ring ends at 16)
+    /// assert_eq!(buf[..8], [12, 13, 14, 15, 16, 17, 18, 19]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_recv_into(&mut self, buf: &mut [T]) -> Result<usize, TryRecvError> {
         let mut filled = 0;
+        let word = self.raw.word();
         while filled < buf.len() {
-            if self.next == self.end {
-                match self.locate() {
-                    Ok(()) => {}
-                    Err(TryRecvError::Empty) => break,
+            let dst = buf[filled..].as_mut_ptr().cast::<u8>();
+            let watch = &mut self.watch;
+            let room = (buf.len() - filled) as u64;
+            let got = self.reader.read(
+                &self.raw,
+                room,
+                room,
+                |start| watch.found(start),
+                |src, k| {
+                    // SAFETY: `read` gives `k <= buf.len() - filled` elements contiguous
+                    // from `src` inside the data area, aligned to the queue's word;
+                    // `buf[filled..filled + k]` is private and has room for them; the
+                    // bytes form valid Ts (Pod). Racing rewrites are detected by `read`,
+                    // which then keeps only the intact prefix.
+                    unsafe { payload::load(src, dst, k * size_of::<T>(), word) };
+                },
+            );
+            match got {
+                Ok((_, kept)) => filled += kept as usize,
+                Err(e) => match self.report(e) {
+                    TryRecvError::Empty => break,
                     // Report it on the next call, after what is already copied.
-                    Err(e) if filled > 0 => {
-                        self.deferred = Some(e);
+                    e if filled > 0 => {
+                        self.reader.defer(e);
                         break;
                     }
-                    Err(e) => return Err(e),
-                }
+                    e => return Err(e),
+                },
             }
-            let k = ((self.end - self.next) as usize).min(buf.len() - filled);
-            let dst = buf.as_mut_ptr().wrapping_add(filled).cast::<u8>();
-            let (src, word) = (self.raw.element_ptr(self.next), self.raw.word());
-            // SAFETY: elements `next..next + k` are contiguous inside the data area (a
-            // reservation never straddles the end), aligned to the queue's word, and
-            // `buf[filled..filled + k]` is private; the bytes form valid Ts (Pod).
-            // Racing rewrites are detected below.
-            unsafe { payload::load(src, dst, k * size_of::<T>(), word) };
-            if !self.raw.intact(self.start, self.next, self.end) {
-                if filled > 0 {
-                    break;
-                }
-                return Err(self.lag(self.next));
-            }
-            self.next += k as u64;
-            filled += k;
         }
         if filled == 0 && !buf.is_empty() {
             return Err(TryRecvError::Empty);
@@ -401,6 +399,18 @@ impl<T: IpcMessage> SharedConsumer<T> {
         self.watch.set_skip_unattributed(after);
     }
 
+    /// A claim found nothing: every [`RESET_CHECK_INTERVAL`]th time, checks whether the
+    /// queue was reset under the group (as for `Consumer`, not on every poll); then
+    /// [`Self::empty`].
+    #[cold]
+    fn claim_empty(&mut self) -> TryRecvError {
+        self.empties = self.empties.wrapping_add(1);
+        if self.empties.is_multiple_of(RESET_CHECK_INTERVAL) {
+            self.check_reset();
+        }
+        self.empty(false)
+    }
+
     /// Nothing at the shared cursor: `Empty` or `Disconnected` (see `Consumer::empty`).
     #[cold]
     fn empty(&mut self, idle: bool) -> TryRecvError {
@@ -467,42 +477,41 @@ impl<T: IpcMessage> SharedConsumer<T> {
         // copies: the cursor only grows, so the one read now is at or before it.
         self.watch.found(self.cursor.load());
         let (raw, scratch) = (self.raw, &mut self.scratch);
-        let claimed = self.cursor.claim(&raw, |start, end| {
-            if end - start == 1 {
-                // SAFETY: as in `Consumer::try_recv`: the element of `start` in a queue
-                // of T; `claim` validates the copy before keeping it.
-                return Some(unsafe { super::load_message::<T>(raw.element_ptr(start)) });
+        let mut single = None;
+        let claimed = self.cursor.claim(&raw, 1, |_, src, k| {
+            if k == 1 {
+                // SAFETY: as in `Consumer::try_recv`: `claim` gives one element of a
+                // queue of T, and validates the copy before keeping it.
+                single = Some(unsafe { super::load_message::<T>(src) });
+                return;
             }
-            let n = (end - start) as usize;
+            single = None;
             scratch.clear();
-            scratch.reserve(n);
-            let (src, len) = (raw.element_ptr(start), n * size_of::<T>());
-            // SAFETY: the reservation's `n` elements are contiguous in the data area,
-            // aligned to the queue's word; the scratch vector has room for `n` Ts
-            // (reserved above). `claim` validates the copy before keeping it.
-            unsafe { payload::load(src, scratch.as_mut_ptr().cast::<u8>(), len, raw.word()) };
-            // SAFETY: the first `n` Ts were just written in full, and any bytes are a
+            scratch.reserve(k);
+            // SAFETY: `claim` gives the reservation's `k` elements contiguous from `src`
+            // in the data area, aligned to the queue's word; the scratch vector has room
+            // for `k` Ts (reserved above). `claim` validates the copy before keeping it.
+            unsafe {
+                payload::load(
+                    src,
+                    scratch.as_mut_ptr().cast::<u8>(),
+                    k * size_of::<T>(),
+                    raw.word(),
+                )
+            };
+            // SAFETY: the first `k` Ts were just written in full, and any bytes are a
             // valid T (Pod).
-            unsafe { scratch.set_len(n) };
-            None
+            unsafe { scratch.set_len(k) };
         });
-        let (first, start, end) = match claimed {
+        let run = match claimed {
             Ok(c) => c,
-            Err(TryRecvError::Empty) => {
-                // Every RESET_CHECK_INTERVAL-th `Empty`: was the queue reset under the
-                // group? (As for `Consumer`, not on every poll.)
-                self.empties = self.empties.wrapping_add(1);
-                if self.empties.is_multiple_of(RESET_CHECK_INTERVAL) {
-                    self.check_reset();
-                }
-                return Err(self.empty(false));
-            }
+            Err(TryRecvError::Empty) => return Err(self.claim_empty()),
             Err(e) => return Err(e),
         };
-        if let Some(value) = first {
+        if let Some(value) = single {
             return Ok(value);
         }
-        debug_assert_eq!(self.scratch.len() as u64, end - start);
+        debug_assert_eq!(self.scratch.len() as u64, run.end - run.start);
         let mut items = self.scratch.drain(..);
         let first = items.next().ok_or(TryRecvError::Empty)?;
         self.pending.extend(items);
@@ -548,14 +557,24 @@ impl<T: IpcMessage> SharedConsumer<T> {
     }
 
     /// Claims up to `buf.len()` messages without blocking; `Err(Empty)` when none.
+    /// Messages claimed earlier ([`SharedConsumer::pending`]) come first; then
+    /// consecutive one-element messages are claimed as one run (one copy, one validation,
+    /// one move of the shared cursor); a batch reservation larger than the room left is
+    /// claimed whole, its rest kept pending.
     pub fn try_recv_into(&mut self, buf: &mut [T]) -> Result<usize, TryRecvError> {
         let mut filled = 0;
         while filled < buf.len() {
-            match self.try_recv() {
-                Ok(v) => {
-                    buf[filled] = v;
-                    filled += 1;
-                }
+            if let Some(v) = self.pending.pop_front() {
+                buf[filled] = v;
+                filled += 1;
+                continue;
+            }
+            let result = match self.deferred.take() {
+                Some(e) => Err(e),
+                None => self.claim_into(&mut buf[filled..]),
+            };
+            match result {
+                Ok(k) => filled += k,
                 Err(TryRecvError::Empty) => break,
                 Err(e) if filled > 0 => {
                     self.deferred = Some(e);
@@ -568,6 +587,51 @@ impl<T: IpcMessage> SharedConsumer<T> {
             return Err(TryRecvError::Empty);
         }
         Ok(filled)
+    }
+
+    /// Claims the run at the shared cursor (at most `out.len()` one-element messages, or
+    /// one reservation) into `out`, the rest of a larger reservation into `pending`;
+    /// returns how many went to `out`. `Empty` (or `Disconnected`) through [`Self::empty`].
+    fn claim_into(&mut self, out: &mut [T]) -> Result<usize, TryRecvError> {
+        self.watch.found(self.cursor.load());
+        let (raw, scratch) = (self.raw, &mut self.scratch);
+        let room = out.len();
+        let dst = out.as_mut_ptr().cast::<u8>();
+        let mut direct = true;
+        let claimed = self.cursor.claim(&raw, room as u64, |_, src, k| {
+            direct = k <= room;
+            let (to, len) = if direct {
+                (dst, k * size_of::<T>())
+            } else {
+                scratch.clear();
+                scratch.reserve(k);
+                (scratch.as_mut_ptr().cast::<u8>(), k * size_of::<T>())
+            };
+            // SAFETY: `claim` gives `k` elements contiguous from `src` in the data area,
+            // aligned to the queue's word; `to` has room for `k` Ts (`out` when
+            // `k <= room`, else the scratch vector, reserved above) and is private; any
+            // bytes are a valid T (Pod). `claim` validates the copy before keeping it.
+            unsafe { payload::load(src, to, len, raw.word()) };
+            if !direct {
+                // SAFETY: the first `k` Ts were just written in full.
+                unsafe { scratch.set_len(k) };
+            }
+        });
+        let run = match claimed {
+            Ok(run) => run,
+            Err(TryRecvError::Empty) => return Err(self.claim_empty()),
+            Err(e) => return Err(e),
+        };
+        let k = (run.end - run.start) as usize;
+        if direct {
+            return Ok(k);
+        }
+        let mut items = self.scratch.drain(..k);
+        for slot in out.iter_mut() {
+            *slot = items.next().ok_or(TryRecvError::Empty)?;
+        }
+        self.pending.extend(items);
+        Ok(room)
     }
 
     /// Waits (until `deadline`) for at least one message, then claims as many as are

@@ -91,7 +91,8 @@ impl Watch {
         self.skip_unattributed = after;
     }
 
-    /// Called with the cursor (a reservation boundary) each time a reservation is found:
+    /// Called with a reservation boundary every message before which was delivered, after
+    /// each delivery (once per receive call, a batch receive included) or claim:
     /// publishes it every `step` messages (lossless queues only).
     #[inline(always)]
     pub(crate) fn found(&mut self, cursor: u64) {
