@@ -8,8 +8,8 @@
 # multi-thread tests send fewer messages under `cfg(miri)`.
 #
 # Needs a nightly toolchain with Miri (`rustup +nightly component add miri`). Passes only
-# with zero reports. The race-prone tests run under several scheduler seeds. Takes a few
-# minutes. Extra arguments go to every `cargo miri test` (e.g. `--no-fail-fast`).
+# with zero reports. The race-prone tests run under several scheduler seeds. Takes about
+# 6.5 min of CPU (docs/CHECKING.md). Extra arguments go to every `cargo miri test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +52,7 @@ for step in $STEPS; do
   queue_typed)
     run "-Zmiri-seed=1" --test queue_typed "$@" ;;
   # The sync primitives on heap buffers. Ignored under Miri: what needs other processes,
-  # segments, Python or `/proc`. The watchdog tests leak their buffer on purpose (a hung
+  # segments, Python or `/proc`, and the async waits (the waiter thread's `futex_waitv`). The watchdog tests leak their buffer on purpose (a hung
   # thread may outlive the test), hence `-Zmiri-ignore-leaks`. Needs the mutex layout without overlapping u64/u32 atomics
   # (issue 10): with them, Miri's weak-memory emulation stops with an internal error
   # ("partially overlapping store buffer") at `init_writes_only_the_documented_bytes`.
