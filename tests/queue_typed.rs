@@ -168,6 +168,7 @@ fn recv_timeout_times_out_on_an_empty_queue() {
     );
 }
 
+#[cfg_attr(miri, ignore = "creates a shared-memory segment: Miri cannot map one")]
 #[test]
 fn sleeping_consumer_is_woken_by_a_rust_producer() {
     let name = unique_name("q-wake");
@@ -217,6 +218,7 @@ fn reset_is_noticed_by_a_waiting_consumer() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(100));
 }
 
+#[cfg_attr(miri, ignore = "creates a shared-memory segment: Miri cannot map one")]
 #[test]
 fn attaching_with_another_type_names_both() {
     let name = unique_name("q-types");
@@ -397,6 +399,7 @@ fn threads_work_stealing_two_producers_two_consumers_exactly_once() {
     }
 }
 
+#[cfg_attr(miri, ignore = "creates a shared-memory segment: Miri cannot map one")]
 #[test]
 fn racing_open_or_create_has_exactly_one_creator() {
     let name = unique_name("q-race");

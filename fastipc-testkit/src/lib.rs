@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests of the workspace (the root package's
 //! `tests/` and `fastipc-cli/tests/`): unique names, cleanup guards, child processes
 //! that are killed and reaped on drop and read with deadlines, bounded polling, and the
-//! Python peers' interpreter. Not published.
+//! Python peers' interpreter; and what the Rust test peers (`src/bin/peer-*`) share
+//! ([`peer`]). Not published.
 //!
 //! ```
 //! use std::process::Command;
@@ -20,6 +21,7 @@
 mod child;
 mod cleanup;
 mod names;
+pub mod peer;
 mod python;
 
 use std::time::{Duration, Instant};

@@ -13,8 +13,6 @@
 //! `Tally` is declared once, in `tests/cell_messages/mod.rs`, for the peer and the tests
 //! alike.
 
-mod peer_main;
-
 #[path = "../../tests/cell_messages/mod.rs"]
 mod cell_messages;
 
@@ -23,7 +21,7 @@ use std::time::Duration;
 
 use cell_messages::{HALF_DONE, Tally};
 use fastipc::{IpcMessage, NamedEvent, SharedCell, SharedCellError};
-use peer_main::{Result, say};
+use fastipc_testkit::peer::{self, Result, say};
 
 /// How long a peer waits for anything before giving up.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -36,7 +34,7 @@ struct Other {
 }
 
 fn main() -> ExitCode {
-    peer_main::main("peer-cell", run)
+    peer::main("peer-cell", run)
 }
 
 /// One update, deliberately not atomic: read, dawdle, write. Without the lock, updates

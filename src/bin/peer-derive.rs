@@ -14,8 +14,6 @@
 //! `Quote` and `Other` are declared once, in `tests/derive_messages/mod.rs`, for the peer
 //! and the tests alike.
 
-mod peer_main;
-
 #[path = "../../tests/derive_messages/mod.rs"]
 mod derive_messages;
 
@@ -24,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use derive_messages::{Other, Quote};
 use fastipc::queue::RecvTimeoutError;
-use peer_main::{Result, say};
+use fastipc_testkit::peer::{self, Result, say};
 
 impl Quote {
     /// The quote number `seq`: every field derived from it, so the receiver can check
@@ -44,7 +42,7 @@ impl Quote {
 }
 
 fn main() -> ExitCode {
-    peer_main::main("peer-derive", run)
+    peer::main("peer-derive", run)
 }
 
 fn run(args: &[&str]) -> Result<String> {

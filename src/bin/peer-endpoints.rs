@@ -18,128 +18,100 @@
 //! ```
 //! Every wait is bounded; failures exit with status 1 and a message on stderr.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use fastipc::SlickQueue;
 use fastipc::queue::{Mode, RecvTimeoutError, SharedCursor};
+use fastipc_testkit::peer::{self, InOrder, Result, arg, num, say, tag};
 
-const SEQ_BITS: u32 = 40;
 const PATIENCE: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("peer-endpoints {}: {e}", args.join(" "));
-            ExitCode::FAILURE
-        }
-    }
+    peer::main("peer-endpoints", run)
 }
 
-fn num(args: &[String], i: usize) -> Result<u64, String> {
-    args.get(i)
-        .ok_or_else(|| format!("missing argument {i}"))?
-        .parse()
-        .map_err(|e| format!("argument {i}: {e}"))
+/// Opens (or creates) the lossless queue of the name and capacity in `args[1..3]`.
+fn lossless(args: &[&str]) -> Result<SlickQueue<u64>> {
+    let (name, capacity) = (arg(args, 1, "queue name")?, num(args, 2)?);
+    Ok(SlickQueue::<u64>::open_or_create_with(
+        name,
+        capacity,
+        Mode::Lossless,
+    )?)
 }
 
-fn lossless(name: &str, capacity: u64) -> Result<SlickQueue<u64>, String> {
-    SlickQueue::<u64>::open_or_create_with(name, capacity as usize, Mode::Lossless)
-        .map_err(|e| e.to_string())
-}
-
-fn say(line: &str) {
-    println!("{line}");
-    let _ = std::io::stdout().flush();
-}
-
-fn run(args: &[String]) -> Result<(), String> {
-    let cmd = args.first().map(String::as_str).unwrap_or("");
-    let name = args.get(1).ok_or("missing queue name")?;
-    let e = |e: &dyn std::fmt::Display| e.to_string();
-    match cmd {
+fn run(args: &[&str]) -> Result<()> {
+    match arg(args, 0, "command")? {
         "produce" => {
-            let (cap, id, count) = (num(args, 2)?, num(args, 3)?, num(args, 4)?);
-            let tx = lossless(name, cap)?.producer().map_err(|x| e(&x))?;
+            let (id, count) = (num(args, 3)?, num(args, 4)?);
+            let tx = lossless(args)?.producer()?;
             for seq in 0..count {
-                tx.send_timeout(&(id << SEQ_BITS | seq), PATIENCE)
+                tx.send_timeout(&tag(id, seq), PATIENCE)
                     .map_err(|x| format!("message {seq}: {x}"))?;
             }
             say(&format!("sent {count}"));
-            Ok(())
         }
         "consume" => {
-            let (cap, producers, count, every) =
-                (num(args, 2)?, num(args, 3)?, num(args, 4)?, num(args, 5)?);
-            let mut rx = lossless(name, cap)?.consumer().map_err(|x| e(&x))?;
+            let (producers, count, every) = (
+                num::<usize>(args, 3)?,
+                num::<u64>(args, 4)?,
+                num::<u64>(args, 5)?,
+            );
+            let mut rx = lossless(args)?.consumer()?;
             say("ready");
-            let mut next = vec![0u64; producers as usize];
-            let total = producers * count;
+            let mut order = InOrder::new(producers);
+            let total = producers as u64 * count;
             for i in 0..total {
                 if every > 0 && i % every == every - 1 {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 let v = rx
                     .recv_timeout(PATIENCE)
-                    .map_err(|x| format!("after {next:?}: {x}"))?;
-                let (id, seq) = ((v >> SEQ_BITS) as usize, v & ((1 << SEQ_BITS) - 1));
-                let expected = next.get_mut(id).ok_or(format!("unknown producer {id}"))?;
-                if seq != *expected {
-                    return Err(format!("producer {id}: got {seq}, expected {expected}"));
-                }
-                *expected += 1;
+                    .map_err(|x| format!("after {:?}: {x}", order.next()))?;
+                order.check(v)?;
             }
             say(&format!("ok {total}"));
-            Ok(())
         }
         "steal" => {
-            let cap = num(args, 2)?;
-            let cursor_name = args.get(3).ok_or("missing cursor name")?;
-            let q = lossless(name, cap)?;
-            let cursor = SharedCursor::open_or_create(cursor_name, 0).map_err(|x| e(&x))?;
-            let mut rx = q.shared_consumer(cursor).map_err(|x| e(&x))?;
+            let q = lossless(args)?;
+            let cursor = SharedCursor::open_or_create(arg(args, 3, "cursor name")?, 0)?;
+            let mut rx = q.shared_consumer(cursor)?;
             say("ready");
             let mut out = String::new();
             loop {
                 match rx.recv_timeout(PATIENCE) {
                     Ok(v) => out.push_str(&format!("{v}\n")),
                     Err(RecvTimeoutError::Disconnected) => break,
-                    Err(x) => return Err(x.to_string()),
+                    Err(x) => return Err(x.into()),
                 }
             }
             print!("{out}");
             say("end");
-            Ok(())
         }
         "stall" => {
-            let cap = num(args, 2)?;
-            let _rx = lossless(name, cap)?.consumer().map_err(|x| e(&x))?;
+            let _rx = lossless(args)?.consumer()?;
             say("ready");
             std::thread::sleep(Duration::from_secs(600));
-            Ok(())
         }
         "hold-guard" => {
-            let q = SlickQueue::<u64>::open(name).map_err(|x| e(&x))?;
-            let tx = q.producer().map_err(|x| e(&x))?;
-            let mut slot = tx.reserve().map_err(|x| e(&x))?;
+            let q = SlickQueue::<u64>::open(arg(args, 1, "queue name")?)?;
+            let tx = q.producer()?;
+            let mut slot = tx.reserve()?;
             *slot = 0xDEAD;
             say(&format!("holding {}", slot.index()));
             std::thread::sleep(Duration::from_secs(600));
-            Ok(())
         }
         "send-loop" => {
             let id = num(args, 2)?;
-            let q = SlickQueue::<u64>::open(name).map_err(|x| e(&x))?;
-            let tx = q.producer().map_err(|x| e(&x))?;
+            let q = SlickQueue::<u64>::open(arg(args, 1, "queue name")?)?;
+            let tx = q.producer()?;
             say("started");
             for seq in 0.. {
-                tx.send(&(id << SEQ_BITS | seq)).map_err(|x| e(&x))?;
+                tx.send(&tag(id, seq))?;
             }
-            Ok(())
         }
-        other => Err(format!("unknown command {other:?}")),
+        other => return Err(format!("unknown command {other:?}").into()),
     }
+    Ok(())
 }

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use fastipc::SlickQueue;
 use fastipc::queue::{RecvTimeoutError, SharedCursor};
+use fastipc_testkit::peer::{self, Result, arg, num, split, tag};
 
-const SEQ_BITS: u32 = 40;
 /// The longest a consumer runs.
 const LIMIT: Duration = Duration::from_secs(300);
 /// How long a broadcast consumer waits past the last message before it counts the rest
@@ -30,43 +30,20 @@ const LIMIT: Duration = Duration::from_secs(300);
 const SILENCE: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("peer-load {}: {e}", args.join(" "));
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn num(args: &[String], i: usize) -> Result<u64, String> {
-    args.get(i)
-        .ok_or_else(|| format!("missing argument {i}"))?
-        .parse()
-        .map_err(|e| format!("argument {i}: {e}"))
-}
-
-fn open(name: &str) -> Result<SlickQueue<u64>, String> {
-    SlickQueue::<u64>::open(name).map_err(|e| e.to_string())
-}
-
-/// Splits a message into its producer and sequence number.
-fn split(v: u64) -> (usize, u64) {
-    ((v >> SEQ_BITS) as usize, v & ((1 << SEQ_BITS) - 1))
+    peer::main("peer-load", run)
 }
 
 /// Checks that `seq` of `id` comes after what this consumer saw of `id`; returns how
 /// many of `id`'s messages were skipped in between.
-fn check(last: &mut [Option<u64>], id: usize, seq: u64) -> Result<u64, String> {
+fn check(last: &mut [Option<u64>], id: usize, seq: u64) -> Result<u64> {
     let slot = last
         .get_mut(id)
         .ok_or_else(|| format!("unknown producer {id}"))?;
     let skipped = match *slot {
         Some(prev) if seq <= prev => {
-            return Err(format!(
-                "producer {id}: got {seq} after {prev} (twice or out of order)"
-            ));
+            return Err(
+                format!("producer {id}: got {seq} after {prev} (twice or out of order)").into(),
+            );
         }
         Some(prev) => seq - prev - 1,
         None => seq,
@@ -75,31 +52,29 @@ fn check(last: &mut [Option<u64>], id: usize, seq: u64) -> Result<u64, String> {
     Ok(skipped)
 }
 
-fn run(args: &[String]) -> Result<(), String> {
-    let cmd = args.first().map(String::as_str).unwrap_or("");
-    let name = args.get(1).ok_or("missing queue name")?;
+fn run(args: &[&str]) -> Result<()> {
+    let cmd = arg(args, 0, "command")?;
+    let q = SlickQueue::<u64>::open(arg(args, 1, "queue name")?)?;
     match cmd {
         "produce" => {
             let (id, count) = (num(args, 2)?, num(args, 3)?);
-            let tx = open(name)?.producer().map_err(|e| e.to_string())?;
+            let tx = q.producer()?;
             for seq in 0..count {
-                tx.send(&(id << SEQ_BITS | seq))
-                    .map_err(|e| e.to_string())?;
+                tx.send(&tag(id, seq))?;
             }
             println!("sent {count}");
-            Ok(())
         }
         "broadcast" => {
-            let (producers, count) = (num(args, 2)? as usize, num(args, 3)?);
+            let (producers, count) = (num::<usize>(args, 2)?, num::<u64>(args, 3)?);
             let total = producers as u64 * count;
-            let mut rx = open(name)?.consumer().map_err(|e| e.to_string())?;
+            let mut rx = q.consumer()?;
             println!("ready");
             let mut last = vec![None; producers];
             let (mut received, mut lagged, mut skipped) = (0u64, 0u64, 0u64);
             let deadline = Instant::now() + LIMIT;
             while received + lagged < total {
                 if Instant::now() > deadline {
-                    return Err(format!("received {received} lagged {lagged} of {total}"));
+                    return Err(format!("received {received} lagged {lagged} of {total}").into());
                 }
                 match rx.recv_timeout(SILENCE) {
                     Ok(v) => {
@@ -109,7 +84,7 @@ fn run(args: &[String]) -> Result<(), String> {
                     }
                     Err(RecvTimeoutError::Lagged(n)) => lagged += n,
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 }
             }
             // What never came from each producer after its last message seen.
@@ -121,19 +96,15 @@ fn run(args: &[String]) -> Result<(), String> {
             if skipped + tail != missing {
                 return Err(format!(
                     "bookkeeping: {skipped} skipped + {tail} tail != {missing} missing"
-                ));
+                )
+                .into());
             }
             println!("received {received} lagged {lagged} missing {missing}");
-            Ok(())
         }
         "steal" => {
-            let cursor_name = args.get(2).ok_or("missing cursor name")?;
+            let cursor = SharedCursor::open(arg(args, 2, "cursor name")?)?;
             let total = num(args, 3)?;
-            let q = open(name)?;
-            let cursor = SharedCursor::open(cursor_name).map_err(|e| e.to_string())?;
-            let mut rx = q
-                .shared_consumer(cursor.clone())
-                .map_err(|e| e.to_string())?;
+            let mut rx = q.shared_consumer(cursor.clone())?;
             println!("ready");
             let deadline = Instant::now() + LIMIT;
             let mut last = vec![None; 64];
@@ -155,15 +126,15 @@ fn run(args: &[String]) -> Result<(), String> {
                         break;
                     }
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 }
                 if Instant::now() > deadline {
-                    return Err(format!("cursor at {} of {total}", cursor.load()));
+                    return Err(format!("cursor at {} of {total}", cursor.load()).into());
                 }
             }
             print!("got {got}\n{out}");
-            Ok(())
         }
-        other => Err(format!("unknown command {other:?}")),
+        other => return Err(format!("unknown command {other:?}").into()),
     }
+    Ok(())
 }

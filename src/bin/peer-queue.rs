@@ -26,89 +26,59 @@ use std::time::{Duration, Instant};
 
 use fastipc::SlickQueue;
 use fastipc::queue::{RecvTimeoutError, SharedCursor, TryRecvError};
+use fastipc_testkit::peer::{self, InOrder, Result, arg, num, tag};
 
-const SEQ_BITS: u32 = 40;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("peer-queue {}: {e}", args.join(" "));
-            ExitCode::FAILURE
-        }
-    }
+    peer::main("peer-queue", run)
 }
 
-fn num(args: &[String], i: usize) -> Result<u64, String> {
-    args.get(i)
-        .ok_or_else(|| format!("missing argument {i}"))?
-        .parse()
-        .map_err(|e| format!("argument {i}: {e}"))
-}
-
-fn open(name: &str) -> Result<SlickQueue<u64>, String> {
-    SlickQueue::<u64>::open(name).map_err(|e| e.to_string())
-}
-
-fn run(args: &[String]) -> Result<(), String> {
-    let cmd = args.first().map(String::as_str).unwrap_or("");
-    let name = args.get(1).ok_or("missing queue name")?;
+fn run(args: &[&str]) -> Result<()> {
+    let cmd = arg(args, 0, "command")?;
+    let q = SlickQueue::<u64>::open(arg(args, 1, "queue name")?)?;
     match cmd {
         "produce" => {
             let (id, count) = (num(args, 2)?, num(args, 3)?);
-            let tx = open(name)?.producer().map_err(|e| e.to_string())?;
+            let tx = q.producer()?;
             for seq in 0..count {
-                tx.send(&(id << SEQ_BITS | seq))
-                    .map_err(|e| e.to_string())?;
+                tx.send(&tag(id, seq))?;
                 if seq % 256 == 255 {
                     std::thread::yield_now();
                 }
             }
             println!("sent {count}");
-            Ok(())
         }
         "pace" => {
             let (id, count) = (num(args, 2)?, num(args, 3)?);
-            let (burst, pause) = (num(args, 4)?.max(1), num(args, 5)?);
-            let tx = open(name)?.producer().map_err(|e| e.to_string())?;
+            let (burst, pause) = (num::<u64>(args, 4)?.max(1), num(args, 5)?);
+            let tx = q.producer()?;
             for seq in 0..count {
                 if seq % burst == 0 {
                     std::thread::sleep(Duration::from_micros(pause));
                 }
-                tx.send(&(id << SEQ_BITS | seq))
-                    .map_err(|e| e.to_string())?;
+                tx.send(&tag(id, seq))?;
             }
             println!("sent {count}");
-            Ok(())
         }
         "consume" => {
-            let (producers, count) = (num(args, 2)? as usize, num(args, 3)?);
-            let mut rx = open(name)?
-                .consumer_from_oldest()
-                .map_err(|e| e.to_string())?;
-            let mut next = vec![0u64; producers];
+            let (producers, count) = (num::<usize>(args, 2)?, num::<u64>(args, 3)?);
+            let mut rx = q.consumer_from_oldest()?;
+            let mut order = InOrder::new(producers);
             let total = producers as u64 * count;
             let deadline = Instant::now() + DEADLINE;
             for _ in 0..total {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let v = rx
                     .recv_timeout(left)
-                    .map_err(|e| format!("after {next:?}: {e}"))?;
-                let (id, seq) = ((v >> SEQ_BITS) as usize, v & ((1 << SEQ_BITS) - 1));
-                let expected = next.get_mut(id).ok_or(format!("unknown producer {id}"))?;
-                if seq != *expected {
-                    return Err(format!("producer {id}: got {seq}, expected {expected}"));
-                }
-                *expected += 1;
+                    .map_err(|e| format!("after {:?}: {e}", order.next()))?;
+                order.check(v)?;
             }
             match rx.try_recv() {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
-                other => return Err(format!("extra message after the last: {other:?}")),
+                other => return Err(format!("extra message after the last: {other:?}").into()),
             }
             println!("ok {total}");
-            Ok(())
         }
         "consume-batch" => {
             let (producers, count) = (num(args, 2)? as usize, num(args, 3)?);
@@ -143,13 +113,9 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "steal" => {
-            let cursor_name = args.get(2).ok_or("missing cursor name")?;
+            let cursor = SharedCursor::open(arg(args, 2, "cursor name")?)?;
             let total = num(args, 3)?;
-            let q = open(name)?;
-            let cursor = SharedCursor::open(cursor_name).map_err(|e| e.to_string())?;
-            let mut rx = q
-                .shared_consumer(cursor.clone())
-                .map_err(|e| e.to_string())?;
+            let mut rx = q.shared_consumer(cursor.clone())?;
             let deadline = Instant::now() + DEADLINE;
             let mut out = String::new();
             loop {
@@ -161,23 +127,22 @@ fn run(args: &[String]) -> Result<(), String> {
                         break;
                     }
                     Err(RecvTimeoutError::Timeout) => {}
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 }
                 if Instant::now() > deadline {
-                    return Err(format!("cursor at {} of {total}", cursor.load()));
+                    return Err(format!("cursor at {} of {total}", cursor.load()).into());
                 }
             }
             print!("{out}");
-            Ok(())
         }
         "recv" => {
             let timeout = Duration::from_millis(num(args, 2)?);
-            let mut rx = open(name)?.consumer().map_err(|e| e.to_string())?;
+            let mut rx = q.consumer()?;
             println!("waiting");
-            let v = rx.recv_timeout(timeout).map_err(|e| e.to_string())?;
+            let v = rx.recv_timeout(timeout)?;
             println!("got {v}");
-            Ok(())
         }
-        other => Err(format!("unknown command {other:?}")),
+        other => return Err(format!("unknown command {other:?}").into()),
     }
+    Ok(())
 }

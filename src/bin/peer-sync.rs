@@ -14,20 +14,18 @@
 //! peer-sync hold KIND NAME RELEASE_EVENT            open, print "ready", close once RELEASE_EVENT is set
 //! ```
 
-mod peer_main;
-
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use fastipc::{LockError, NamedEvent, NamedMutex, NamedSemaphore, Segment};
-use peer_main::{Result, say};
+use fastipc_testkit::peer::{self, Result, say};
 
 /// How long a peer waits for anything before giving up.
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
-    peer_main::main("peer-sync", run)
+    peer::main("peer-sync", run)
 }
 
 fn num<T: std::str::FromStr>(s: &str) -> Result<T>

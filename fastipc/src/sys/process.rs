@@ -27,7 +27,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use rustix::io::Errno;
-use rustix::process::{Pid, getpid, test_kill_process};
+use rustix::process::{Pid, test_kill_process};
 
 /// The cached id of this process; 0 until first asked.
 static CACHED_PID: AtomicU32 = AtomicU32::new(0);
@@ -70,7 +70,7 @@ pub(crate) fn refresh_pid() -> u32 {
 /// isolation on: a fixed stand-in, the process being alone there).
 #[cfg(not(miri))]
 fn current_pid_uncached() -> u32 {
-    getpid().as_raw_nonzero().get() as u32
+    rustix::process::getpid().as_raw_nonzero().get() as u32
 }
 
 #[cfg(miri)]

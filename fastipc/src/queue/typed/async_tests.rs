@@ -37,6 +37,10 @@ fn paced(tx: &crate::queue::Producer<u32>, n: u32, acked: &AtomicU32) {
     }
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "waits through the waiter thread, whose futex_waitv Miri does not implement"
+)]
 #[test]
 fn recv_async_is_woken_by_a_producer_thread_for_every_message() {
     let q = SlickQueue::<u32>::local(64).unwrap();
@@ -53,6 +57,10 @@ fn recv_async_is_woken_by_a_producer_thread_for_every_message() {
     });
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "waits through the waiter thread, whose futex_waitv Miri does not implement"
+)]
 #[test]
 fn a_dropped_pending_receive_loses_nothing_and_leaves_no_registration() {
     let q = SlickQueue::<u32>::local(64).unwrap();
@@ -81,6 +89,10 @@ fn a_dropped_pending_receive_loses_nothing_and_leaves_no_registration() {
     assert!(!armed(), "a completed future's registration is still there");
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "waits through the waiter thread, whose futex_waitv Miri does not implement"
+)]
 #[test]
 fn a_pending_receive_raises_the_waiters_flag_so_the_producer_wakes() {
     let q = SlickQueue::<u32>::local(64).unwrap();
@@ -118,6 +130,10 @@ fn errors_are_delivered_as_recv_does() {
     assert_eq!(block_on(rx.recv_async(), LIMIT), Ok(2));
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "waits through the waiter thread, whose futex_waitv Miri does not implement"
+)]
 #[test]
 fn shared_consumers_split_the_messages_and_keep_batch_rests() {
     let q = SlickQueue::<u32>::local(64).unwrap();
@@ -154,6 +170,10 @@ fn shared_consumers_split_the_messages_and_keep_batch_rests() {
 }
 
 #[cfg(feature = "stream")]
+#[cfg_attr(
+    miri,
+    ignore = "waits through the waiter thread, whose futex_waitv Miri does not implement"
+)]
 #[test]
 fn the_stream_yields_every_message() {
     use core::pin::Pin;

@@ -128,11 +128,14 @@ fn guards_in_many_threads_never_share_a_slot() {
             })
         })
         .collect();
+    // Under Miri (scripts/miri.sh) a few refusals do: each one is a reservation that
+    // reached a held slot and was turned away.
+    let (want_refused, linger) = if cfg!(miri) { (4, 1) } else { (100, 50) };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while refused.load(Relaxed) < 100 && Instant::now() < deadline {
+    while refused.load(Relaxed) < want_refused && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(50));
+    std::thread::sleep(Duration::from_millis(linger));
     stop.store(true, Relaxed);
     let held: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
     assert!(held > 0);
@@ -226,6 +229,7 @@ fn pending_batch_items_can_be_taken() {
 
 // Review finding 13: the typed open_or_create validates the capacity even when the queue
 // exists, and impossible local queues are errors.
+#[cfg_attr(miri, ignore = "creates a shared-memory segment: Miri cannot map one")]
 #[test]
 fn typed_open_or_create_validates_the_capacity_first() {
     let name = TempName::new("typed-geometry");
@@ -344,7 +348,9 @@ mod lossless {
         let q = queue(16);
         let tx = q.producer().unwrap();
         let mut rx = q.consumer().unwrap();
-        const N: u64 = 20_000;
+        // Under Miri (scripts/miri.sh) 200 messages: still 12 laps of the ring, each
+        // one waiting for the consumer's sleeps.
+        const N: u64 = if cfg!(miri) { 200 } else { 20_000 };
         let sender = std::thread::spawn(move || {
             for i in 0..N {
                 if i % 3 == 0 {
@@ -355,7 +361,7 @@ mod lossless {
             }
         });
         for i in 0..N {
-            if i % 2000 == 0 {
+            if i % (N / 10) == 0 {
                 std::thread::sleep(Duration::from_millis(1));
             }
             assert_eq!(rx.recv(), Ok(i));
@@ -396,7 +402,9 @@ mod lossless {
         let q = queue(8);
         let cursor = SharedCursor::local(q.start_index());
         let tx = q.producer().unwrap();
-        const N: u64 = 10_000;
+        // Under Miri (scripts/miri.sh) 200 messages: still 25 laps of the ring, the two
+        // members racing for every claim.
+        const N: u64 = if cfg!(miri) { 200 } else { 10_000 };
         let members: Vec<_> = (0..2)
             .map(|_| {
                 let mut rx = q.shared_consumer(cursor.clone()).unwrap();
@@ -424,6 +432,7 @@ mod lossless {
         assert_eq!(all, (0..N).collect::<Vec<_>>());
     }
 
+    #[cfg_attr(miri, ignore = "creates a shared-memory segment: Miri cannot map one")]
     #[test]
     fn the_mode_is_recorded_and_checked() {
         let name = TempName::new("mode");
