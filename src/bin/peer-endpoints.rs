@@ -13,6 +13,9 @@
 //!                                                   until disconnected, then "end"
 //! peer-endpoints stall NAME CAP                     lossless consumer that registers, prints "ready"
 //!                                                   and never reads (until killed)
+//! peer-endpoints durable NAME KEY READ             take the durable consumer KEY of the existing
+//!                                                   queue, read READ messages (publishing the
+//!                                                   position), print "read POSITION", then stall
 //! peer-endpoints hold-guard NAME                    reserve a slot, print "holding INDEX", never commit
 //! peer-endpoints send-loop NAME ID                  print "started", send forever (until killed)
 //! ```
@@ -118,6 +121,31 @@ fn run(args: &[String]) -> Result<(), String> {
             let cap = num(args, 2)?;
             let _rx = lossless(name, cap)?.consumer().map_err(|x| e(&x))?;
             say("ready");
+            std::thread::sleep(Duration::from_secs(600));
+            Ok(())
+        }
+        "durable" => {
+            let key = num(args, 2)?;
+            let to_read = num(args, 3)?;
+            let ring = fastipc::queue::Ring::open(name, Some(8)).map_err(|x| e(&x))?;
+            let mut reg = ring
+                .register_durable(key, ring.start_index())
+                .map_err(|x| e(&x))?
+                .ok_or("the queue has no endpoint table")?;
+            let mut cursor = reg.position();
+            let mut buf = Vec::new();
+            let wait = fastipc::queue::WaitStrategy::default();
+            for _ in 0..to_read {
+                ring.read_deadline(
+                    &mut cursor,
+                    &mut buf,
+                    &wait,
+                    fastipc::Deadline::after(PATIENCE),
+                )
+                .map_err(|x| e(&x))?;
+                reg.publish(cursor, 0);
+            }
+            say(&format!("read {cursor}"));
             std::thread::sleep(Duration::from_secs(600));
             Ok(())
         }
