@@ -63,6 +63,14 @@ pub fn export_untyped(
     export::start(queue, element_size.map(MessageType::untyped), key, config)
 }
 
+/// Removes what [`BridgeConfig::resume`] keeps in queue `queue` for the exporters to
+/// `key`: their position, which holds a lossless queue's producers back while no
+/// exporter runs. `Ok(false)` when there was none; an error while a live exporter holds
+/// it.
+pub fn forget(queue: &str, key: &str) -> Result<bool, BridgeError> {
+    export::forget(queue, key)
+}
+
 /// Imports the key expression `key` into the queue `queue` of `T`, created (with
 /// `config.capacity`) when missing. Batches of another type stop the import with
 /// [`BridgeError::TypeMismatch`].

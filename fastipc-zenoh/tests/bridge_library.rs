@@ -92,3 +92,65 @@ fn typed_round_trip_over_loopback_creates_the_queue_with_its_type() {
     let got = importer.stop().unwrap();
     assert_eq!((got.messages, got.lost()), (1000, 0));
 }
+
+/// Lossy: what the exporter reads while no importer subscribes is not published but
+/// counted, and the count reaches the importer that comes later (`unmatched`, part of
+/// `lost()`); what is sent after it came arrives.
+#[test]
+fn what_is_exported_while_no_importer_runs_is_counted_when_one_comes() {
+    let (src, dst) = (unique_name("blib"), unique_name("blib"));
+    let _cleanup = ShmCleanup::new().segment(&src).segment(&dst);
+    let key = format!("fastipc/test/{src}");
+    let source = SlickQueue::<Probe>::create(&src, 4096).unwrap();
+    // The exporter listens on a free port (retrying); the importer connects later.
+    let mut attempt = 0u16;
+    let (exporter, port) = loop {
+        let port = 20000
+            + (std::process::id() as u16)
+                .wrapping_mul(29)
+                .wrapping_add(attempt * 733)
+                % 40000;
+        let config = BridgeConfig::default()
+            .no_multicast()
+            .listen(format!("tcp/127.0.0.1:{port}"));
+        match export::<Probe>(&src, &key, &config) {
+            Ok(h) => break (h, port),
+            Err(e) if attempt < 10 => eprintln!("port {port}: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+        attempt += 1;
+    };
+    let tx = source.producer().expect("producer");
+    for i in 0..100 {
+        tx.send(&Probe::new(i)).unwrap();
+    }
+    let bound = Duration::from_secs(60);
+    assert!(wait_until(bound, || exporter.stats().unmatched == 100));
+    assert!(!exporter.matched());
+    let config = BridgeConfig::default()
+        .no_multicast()
+        .connect(format!("tcp/127.0.0.1:{port}"))
+        .capacity(4096);
+    let importer = import::<Probe>(&key, &dst, &config).unwrap();
+    assert!(wait_until(bound, || exporter.matched()));
+    for i in 100..110 {
+        tx.send(&Probe::new(i)).unwrap();
+    }
+    assert!(wait_until(bound, || {
+        let s = importer.stats();
+        s.messages == 10 && s.unmatched == 100
+    }));
+    let s = importer.stop().unwrap();
+    assert_eq!(
+        (s.lost(), s.unmatched, s.restart_gap),
+        (100, 100, 0),
+        "{s:?}"
+    );
+    let e = exporter.stop().unwrap();
+    assert_eq!((e.messages, e.unmatched), (10, 100), "{e:?}");
+    let local = SlickQueue::<Probe>::open(&dst).unwrap();
+    let mut rx = local.consumer_from_oldest().unwrap();
+    for i in 100..110 {
+        assert_eq!(rx.try_recv().unwrap().seq, i);
+    }
+}
