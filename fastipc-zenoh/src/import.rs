@@ -375,6 +375,60 @@ mod tests {
         assert_eq!(seen, [0, 1, 5, 10]);
     }
 
+    fn with_ack(mut bytes: Vec<u8>) -> Vec<u8> {
+        bytes[5] |= crate::wire::FLAG_ACK;
+        bytes
+    }
+
+    #[test]
+    fn a_resumed_stream_s_repeats_are_dropped_and_acknowledged() {
+        let name = format!("fipct-zimp-{}-c", std::process::id());
+        let _rm = Remove(name.clone());
+        let mut imp = importer(&name);
+        let ack = |stream, next_index| {
+            Some(Ack {
+                source: 1,
+                stream,
+                next_index,
+            })
+        };
+        // Indices 0..4 from the first exporter run.
+        let got = imp.accept(&with_ack(batch(100, 0, 0, 4, 0, 5))).unwrap();
+        assert_eq!(got, ack(100, 4));
+        // A resumed run starts at 1 (index 4 had not been acknowledged to it): its first
+        // batch is all repeats, its second half (2, 3 again; 4, 5 new).
+        let got = imp.accept(&with_ack(batch(200, 0, 1, 1, 0, 5))).unwrap();
+        assert_eq!(got, ack(200, 4));
+        let got = imp.accept(&with_ack(batch(200, 1, 2, 4, 0, 5))).unwrap();
+        assert_eq!(got, ack(200, 6));
+        // Then on as usual.
+        imp.accept(&with_ack(batch(200, 5, 6, 1, 0, 5))).unwrap();
+        // No acknowledgement unless asked for.
+        assert_eq!(imp.accept(&batch(200, 6, 7, 1, 0, 5)).unwrap(), None);
+        let s = imp.stats.snapshot();
+        assert_eq!((s.messages, s.duplicates, s.lost()), (8, 3, 0), "{s:?}");
+        let ring = fastipc::queue::Ring::open(&name, Some(8)).unwrap();
+        let (mut cursor, mut buf, mut seen) = (0, Vec::new(), Vec::new());
+        while ring.read(&mut cursor, &mut buf).is_ok() {
+            seen.push(u64::from_le_bytes(buf[..8].try_into().unwrap()));
+        }
+        assert_eq!(seen, [0, 1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn unmatched_counts_are_added_and_not_counted_twice_as_a_restart_gap() {
+        let name = format!("fipct-zimp-{}-d", std::process::id());
+        let _rm = Remove(name.clone());
+        let mut imp = importer(&name);
+        imp.accept(&batch(100, 0, 0, 2, 0, 5)).unwrap();
+        // A new run read 2..12 while nobody matched (unmatched 10), then published 12.
+        let mut b = batch(200, 0, 12, 1, 0, 5);
+        b[80..88].copy_from_slice(&10u64.to_le_bytes());
+        imp.accept(&b).unwrap();
+        let s = imp.stats.snapshot();
+        assert_eq!((s.unmatched, s.restart_gap, s.lost()), (10, 0, 10), "{s:?}");
+    }
+
     #[test]
     fn a_batch_of_another_type_is_refused_naming_both() {
         let name = format!("fipct-zimp-{}-b", std::process::id());

@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use fastipc::SlickQueue;
+use fastipc::queue::{Mode, SendTimeoutError};
 use fastipc_testkit::{ShmCleanup, unique_name, wait_until};
 use fastipc_zenoh::{BridgeConfig, BridgeError, export, import};
 use support::probe::Probe;
@@ -153,4 +154,64 @@ fn what_is_exported_while_no_importer_runs_is_counted_when_one_comes() {
     for i in 100..110 {
         assert_eq!(rx.try_recv().unwrap().seq, i);
     }
+}
+
+/// Lossless: with no importer, the exporter leaves the messages in its queue (its
+/// registered position holds them, and the queue's producers wait for it); an importer
+/// that comes later gets them all, none counted lost.
+#[test]
+fn a_lossless_export_waits_for_an_importer_and_loses_nothing() {
+    let (src, dst) = (unique_name("blib"), unique_name("blib"));
+    let _cleanup = ShmCleanup::new().segment(&src).segment(&dst);
+    let key = format!("fastipc/test/{src}");
+    let source = SlickQueue::<Probe>::create_with(&src, 64, Mode::Lossless).unwrap();
+    let mut attempt = 0u16;
+    let (exporter, port) = loop {
+        let port = 20000
+            + (std::process::id() as u16)
+                .wrapping_mul(31)
+                .wrapping_add(attempt * 977)
+                % 40000;
+        let config = BridgeConfig::default()
+            .no_multicast()
+            .lossless(true)
+            .listen(format!("tcp/127.0.0.1:{port}"));
+        match export::<Probe>(&src, &key, &config) {
+            Ok(h) => break (h, port),
+            Err(e) if attempt < 10 => eprintln!("port {port}: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+        attempt += 1;
+    };
+    let tx = source.producer().expect("producer");
+    for i in 0..64 {
+        tx.send(&Probe::new(i)).unwrap();
+    }
+    // The ring is full and the exporter, registered, takes nothing while unmatched.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        tx.send_timeout(&Probe::new(64), Duration::from_millis(100)),
+        Err(SendTimeoutError::Timeout(Probe::new(64)))
+    );
+    assert_eq!(exporter.stats().messages + exporter.stats().unmatched, 0);
+    let config = BridgeConfig::default()
+        .no_multicast()
+        .lossless(true)
+        .connect(format!("tcp/127.0.0.1:{port}"))
+        .capacity(256);
+    let importer = import::<Probe>(&key, &dst, &config).unwrap();
+    for i in 64..200 {
+        tx.send_timeout(&Probe::new(i), Duration::from_secs(60))
+            .unwrap();
+    }
+    let bound = Duration::from_secs(60);
+    assert!(wait_until(bound, || importer.stats().messages == 200));
+    let s = importer.stop().unwrap();
+    assert_eq!(s.lost(), 0, "{s:?}");
+    let local = SlickQueue::<Probe>::open(&dst).unwrap();
+    let mut rx = local.consumer_from_oldest().unwrap();
+    for i in 0..200 {
+        assert_eq!(rx.try_recv().unwrap().seq, i);
+    }
+    drop(exporter);
 }
