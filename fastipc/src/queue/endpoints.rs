@@ -51,12 +51,12 @@
 //! A durable consumer's entry (role 4) outlives its registrant: it is never reclaimed or
 //! evicted for a dead registrant, so its position keeps holding the producers of a
 //! lossless queue back while no process reads for it, and a later registrant with the
-//! same `key` takes it over and resumes at its position ([`Table::register_durable`]).
+//! same `key` takes it over and resumes at its position ([`Ring::register_durable`](crate::queue::Ring::register_durable)).
 //! Its `intent` says who holds it: [`NO_INTENT`] dormant (its holder let go),
 //! [`HOLD_LOCKED`] being taken over (identity being rewritten), [`HOLD_HELD`] held by the
 //! registrant the identity fields name. Takers CAS it (acquire) from dormant, or from held
 //! when the holder is certainly dead, to locked; write their identity; then store held
-//! (release: whoever reads held reads the identity). Only [`Table::release_durable`] frees
+//! (release: whoever reads held reads the identity). Only [`Ring::release_durable`](crate::queue::Ring::release_durable) frees
 //! the entry. A process killed between its locking CAS and its held store leaves the
 //! entry locked for good (refused as in use), as with the claiming state.
 //!
