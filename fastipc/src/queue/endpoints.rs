@@ -53,8 +53,9 @@
 //! lossless queue back while no process reads for it, and a later registrant with the
 //! same `key` takes it over and resumes at its position ([`Ring::register_durable`](crate::queue::Ring::register_durable)).
 //! Its `intent` says who holds it: [`NO_INTENT`] dormant (its holder let go),
-//! [`HOLD_LOCKED`] being taken over (identity being rewritten), [`HOLD_HELD`] held by the
-//! registrant the identity fields name. Takers CAS it (acquire) from dormant, or from held
+//! [`HOLD_LOCKED`] being taken over (identity being rewritten), [`held`]`(pid)` held by
+//! the registrant the identity fields name (its pid in the value, so that a taker that
+//! judged an earlier holder dead cannot take the entry from a live later one). Takers CAS it (acquire) from dormant, or from held
 //! when the holder is certainly dead, to locked; write their identity; then store held
 //! (release: whoever reads held reads the identity). Only [`Ring::release_durable`](crate::queue::Ring::release_durable) frees
 //! the entry. A process killed between its locking CAS and its held store leaves the
@@ -94,8 +95,19 @@ pub const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"FIPCEND1");
 pub const NO_INTENT: u64 = u64::MAX;
 /// A durable consumer's `intent` while a registrant takes it over.
 pub const HOLD_LOCKED: u64 = u64::MAX - 1;
-/// A durable consumer's `intent` while the registrant its identity names holds it.
-pub const HOLD_HELD: u64 = u64::MAX - 2;
+/// Bit 62 (bit 63 clear) marks a held durable consumer's `intent`: [`held`].
+pub const HOLD_TAG: u64 = 1 << 62;
+
+/// A durable consumer's `intent` while the registrant its identity names, of process
+/// `pid`, holds it.
+pub const fn held(pid: u32) -> u64 {
+    HOLD_TAG | pid as u64
+}
+
+/// Whether a durable consumer's `intent` says "held".
+const fn is_held(intent: u64) -> bool {
+    intent >> 62 == 1
+}
 
 /// Entry states.
 pub mod state {
@@ -320,7 +332,7 @@ impl Table {
                 e.start_time.store(me.start_time, Relaxed);
                 e.position.store(position, Relaxed);
                 let hold = if role == Role::DurableConsumer {
-                    HOLD_HELD
+                    held(me.pid)
                 } else {
                     NO_INTENT
                 };
@@ -538,7 +550,7 @@ impl Table {
             e.pid_ns.store(me.pid_namespace, Relaxed);
             e.start_time.store(me.start_time, Relaxed);
             // Release: a taker that reads "held" (acquire) judges this identity.
-            e.intent.store(HOLD_HELD, Release);
+            e.intent.store(held(me.pid), Release);
             return Ok((i, e.position.load(SeqCst)));
         }
         self.register_consumer_keyed(Role::DurableConsumer, position, lossless, head, key)
@@ -564,8 +576,8 @@ impl Table {
         let hold = e.intent.load(Acquire);
         let from = match hold {
             NO_INTENT => NO_INTENT,
-            HOLD_HELD if self.identity(e).is_dead() => HOLD_HELD,
-            HOLD_HELD => return Err(Some(e.pid.load(Relaxed))),
+            h if is_held(h) && self.identity(e).is_dead() => h,
+            h if is_held(h) => return Err(Some(e.pid.load(Relaxed))),
             _ => return Err(Some(0)),
         };
         e.intent
@@ -677,7 +689,7 @@ impl Table {
                 let role = Role::from_code(e.role.load(Relaxed))?;
                 let intent = e.intent.load(Acquire);
                 // A durable consumer is alive while held by a live registrant.
-                let held = role != Role::DurableConsumer || intent == HOLD_HELD;
+                let held = role != Role::DurableConsumer || is_held(intent);
                 Some(EndpointInfo {
                     slot: i,
                     role,
@@ -732,7 +744,7 @@ pub fn decode_table(bytes: &[u8]) -> Option<Vec<EndpointInfo>> {
                 start_time: u64_at(o + 16),
             };
             let intent = u64_at(o + 32);
-            let held = role != Role::DurableConsumer || intent == HOLD_HELD;
+            let held = role != Role::DurableConsumer || is_held(intent);
             Some(EndpointInfo {
                 slot: i,
                 role,
