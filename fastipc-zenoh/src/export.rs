@@ -346,6 +346,10 @@ fn source_id(queue: &str) -> u64 {
         format!("pid {} at {nanos}", std::process::id())
     });
     let host = read("/proc/sys/kernel/hostname").unwrap_or_default();
+    source_id_of(&boot, &host, queue)
+}
+
+fn source_id_of(boot: &str, host: &str, queue: &str) -> u64 {
     fnv(
         fastipc::message::fingerprint::SEED,
         format!("{boot}/{host}/{queue}").as_bytes(),
@@ -381,4 +385,35 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_hosts_with_one_hostname_are_two_sources() {
+        let a = "8d3b1c2e-0f4a-4a57-9c1e-3b5f6a7d8e90";
+        let b = "1f2e3d4c-5b6a-4798-8a7b-6c5d4e3f2a10";
+        assert_ne!(
+            source_id_of(a, "box", "ticks"),
+            source_id_of(b, "box", "ticks")
+        );
+        assert_ne!(
+            source_id_of(a, "box", "ticks"),
+            source_id_of(a, "box", "other")
+        );
+        // Stable for one machine and queue (a restarted exporter is the same source).
+        assert_eq!(
+            source_id_of(a, "box", "ticks"),
+            source_id_of(a, "box", "ticks")
+        );
+        assert_eq!(source_id("ticks"), source_id("ticks"));
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(
+            source_id("ticks"),
+            source_id_of(boot.trim(), host.trim(), "ticks")
+        );
+    }
 }
