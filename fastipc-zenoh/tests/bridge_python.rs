@@ -186,6 +186,9 @@ fn listen_export(queue: &str, key: &str) -> (support::Bridge, u16) {
             "--listen",
             &listen,
             "--no-multicast",
+            // Blocking congestion control: a Python subscriber slowed down by a loaded
+            // machine must not lose batches (its check wants every one).
+            "--lossless",
             "--status-interval",
             "0",
         ]));
