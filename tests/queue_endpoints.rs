@@ -107,6 +107,71 @@ fn lossless_a_killed_consumer_releases_the_producer() {
     assert_eq!(q.consumer_count(), 0);
 }
 
+/// A durable consumer (the bridge exporter's) outlives its process: killed, it keeps
+/// holding the producer back at its last published position; the next holder of its key
+/// resumes there; a live holder is exclusive; releasing it lets the producer go on.
+#[test]
+fn lossless_a_killed_durable_consumer_keeps_holding_and_is_resumed() {
+    use fastipc::queue::endpoints::Role;
+    let name = unique_name("q-ep-durable");
+    let _cleanup = ShmCleanup::new().segment(&name);
+    let q = SlickQueue::<u64>::create_with(&name, 64, Mode::Lossless).unwrap();
+    let tx = q.producer().unwrap();
+    // Before any consumer came, the ring holds 64 for the first one.
+    for i in 0..64 {
+        tx.send_timeout(&i, BOUND).unwrap();
+    }
+    let mut first = peer(&["durable", &name, "9", "10"]);
+    Lines::of(&mut first).expect("read 10", BOUND);
+    for i in 64..74 {
+        tx.send_timeout(&i, BOUND).unwrap();
+    }
+    first.kill();
+    // Dead, it still holds the producer back (a plain consumer is evicted within about
+    // 20 ms of the producer's checks: `lossless_a_killed_consumer_releases_the_producer`).
+    assert_eq!(
+        tx.send_timeout(&74, Duration::from_millis(300)),
+        Err(SendTimeoutError::Timeout(74))
+    );
+    let durable: Vec<_> = q
+        .ring()
+        .endpoints()
+        .into_iter()
+        .filter(|e| e.role == Role::DurableConsumer)
+        .collect();
+    assert_eq!(durable.len(), 1, "{durable:?}");
+    assert_eq!(
+        (
+            durable[0].alive,
+            durable[0].position,
+            durable[0].durable_key
+        ),
+        (false, 10, Some(9))
+    );
+    // The next holder resumes at 10: it reads 10 more, making room for 10.
+    let mut second = peer(&["durable", &name, "9", "10"]);
+    Lines::of(&mut second).expect("read 20", BOUND);
+    for i in 74..84 {
+        tx.send_timeout(&i, BOUND).unwrap();
+    }
+    // A live holder is exclusive, and cannot be released.
+    let in_use = |r: Result<_, fastipc::error::OpenError>| {
+        matches!(
+            r,
+            Err(fastipc::error::OpenError::DurableInUse { key: 9, .. })
+        )
+    };
+    assert!(in_use(q.ring().register_durable(9, 0).map(|_| ())));
+    assert!(in_use(q.ring().release_durable(9).map(|_| ())));
+    second.kill();
+    assert!(q.ring().release_durable(9).unwrap());
+    // Nobody holds the producer back any more.
+    for i in 84..1000 {
+        tx.send_timeout(&i, BOUND).unwrap();
+    }
+    assert!(!q.ring().release_durable(9).unwrap());
+}
+
 /// The reproduction: a producer process killed while it holds a zero-copy guard;
 /// another producer then sends 100. Consumers (plain and shared) report the abandoned
 /// slot and get all 100.

@@ -29,6 +29,15 @@ pub struct BridgeConfig {
     pub max_delay: Duration,
     /// Capacity of a local queue an importer creates.
     pub capacity: usize,
+    /// Export only: keep the exporter's position in the source queue across restarts.
+    /// The exporter is then a durable consumer of the queue (keyed by the Zenoh key)
+    /// whose position is what importers acknowledged having written: a restarted
+    /// exporter resumes there (the importer drops what it receives twice), and a lossless
+    /// queue's producers wait for it meanwhile, so that nothing is lost. The position
+    /// stays in the queue until `fastipc_zenoh::forget` (or `Ring::release_durable`)
+    /// removes it; without an importer acknowledging (a non-fastipc subscriber), it
+    /// does not move.
+    pub resume: bool,
 }
 
 impl Default for BridgeConfig {
@@ -42,6 +51,7 @@ impl Default for BridgeConfig {
             max_batch_bytes: 64 * 1024,
             max_delay: Duration::from_millis(1),
             capacity: 65536,
+            resume: false,
         }
     }
 }
@@ -74,6 +84,12 @@ impl BridgeConfig {
     /// Lossless or lossy (see [`BridgeConfig::lossless`]).
     pub fn lossless(mut self, lossless: bool) -> Self {
         self.lossless = lossless;
+        self
+    }
+
+    /// Keep the exporter's position across restarts (see [`BridgeConfig::resume`]).
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
         self
     }
 

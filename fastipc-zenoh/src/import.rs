@@ -15,7 +15,7 @@ use crate::error::BridgeError;
 use crate::local::Sink;
 use crate::stats::{ImportStats, LiveImport, add};
 use crate::ty::MessageType;
-use crate::wire::{BatchHeader, NO_INDEX};
+use crate::wire::{ACK_SUFFIX, Ack, BatchHeader, FLAG_ACK, NO_INDEX};
 
 /// How long the importer waits for a batch before checking for a stop.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
@@ -114,7 +114,17 @@ pub(crate) fn start(
             let result = (|| {
                 while !flag.load(Ordering::Relaxed) {
                     match subscriber.recv_timeout(IDLE_WAIT) {
-                        Ok(Some(sample)) => state.accept(&sample.payload().to_bytes())?,
+                        Ok(Some(sample)) => {
+                            if let Some(ack) = state.accept(&sample.payload().to_bytes())? {
+                                // Best effort (congestion control Drop): acknowledgements
+                                // are cumulative, the next one covers a lost one.
+                                let key = format!("{}{ACK_SUFFIX}", sample.key_expr());
+                                session
+                                    .put(key, ack.encode().to_vec())
+                                    .wait()
+                                    .map_err(BridgeError::zenoh)?;
+                            }
+                        }
                         Ok(None) => {}
                         Err(e) => return Err(BridgeError::zenoh(e)),
                     }
@@ -140,6 +150,9 @@ struct SourceState {
     next_seq: u64,
     /// The source index after the last message received (`NO_INDEX`: none yet).
     next_index: u64,
+    /// Messages of `stream` below this source index were received from an earlier
+    /// stream (a resumed exporter sends them again): they are dropped.
+    dedup_until: u64,
 }
 
 pub(crate) struct Importer {
@@ -152,11 +165,12 @@ pub(crate) struct Importer {
 }
 
 impl Importer {
-    /// Checks, accounts and writes one batch.
-    pub(crate) fn accept(&mut self, payload: &[u8]) -> Result<(), BridgeError> {
+    /// Checks, accounts and writes one batch; returns the acknowledgement to send when
+    /// the exporter asked for them.
+    pub(crate) fn accept(&mut self, payload: &[u8]) -> Result<Option<Ack>, BridgeError> {
         let Ok((h, data)) = BatchHeader::decode(payload) else {
             add(&self.stats.malformed, 1);
-            return Ok(());
+            return Ok(None);
         };
         let remote = MessageType {
             element_size: h.element_size as usize,
@@ -179,13 +193,41 @@ impl Importer {
                 remote: Box::new(remote),
             });
         }
-        sink.write(data)?;
+        let repeated = self.repeated(&h);
+        let fresh = &data[repeated as usize * h.element_size as usize..];
+        sink.write(fresh)?;
         self.account(&h);
         let s = &self.stats;
         add(&s.batches, 1);
-        add(&s.messages, u64::from(h.count));
-        add(&s.bytes, data.len() as u64);
-        Ok(())
+        add(&s.messages, u64::from(h.count) - repeated);
+        add(&s.bytes, fresh.len() as u64);
+        add(&s.duplicates, repeated);
+        let ack = match self.sources.get(&h.source) {
+            Some(st) if h.flags & FLAG_ACK != 0 && st.next_index != NO_INDEX => Some(Ack {
+                source: h.source,
+                stream: h.stream,
+                next_index: st.next_index,
+            }),
+            _ => None,
+        };
+        Ok(ack)
+    }
+
+    /// How many of the batch's first messages were already received from an earlier
+    /// stream of its source (a resumed exporter sends again what was not acknowledged).
+    fn repeated(&self, h: &BatchHeader) -> u64 {
+        let Some(st) = self.sources.get(&h.source) else {
+            return 0;
+        };
+        if h.first_index == NO_INDEX || st.next_index == NO_INDEX {
+            return 0;
+        }
+        let until = if st.stream == h.stream {
+            st.dedup_until
+        } else {
+            st.next_index
+        };
+        until.saturating_sub(h.first_index).min(u64::from(h.count))
     }
 
     /// Adds the batch's forwarded losses, and the gaps it reveals, to the counters.
@@ -194,6 +236,7 @@ impl Importer {
         add(&s.upstream_lagged, h.lagged);
         add(&s.upstream_abandoned, h.abandoned);
         add(&s.upstream_corrupt, h.corrupt);
+        add(&s.unmatched, h.unmatched);
         let end_index = |h: &BatchHeader| {
             if h.first_index == NO_INDEX {
                 NO_INDEX
@@ -208,23 +251,36 @@ impl Importer {
                 add(&s.dropped, h.seq.saturating_sub(st.next_seq));
                 st.next_seq = st.next_seq.max(h.seq + u64::from(h.count));
                 if h.first_index != NO_INDEX {
-                    st.next_index = end_index(h);
+                    st.next_index = st.next_index.max(end_index(h));
                 }
             }
             Some(st) => {
                 // A new exporter run on a source already seen: what lies between the
                 // last index received and this batch's first was never published (or was
                 // published while this importer could not receive it).
+                // Less what the batch itself reports lost on the way (counted above).
                 if st.next_index != NO_INDEX
                     && h.first_index != NO_INDEX
                     && h.first_index > st.next_index
                 {
-                    add(&s.restart_gap, h.first_index - st.next_index);
+                    let reported = h.lagged + h.abandoned + h.unmatched;
+                    add(
+                        &s.restart_gap,
+                        (h.first_index - st.next_index).saturating_sub(reported),
+                    );
                 }
+                // A resumed exporter starts at or below the last index received: what
+                // lies below it is dropped, now and in the stream's next batches.
+                let (next_index, dedup_until) = match (end_index(h), st.next_index) {
+                    (end, NO_INDEX) => (end, 0),
+                    (NO_INDEX, before) => (before, before),
+                    (end, before) => (end.max(before), before),
+                };
                 *st = SourceState {
                     stream: h.stream,
                     next_seq: h.seq + u64::from(h.count),
-                    next_index: end_index(h),
+                    next_index,
+                    dedup_until,
                 };
             }
             None => {
@@ -234,6 +290,7 @@ impl Importer {
                         stream: h.stream,
                         next_seq: h.seq + u64::from(h.count),
                         next_index: end_index(h),
+                        dedup_until: 0,
                     },
                 );
             }
@@ -316,6 +373,60 @@ mod tests {
             seen.push(u64::from_le_bytes(buf[..8].try_into().unwrap()));
         }
         assert_eq!(seen, [0, 1, 5, 10]);
+    }
+
+    fn with_ack(mut bytes: Vec<u8>) -> Vec<u8> {
+        bytes[5] |= crate::wire::FLAG_ACK;
+        bytes
+    }
+
+    #[test]
+    fn a_resumed_stream_s_repeats_are_dropped_and_acknowledged() {
+        let name = format!("fipct-zimp-{}-c", std::process::id());
+        let _rm = Remove(name.clone());
+        let mut imp = importer(&name);
+        let ack = |stream, next_index| {
+            Some(Ack {
+                source: 1,
+                stream,
+                next_index,
+            })
+        };
+        // Indices 0..4 from the first exporter run.
+        let got = imp.accept(&with_ack(batch(100, 0, 0, 4, 0, 5))).unwrap();
+        assert_eq!(got, ack(100, 4));
+        // A resumed run starts at 1 (index 4 had not been acknowledged to it): its first
+        // batch is all repeats, its second half (2, 3 again; 4, 5 new).
+        let got = imp.accept(&with_ack(batch(200, 0, 1, 1, 0, 5))).unwrap();
+        assert_eq!(got, ack(200, 4));
+        let got = imp.accept(&with_ack(batch(200, 1, 2, 4, 0, 5))).unwrap();
+        assert_eq!(got, ack(200, 6));
+        // Then on as usual.
+        imp.accept(&with_ack(batch(200, 5, 6, 1, 0, 5))).unwrap();
+        // No acknowledgement unless asked for.
+        assert_eq!(imp.accept(&batch(200, 6, 7, 1, 0, 5)).unwrap(), None);
+        let s = imp.stats.snapshot();
+        assert_eq!((s.messages, s.duplicates, s.lost()), (8, 3, 0), "{s:?}");
+        let ring = fastipc::queue::Ring::open(&name, Some(8)).unwrap();
+        let (mut cursor, mut buf, mut seen) = (0, Vec::new(), Vec::new());
+        while ring.read(&mut cursor, &mut buf).is_ok() {
+            seen.push(u64::from_le_bytes(buf[..8].try_into().unwrap()));
+        }
+        assert_eq!(seen, [0, 1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn unmatched_counts_are_added_and_not_counted_twice_as_a_restart_gap() {
+        let name = format!("fipct-zimp-{}-d", std::process::id());
+        let _rm = Remove(name.clone());
+        let mut imp = importer(&name);
+        imp.accept(&batch(100, 0, 0, 2, 0, 5)).unwrap();
+        // A new run read 2..12 while nobody matched (unmatched 10), then published 12.
+        let mut b = batch(200, 0, 12, 1, 0, 5);
+        b[80..88].copy_from_slice(&10u64.to_le_bytes());
+        imp.accept(&b).unwrap();
+        let s = imp.stats.snapshot();
+        assert_eq!((s.unmatched, s.restart_gap, s.lost()), (10, 0, 10), "{s:?}");
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //! every message into a local queue of the same type (created when missing). The type
 //! (element size, fingerprint, name) travels in every batch, and an importer refuses
 //! data of another type than its queue's ([`BridgeError::TypeMismatch`]). Losses are
-//! counted, never hidden: upstream `Lagged` and abandoned messages are forwarded as
-//! counts, batches Zenoh dropped and exporter restarts show as gaps ([`ImportStats`]).
+//! counted, never hidden: upstream `Lagged` and abandoned messages, and what an exporter
+//! read while no importer subscribed, are forwarded as counts; batches Zenoh dropped and
+//! exporter restarts show as gaps ([`ImportStats`]). The exporter is a registered
+//! consumer of its queue, so a lossless queue's producers wait for it; with
+//! [`BridgeConfig::resume`] its position survives a crash and nothing is lost.
 //!
 //! The format of a batch is documented in `docs/BRIDGE.md` (and [`wire`]), so that other
 //! Zenoh clients can read and write it.
@@ -61,6 +64,14 @@ pub fn export_untyped(
     config: &BridgeConfig,
 ) -> Result<ExportHandle, BridgeError> {
     export::start(queue, element_size.map(MessageType::untyped), key, config)
+}
+
+/// Removes what [`BridgeConfig::resume`] keeps in queue `queue` for the exporters to
+/// `key`: their position, which holds a lossless queue's producers back while no
+/// exporter runs. `Ok(false)` when there was none; an error while a live exporter holds
+/// it.
+pub fn forget(queue: &str, key: &str) -> Result<bool, BridgeError> {
+    export::forget(queue, key)
 }
 
 /// Imports the key expression `key` into the queue `queue` of `T`, created (with

@@ -5,14 +5,19 @@
 //! Keeping these calls here means a change of the queue API (error types, lossless mode,
 //! endpoint registration) is adapted in this one file. The calls: `Ring::open`,
 //! `Ring::open_or_create` with a `RingSpec` (attach or create), `Ring::type_trailer`,
-//! `Ring::next_index`, `Ring::read_deadline` (read one reservation, or a loss), and
-//! `Ring::send_bytes` (one message).
+//! `Ring::register` / `Ring::register_durable` and `Registration::publish` (the exporter
+//! is a registered consumer: its position holds a lossless queue's producers back),
+//! `Ring::start_index` / `Ring::next_index`, `Ring::read_deadline` (read one reservation,
+//! or a loss), and `Ring::send_bytes` (one message).
 
 use std::time::Duration;
 
 use fastipc::Deadline;
 use fastipc::error::ShmError;
-use fastipc::queue::{Mode, OpenError, RecvTimeoutError, Ring, RingSpec, WaitStrategy};
+use fastipc::queue::Role;
+use fastipc::queue::{
+    Mode, OpenError, RecvTimeoutError, Registration, Ring, RingSpec, WaitStrategy,
+};
 
 use crate::error::BridgeError;
 use crate::ty::MessageType;
@@ -27,6 +32,8 @@ pub(crate) struct Losses {
     pub(crate) abandoned: u64,
     /// Corrupt slots skipped.
     pub(crate) corrupt: u64,
+    /// Messages read but not published: no subscriber matched.
+    pub(crate) unmatched: u64,
 }
 
 impl Losses {
@@ -55,8 +62,6 @@ fn type_of(ring: &Ring) -> MessageType {
 /// The queue an exporter reads.
 pub(crate) struct Source {
     ring: Ring,
-    /// The head when the queue was opened: where the reader starts.
-    start: u64,
 }
 
 impl Source {
@@ -77,34 +82,71 @@ impl Source {
                 remote: Box::new(want.clone()),
             });
         }
-        let start = ring.next_index();
-        Ok((Source { ring, start }, found))
+        Ok((Source { ring }, found))
     }
 
-    /// A reader that starts where the queue's head was when it was opened.
-    pub(crate) fn reader(&self) -> Reader<'_> {
-        Reader {
-            ring: &self.ring,
-            cursor: self.start,
+    /// Registers a consumer of the queue and returns its reader. With `durable`, the
+    /// durable consumer of that key: taken over where the last exporter of the key
+    /// stopped if there is one (`Ring::register_durable`). Else, and for a new one, it
+    /// starts "now": at the head of a lossy queue, at the lossless floor (what the
+    /// registered consumers have not read yet) of a lossless one. A queue made by a peer
+    /// has no endpoint table: the reader is then unregistered.
+    pub(crate) fn reader(&self, durable: Option<u64>) -> Result<Reader<'_>, BridgeError> {
+        let ring = &self.ring;
+        let start = match ring.mode() {
+            Mode::Lossless => ring.start_index(),
+            _ => ring.next_index(),
+        };
+        let name = ring.name().unwrap_or("");
+        let registration = match durable {
+            Some(key) => ring.register_durable(key, start),
+            None => ring.register(Role::Consumer, start),
+        }
+        .map_err(|e| queue_error(name, e))?;
+        let cursor = registration.as_ref().map_or(start, Registration::position);
+        Ok(Reader {
+            ring,
+            registration,
+            cursor,
+            read: 0,
             scratch: Vec::new(),
             // A short spin, then sleep on the queue's wake word: the machine is shared.
             wait: WaitStrategy::default()
                 .spins(64)
                 .yields(4)
                 .poll_interval(Duration::from_millis(1)),
-        }
+        })
     }
 }
 
-/// A reader of a [`Source`], with its cursor.
+/// A registered reader of a [`Source`], with its cursor.
 pub(crate) struct Reader<'a> {
     ring: &'a Ring,
+    registration: Option<Registration<'a>>,
     cursor: u64,
+    /// Messages read.
+    read: u64,
     scratch: Vec<u8>,
     wait: WaitStrategy,
 }
 
 impl Reader<'_> {
+    /// The index of the next message to read.
+    pub(crate) fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Publishes `position` (at most the cursor) as taken: a lossless queue's producers
+    /// may then overwrite what lies before it. Never moves the position back.
+    pub(crate) fn release_to(&mut self, position: u64) {
+        let position = position.min(self.cursor);
+        if let Some(r) = self.registration.as_mut()
+            && position > r.position()
+        {
+            r.publish(position, self.read);
+        }
+    }
+
     /// Reads the next reservation, waiting at most `wait`; appends its bytes to `out`
     /// and returns `(first index, messages)`, or `None` when nothing came (losses met on
     /// the way are added to `losses`).
@@ -121,6 +163,7 @@ impl Reader<'_> {
         {
             Ok(info) => {
                 out.extend_from_slice(&self.scratch);
+                self.read += info.count as u64;
                 Some((info.index, info.count))
             }
             Err(RecvTimeoutError::Lagged(n)) => {
@@ -140,6 +183,13 @@ impl Reader<'_> {
             Err(_) => None,
         }
     }
+}
+
+/// Removes the durable consumer `key` of queue `name` (it must not be held by a live
+/// process); whether there was one.
+pub(crate) fn release_durable(name: &str, key: u64) -> Result<bool, BridgeError> {
+    let ring = Ring::open(name, None).map_err(|e| queue_error(name, e))?;
+    ring.release_durable(key).map_err(|e| queue_error(name, e))
 }
 
 /// The queue an importer writes.

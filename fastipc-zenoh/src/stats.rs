@@ -18,6 +18,9 @@ pub struct ExportStats {
     pub abandoned: u64,
     /// Corrupt slots skipped.
     pub corrupt: u64,
+    /// Messages read but not published because no subscriber matched the key (lossy
+    /// mode; a lossless exporter does not read meanwhile).
+    pub unmatched: u64,
 }
 
 /// Counters of an import (a snapshot: [`crate::ImportHandle::stats`]).
@@ -45,12 +48,22 @@ pub struct ImportStats {
     pub restart_gap: u64,
     /// Payloads on the key that are not batches of this format, ignored.
     pub malformed: u64,
+    /// Messages exporters read while no subscriber matched, not published (forwarded
+    /// counts): what was lost while no importer ran.
+    pub unmatched: u64,
+    /// Messages received again after an exporter restarted from its kept position
+    /// (`resume`), recognised by their source index and not written twice.
+    pub duplicates: u64,
 }
 
 impl ImportStats {
     /// Every message known lost before reaching the local queue.
     pub fn lost(&self) -> u64 {
-        self.upstream_lagged + self.upstream_abandoned + self.dropped + self.restart_gap
+        self.upstream_lagged
+            + self.upstream_abandoned
+            + self.dropped
+            + self.restart_gap
+            + self.unmatched
     }
 }
 
@@ -76,7 +89,8 @@ atomic_stats!(
         bytes,
         lagged,
         abandoned,
-        corrupt
+        corrupt,
+        unmatched
     }
 );
 atomic_stats!(
@@ -90,7 +104,9 @@ atomic_stats!(
         upstream_corrupt,
         dropped,
         restart_gap,
-        malformed
+        malformed,
+        unmatched,
+        duplicates
     }
 );
 

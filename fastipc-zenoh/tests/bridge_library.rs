@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use fastipc::SlickQueue;
+use fastipc::queue::{Mode, SendTimeoutError};
 use fastipc_testkit::{ShmCleanup, unique_name, wait_until};
 use fastipc_zenoh::{BridgeConfig, BridgeError, export, import};
 use support::probe::Probe;
@@ -91,4 +92,126 @@ fn typed_round_trip_over_loopback_creates_the_queue_with_its_type() {
     assert!(sent.batches < 1000, "batched: {sent:?}");
     let got = importer.stop().unwrap();
     assert_eq!((got.messages, got.lost()), (1000, 0));
+}
+
+/// Lossy: what the exporter reads while no importer subscribes is not published but
+/// counted, and the count reaches the importer that comes later (`unmatched`, part of
+/// `lost()`); what is sent after it came arrives.
+#[test]
+fn what_is_exported_while_no_importer_runs_is_counted_when_one_comes() {
+    let (src, dst) = (unique_name("blib"), unique_name("blib"));
+    let _cleanup = ShmCleanup::new().segment(&src).segment(&dst);
+    let key = format!("fastipc/test/{src}");
+    let source = SlickQueue::<Probe>::create(&src, 4096).unwrap();
+    // The exporter listens on a free port (retrying); the importer connects later.
+    let mut attempt = 0u16;
+    let (exporter, port) = loop {
+        let port = 20000
+            + (std::process::id() as u16)
+                .wrapping_mul(29)
+                .wrapping_add(attempt * 733)
+                % 40000;
+        let config = BridgeConfig::default()
+            .no_multicast()
+            .listen(format!("tcp/127.0.0.1:{port}"));
+        match export::<Probe>(&src, &key, &config) {
+            Ok(h) => break (h, port),
+            Err(e) if attempt < 10 => eprintln!("port {port}: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+        attempt += 1;
+    };
+    let tx = source.producer().expect("producer");
+    for i in 0..100 {
+        tx.send(&Probe::new(i)).unwrap();
+    }
+    let bound = Duration::from_secs(60);
+    assert!(wait_until(bound, || exporter.stats().unmatched == 100));
+    assert!(!exporter.matched());
+    let config = BridgeConfig::default()
+        .no_multicast()
+        .connect(format!("tcp/127.0.0.1:{port}"))
+        .capacity(4096);
+    let importer = import::<Probe>(&key, &dst, &config).unwrap();
+    assert!(wait_until(bound, || exporter.matched()));
+    for i in 100..110 {
+        tx.send(&Probe::new(i)).unwrap();
+    }
+    assert!(wait_until(bound, || {
+        let s = importer.stats();
+        s.messages == 10 && s.unmatched == 100
+    }));
+    let s = importer.stop().unwrap();
+    assert_eq!(
+        (s.lost(), s.unmatched, s.restart_gap),
+        (100, 100, 0),
+        "{s:?}"
+    );
+    let e = exporter.stop().unwrap();
+    assert_eq!((e.messages, e.unmatched), (10, 100), "{e:?}");
+    let local = SlickQueue::<Probe>::open(&dst).unwrap();
+    let mut rx = local.consumer_from_oldest().unwrap();
+    for i in 100..110 {
+        assert_eq!(rx.try_recv().unwrap().seq, i);
+    }
+}
+
+/// Lossless: with no importer, the exporter leaves the messages in its queue (its
+/// registered position holds them, and the queue's producers wait for it); an importer
+/// that comes later gets them all, none counted lost.
+#[test]
+fn a_lossless_export_waits_for_an_importer_and_loses_nothing() {
+    let (src, dst) = (unique_name("blib"), unique_name("blib"));
+    let _cleanup = ShmCleanup::new().segment(&src).segment(&dst);
+    let key = format!("fastipc/test/{src}");
+    let source = SlickQueue::<Probe>::create_with(&src, 64, Mode::Lossless).unwrap();
+    let mut attempt = 0u16;
+    let (exporter, port) = loop {
+        let port = 20000
+            + (std::process::id() as u16)
+                .wrapping_mul(31)
+                .wrapping_add(attempt * 977)
+                % 40000;
+        let config = BridgeConfig::default()
+            .no_multicast()
+            .lossless(true)
+            .listen(format!("tcp/127.0.0.1:{port}"));
+        match export::<Probe>(&src, &key, &config) {
+            Ok(h) => break (h, port),
+            Err(e) if attempt < 10 => eprintln!("port {port}: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+        attempt += 1;
+    };
+    let tx = source.producer().expect("producer");
+    for i in 0..64 {
+        tx.send(&Probe::new(i)).unwrap();
+    }
+    // The ring is full and the exporter, registered, takes nothing while unmatched.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        tx.send_timeout(&Probe::new(64), Duration::from_millis(100)),
+        Err(SendTimeoutError::Timeout(Probe::new(64)))
+    );
+    assert_eq!(exporter.stats().messages + exporter.stats().unmatched, 0);
+    let config = BridgeConfig::default()
+        .no_multicast()
+        .lossless(true)
+        .connect(format!("tcp/127.0.0.1:{port}"))
+        .capacity(256);
+    let importer = import::<Probe>(&key, &dst, &config).unwrap();
+    for i in 64..200 {
+        tx.send_timeout(&Probe::new(i), Duration::from_secs(60))
+            .unwrap();
+    }
+    let bound = Duration::from_secs(60);
+    assert!(wait_until(bound, || importer.stats().messages == 200));
+    let s = importer.stop().unwrap();
+    assert_eq!(s.lost(), 0, "{s:?}");
+    let local = SlickQueue::<Probe>::open(&dst).unwrap();
+    let mut rx = local.consumer_from_oldest().unwrap();
+    for i in 0..200 {
+        assert_eq!(rx.try_recv().unwrap().seq, i);
+    }
+    drop(exporter);
 }

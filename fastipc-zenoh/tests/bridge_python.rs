@@ -63,10 +63,10 @@ with zenoh.open(conf) as s:
             continue
         b = sample.payload.to_bytes()
         (magic, ver, flags, name_len, es, count, fp, source, stream, seq, first,
-         lagged, abandoned, corrupt) = struct.unpack_from("<4sBBHII8Q", b, 0)
-        assert magic == b"FQZB" and ver == 1, (magic, ver)
-        name = b[80:80 + name_len].decode()
-        data = b[80 + name_len:]
+         lagged, abandoned, corrupt, unmatched) = struct.unpack_from("<4sBBHII9Q", b, 0)
+        assert magic == b"FQZB" and ver == 2, (magic, ver)
+        name = b[88:88 + name_len].decode()
+        data = b[88 + name_len:]
         assert len(data) == count * es and es == 64, (len(data), count, es)
         assert seq == got, (seq, got)
         for i in range(count):
@@ -186,6 +186,9 @@ fn listen_export(queue: &str, key: &str) -> (support::Bridge, u16) {
             "--listen",
             &listen,
             "--no-multicast",
+            // Blocking congestion control: a Python subscriber slowed down by a loaded
+            // machine must not lose batches (its check wants every one).
+            "--lossless",
             "--status-interval",
             "0",
         ]));

@@ -449,6 +449,18 @@ pub enum OpenError {
         /// The number of entries the table holds.
         max: usize,
     },
+    /// The durable consumer asked for is held by a live process (or being taken over).
+    #[error(
+        "queue {name:?}: durable consumer {key:#x} is held by live process {pid} (0: being taken over)"
+    )]
+    DurableInUse {
+        /// The segment name (`<local>` for a local queue).
+        name: String,
+        /// The durable consumer's key.
+        key: u64,
+        /// The holder's process id (0: another registrant is taking it over).
+        pid: u32,
+    },
 }
 
 /// A [`SharedCell`](crate::named::SharedCell) could not be opened as asked.

@@ -13,6 +13,9 @@
 //!                                                   until disconnected, then "end"
 //! peer-endpoints stall NAME CAP                     lossless consumer that registers, prints "ready"
 //!                                                   and never reads (until killed)
+//! peer-endpoints durable NAME KEY READ             take the durable consumer KEY of the existing
+//!                                                   queue, read READ messages (publishing the
+//!                                                   position), print "read POSITION", then stall
 //! peer-endpoints hold-guard NAME                    reserve a slot, print "holding INDEX", never commit
 //! peer-endpoints send-loop NAME ID                  print "started", send forever (until killed)
 //! ```
@@ -92,6 +95,29 @@ fn run(args: &[&str]) -> Result<()> {
         "stall" => {
             let _rx = lossless(args)?.consumer()?;
             say("ready");
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        "durable" => {
+            let name = arg(args, 1, "queue name")?;
+            let key = num(args, 2)?;
+            let to_read = num(args, 3)?;
+            let ring = fastipc::queue::Ring::open(name, Some(8))?;
+            let mut reg = ring
+                .register_durable(key, ring.start_index())?
+                .ok_or("the queue has no endpoint table")?;
+            let mut cursor = reg.position();
+            let mut buf = Vec::new();
+            let wait = fastipc::queue::WaitStrategy::default();
+            for _ in 0..to_read {
+                ring.read_deadline(
+                    &mut cursor,
+                    &mut buf,
+                    &wait,
+                    fastipc::Deadline::after(PATIENCE),
+                )?;
+                reg.publish(cursor, 0);
+            }
+            say(&format!("read {cursor}"));
             std::thread::sleep(Duration::from_secs(600));
         }
         "hold-guard" => {

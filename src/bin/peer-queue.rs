@@ -81,12 +81,10 @@ fn run(args: &[&str]) -> Result<()> {
             println!("ok {total}");
         }
         "consume-batch" => {
-            let (producers, count) = (num(args, 2)? as usize, num(args, 3)?);
-            let mut buf = vec![0u64; num(args, 4)?.max(1) as usize];
-            let mut rx = open(name)?
-                .consumer_from_oldest()
-                .map_err(|e| e.to_string())?;
-            let mut next = vec![0u64; producers];
+            let (producers, count) = (num::<usize>(args, 2)?, num::<u64>(args, 3)?);
+            let mut buf = vec![0u64; num::<usize>(args, 4)?.max(1)];
+            let mut rx = q.consumer_from_oldest()?;
+            let mut order = InOrder::new(producers);
             let total = producers as u64 * count;
             let deadline = Instant::now() + DEADLINE;
             let mut got = 0;
@@ -94,23 +92,17 @@ fn run(args: &[&str]) -> Result<()> {
                 let left = (total - got).min(buf.len() as u64) as usize;
                 let n = rx
                     .recv_into_deadline(&mut buf[..left], deadline)
-                    .map_err(|e| format!("after {next:?}: {e}"))?;
+                    .map_err(|e| format!("after {:?}: {e}", order.next()))?;
                 for &v in &buf[..n] {
-                    let (id, seq) = ((v >> SEQ_BITS) as usize, v & ((1 << SEQ_BITS) - 1));
-                    let expected = next.get_mut(id).ok_or(format!("unknown producer {id}"))?;
-                    if seq != *expected {
-                        return Err(format!("producer {id}: got {seq}, expected {expected}"));
-                    }
-                    *expected += 1;
+                    order.check(v)?;
                 }
                 got += n as u64;
             }
             match rx.try_recv_into(&mut buf) {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
-                other => return Err(format!("extra messages after the last: {other:?}")),
+                other => return Err(format!("extra messages after the last: {other:?}").into()),
             }
             println!("ok {total}");
-            Ok(())
         }
         "steal" => {
             let cursor = SharedCursor::open(arg(args, 2, "cursor name")?)?;

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! bridge-test-peer produce QUEUE FROM COUNT RATE    send Probe FROM..FROM+COUNT (RATE msg/s, 0: at once); print "sent N"
-//! bridge-test-peer consume QUEUE CAPACITY LAST SECS  create-or-open QUEUE, print "ready", read from the oldest
+//! bridge-test-peer consume QUEUE CAPACITY LAST SECS [lossless]
+//!                                                     create-or-open QUEUE (lossy, or lossless), print "ready", read from the oldest
 //!                                                     until Probe LAST arrives, checking every field and the
 //!                                                     order; print "received N gaps G missing M"
 //! ```
@@ -61,7 +62,11 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         "consume" => {
             let (capacity, last, secs) = (num(args, 2)?, num(args, 3)?, num(args, 4)?);
-            let q = SlickQueue::<Probe>::open_or_create(name, capacity as usize)
+            let mode = match args.get(5).map(String::as_str) {
+                Some("lossless") => fastipc::queue::Mode::Lossless,
+                _ => fastipc::queue::Mode::Lossy,
+            };
+            let q = SlickQueue::<Probe>::open_or_create_with(name, capacity as usize, mode)
                 .map_err(|e| e.to_string())?;
             let mut rx = q.consumer_from_oldest().map_err(|e| e.to_string())?;
             println!("ready");

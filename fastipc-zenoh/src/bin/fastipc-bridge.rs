@@ -29,8 +29,21 @@ enum Command {
         queue: String,
         /// The Zenoh key expression.
         key: String,
+        /// Keep this exporter's position in the queue (a durable consumer keyed by KEY,
+        /// advanced by importers' acknowledgements): a restarted exporter resumes where
+        /// the last one stopped, and a lossless queue's producers wait meanwhile.
+        #[arg(long)]
+        resume: bool,
         #[command(flatten)]
         common: Common,
+    },
+    /// Remove the position `export --resume` keeps in QUEUE for KEY (it holds a lossless
+    /// queue's producers back while no exporter runs).
+    Forget {
+        /// The local queue.
+        queue: String,
+        /// The Zenoh key expression the exporter published on.
+        key: String,
     },
     /// Write every message published on KEY into local queue QUEUE (created if missing).
     Import {
@@ -100,11 +113,20 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let result = match cli.command {
-        Command::Export { queue, key, common } => {
+        Command::Export {
+            queue,
+            key,
+            resume,
+            common,
+        } => {
             let interval = common.status_interval;
-            export_untyped(&queue, &key, common.elem_size, &common.config())
+            let config = common.config().resume(resume);
+            export_untyped(&queue, &key, common.elem_size, &config)
                 .and_then(|h| run_export(h, &queue, &key, interval, &stop))
         }
+        Command::Forget { queue, key } => fastipc_zenoh::forget(&queue, &key).map(|found| {
+            println!("{}", if found { "forgotten" } else { "none kept" });
+        }),
         Command::Import {
             key,
             queue,
@@ -213,7 +235,7 @@ fn run_export(
                 let s = h.stats();
                 eprintln!(
                     "export {queue} -> {key}: {} msgs ({:.0} msg/s, {:.1} MB/s), {} batches, \
-                 lagged {}, abandoned {}, corrupt {}, importer {}",
+                 lagged {}, abandoned {}, corrupt {}, unmatched {}, importer {}",
                     s.messages,
                     (s.messages - prev.messages) as f64 / secs,
                     (s.bytes - prev.bytes) as f64 / secs / 1e6,
@@ -221,6 +243,7 @@ fn run_export(
                     s.lagged,
                     s.abandoned,
                     s.corrupt,
+                    s.unmatched,
                     if matched { "matched" } else { "none" }
                 );
                 prev = s;
@@ -229,8 +252,14 @@ fn run_export(
     );
     let stats = h.stop()?;
     println!(
-        "exported messages={} batches={} bytes={} lagged={} abandoned={} corrupt={}",
-        stats.messages, stats.batches, stats.bytes, stats.lagged, stats.abandoned, stats.corrupt
+        "exported messages={} batches={} bytes={} lagged={} abandoned={} corrupt={} unmatched={}",
+        stats.messages,
+        stats.batches,
+        stats.bytes,
+        stats.lagged,
+        stats.abandoned,
+        stats.corrupt,
+        stats.unmatched
     );
     Ok(())
 }
@@ -255,7 +284,8 @@ fn run_import(
             let s = h.stats();
             eprintln!(
                 "import {key} -> {queue}: {} msgs ({:.0} msg/s, {:.1} MB/s), {} batches, lost {} \
-             (upstream lagged {}, abandoned {}, dropped {}, restart gap {}), malformed {}",
+             (upstream lagged {}, abandoned {}, dropped {}, restart gap {}, unmatched {}), \
+             duplicates {}, malformed {}",
                 s.messages,
                 (s.messages - prev.messages) as f64 / secs,
                 (s.bytes - prev.bytes) as f64 / secs / 1e6,
@@ -265,6 +295,8 @@ fn run_import(
                 s.upstream_abandoned,
                 s.dropped,
                 s.restart_gap,
+                s.unmatched,
+                s.duplicates,
                 s.malformed
             );
             prev = s;
@@ -272,7 +304,7 @@ fn run_import(
     );
     let s = h.stop()?;
     println!(
-        "imported messages={} batches={} bytes={} lost={} lagged={} abandoned={} corrupt={} dropped={} restart_gap={} malformed={}",
+        "imported messages={} batches={} bytes={} lost={} lagged={} abandoned={} corrupt={} dropped={} restart_gap={} malformed={} unmatched={} duplicates={}",
         s.messages,
         s.batches,
         s.bytes,
@@ -282,7 +314,9 @@ fn run_import(
         s.upstream_corrupt,
         s.dropped,
         s.restart_gap,
-        s.malformed
+        s.malformed,
+        s.unmatched,
+        s.duplicates
     );
     Ok(())
 }

@@ -23,15 +23,15 @@
 //! | off | size | field | meaning |
 //! |---|---|---|---|
 //! | 0 | 4 | `state` | 0 free, 1 claiming (being filled by its registrant), 2 active |
-//! | 4 | 4 | `role` | 1 producer, 2 consumer, 3 member of a shared-consumer group |
+//! | 4 | 4 | `role` | 1 producer, 2 consumer, 3 member of a shared-consumer group, 4 durable consumer |
 //! | 8 | 4 | `pid` | registrant's process id |
 //! | 12 | 4 | `pid_ns` | its pid namespace (inode of `/proc/self/ns/pid`; 0 unknown) |
 //! | 16 | 8 | `start_time` | its start time, clock ticks after boot (0 unknown) |
 //! | 24 | 8 | `position` | consumers: the published cursor (every message before it is read) |
-//! | 32 | 8 | `intent` | producers: start of the claim in flight, [`NO_INTENT`] when none |
+//! | 32 | 8 | `intent` | producers: start of the claim in flight, [`NO_INTENT`] when none; durable consumers: their hold (below) |
 //! | 40 | 8 | `intent_n` | producers: its size in elements |
 //! | 48 | 8 | `count` | consumers: messages received as of the last publish; producers: 0 |
-//! | 56 | 8 | padding | 0 |
+//! | 56 | 8 | `key` | durable consumers: the key they are found by; others 0 |
 //!
 //! ## Entry states
 //! | from | to | by | how |
@@ -46,6 +46,20 @@
 //!
 //! Peers (C++/Python) never read or write the table; a queue they made has no table
 //! (`flags` bit 0 clear): it is lossy, and its endpoints register nowhere.
+//!
+//! ## Durable consumers
+//! A durable consumer's entry (role 4) outlives its registrant: it is never reclaimed or
+//! evicted for a dead registrant, so its position keeps holding the producers of a
+//! lossless queue back while no process reads for it, and a later registrant with the
+//! same `key` takes it over and resumes at its position ([`Ring::register_durable`](crate::queue::Ring::register_durable)).
+//! Its `intent` says who holds it: [`NO_INTENT`] dormant (its holder let go),
+//! [`HOLD_LOCKED`] being taken over (identity being rewritten), [`held`]`(pid)` held by
+//! the registrant the identity fields name (its pid in the value, so that a taker that
+//! judged an earlier holder dead cannot take the entry from a live later one). Takers CAS it (acquire) from dormant, or from held
+//! when the holder is certainly dead, to locked; write their identity; then store held
+//! (release: whoever reads held reads the identity). Only [`Ring::release_durable`](crate::queue::Ring::release_durable) frees
+//! the entry. A process killed between its locking CAS and its held store leaves the
+//! entry locked for good (refused as in use), as with the claiming state.
 //!
 //! ## The lossless floor
 //! Producers of a lossless queue refuse a claim that would end past `F + capacity`, with
@@ -77,8 +91,23 @@ pub const ENTRY_SIZE: usize = 64;
 pub const TABLE_LEN: usize = ENTRY_SIZE * (1 + MAX_ENDPOINTS);
 /// The table header's marker.
 pub const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"FIPCEND1");
-/// `intent` value meaning "no claim in flight".
+/// `intent` value meaning "no claim in flight" (a durable consumer's: dormant).
 pub const NO_INTENT: u64 = u64::MAX;
+/// A durable consumer's `intent` while a registrant takes it over.
+pub const HOLD_LOCKED: u64 = u64::MAX - 1;
+/// Bit 62 (bit 63 clear) marks a held durable consumer's `intent`: [`held`].
+pub const HOLD_TAG: u64 = 1 << 62;
+
+/// A durable consumer's `intent` while the registrant its identity names, of process
+/// `pid`, holds it.
+pub const fn held(pid: u32) -> u64 {
+    HOLD_TAG | pid as u64
+}
+
+/// Whether a durable consumer's `intent` says "held".
+const fn is_held(intent: u64) -> bool {
+    intent >> 62 == 1
+}
 
 /// Entry states.
 pub mod state {
@@ -100,6 +129,9 @@ pub enum Role {
     Consumer,
     /// A member of a [`SharedConsumer`](crate::queue::SharedConsumer) group.
     SharedConsumer,
+    /// A consumer whose entry and position outlive its process, found again by a key
+    /// ([`Ring::register_durable`](crate::queue::Ring::register_durable)).
+    DurableConsumer,
 }
 
 impl Role {
@@ -108,6 +140,7 @@ impl Role {
             Role::Producer => 1,
             Role::Consumer => 2,
             Role::SharedConsumer => 3,
+            Role::DurableConsumer => 4,
         }
     }
 
@@ -116,6 +149,7 @@ impl Role {
             1 => Some(Role::Producer),
             2 => Some(Role::Consumer),
             3 => Some(Role::SharedConsumer),
+            4 => Some(Role::DurableConsumer),
             _ => None,
         }
     }
@@ -125,12 +159,13 @@ impl Role {
         !matches!(self, Role::Producer)
     }
 
-    /// `"producer"`, `"consumer"` or `"shared-consumer"`.
+    /// `"producer"`, `"consumer"`, `"shared-consumer"` or `"durable-consumer"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Producer => "producer",
             Role::Consumer => "consumer",
             Role::SharedConsumer => "shared-consumer",
+            Role::DurableConsumer => "durable-consumer",
         }
     }
 }
@@ -162,7 +197,7 @@ pub(crate) struct Entry {
     intent: AtomicU64,
     intent_n: AtomicU64,
     count: AtomicU64,
-    pad: AtomicU64,
+    key: AtomicU64,
 }
 
 const _: () = {
@@ -182,6 +217,7 @@ const _: () = {
     assert!(core::mem::offset_of!(Entry, intent) == 32);
     assert!(core::mem::offset_of!(Entry, intent_n) == 40);
     assert!(core::mem::offset_of!(Entry, count) == 48);
+    assert!(core::mem::offset_of!(Entry, key) == 56);
 };
 
 /// One endpoint as [`Ring::endpoints`](crate::queue::Ring::endpoints) (and `fastipc inspect`) sees it.
@@ -202,6 +238,8 @@ pub struct EndpointInfo {
     pub count: u64,
     /// Producers: the claim in flight, `(start, n)`.
     pub intent: Option<(u64, u64)>,
+    /// Durable consumers: their key.
+    pub durable_key: Option<u64>,
 }
 
 /// Pointers to a validated table (Copy, like [`RawRing`](super::raw::RawRing)).
@@ -264,12 +302,12 @@ impl Table {
     /// or `None` when every entry is held by a live endpoint. Dead registrants' entries
     /// are reclaimed on the way.
     pub(crate) fn register(&self, role: Role, position: u64) -> Option<usize> {
-        self.register_noting(role, position).map(|(i, _)| i)
+        self.register_noting(role, position, 0).map(|(i, _)| i)
     }
 
     /// [`Table::register`], also returning whether a consumer had ever registered before
     /// this one (always `true` for producers).
-    fn register_noting(&self, role: Role, position: u64) -> Option<(usize, bool)> {
+    fn register_noting(&self, role: Role, position: u64, key: u64) -> Option<(usize, bool)> {
         let me = ProcessId::current();
         for pass in 0..2 {
             for i in 0..MAX_ENDPOINTS {
@@ -293,9 +331,15 @@ impl Table {
                 e.pid_ns.store(me.pid_namespace, Relaxed);
                 e.start_time.store(me.start_time, Relaxed);
                 e.position.store(position, Relaxed);
-                e.intent.store(NO_INTENT, Relaxed);
+                let hold = if role == Role::DurableConsumer {
+                    held(me.pid)
+                } else {
+                    NO_INTENT
+                };
+                e.intent.store(hold, Relaxed);
                 e.intent_n.store(0, Relaxed);
                 e.count.store(0, Relaxed);
+                e.key.store(key, Relaxed);
                 // Release: whoever sees "active" sees the fields above.
                 e.state.store(state::ACTIVE, SeqCst);
                 // After "active": a scan that finds the flag set and no active consumer
@@ -315,10 +359,13 @@ impl Table {
     }
 
     /// Whether entry `i` is active and its registrant certainly dead; if so, takes it over
-    /// (state claiming): the caller then owns it.
+    /// (state claiming): the caller then owns it. Never a durable consumer's entry.
     fn reclaim_if_dead(&self, i: usize) -> bool {
         let e = self.entry(i);
-        if e.state.load(Acquire) != state::ACTIVE || !self.identity(e).is_dead() {
+        if e.state.load(Acquire) != state::ACTIVE
+            || e.role.load(Relaxed) == Role::DurableConsumer.code()
+            || !self.identity(e).is_dead()
+        {
             return false;
         }
         if e.state
@@ -453,7 +500,18 @@ impl Table {
         lossless: bool,
         head: impl Fn() -> u64,
     ) -> Option<(usize, u64)> {
-        let (i, was_ever) = self.register_noting(role, position)?;
+        self.register_consumer_keyed(role, position, lossless, head, 0)
+    }
+
+    fn register_consumer_keyed(
+        &self,
+        role: Role,
+        position: u64,
+        lossless: bool,
+        head: impl Fn() -> u64,
+        key: u64,
+    ) -> Option<(usize, u64)> {
+        let (i, was_ever) = self.register_noting(role, position, key)?;
         if !lossless {
             // Producers of a lossy queue read no floor: the position is only reported.
             return Some((i, position));
@@ -470,6 +528,95 @@ impl Table {
             self.entry(i).position.store(p, SeqCst);
         }
         Some((i, p))
+    }
+
+    /// Registers the durable consumer `key` (module docs, "Durable consumers"): takes over
+    /// its entry if one exists, dormant or held by a dead registrant, and returns it with
+    /// its kept position; else registers a new one as [`Table::register_consumer`] does.
+    /// `Err(Some(pid))` when a live registrant holds it (`pid` 0: being taken over),
+    /// `Err(None)` when the table is full.
+    pub(crate) fn register_durable(
+        &self,
+        key: u64,
+        position: u64,
+        lossless: bool,
+        head: impl Fn() -> u64,
+    ) -> Result<(usize, u64), Option<u32>> {
+        if let Some(i) = self.find_durable(key) {
+            self.take_hold(i, key)?;
+            let me = ProcessId::current();
+            let e = self.entry(i);
+            e.pid.store(me.pid, Relaxed);
+            e.pid_ns.store(me.pid_namespace, Relaxed);
+            e.start_time.store(me.start_time, Relaxed);
+            // Release: a taker that reads "held" (acquire) judges this identity.
+            e.intent.store(held(me.pid), Release);
+            return Ok((i, e.position.load(SeqCst)));
+        }
+        self.register_consumer_keyed(Role::DurableConsumer, position, lossless, head, key)
+            .ok_or(None)
+    }
+
+    /// The active durable-consumer entry of `key`, if any.
+    fn find_durable(&self, key: u64) -> Option<usize> {
+        (0..self.scan_len()).find(|&i| {
+            let e = self.entry(i);
+            e.state.load(Acquire) == state::ACTIVE
+                && e.role.load(Relaxed) == Role::DurableConsumer.code()
+                && e.key.load(Relaxed) == key
+        })
+    }
+
+    /// Locks durable entry `i` (of `key`) for its taker: from dormant, or from held by a
+    /// certainly dead registrant. `Err(pid)` when a live registrant holds it (0: locked by
+    /// another taker, or no longer this key's).
+    fn take_hold(&self, i: usize, key: u64) -> Result<(), Option<u32>> {
+        let e = self.entry(i);
+        // Acquire: pairs with the release store of "held", after the identity.
+        let hold = e.intent.load(Acquire);
+        let from = match hold {
+            NO_INTENT => NO_INTENT,
+            h if is_held(h) && self.identity(e).is_dead() => h,
+            h if is_held(h) => return Err(Some(e.pid.load(Relaxed))),
+            _ => return Err(Some(0)),
+        };
+        e.intent
+            .compare_exchange(from, HOLD_LOCKED, Acquire, Relaxed)
+            .map_err(|_| Some(0))?;
+        // Released (and maybe reused) between the find and the lock: not ours to take.
+        if e.state.load(SeqCst) != state::ACTIVE
+            || e.role.load(Relaxed) != Role::DurableConsumer.code()
+            || e.key.load(Relaxed) != key
+        {
+            e.intent.store(hold, Release);
+            return Err(Some(0));
+        }
+        Ok(())
+    }
+
+    /// Lets go of durable entry `i` (ours), leaving it dormant at `position`: it keeps
+    /// holding a lossless queue's producers back until taken over or released.
+    pub(crate) fn park(&self, i: usize, position: u64) {
+        let e = self.entry(i);
+        e.position.fetch_max(position, SeqCst);
+        // Release: a taker that reads "dormant" (acquire) reads the position above.
+        e.intent.store(NO_INTENT, Release);
+    }
+
+    /// Frees the durable consumer `key` when dormant or held by a dead registrant:
+    /// `Ok(true)` freed, `Ok(false)` none, `Err(pid)` held by a live registrant.
+    pub(crate) fn release_durable(&self, key: u64) -> Result<bool, u32> {
+        let Some(i) = self.find_durable(key) else {
+            return Ok(false);
+        };
+        self.take_hold(i, key).map_err(|pid| pid.unwrap_or(0))?;
+        let e = self.entry(i);
+        e.key.store(0, Relaxed);
+        // Left locked: the next registrant writes every field before "active", and a
+        // taker that locked a free entry lets go of it (`take_hold`).
+        e.state.store(state::FREE, Release);
+        self.wake_producers();
+        Ok(true)
     }
 
     /// The producers' half of their wake protocol: reads the wake word, sets the flag;
@@ -541,15 +688,18 @@ impl Table {
                 }
                 let role = Role::from_code(e.role.load(Relaxed))?;
                 let intent = e.intent.load(Acquire);
+                // A durable consumer is alive while held by a live registrant.
+                let held = role != Role::DurableConsumer || is_held(intent);
                 Some(EndpointInfo {
                     slot: i,
                     role,
                     pid: e.pid.load(Relaxed),
-                    alive: !self.identity(e).is_dead(),
+                    alive: held && !self.identity(e).is_dead(),
                     position: e.position.load(Acquire),
                     count: e.count.load(Relaxed),
                     intent: (role == Role::Producer && intent != NO_INTENT)
                         .then(|| (intent, e.intent_n.load(Relaxed))),
+                    durable_key: (role == Role::DurableConsumer).then(|| e.key.load(Relaxed)),
                 })
             })
             .collect()
@@ -594,15 +744,17 @@ pub fn decode_table(bytes: &[u8]) -> Option<Vec<EndpointInfo>> {
                 start_time: u64_at(o + 16),
             };
             let intent = u64_at(o + 32);
+            let held = role != Role::DurableConsumer || is_held(intent);
             Some(EndpointInfo {
                 slot: i,
                 role,
                 pid: who.pid,
-                alive: !who.is_dead(),
+                alive: held && !who.is_dead(),
                 position: u64_at(o + 24),
                 count: u64_at(o + 48),
                 intent: (role == Role::Producer && intent != NO_INTENT)
                     .then(|| (intent, u64_at(o + 40))),
+                durable_key: (role == Role::DurableConsumer).then(|| u64_at(o + 56)),
             })
         })
         .collect();

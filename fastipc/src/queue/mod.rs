@@ -82,7 +82,7 @@ pub use cursor::{CURSOR_SIZE, SharedCursor};
 pub use endpoints::{EndpointInfo, MAX_ENDPOINTS, Role};
 pub use flow::{DEAD_CHECK_EVERY, PRODUCER_POLL};
 pub use layout::{Geometry, HeaderSnapshot, TypeTrailer};
-pub use ring::{Inspection, ReadInfo, Reservation, Ring, RingSpec};
+pub use ring::{Inspection, ReadInfo, Registration, Reservation, Ring, RingSpec};
 #[cfg(feature = "stream")]
 pub use typed::RecvStream;
 pub use typed::{

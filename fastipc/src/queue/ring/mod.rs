@@ -233,11 +233,15 @@ impl Ring {
     /// position they start at. `Ok(None)` for a queue made by a peer (no table); the
     /// registration ends when the returned value is dropped. Typed endpoints register
     /// themselves; this is for byte-level users such as the command-line tool.
+    /// [`Role::DurableConsumer`] is [`Ring::register_durable`] with key 0.
     pub fn register(
         &self,
         role: Role,
         position: u64,
     ) -> Result<Option<Registration<'_>>, OpenError> {
+        if role == Role::DurableConsumer {
+            return self.register_durable(0, position);
+        }
         let Some(table) = self.table else {
             return Ok(None);
         };
@@ -254,8 +258,79 @@ impl Ring {
             entry,
             position,
             consumer: role.is_consumer(),
+            durable: false,
             _ring: core::marker::PhantomData,
         }))
+    }
+
+    /// Registers the durable consumer `key`: a consumer whose entry and position outlive
+    /// the registration and its process. If the queue has one for `key` (let go of, or
+    /// held by a dead process), this takes it over and [`Registration::position`] is its
+    /// kept position: where the last holder stopped, held in a lossless queue, so that
+    /// nothing sent meanwhile was overwritten. Else a new one is registered at `position`
+    /// (raised to the lossless floor, as [`Ring::register`]).
+    ///
+    /// Dropping the registration leaves the entry in the table: in a lossless queue it
+    /// holds producers back at its last published position until a later registrant
+    /// takes it over, or [`Ring::release_durable`] removes it. `Ok(None)` for a queue made
+    /// by a peer (no table); [`OpenError::DurableInUse`] while a live process holds it.
+    ///
+    /// ```
+    /// use fastipc::queue::{Mode, Ring, RingSpec};
+    ///
+    /// let ring = Ring::local(&RingSpec::new(8, 8).with_mode(Mode::Lossless))?;
+    /// let mut reg = ring.register_durable(7, 0)?.expect("fastipc made the queue");
+    /// reg.publish(0, 0);
+    /// drop(reg);
+    /// ring.send_bytes(&1u64.to_le_bytes())?; // kept for the durable consumer
+    /// let again = ring.register_durable(7, ring.next_index())?.unwrap();
+    /// assert_eq!(again.position(), 0); // resumes where the last holder stopped
+    /// drop(again);
+    /// assert!(ring.release_durable(7)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn register_durable(
+        &self,
+        key: u64,
+        position: u64,
+    ) -> Result<Option<Registration<'_>>, OpenError> {
+        let Some(table) = self.table else {
+            return Ok(None);
+        };
+        let lossless = self.mode == Mode::Lossless;
+        let (entry, position) = table
+            .register_durable(key, position, lossless, || self.raw.next_index())
+            .map_err(|held| match held {
+                Some(pid) => self.durable_in_use(key, pid),
+                None => self.endpoints_full(),
+            })?;
+        Ok(Some(Registration {
+            table,
+            entry,
+            position,
+            consumer: true,
+            durable: true,
+            _ring: core::marker::PhantomData,
+        }))
+    }
+
+    /// Removes the durable consumer `key` ([`Ring::register_durable`]) unless a live
+    /// process holds it; whether there was one. Producers it held back go on.
+    pub fn release_durable(&self, key: u64) -> Result<bool, OpenError> {
+        match self.table {
+            Some(t) => t
+                .release_durable(key)
+                .map_err(|pid| self.durable_in_use(key, pid)),
+            None => Ok(false),
+        }
+    }
+
+    fn durable_in_use(&self, key: u64, pid: u32) -> OpenError {
+        OpenError::DurableInUse {
+            name: self.name().unwrap_or("<local>").to_owned(),
+            key,
+            pid,
+        }
     }
 
     /// The error for a full endpoint table.
@@ -388,6 +463,7 @@ pub struct Registration<'a> {
     entry: usize,
     position: u64,
     consumer: bool,
+    durable: bool,
     _ring: core::marker::PhantomData<&'a Ring>,
 }
 
@@ -416,8 +492,12 @@ impl Registration<'_> {
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        self.table
-            .deregister(self.entry, self.consumer.then_some(self.position));
+        if self.durable {
+            self.table.park(self.entry, self.position);
+        } else {
+            self.table
+                .deregister(self.entry, self.consumer.then_some(self.position));
+        }
     }
 }
 
