@@ -481,6 +481,12 @@ impl Table {
         seq
     }
 
+    /// The producers' wake word and its futex scope: what an async send registers with
+    /// the [waiter](crate::waiter) instead of sleeping on it ([`Table::sleep`]).
+    pub(crate) fn producers_word(&self) -> (&AtomicU32, Scope) {
+        (&self.header().prod_wake_seq, self.scope)
+    }
+
     /// Sleeps until woken or `until`.
     pub(crate) fn sleep(&self, seq: u32, until: crate::sys::clock::Deadline) {
         futex::wait(&self.header().prod_wake_seq, seq, until, self.scope);

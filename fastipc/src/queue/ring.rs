@@ -24,7 +24,7 @@ use super::Mode;
 use super::cursor::SharedCursor;
 use super::endpoints::{EndpointInfo, Role, Table};
 use super::flow::Flow;
-use super::flow::Refused;
+use super::flow::{Refused, Step};
 use super::layout::{
     FEATURE_ITEMS_PER_SLOT, FEATURE_READ_LAST, FLAG_ENDPOINTS, Geometry, GeometryError,
     HEADER_SIZE, Header, HeaderSnapshot, INVALID_INDEX, KNOWN_FEATURES, MAGIC, TypeTrailer,
@@ -488,6 +488,46 @@ impl Ring {
             _ => self
                 .raw
                 .reserve(n, || self.leases.floor(), intent)
+                .map_err(|r| Refused::from(refused(r))),
+        }
+    }
+
+    /// [`Ring::claim`] without waiting, for an async send: claims `n` elements, or, when
+    /// a lossless queue is full, raises the producers' "waiters present" flag and returns
+    /// the value of their wake word to register ([`Step::Wait`]); `check_dead` also
+    /// evicts the consumer that holds the floor if it is dead. A lossy queue never waits.
+    pub(crate) fn claim_step(
+        &self,
+        n: u64,
+        entry: Option<usize>,
+        check_dead: bool,
+    ) -> Result<Step<u64>, Refused> {
+        let table = self.table;
+        let intent = move |start| {
+            if let (Some(t), Some(i)) = (&table, entry) {
+                t.set_intent(i, start, n);
+            }
+        };
+        // As in `claim`: a refused attempt may have recorded another producer's start.
+        let refused = |refused: raw::Refused| {
+            if let (Some(t), Some(i)) = (&table, entry) {
+                t.clear_intent(i);
+            }
+            refused
+        };
+        match (self.mode, &self.table) {
+            (Mode::Lossless, Some(t)) => {
+                self.flow
+                    .step(&self.raw, t, &self.leases, check_dead, |lossless| {
+                        self.raw
+                            .reserve(n, || self.leases.floor().min(lossless), intent)
+                            .map_err(refused)
+                    })
+            }
+            _ => self
+                .raw
+                .reserve(n, || self.leases.floor(), intent)
+                .map(Step::Done)
                 .map_err(|r| Refused::from(refused(r))),
         }
     }
