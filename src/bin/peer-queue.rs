@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! peer-queue produce NAME PRODUCER_ID COUNT        send COUNT messages, then print "sent COUNT"
-//! peer-queue consume NAME PRODUCERS COUNT          read every producer's COUNT messages from the
-//!                                                  oldest, check per-producer order, print "ok TOTAL"
+//! peer-queue consume NAME PRODUCERS COUNT [BURST PAUSE_US]
+//!                                                  read every producer's COUNT messages from the
+//!                                                  oldest, check per-producer order, print "ok TOTAL";
+//!                                                  with BURST and PAUSE_US, pause PAUSE_US before
+//!                                                  every BURST messages (so that a lossless queue
+//!                                                  fills and its producers wait)
 //! peer-queue steal NAME CURSOR TOTAL               claim messages through the shared cursor segment
 //!                                                  CURSOR until it reaches TOTAL; print one value a line
 //! peer-queue recv NAME TIMEOUT_MS                  block for one message from now; print it
@@ -82,13 +86,22 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         "consume" => {
             let (producers, count) = (num(args, 2)? as usize, num(args, 3)?);
+            let pace = match args.len() {
+                4 => None,
+                _ => Some((num(args, 4)?.max(1), num(args, 5)?)),
+            };
             let mut rx = open(name)?
                 .consumer_from_oldest()
                 .map_err(|e| e.to_string())?;
             let mut next = vec![0u64; producers];
             let total = producers as u64 * count;
             let deadline = Instant::now() + DEADLINE;
-            for _ in 0..total {
+            for i in 0..total {
+                if let Some((burst, pause)) = pace
+                    && i % burst == 0
+                {
+                    std::thread::sleep(Duration::from_micros(pause));
+                }
                 let left = deadline.saturating_duration_since(Instant::now());
                 let v = rx
                     .recv_timeout(left)
