@@ -130,6 +130,47 @@ async fn a_send_dropped_mid_wait_sends_nothing_and_the_next_send_goes_through() 
     assert_eq!(waiter::stats().registrations, 0);
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn with_the_default_strategy_every_wait_on_an_all_fastipc_queue_ends_with_a_wake_up() {
+    let _turn = SERIAL.lock().await;
+    // A fastipc producer process, and the consumer's default strategy (1 ms poll): the
+    // producer is registered in the endpoint table, so pending receives do not re-poll
+    // every millisecond (only every ASYNC_IDLE_CHECK), and each wait must end with the
+    // producer's wake-up.
+    const N: u64 = 1_000;
+    let name = unique_name("async-norepoll");
+    let _cleanup = ShmCleanup::new().segment(&name);
+    let q = SlickQueue::<u64>::create(&name, 2048).unwrap();
+    let mut rx = q.consumer().unwrap();
+    // One message at a time, 200 µs apart: nearly every receive waits.
+    let producer = paced_producer(&name, N, 1, 200);
+    // Until the producer registers, the queue may be fed by peers: receives re-poll.
+    let registered = timeout(LIMIT, async {
+        while q.producer_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    assert!(registered.is_ok(), "the producer never registered");
+    let repolls = waiter::stats().repolls;
+    let got = timeout(LIMIT, async {
+        let mut got = Vec::with_capacity(N as usize);
+        for _ in 0..N {
+            got.push(rx.recv_async().await);
+        }
+        got
+    })
+    .await
+    .expect("in time");
+    assert_eq!(got, (0..N).map(Ok).collect::<Vec<_>>());
+    assert_eq!(producer.success(LIMIT).trim(), format!("sent {N}"));
+    // A wait that only its re-poll ended took ASYNC_IDLE_CHECK (1 s): a handful at most
+    // on a loaded machine, not one per message as when wake-ups are lost (or re-polled
+    // every millisecond).
+    let repolled = waiter::stats().repolls - repolls;
+    assert!(repolled <= 10, "{repolled} waits ended by a re-poll");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn select_between_a_receive_and_a_timer() {
     let _turn = SERIAL.lock().await;

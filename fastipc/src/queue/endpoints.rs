@@ -355,7 +355,11 @@ impl Table {
         if let Some(p) = position {
             e.position.fetch_max(p, SeqCst);
         }
-        e.state.store(state::FREE, Release);
+        // SeqCst (not only release): a leaving producer then loads the queue's waiters
+        // flag (SeqCst) to wake pending receives, which raise the flag (SeqCst) before
+        // they look for live producers (SeqCst loads in `live_producers`): either they
+        // see the entry free, or the producer sees their flag and wakes them.
+        e.state.store(state::FREE, SeqCst);
         self.wake_producers();
     }
 

@@ -84,8 +84,8 @@ pub use ring::{Inspection, ReadInfo, Reservation, Ring, RingSpec};
 #[cfg(feature = "stream")]
 pub use typed::RecvStream;
 pub use typed::{
-    BatchGuard, Consumer, Iter, Producer, Receive, STUCK_GRACE, SharedConsumer, SlickQueue,
-    SlotGuard, TryIter,
+    ASYNC_IDLE_CHECK, BatchGuard, Consumer, Iter, Producer, Receive, STUCK_GRACE, SharedConsumer,
+    SlickQueue, SlotGuard, TryIter,
 };
 pub use typed::{RecvFuture, SendFuture, SharedRecvFuture};
 pub use wait::WaitStrategy;

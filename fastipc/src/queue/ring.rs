@@ -594,6 +594,7 @@ impl Ring {
         .ok_or_else(|| self.endpoints_full())?;
         Ok(Some(Registration {
             table,
+            raw: self.raw,
             entry,
             position,
             consumer: role.is_consumer(),
@@ -1005,6 +1006,8 @@ impl Drop for Reservation<'_> {
 #[derive(Debug)]
 pub struct Registration<'a> {
     table: Table,
+    /// To wake pending receives when a producer leaves.
+    raw: RawRing,
     entry: usize,
     position: u64,
     consumer: bool,
@@ -1038,6 +1041,11 @@ impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.table
             .deregister(self.entry, self.consumer.then_some(self.position));
+        if !self.consumer {
+            // Receives waiting without re-polling learn of the disconnect now
+            // (typed/async_recv.rs, "When a pending receive re-polls").
+            self.raw.wake_sleepers();
+        }
     }
 }
 

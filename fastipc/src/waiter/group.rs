@@ -28,6 +28,7 @@ static ENV_READ: Once = Once::new();
 static TABLE: Mutex<Table> = Mutex::new(Table {
     groups: Vec::new(),
     next_id: 0,
+    repolls: 0,
 });
 
 /// Where an armed registration lives.
@@ -40,6 +41,8 @@ pub(crate) struct Token {
 struct Table {
     groups: Vec<Group>,
     next_id: u64,
+    /// Registrations fired by their re-poll interval so far.
+    repolls: u64,
 }
 
 struct Group {
@@ -71,6 +74,7 @@ pub(super) fn stats() -> WaiterStats {
     WaiterStats {
         threads: t.groups.len(),
         registrations: t.groups.iter().map(|g| g.entries.len()).sum(),
+        repolls: t.repolls,
         fallback: FALLBACK.load(Relaxed),
     }
 }
@@ -162,6 +166,15 @@ pub(super) fn is_armed(token: Token) -> bool {
         .any(|e| e.id == token.id)
 }
 
+#[cfg(test)]
+pub(super) fn repoll_at(token: Token) -> Option<Instant> {
+    table().groups[token.group]
+        .entries
+        .iter()
+        .find(|e| e.id == token.id)
+        .and_then(|e| e.repoll_at)
+}
+
 /// Starts the thread of a new group; its index, or `None` when the OS refused a thread.
 fn start_group(t: &mut Table) -> Option<usize> {
     ENV_READ.call_once(|| {
@@ -238,9 +251,11 @@ fn run(g: usize, bell: &'static AtomicU32) {
                 fire_where(group, &mut fired, |_| true);
                 next_tick = None;
             }
+            let before = fired.len();
             fire_where(group, &mut fired, |e| {
                 e.repoll_at.is_some_and(|at| at <= now)
             });
+            t.repolls += (fired.len() - before) as u64;
         }
         // 2. Wake outside the lock: a waker may poll (and arm) right away.
         for w in fired.drain(..) {

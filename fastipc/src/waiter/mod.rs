@@ -126,6 +126,10 @@ pub struct WaiterStats {
     pub threads: usize,
     /// Registrations armed now: pending futures waiting to be woken.
     pub registrations: usize,
+    /// Registrations fired so far because their re-poll interval passed (rather than
+    /// because their word was woken or changed): how often pending futures looked again
+    /// by themselves.
+    pub repolls: u64,
     /// Whether the threads poll instead of using `futex_waitv` (see the module docs).
     pub fallback: bool,
 }
@@ -184,6 +188,14 @@ impl Registration {
     #[cfg(test)]
     pub(crate) fn is_armed(&self) -> bool {
         self.token.is_some_and(group::is_armed)
+    }
+
+    /// How long from now the armed registration fires by itself, if it is armed and has
+    /// a re-poll interval.
+    #[cfg(test)]
+    pub(crate) fn repoll_in(&self) -> Option<Duration> {
+        let at = group::repoll_at(self.token?)?;
+        Some(at.saturating_duration_since(std::time::Instant::now()))
     }
 
     /// Whether this registration, as armed now, is still in the table: a probe that

@@ -110,6 +110,12 @@ impl<T> RecvFuture<'_, T> {
     pub(super) fn probe(&self) -> impl Fn() -> bool + 'static {
         self.reg.probe()
     }
+
+    /// How long from now the pending future looks again by itself.
+    #[cfg(test)]
+    pub(super) fn repoll_in(&self) -> Option<core::time::Duration> {
+        self.reg.repoll_in()
+    }
 }
 
 impl<T: IpcMessage> Future for RecvFuture<'_, T> {
@@ -184,7 +190,7 @@ fn poll_recv<C: Blocking, R>(
             return Poll::Ready(done.map_err(final_error));
         }
     }
-    let (raw, strategy) = consumer.waits();
+    let (raw, _) = consumer.waits();
     let header = raw.header();
     // The consumer's half of the handshake of queue/raw.rs, "Wake protocol", as in
     // wait.rs `sleep_once`: `wake_seq` read first (acquire: pairs with the producer's
@@ -212,13 +218,8 @@ fn poll_recv<C: Blocking, R>(
             return Poll::Ready(done.map_err(final_error));
         }
     }
-    if !reg.arm(
-        &header.wake_seq,
-        seq,
-        raw.scope(),
-        Some(strategy.poll()),
-        cx.waker(),
-    ) {
+    let repoll = consumer.async_repoll();
+    if !reg.arm(&header.wake_seq, seq, raw.scope(), Some(repoll), cx.waker()) {
         // No waiter thread: poll again rather than never.
         cx.waker().wake_by_ref();
     }

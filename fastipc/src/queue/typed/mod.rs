@@ -21,7 +21,7 @@ pub use async_recv::{RecvFuture, SharedRecvFuture};
 pub use async_send::SendFuture;
 pub use consumer::{Consumer, Iter, Receive, SharedConsumer, TryIter};
 pub use producer::{BatchGuard, Producer, SlotGuard};
-pub use watch::STUCK_GRACE;
+pub use watch::{ASYNC_IDLE_CHECK, STUCK_GRACE};
 
 use super::Mode;
 use super::cursor::SharedCursor;

@@ -42,6 +42,11 @@ struct Entry {
 impl Drop for Entry {
     fn drop(&mut self) {
         self.table.deregister(self.index, None);
+        // A receive pending without re-polling (typed/async_recv.rs, "When a pending
+        // receive re-polls") learns now that this producer left: the handshake of
+        // queue/raw.rs "Wake protocol", with the entry's state (stored SeqCst by
+        // `deregister`) in place of a published message.
+        self._ring.raw().wake_sleepers();
     }
 }
 
