@@ -133,42 +133,61 @@ async fn a_send_dropped_mid_wait_sends_nothing_and_the_next_send_goes_through() 
 #[tokio::test(flavor = "current_thread")]
 async fn with_the_default_strategy_every_wait_on_an_all_fastipc_queue_ends_with_a_wake_up() {
     let _turn = SERIAL.lock().await;
-    // A fastipc producer process, and the consumer's default strategy (1 ms poll): the
-    // producer is registered in the endpoint table, so pending receives do not re-poll
-    // every millisecond (only every ASYNC_IDLE_CHECK), and each wait must end with the
-    // producer's wake-up.
+    // Ping-pong with an echo process: each receive waits for the reply of a fastipc
+    // producer (the echo's), registered in the endpoint table. With the consumer's
+    // default strategy (1 ms poll), a pending receive then does not re-poll every
+    // millisecond, only every ASYNC_IDLE_CHECK (1 s): each wait must end with the
+    // producer's wake-up (a lost one costs a second, and N of them the test's deadline).
     const N: u64 = 1_000;
-    let name = unique_name("async-norepoll");
-    let _cleanup = ShmCleanup::new().segment(&name);
-    let q = SlickQueue::<u64>::create(&name, 2048).unwrap();
-    let mut rx = q.consumer().unwrap();
-    // One message at a time, 200 µs apart: nearly every receive waits.
-    let producer = paced_producer(&name, N, 1, 200);
-    // Until the producer registers, the queue may be fed by peers: receives re-poll.
+    let (ping, pong) = (unique_name("async-ping"), unique_name("async-pong"));
+    let _cleanup = ShmCleanup::new().segment(&ping).segment(&pong);
+    let q_ping = SlickQueue::<u64>::create(&ping, 2048).unwrap();
+    let q_pong = SlickQueue::<u64>::create(&pong, 2048).unwrap();
+    let tx = q_ping.producer().unwrap();
+    let mut rx = q_pong.consumer().unwrap();
+    let echo = ChildGuard::spawn({
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_peer-queue"));
+        // Each reply 300 µs after the request: the receive is pending when it comes.
+        cmd.args(["echo", &ping, &pong, &N.to_string(), "300"]);
+        cmd
+    });
+    // Until the echo's producer registers, the queue may be fed by peers: receives
+    // re-poll every millisecond then.
     let registered = timeout(LIMIT, async {
-        while q.producer_count() == 0 {
+        while q_pong.producer_count() == 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     })
     .await;
-    assert!(registered.is_ok(), "the producer never registered");
+    assert!(registered.is_ok(), "the echo never registered its producer");
     let repolls = waiter::stats().repolls;
-    let got = timeout(LIMIT, async {
-        let mut got = Vec::with_capacity(N as usize);
-        for _ in 0..N {
-            got.push(rx.recv_async().await);
+    let waited = timeout(LIMIT, async {
+        let mut waited = 0;
+        for i in 0..N {
+            tx.send(&i).unwrap();
+            let mut fut = rx.recv_async();
+            let got = match poll_once(&mut fut) {
+                Poll::Ready(r) => r,
+                Poll::Pending => {
+                    waited += 1;
+                    fut.await
+                }
+            };
+            assert_eq!(got, Ok(i));
         }
-        got
+        waited
     })
     .await
     .expect("in time");
-    assert_eq!(got, (0..N).map(Ok).collect::<Vec<_>>());
-    assert_eq!(producer.success(LIMIT).trim(), format!("sent {N}"));
-    // A wait that only its re-poll ended took ASYNC_IDLE_CHECK (1 s): a handful at most
-    // on a loaded machine, not one per message as when wake-ups are lost (or re-polled
-    // every millisecond).
+    assert_eq!(echo.success(LIMIT).trim(), format!("echoed {N}"));
     let repolled = waiter::stats().repolls - repolls;
-    assert!(repolled <= 10, "{repolled} waits ended by a re-poll");
+    // A wait that only its re-poll ended took a second: a few at most on a loaded
+    // machine, not one per reply.
+    assert!(
+        repolled <= 10,
+        "{repolled} of {waited} waits ended by a re-poll"
+    );
+    assert!(waited > 0, "no receive waited for its reply");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,9 @@
 //!                                                  fills and its producers wait)
 //! peer-queue steal NAME CURSOR TOTAL               claim messages through the shared cursor segment
 //!                                                  CURSOR until it reaches TOTAL; print one value a line
+//! peer-queue echo NAME OUT COUNT DELAY_US          read COUNT messages of NAME from the oldest and
+//!                                                  send each back on queue OUT DELAY_US later
+//!                                                  (blocking calls); print "echoed COUNT"
 //! peer-queue recv NAME TIMEOUT_MS                  block for one message from now; print it
 //! peer-queue pace NAME PRODUCER_ID COUNT BURST PAUSE_US
 //!                                                  send COUNT messages in bursts of BURST with a
@@ -146,6 +149,23 @@ fn run(args: &[String]) -> Result<(), String> {
                 }
             }
             print!("{out}");
+            Ok(())
+        }
+        "echo" => {
+            let out = args.get(2).ok_or("missing output queue")?;
+            let (count, delay) = (num(args, 3)?, Duration::from_micros(num(args, 4)?));
+            let mut rx = open(name)?
+                .consumer_from_oldest()
+                .map_err(|e| e.to_string())?;
+            let tx = open(out)?.producer().map_err(|e| e.to_string())?;
+            let deadline = Instant::now() + DEADLINE;
+            for i in 0..count {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let v = rx.recv_timeout(left).map_err(|e| format!("at {i}: {e}"))?;
+                std::thread::sleep(delay);
+                tx.send(&v).map_err(|e| e.to_string())?;
+            }
+            println!("echoed {count}");
             Ok(())
         }
         "recv" => {
