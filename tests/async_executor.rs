@@ -53,7 +53,10 @@ fn a_plain_executor_sends_every_message_to_a_consumer_process_through_a_lossless
         assert_eq!(sent, Ok(v), "message {v}");
     }
     assert_eq!(consumer.success(LIMIT).trim(), format!("ok {COUNT}"));
-    assert!(waited > 0, "16 slots and a pausing consumer: some sends waited");
+    assert!(
+        waited > 0,
+        "16 slots and a pausing consumer: some sends waited"
+    );
 }
 
 #[test]

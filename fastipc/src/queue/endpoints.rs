@@ -38,7 +38,7 @@
 //! |---|---|---|---|
 //! | free (0) | claiming (1) | a registrant | CAS (acquire) |
 //! | claiming | active (2) | the registrant, after writing role, identity, position | store (release), then `generation += 1` (SeqCst) |
-//! | active | free | the registrant on drop (deregistration) | store (release) |
+//! | active | free | the registrant on drop (deregistration) | store (SeqCst: a leaving producer then wakes pending receives, `Table::deregister`) |
 //! | active | claiming | anyone who finds the registrant dead (the liveness check `OwnerDied` uses) | CAS (acquire); then free (store, release), or reused by a registrant |
 //!
 //! A process killed between its claiming CAS and its active store leaves an entry in

@@ -211,7 +211,10 @@ fn a_pending_receive_re_polls_only_when_a_producer_may_not_wake_it() {
     assert!(fut.repoll_in().unwrap() <= default.poll());
     drop(fut);
     drop(guard);
-    assert!(matches!(rx.try_recv(), Err(crate::error::TryRecvError::Abandoned(1))));
+    assert!(matches!(
+        rx.try_recv(),
+        Err(crate::error::TryRecvError::Abandoned(1))
+    ));
 }
 
 #[test]

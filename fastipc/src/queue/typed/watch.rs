@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::TryRecvError;
-use crate::queue::{Mode, WaitStrategy};
 use crate::queue::endpoints::{Role, Table};
 use crate::queue::layout::INVALID_INDEX;
 use crate::queue::raw::RawRing;
 use crate::queue::ring::Ring;
+use crate::queue::{Mode, WaitStrategy};
 
 /// How long a consumer waits at a claimed but unpublished slot before it asks whether the
 /// claimant is dead.
@@ -214,8 +214,7 @@ impl Watch {
         let Some(table) = &self.table else {
             return poll;
         };
-        if wait.expects_peer_producers() || !table.producers_ever() || raw.next_index() > cursor
-        {
+        if wait.expects_peer_producers() || !table.producers_ever() || raw.next_index() > cursor {
             return poll;
         }
         // A check skipped as too soon after the previous one: what it would have seen of
