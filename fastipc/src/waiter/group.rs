@@ -141,11 +141,34 @@ pub(super) fn arm(
         expected,
         scope,
         waker: waker.clone(),
-        repoll_at: repoll.and_then(|r| Instant::now().checked_add(r)),
+        repoll_at: repoll.and_then(repoll_moment),
     });
     ring(group);
     *token = Some(Token { group: g, id });
     true
+}
+
+/// Re-poll intervals from this long on are coarsened ([`repoll_moment`]).
+const COARSE_FROM: Duration = Duration::from_millis(100);
+
+/// When a registration armed now with re-poll interval `r` fires by itself: `r` from now,
+/// rounded up, when `r >= COARSE_FROM`, to the next multiple of `r / 8` since a
+/// process-wide origin, so that idle futures armed close together (a thousand idle
+/// receives looking once a second) fire together, and their thread wakes once per
+/// round rather than once per future. `None` when the moment is out of range (never).
+fn repoll_moment(r: Duration) -> Option<Instant> {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let now = Instant::now();
+    let at = now.checked_add(r)?;
+    if r < COARSE_FROM {
+        return Some(at);
+    }
+    let origin = *ORIGIN.get_or_init(|| now);
+    let step = (r / 8).as_nanos();
+    let since = at.saturating_duration_since(origin).as_nanos();
+    let rounded = since.div_ceil(step).saturating_mul(step);
+    let extra = u64::try_from(rounded - since).unwrap_or(u64::MAX);
+    at.checked_add(Duration::from_nanos(extra))
 }
 
 pub(super) fn disarm(token: Token) {

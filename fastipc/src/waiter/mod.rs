@@ -23,7 +23,9 @@
 //!   itself, below): every registration of the group fires, and the futures that find
 //!   nothing new simply arm again;
 //! - its re-poll interval has passed since it was armed (the thread's wait has a timeout
-//!   equal to the earliest such moment of its group).
+//!   equal to the earliest such moment of its group). An interval of 100 ms or more is
+//!   rounded up by at most an eighth, to a grid common to the process, so that idle
+//!   futures armed close together fire in one round of their thread.
 //!
 //! A fired future is polled by its executor, re-checks its condition, and either
 //! completes or arms again. Dropping a future disarms it (a lock and a removal, no
