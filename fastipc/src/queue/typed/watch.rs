@@ -26,7 +26,7 @@ const JUDGE_EVERY: u32 = 5;
 const EMPTIES_PER_CHECK: u32 = 64;
 /// How often a pending async receive re-checks a queue whose producers all wake it
 /// (typed/async_recv.rs, "When a pending receive re-polls"): only to notice a producer
-/// that died without leaving (its liveness is judged every [`JUDGE_EVERY`]th check).
+/// that died without leaving (its liveness is judged at every fifth look).
 pub const ASYNC_IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// A consumer's registration and its rate-limited checks.
