@@ -1,4 +1,4 @@
-//! The async receives and waits without any runtime: a hand-written executor of a dozen
+//! The async receives, sends and waits without any runtime: a hand-written executor of a dozen
 //! lines (`async_support::block_on`, thread parking) runs them, showing that the futures
 //! need nothing but `std::task::Waker`.
 
@@ -7,9 +7,10 @@ mod sync_support;
 
 use std::task::Poll;
 
-use async_support::{LIMIT, block_on, paced_producer, poll_once, queue_for};
+use async_support::{LIMIT, block_on, paced_consumer, paced_producer, poll_once, queue_for};
+use fastipc::SlickQueue;
 use fastipc::named::{Kind, NamedEvent};
-use fastipc::queue::TryRecvError;
+use fastipc::queue::{Mode, TryRecvError};
 use fastipc_testkit::{ChildGuard, ShmCleanup, unique_name};
 use sync_support::World;
 
@@ -29,6 +30,33 @@ fn a_plain_executor_receives_every_message_of_a_producer_process() {
         Err(TryRecvError::Empty | TryRecvError::Disconnected)
     ));
     assert_eq!(producer.success(LIMIT).trim(), format!("sent {COUNT}"));
+}
+
+#[test]
+fn a_plain_executor_sends_every_message_to_a_consumer_process_through_a_lossless_queue() {
+    const COUNT: u64 = 100_000;
+    let name = unique_name("async-exec-send");
+    let _cleanup = ShmCleanup::new().segment(&name);
+    let q = SlickQueue::<u64>::create_with(&name, 16, Mode::Lossless).unwrap();
+    let tx = q.producer().unwrap();
+    let consumer = paced_consumer(&name, COUNT, 64, 200);
+    let mut waited = 0u64;
+    for v in 0..COUNT {
+        let mut send = tx.send_async(&v);
+        let sent = match poll_once(&mut send) {
+            Poll::Ready(r) => r,
+            Poll::Pending => {
+                waited += 1;
+                block_on(send, LIMIT)
+            }
+        };
+        assert_eq!(sent, Ok(v), "message {v}");
+    }
+    assert_eq!(consumer.success(LIMIT).trim(), format!("ok {COUNT}"));
+    assert!(
+        waited > 0,
+        "16 slots and a pausing consumer: some sends waited"
+    );
 }
 
 #[test]

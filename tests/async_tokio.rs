@@ -1,6 +1,7 @@
-//! Async receives and waits under tokio (multi-thread and current-thread runtimes): every
-//! message of a producer process, `select!` against a timer, cancellation, a hundred
-//! tasks on a hundred queues, and events and semaphores set from another process.
+//! Async receives, sends and waits under tokio (multi-thread and current-thread runtimes):
+//! every message of a producer process, every message sent to a consumer process through
+//! a small lossless queue, `select!` against a timer, cancellation, a hundred tasks on a
+//! hundred queues, and events and semaphores set from another process.
 //!
 //! The tests take turns (`SERIAL`): some count the process's live registrations.
 
@@ -10,10 +11,10 @@ mod sync_support;
 use std::task::Poll;
 use std::time::Duration;
 
-use async_support::{LIMIT, no_repoll, paced_producer, poll_once, queue_for};
+use async_support::{LIMIT, no_repoll, paced_consumer, paced_producer, poll_once, queue_for};
 use fastipc::SlickQueue;
 use fastipc::named::{Kind, NamedEvent, NamedSemaphore};
-use fastipc::queue::{SharedCursor, TryRecvError};
+use fastipc::queue::{Mode, SharedCursor, TryRecvError};
 use fastipc::waiter;
 use fastipc_testkit::{ChildGuard, ShmCleanup, unique_name};
 use sync_support::World;
@@ -55,6 +56,138 @@ async fn multi_thread_runtime_receives_every_message_of_a_producer_process() {
 async fn current_thread_runtime_receives_every_message_of_a_producer_process() {
     let _turn = SERIAL.lock().await;
     every_message_from_a_process().await;
+}
+
+/// Sends `COUNT` messages from a spawned task through a 16-message lossless queue to a
+/// consumer process that checks each and pauses now and then: the sends wait for room.
+async fn every_message_to_a_process() {
+    let name = unique_name("async-send");
+    let _cleanup = ShmCleanup::new().segment(&name);
+    let q = SlickQueue::<u64>::create_with(&name, 16, Mode::Lossless).unwrap();
+    let tx = q.producer().unwrap();
+    let consumer = paced_consumer(&name, COUNT, 64, 200);
+    let task = tokio::spawn(async move {
+        let mut waited = 0u64;
+        for v in 0..COUNT {
+            let mut send = tx.send_async(&v);
+            let sent = match poll_once(&mut send) {
+                Poll::Ready(r) => r,
+                Poll::Pending => {
+                    waited += 1;
+                    send.await
+                }
+            };
+            assert_eq!(sent, Ok(v), "message {v}");
+        }
+        waited
+    });
+    let waited = timeout(LIMIT, task).await.expect("in time").expect("task");
+    assert_eq!(consumer.success(LIMIT).trim(), format!("ok {COUNT}"));
+    // 16 slots, and a consumer that starts late and pauses: some sends had to wait.
+    assert!(waited > 0);
+    assert_eq!(waiter::stats().registrations, 0, "{:?}", waiter::stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_thread_runtime_sends_every_message_to_a_consumer_process() {
+    let _turn = SERIAL.lock().await;
+    every_message_to_a_process().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn current_thread_runtime_sends_every_message_to_a_consumer_process() {
+    let _turn = SERIAL.lock().await;
+    every_message_to_a_process().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_dropped_mid_wait_sends_nothing_and_the_next_send_goes_through() {
+    let _turn = SERIAL.lock().await;
+    let q = SlickQueue::<u32>::local_with(4, Mode::Lossless).unwrap();
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    for v in 0..4 {
+        tx.send(&v).unwrap();
+    }
+    // Full: the send waits, and the timeout drops it mid-wait.
+    assert!(
+        timeout(Duration::from_millis(20), tx.send_async(&99))
+            .await
+            .is_err()
+    );
+    assert_eq!(waiter::stats().registrations, 0);
+    // A reader makes room while the next send waits.
+    let reader = std::thread::spawn(move || {
+        let got: Vec<u32> = (0..5).map(|_| rx.recv().unwrap()).collect();
+        (got, rx.try_recv())
+    });
+    let sent = timeout(LIMIT, tx.send_async(&4)).await.expect("in time");
+    assert_eq!(sent, Ok(4));
+    let (got, rest) = reader.join().unwrap();
+    // No 99, no duplicate, nothing lost.
+    assert_eq!(got, vec![0, 1, 2, 3, 4]);
+    assert_eq!(rest, Err(TryRecvError::Empty));
+    assert_eq!(waiter::stats().registrations, 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn with_the_default_strategy_every_wait_on_an_all_fastipc_queue_ends_with_a_wake_up() {
+    let _turn = SERIAL.lock().await;
+    // Ping-pong with an echo process: each receive waits for the reply of a fastipc
+    // producer (the echo's), registered in the endpoint table. With the consumer's
+    // default strategy (1 ms poll), a pending receive then does not re-poll every
+    // millisecond, only every ASYNC_IDLE_CHECK (1 s): each wait must end with the
+    // producer's wake-up (a lost one costs a second, and N of them the test's deadline).
+    const N: u64 = 1_000;
+    let (ping, pong) = (unique_name("async-ping"), unique_name("async-pong"));
+    let _cleanup = ShmCleanup::new().segment(&ping).segment(&pong);
+    let q_ping = SlickQueue::<u64>::create(&ping, 2048).unwrap();
+    let q_pong = SlickQueue::<u64>::create(&pong, 2048).unwrap();
+    let tx = q_ping.producer().unwrap();
+    let mut rx = q_pong.consumer().unwrap();
+    let echo = ChildGuard::spawn({
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_peer-queue"));
+        // Each reply 300 µs after the request: the receive is pending when it comes.
+        cmd.args(["echo", &ping, &pong, &N.to_string(), "300"]);
+        cmd
+    });
+    // Until the echo's producer registers, the queue may be fed by peers: receives
+    // re-poll every millisecond then.
+    let registered = timeout(LIMIT, async {
+        while q_pong.producer_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    assert!(registered.is_ok(), "the echo never registered its producer");
+    let repolls = waiter::stats().repolls;
+    let waited = timeout(LIMIT, async {
+        let mut waited = 0;
+        for i in 0..N {
+            tx.send(&i).unwrap();
+            let mut fut = rx.recv_async();
+            let got = match poll_once(&mut fut) {
+                Poll::Ready(r) => r,
+                Poll::Pending => {
+                    waited += 1;
+                    fut.await
+                }
+            };
+            assert_eq!(got, Ok(i));
+        }
+        waited
+    })
+    .await
+    .expect("in time");
+    assert_eq!(echo.success(LIMIT).trim(), format!("echoed {N}"));
+    let repolled = waiter::stats().repolls - repolls;
+    // A wait that only its re-poll ended took a second: a few at most on a loaded
+    // machine, not one per reply.
+    assert!(
+        repolled <= 10,
+        "{repolled} of {waited} waits ended by a re-poll"
+    );
+    assert!(waited > 0, "no receive waited for its reply");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

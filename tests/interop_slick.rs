@@ -1,7 +1,10 @@
 //! Interop with the real Python peer `slick-queue-py==2.3.0` (from PyPI, in the venv made
 //! by `scripts/test.sh`): both directions, mixed producers, a mixed work-stealing group,
 //! creation on either side, read_last, 8- and 256-byte elements, batches across a wrap,
-//! and a sleeping Rust consumer fed by a Python producer (which never wakes anyone).
+//! a sleeping Rust consumer fed by a Python producer (which never wakes anyone), and a
+//! pending async receive reached by a Python producer through its re-poll.
+
+mod async_support;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -512,6 +515,61 @@ q.close()
         0,
         "nobody woke the consumer: it found the message by itself"
     );
+}
+
+/// A pending `recv_async` re-polls every `WaitStrategy::poll` (1 ms) wherever a producer
+/// that never wakes anyone may publish, and a Python producer's message reaches it then:
+/// on a queue Python made (no endpoint table), on a fastipc queue where no fastipc
+/// producer ever registered, and on one with a live fastipc producer whose consumer
+/// declared `peer_producers(true)`. The Python script sends once it sees the receive's
+/// "waiters present" flag (header byte 60), so the receive is pending when it comes.
+#[test]
+fn a_pending_async_receive_is_reached_by_a_python_producer() {
+    use async_support::{block_on, poll_once};
+    use std::task::Poll;
+    let Some(py) = python() else { return };
+    let body = r#"
+name, how = sys.argv[1], sys.argv[2]
+q = SlickQueue(name=name, size=64, element_size=8) if how == "create" else open_existing(name, 8)
+while struct.unpack_from("<I", q._buf, 60)[0] == 0:
+    check_deadline("no pending receive")
+    time.sleep(0.001)
+send(q, [31337], 8)
+q.close()
+print("sent")
+"#;
+    for case in ["python-made", "no-fastipc-producer", "declared-peers"] {
+        let name = unique_name("qi-async");
+        let _cleanup = ShmCleanup::new().segment(&name);
+        let made_here = case != "python-made";
+        let q = if made_here {
+            Some(SlickQueue::<u64>::create(&name, 64).unwrap())
+        } else {
+            None
+        };
+        let how = if made_here { "open" } else { "create" };
+        let producer = spawn_py(&py, body, &[&name, how]);
+        assert!(wait_until(Duration::from_secs(30), || {
+            Ring::open(&name, Some(8)).is_ok()
+        }));
+        let q = q.unwrap_or_else(|| SlickQueue::<u64>::open(&name).unwrap());
+        // Header flags bit 0: the endpoint table.
+        assert_eq!(q.ring().header().flags & 1 != 0, made_here, "{case}");
+        // A fastipc producer that never sends: registered, so only the declaration makes
+        // the receive re-poll.
+        let _tx = (case == "declared-peers").then(|| q.producer().unwrap());
+        let strategy = WaitStrategy::default().peer_producers(case == "declared-peers");
+        let mut rx = q.consumer().unwrap().with_wait_strategy(strategy);
+        let mut fut = rx.recv_async();
+        assert_eq!(poll_once(&mut fut), Poll::Pending, "{case}");
+        assert_eq!(block_on(fut, TIMEOUT), Ok(31337), "{case}");
+        assert!(producer.success(TIMEOUT).contains("sent"), "{case}");
+        assert_eq!(
+            q.ring().header().wake_seq,
+            0,
+            "{case}: nobody woke the receive: its re-poll found the message"
+        );
+    }
 }
 
 #[test]

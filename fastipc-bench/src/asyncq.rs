@@ -102,13 +102,29 @@ pub struct IdleCost {
 }
 
 /// `futures` receives pending on as many queues, with no traffic, for `span`; the
-/// consumers re-poll every `poll`. Run it in a fresh process: the CPU time is the
+/// consumers' strategy polls every `poll`. With `producers`, each queue has a fastipc
+/// producer (registered, idle), so the receives need no re-poll but the one every
+/// `ASYNC_IDLE_CHECK`; without, no producer ever registers, and they re-poll every
+/// `poll` as on a queue peers may feed. Run it in a fresh process: the CPU time is the
 /// process's.
-pub fn idle(futures: usize, span: Duration, poll: Duration) -> std::io::Result<IdleCost> {
+pub fn idle(
+    futures: usize,
+    span: Duration,
+    poll: Duration,
+    producers: bool,
+) -> std::io::Result<IdleCost> {
     let rt = runtime()?;
     let queues = (0..futures)
         .map(|_| SlickQueue::<u64>::local(16).map_err(other))
         .collect::<std::io::Result<Vec<_>>>()?;
+    let _producers = if producers {
+        queues
+            .iter()
+            .map(|q| q.producer().map_err(other))
+            .collect::<std::io::Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
     rt.block_on(async {
         let strategy = WaitStrategy::default().poll_interval(poll);
         let tasks: Vec<_> = queues

@@ -5,13 +5,20 @@
 //!
 //! ```text
 //! peer-queue produce NAME PRODUCER_ID COUNT        send COUNT messages, then print "sent COUNT"
-//! peer-queue consume NAME PRODUCERS COUNT          read every producer's COUNT messages from the
-//!                                                  oldest, check per-producer order, print "ok TOTAL"
+//! peer-queue consume NAME PRODUCERS COUNT [BURST PAUSE_US]
+//!                                                  read every producer's COUNT messages from the
+//!                                                  oldest, check per-producer order, print "ok TOTAL";
+//!                                                  with BURST and PAUSE_US, pause PAUSE_US before
+//!                                                  every BURST messages (so that a lossless queue
+//!                                                  fills and its producers wait)
 //! peer-queue consume-batch NAME PRODUCERS COUNT BUF
 //!                                                  as `consume`, receiving with `recv_into` into a
 //!                                                  buffer of BUF messages; print "ok TOTAL"
 //! peer-queue steal NAME CURSOR TOTAL               claim messages through the shared cursor segment
 //!                                                  CURSOR until it reaches TOTAL; print one value a line
+//! peer-queue echo NAME OUT COUNT DELAY_US          read COUNT messages of NAME from the oldest and
+//!                                                  send each back on queue OUT DELAY_US later
+//!                                                  (blocking calls); print "echoed COUNT"
 //! peer-queue recv NAME TIMEOUT_MS                  block for one message from now; print it
 //! peer-queue pace NAME PRODUCER_ID COUNT BURST PAUSE_US
 //!                                                  send COUNT messages in bursts of BURST with a
@@ -63,11 +70,20 @@ fn run(args: &[&str]) -> Result<()> {
         }
         "consume" => {
             let (producers, count) = (num::<usize>(args, 2)?, num::<u64>(args, 3)?);
+            let pace = match args.len() {
+                4 => None,
+                _ => Some((num::<u64>(args, 4)?.max(1), num::<u64>(args, 5)?)),
+            };
             let mut rx = q.consumer_from_oldest()?;
             let mut order = InOrder::new(producers);
             let total = producers as u64 * count;
             let deadline = Instant::now() + DEADLINE;
-            for _ in 0..total {
+            for i in 0..total {
+                if let Some((burst, pause)) = pace
+                    && i % burst == 0
+                {
+                    std::thread::sleep(Duration::from_micros(pause));
+                }
                 let left = deadline.saturating_duration_since(Instant::now());
                 let v = rx
                     .recv_timeout(left)
@@ -126,6 +142,20 @@ fn run(args: &[&str]) -> Result<()> {
                 }
             }
             print!("{out}");
+        }
+        "echo" => {
+            let out = arg(args, 2, "output queue")?;
+            let (count, delay) = (num::<u64>(args, 3)?, Duration::from_micros(num(args, 4)?));
+            let mut rx = q.consumer_from_oldest()?;
+            let tx = SlickQueue::<u64>::open(out)?.producer()?;
+            let deadline = Instant::now() + DEADLINE;
+            for i in 0..count {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let v = rx.recv_timeout(left).map_err(|e| format!("at {i}: {e}"))?;
+                std::thread::sleep(delay);
+                tx.send(&v)?;
+            }
+            println!("echoed {count}");
         }
         "recv" => {
             let timeout = Duration::from_millis(num(args, 2)?);

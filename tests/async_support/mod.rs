@@ -72,3 +72,19 @@ pub fn queue_for(name: &str, count: u64) -> (SlickQueue<u64>, Consumer<u64>) {
     let rx = q.consumer().unwrap().with_wait_strategy(no_repoll());
     (q, rx)
 }
+
+/// `peer-queue consume NAME 1 COUNT BURST PAUSE_US`: reads `COUNT` messages `0..COUNT`
+/// from the oldest, checking each, pausing before every `BURST` (so that a small lossless
+/// queue fills and its producer waits); prints "ok COUNT".
+pub fn paced_consumer(name: &str, count: u64, burst: u64, pause_us: u64) -> ChildGuard {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peer-queue"));
+    cmd.args([
+        "consume",
+        name,
+        "1",
+        &count.to_string(),
+        &burst.to_string(),
+        &pause_us.to_string(),
+    ]);
+    ChildGuard::spawn(cmd)
+}

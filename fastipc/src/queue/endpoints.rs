@@ -38,7 +38,7 @@
 //! |---|---|---|---|
 //! | free (0) | claiming (1) | a registrant | CAS (acquire) |
 //! | claiming | active (2) | the registrant, after writing role, identity, position | store (release), then `generation += 1` (SeqCst) |
-//! | active | free | the registrant on drop (deregistration) | store (release) |
+//! | active | free | the registrant on drop (deregistration) | store (SeqCst: a leaving producer then wakes pending receives, `Table::deregister`) |
 //! | active | claiming | anyone who finds the registrant dead (the liveness check `OwnerDied` uses) | CAS (acquire); then free (store, release), or reused by a registrant |
 //!
 //! A process killed between its claiming CAS and its active store leaves an entry in
@@ -402,7 +402,11 @@ impl Table {
         if let Some(p) = position {
             e.position.fetch_max(p, SeqCst);
         }
-        e.state.store(state::FREE, Release);
+        // SeqCst (not only release): a leaving producer then loads the queue's waiters
+        // flag (SeqCst) to wake pending receives, which raise the flag (SeqCst) before
+        // they look for live producers (SeqCst loads in `live_producers`): either they
+        // see the entry free, or the producer sees their flag and wakes them.
+        e.state.store(state::FREE, SeqCst);
         self.wake_producers();
     }
 
@@ -626,6 +630,12 @@ impl Table {
         let seq = h.prod_wake_seq.load(Acquire);
         h.prod_sleepers.store(1, SeqCst);
         seq
+    }
+
+    /// The producers' wake word and its futex scope: what an async send registers with
+    /// the [waiter](crate::waiter) instead of sleeping on it ([`Table::sleep`]).
+    pub(crate) fn producers_word(&self) -> (&AtomicU32, Scope) {
+        (&self.header().prod_wake_seq, self.scope)
     }
 
     /// Sleeps until woken or `until`.

@@ -43,6 +43,16 @@ pub(crate) struct Flow {
     cache: AtomicU64,
 }
 
+/// What one non-blocking step of the lossless wait ([`Flow::step`]) came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step<R> {
+    /// Claimed.
+    Done(R),
+    /// Still full, with the producers' "waiters present" flag raised after the producers'
+    /// wake word was read as this value: sleep (or register) on the word with it.
+    Wait(u32),
+}
+
 /// Why a claim reserved nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -78,6 +88,37 @@ impl Flow {
     /// against the table on every refusal.
     pub(crate) fn forget(&self) {
         self.cache.store(0, Relaxed);
+    }
+
+    /// One step of [`Flow::claim`] that never waits, for an async send: claims if there
+    /// is room; otherwise, when `check_dead`, evicts the consumer that sets the floor if
+    /// it is dead; then reads the producers' wake word, raises their "waiters present"
+    /// flag and claims once more (the rescan after the flag of the module docs), so that
+    /// a consumer that makes room after this step wakes the word.
+    pub(crate) fn step<R>(
+        &self,
+        raw: &RawRing,
+        table: &Table,
+        leases: &Leases,
+        check_dead: bool,
+        mut attempt: impl FnMut(u64) -> Result<R, raw::Refused>,
+    ) -> Result<Step<R>, Refused> {
+        let passed = Deadline::after(Duration::ZERO);
+        match self.claim(raw, table, leases, passed, &mut attempt) {
+            Err(Refused::Full) => {}
+            other => return other.map(Step::Done),
+        }
+        if check_dead {
+            let (_, holder) = table.floor(None, raw.next_index());
+            if let Some(i) = holder {
+                table.evict_if_dead(i);
+            }
+        }
+        let seq = table.prepare_sleep();
+        match self.claim(raw, table, leases, passed, &mut attempt) {
+            Err(Refused::Full) => Ok(Step::Wait(seq)),
+            other => other.map(Step::Done),
+        }
     }
 
     /// Claims with `attempt(lossless_floor)` (which returns `Err(Refused::Held(floor))`

@@ -86,10 +86,10 @@ pub use ring::{Inspection, ReadInfo, Registration, Reservation, Ring, RingSpec};
 #[cfg(feature = "stream")]
 pub use typed::RecvStream;
 pub use typed::{
-    BatchGuard, Consumer, Iter, Producer, Receive, STUCK_GRACE, SharedConsumer, SlickQueue,
-    SlotGuard, TryIter,
+    ASYNC_IDLE_CHECK, BatchGuard, Consumer, Iter, Producer, Receive, STUCK_GRACE, SharedConsumer,
+    SlickQueue, SlotGuard, TryIter,
 };
-pub use typed::{RecvFuture, SharedRecvFuture};
+pub use typed::{RecvFuture, SendFuture, SharedRecvFuture};
 pub use wait::WaitStrategy;
 
 /// How a queue treats consumers that fall a whole ring behind; chosen when the queue is

@@ -28,6 +28,7 @@ pub struct WaitStrategy {
     spins: u32,
     yields: u32,
     poll: Duration,
+    peers: bool,
 }
 
 /// The spin count that means "never stop spinning".
@@ -42,6 +43,7 @@ impl Default for WaitStrategy {
             spins: 2000,
             yields: 16,
             poll: Duration::from_millis(1),
+            peers: false,
         }
     }
 }
@@ -71,6 +73,23 @@ impl WaitStrategy {
     pub fn poll_interval(mut self, interval: Duration) -> WaitStrategy {
         self.poll = interval.max(Duration::from_micros(10));
         self
+    }
+
+    /// Declares that producers which never wake anyone (C++ or Python peers) may publish
+    /// on this queue *alongside fastipc producers*, so that a pending async receive
+    /// re-polls every [`poll`](WaitStrategy::poll) even on a queue whose endpoint table
+    /// lists live fastipc producers. Without it such a receive re-checks only every
+    /// [`ASYNC_IDLE_CHECK`](crate::queue::ASYNC_IDLE_CHECK) (or `poll`, if longer), and a
+    /// peer's message waits until then unless a fastipc message comes first. Blocking
+    /// receives always re-check every `poll`. See [`Consumer::recv_async`](crate::queue::Consumer::recv_async).
+    pub fn peer_producers(mut self, peers: bool) -> WaitStrategy {
+        self.peers = peers;
+        self
+    }
+
+    /// Whether [`WaitStrategy::peer_producers`] was declared.
+    pub fn expects_peer_producers(&self) -> bool {
+        self.peers
     }
 
     /// The longest sleep between two checks.

@@ -28,6 +28,7 @@ static ENV_READ: Once = Once::new();
 static TABLE: Mutex<Table> = Mutex::new(Table {
     groups: Vec::new(),
     next_id: 0,
+    repolls: 0,
 });
 
 /// Where an armed registration lives.
@@ -40,6 +41,8 @@ pub(crate) struct Token {
 struct Table {
     groups: Vec<Group>,
     next_id: u64,
+    /// Registrations fired by their re-poll interval so far.
+    repolls: u64,
 }
 
 struct Group {
@@ -71,6 +74,7 @@ pub(super) fn stats() -> WaiterStats {
     WaiterStats {
         threads: t.groups.len(),
         registrations: t.groups.iter().map(|g| g.entries.len()).sum(),
+        repolls: t.repolls,
         fallback: FALLBACK.load(Relaxed),
     }
 }
@@ -137,11 +141,34 @@ pub(super) fn arm(
         expected,
         scope,
         waker: waker.clone(),
-        repoll_at: repoll.and_then(|r| Instant::now().checked_add(r)),
+        repoll_at: repoll.and_then(repoll_moment),
     });
     ring(group);
     *token = Some(Token { group: g, id });
     true
+}
+
+/// Re-poll intervals from this long on are coarsened ([`repoll_moment`]).
+const COARSE_FROM: Duration = Duration::from_millis(100);
+
+/// When a registration armed now with re-poll interval `r` fires by itself: `r` from now,
+/// rounded up, when `r >= COARSE_FROM`, to the next multiple of `r / 8` since a
+/// process-wide origin, so that idle futures armed close together (a thousand idle
+/// receives looking once a second) fire together, and their thread wakes once per
+/// round rather than once per future. `None` when the moment is out of range (never).
+fn repoll_moment(r: Duration) -> Option<Instant> {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let now = Instant::now();
+    let at = now.checked_add(r)?;
+    if r < COARSE_FROM {
+        return Some(at);
+    }
+    let origin = *ORIGIN.get_or_init(|| now);
+    let step = (r / 8).as_nanos();
+    let since = at.saturating_duration_since(origin).as_nanos();
+    let rounded = since.div_ceil(step).saturating_mul(step);
+    let extra = u64::try_from(rounded - since).unwrap_or(u64::MAX);
+    at.checked_add(Duration::from_nanos(extra))
 }
 
 pub(super) fn disarm(token: Token) {
@@ -160,6 +187,15 @@ pub(super) fn is_armed(token: Token) -> bool {
         .entries
         .iter()
         .any(|e| e.id == token.id)
+}
+
+#[cfg(test)]
+pub(super) fn repoll_at(token: Token) -> Option<Instant> {
+    table().groups[token.group]
+        .entries
+        .iter()
+        .find(|e| e.id == token.id)
+        .and_then(|e| e.repoll_at)
 }
 
 /// Starts the thread of a new group; its index, or `None` when the OS refused a thread.
@@ -238,9 +274,11 @@ fn run(g: usize, bell: &'static AtomicU32) {
                 fire_where(group, &mut fired, |_| true);
                 next_tick = None;
             }
+            let before = fired.len();
             fire_where(group, &mut fired, |e| {
                 e.repoll_at.is_some_and(|at| at <= now)
             });
+            t.repolls += (fired.len() - before) as u64;
         }
         // 2. Wake outside the lock: a waker may poll (and arm) right away.
         for w in fired.drain(..) {

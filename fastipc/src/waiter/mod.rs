@@ -23,7 +23,9 @@
 //!   itself, below): every registration of the group fires, and the futures that find
 //!   nothing new simply arm again;
 //! - its re-poll interval has passed since it was armed (the thread's wait has a timeout
-//!   equal to the earliest such moment of its group).
+//!   equal to the earliest such moment of its group). An interval of 100 ms or more is
+//!   rounded up by at most an eighth, to a grid common to the process, so that idle
+//!   futures armed close together fire in one round of their thread.
 //!
 //! A fired future is polled by its executor, re-checks its condition, and either
 //! completes or arms again. Dropping a future disarms it (a lock and a removal, no
@@ -68,15 +70,22 @@
 //!
 //! # Re-polling: peers that never wake
 //!
-//! C++ and Python queue producers publish without waking anyone, so a queue future arms
-//! with a re-poll interval, the consumer's [`WaitStrategy::poll`](crate::queue::WaitStrategy::poll)
-//! (1 ms by default), exactly as a blocking consumer re-checks after each bounded sleep;
-//! a semaphore future re-checks every
+//! C++ and Python queue producers publish without waking anyone, and register nowhere.
+//! A queue receive therefore arms with a re-poll interval chosen by its consumer
+//! (`Watch::async_repoll` in queue/typed/watch.rs, documented on
+//! [`Consumer::recv_async`](crate::queue::Consumer::recv_async)): the consumer's
+//! [`WaitStrategy::poll`](crate::queue::WaitStrategy::poll) (1 ms by default) wherever
+//! such a producer may publish (a queue without endpoint table, or where no fastipc
+//! producer ever registered, or a consumer that declared
+//! [`WaitStrategy::peer_producers`](crate::queue::WaitStrategy::peer_producers)), and
+//! [`ASYNC_IDLE_CHECK`](crate::queue::ASYNC_IDLE_CHECK) (1 s) where every producer is a
+//! fastipc one, only to notice a producer that died without leaving. A lossless send
+//! re-polls every [`PRODUCER_POLL`](crate::queue::PRODUCER_POLL) to evict a consumer that
+//! died holding it back. A semaphore future re-checks every
 //! [`SEMAPHORE_RECHECK_INTERVAL`](crate::sync::semaphore::SEMAPHORE_RECHECK_INTERVAL)
 //! (Python posters wake only when the count leaves 0). An event future needs none
-//! (every setter wakes). A consumer whose producers are all fastipc can set a long poll
-//! interval (`WaitStrategy::default().poll_interval(Duration::from_secs(3600))`) to make
-//! pending futures free when idle.
+//! (every setter wakes). [`WaiterStats::repolls`] counts the registrations that fired by
+//! their interval.
 //!
 //! # Fallback: kernels before 5.16
 //!
@@ -95,12 +104,14 @@
 //! never be woken. Fork before the first async wait, or exec (`std::process::Command`
 //! always does).
 //!
-//! # For other futures of the crate
+//! # Any futex word
 //!
-//! `Registration::arm` (crate-internal) takes any `&AtomicU32` and an expected value; a future that
-//! waits for room in a lossless queue can register the endpoint table's wake word the
-//! same way, as long as whoever changes the word also wakes it (`FUTEX_WAKE`) after
-//! checking a "waiters present" state that the future raised before its final check.
+//! `Registration::arm` (crate-internal) takes any `&AtomicU32` and an expected value:
+//! queue receives register the queue's `wake_seq`, lossless sends the endpoint table's
+//! `prod_wake_seq` ([`Producer::send_async`](crate::queue::Producer::send_async)), events
+//! and semaphores their own words. The one rule: whoever changes the condition also
+//! changes the word and wakes it (`FUTEX_WAKE`) after checking a "waiters present" state
+//! that the future raised before its final check.
 
 mod group;
 #[cfg(test)]
@@ -126,6 +137,10 @@ pub struct WaiterStats {
     pub threads: usize,
     /// Registrations armed now: pending futures waiting to be woken.
     pub registrations: usize,
+    /// Registrations fired so far because their re-poll interval passed (rather than
+    /// because their word was woken or changed): how often pending futures looked again
+    /// by themselves.
+    pub repolls: u64,
     /// Whether the threads poll instead of using `futex_waitv` (see the module docs).
     pub fallback: bool,
 }
@@ -184,6 +199,14 @@ impl Registration {
     #[cfg(test)]
     pub(crate) fn is_armed(&self) -> bool {
         self.token.is_some_and(group::is_armed)
+    }
+
+    /// How long from now the armed registration fires by itself, if it is armed and has
+    /// a re-poll interval.
+    #[cfg(test)]
+    pub(crate) fn repoll_in(&self) -> Option<Duration> {
+        let at = group::repoll_at(self.token?)?;
+        Some(at.saturating_duration_since(std::time::Instant::now()))
     }
 
     /// Whether this registration, as armed now, is still in the table: a probe that

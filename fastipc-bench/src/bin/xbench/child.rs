@@ -38,14 +38,16 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
         return quiet_ops(&what, n);
     }
     if role == "async-idle" {
-        // FUTURES SPAN_MS POLL_MS: pending receives with no traffic; prints
+        // FUTURES SPAN_MS POLL_MS PRODUCERS: pending receives with no traffic, with an
+        // idle fastipc producer on each queue when PRODUCERS is 1; prints
         // "CPU_MS WALL_MS THREADS PENDING".
-        let (futures, span, poll): (usize, u64, u64) =
-            (arg(args, 1)?, arg(args, 2)?, arg(args, 3)?);
+        let (futures, span, poll, producers): (usize, u64, u64, u8) =
+            (arg(args, 1)?, arg(args, 2)?, arg(args, 3)?, arg(args, 4)?);
         let cost = asyncq::idle(
             futures,
             std::time::Duration::from_millis(span),
             std::time::Duration::from_millis(poll),
+            producers != 0,
         )?;
         println!(
             "{} {} {} {}",

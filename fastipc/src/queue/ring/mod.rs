@@ -27,7 +27,7 @@
 use super::Mode;
 use super::endpoints::{EndpointInfo, Role, Table};
 use super::flow::Flow;
-use super::flow::Refused;
+use super::flow::{Refused, Step};
 use super::layout::{FLAG_ENDPOINTS, Geometry, HeaderSnapshot, TypeTrailer};
 use super::lease::{Lease, Leases};
 use super::raw::{self, NO_LEASE, RawRing};
@@ -189,6 +189,46 @@ impl Ring {
         }
     }
 
+    /// [`Ring::claim`] without waiting, for an async send: claims `n` elements, or, when
+    /// a lossless queue is full, raises the producers' "waiters present" flag and returns
+    /// the value of their wake word to register ([`Step::Wait`]); `check_dead` also
+    /// evicts the consumer that holds the floor if it is dead. A lossy queue never waits.
+    pub(crate) fn claim_step(
+        &self,
+        n: u64,
+        entry: Option<usize>,
+        check_dead: bool,
+    ) -> Result<Step<u64>, Refused> {
+        let table = self.table;
+        let intent = move |start| {
+            if let (Some(t), Some(i)) = (&table, entry) {
+                t.set_intent(i, start, n);
+            }
+        };
+        // As in `claim`: a refused attempt may have recorded another producer's start.
+        let refused = |refused: raw::Refused| {
+            if let (Some(t), Some(i)) = (&table, entry) {
+                t.clear_intent(i);
+            }
+            refused
+        };
+        match (self.mode, &self.table) {
+            (Mode::Lossless, Some(t)) => {
+                self.flow
+                    .step(&self.raw, t, &self.leases, check_dead, |lossless| {
+                        self.raw
+                            .reserve(n, || self.leases.floor().min(lossless), intent)
+                            .map_err(refused)
+                    })
+            }
+            _ => self
+                .raw
+                .reserve(n, || self.leases.floor(), intent)
+                .map(Step::Done)
+                .map_err(|r| Refused::from(refused(r))),
+        }
+    }
+
     /// [`Ring::claim`] for a zero-copy guard: the reservation is also leased.
     pub(crate) fn claim_leased(
         &self,
@@ -255,6 +295,7 @@ impl Ring {
         .ok_or_else(|| self.endpoints_full())?;
         Ok(Some(Registration {
             table,
+            raw: self.raw,
             entry,
             position,
             consumer: role.is_consumer(),
@@ -306,6 +347,7 @@ impl Ring {
             })?;
         Ok(Some(Registration {
             table,
+            raw: self.raw,
             entry,
             position,
             consumer: true,
@@ -460,6 +502,8 @@ impl Ring {
 #[derive(Debug)]
 pub struct Registration<'a> {
     table: Table,
+    /// To wake pending receives when a producer leaves.
+    raw: RawRing,
     entry: usize,
     position: u64,
     consumer: bool,
@@ -497,6 +541,11 @@ impl Drop for Registration<'_> {
         } else {
             self.table
                 .deregister(self.entry, self.consumer.then_some(self.position));
+        }
+        if !self.consumer {
+            // Receives waiting without re-polling learn of the disconnect now
+            // (typed/async_recv.rs, "When a pending receive re-polls").
+            self.raw.wake_sleepers();
         }
     }
 }

@@ -5,9 +5,31 @@
 //! consumer does before it sleeps (queue/raw.rs, "Wake protocol"), then registers the
 //! queue's `wake_seq` word with the process-wide [`waiter`](crate::waiter) thread instead
 //! of sleeping on it. Producers therefore make no syscall while no receive (blocking or
-//! async) is pending, and wake the waiter thread otherwise. Because C++ and Python
-//! producers never wake anyone, a pending receive is also re-polled every
-//! [`WaitStrategy::poll`](crate::queue::WaitStrategy::poll) (1 ms by default).
+//! async) is pending, and wake the waiter thread otherwise.
+//!
+//! # When a pending receive re-polls
+//!
+//! C++ and Python producers never wake anyone and never register in the endpoint table,
+//! so the table cannot tell whether one publishes. A pending receive looks again by
+//! itself after
+//! - [`WaitStrategy::poll`](crate::queue::WaitStrategy::poll) (1 ms by default), as a
+//!   sleeping `recv()` does, when such a producer may publish: the queue has no endpoint
+//!   table (a peer made it), no fastipc producer ever registered in it (whatever comes
+//!   comes from a peer), or the consumer declared
+//!   [`WaitStrategy::peer_producers`](crate::queue::WaitStrategy::peer_producers); also
+//!   while a claim at its cursor is unpublished (a claimant that died is skipped only by
+//!   looking again);
+//! - otherwise `max(poll, ASYNC_IDLE_CHECK)` ([`ASYNC_IDLE_CHECK`] = 1 s): every
+//!   producer is a fastipc one, which wakes the receive when it publishes and when it
+//!   leaves (its dropped endpoint frees its table entry, then checks the waiters flag:
+//!   the disconnect is seen at once). The look each second is only for a producer killed
+//!   without leaving, judged dead (syscalls) at every fifth look: its disconnect shows
+//!   within about 5 s. 1,000 such idle receives cost almost nothing (xbench, "Idle cost
+//!   of pending async receives").
+//!
+//! A peer producer publishing *beside* fastipc producers on a queue fastipc made is the
+//! case the table cannot see: its messages wait for the next fastipc message or look
+//! (1 s) unless the consumer declares `peer_producers(true)`.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -17,6 +39,8 @@ use core::task::{Context, Poll};
 use super::consumer::{Blocking, Consumer, SharedConsumer};
 use crate::error::{RecvError, TryRecvError};
 use crate::message::IpcMessage;
+#[cfg(doc)]
+use crate::queue::ASYNC_IDLE_CHECK;
 use crate::waiter::Registration;
 
 impl<T: IpcMessage> Consumer<T> {
@@ -31,6 +55,16 @@ impl<T: IpcMessage> Consumer<T> {
     /// that returns it, so dropping the future (a losing `select!` branch, a timeout)
     /// loses no message: the next receive gets it. Dropping it also removes its
     /// registration.
+    ///
+    /// # Waking
+    ///
+    /// A fastipc producer wakes the pending future when it publishes or leaves. Where a
+    /// producer that never wakes (C++, Python) may publish, the future also re-polls every
+    /// [`WaitStrategy::poll`](crate::queue::WaitStrategy::poll); where every producer is a
+    /// fastipc one, only every [`ASYNC_IDLE_CHECK`] (the rule is in the module docs of
+    /// `async_recv`, and in the README's "Async" section). Declare peer producers beside
+    /// fastipc ones with
+    /// [`WaitStrategy::peer_producers`](crate::queue::WaitStrategy::peer_producers).
     ///
     /// ```
     /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -110,6 +144,12 @@ impl<T> RecvFuture<'_, T> {
     pub(super) fn probe(&self) -> impl Fn() -> bool + 'static {
         self.reg.probe()
     }
+
+    /// How long from now the pending future looks again by itself.
+    #[cfg(test)]
+    pub(super) fn repoll_in(&self) -> Option<core::time::Duration> {
+        self.reg.repoll_in()
+    }
 }
 
 impl<T: IpcMessage> Future for RecvFuture<'_, T> {
@@ -184,7 +224,7 @@ fn poll_recv<C: Blocking, R>(
             return Poll::Ready(done.map_err(final_error));
         }
     }
-    let (raw, strategy) = consumer.waits();
+    let (raw, _) = consumer.waits();
     let header = raw.header();
     // The consumer's half of the handshake of queue/raw.rs, "Wake protocol", as in
     // wait.rs `sleep_once`: `wake_seq` read first (acquire: pairs with the producer's
@@ -212,13 +252,8 @@ fn poll_recv<C: Blocking, R>(
             return Poll::Ready(done.map_err(final_error));
         }
     }
-    if !reg.arm(
-        &header.wake_seq,
-        seq,
-        raw.scope(),
-        Some(strategy.poll()),
-        cx.waker(),
-    ) {
+    let repoll = consumer.async_repoll();
+    if !reg.arm(&header.wake_seq, seq, raw.scope(), Some(repoll), cx.waker()) {
         // No waiter thread: poll again rather than never.
         cx.waker().wake_by_ref();
     }

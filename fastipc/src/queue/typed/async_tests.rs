@@ -192,3 +192,64 @@ fn the_stream_yields_every_message() {
         }
     });
 }
+
+#[test]
+fn a_pending_receive_re_polls_only_when_a_producer_may_not_wake_it() {
+    use crate::queue::ASYNC_IDLE_CHECK;
+    let q = SlickQueue::<u32>::local(64).unwrap();
+    let default = WaitStrategy::default();
+    // No fastipc producer ever registered: whatever arrives comes from a peer (or from a
+    // byte-level writer): re-polled every `poll` (1 ms).
+    let mut rx = q.consumer().unwrap();
+    let mut fut = rx.recv_async();
+    assert_eq!(poll_once(&mut fut), Poll::Pending);
+    assert!(fut.repoll_in().unwrap() <= default.poll());
+    drop(fut);
+    // A fastipc producer registered: it wakes the receive, which only looks again
+    // every ASYNC_IDLE_CHECK, for a producer that died without leaving. (The checks
+    // before the first look are rate-limited: let them be due.)
+    let tx = q.producer().unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let mut fut = rx.recv_async();
+    assert_eq!(poll_once(&mut fut), Poll::Pending);
+    let repoll = fut.repoll_in().unwrap();
+    assert!(repoll > ASYNC_IDLE_CHECK / 2, "{repoll:?}");
+    drop(fut);
+    // Declared peers alongside: every `poll` again.
+    rx.set_wait_strategy(default.peer_producers(true));
+    let mut fut = rx.recv_async();
+    assert_eq!(poll_once(&mut fut), Poll::Pending);
+    assert!(fut.repoll_in().unwrap() <= default.poll());
+    drop(fut);
+    // A claim in flight at the cursor: looked at again every `poll` (a dead claimant is
+    // skipped only by looking).
+    rx.set_wait_strategy(default);
+    let guard = tx.reserve().unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let mut fut = rx.recv_async();
+    assert_eq!(poll_once(&mut fut), Poll::Pending);
+    assert!(fut.repoll_in().unwrap() <= default.poll());
+    drop(fut);
+    drop(guard);
+    assert!(matches!(
+        rx.try_recv(),
+        Err(crate::error::TryRecvError::Abandoned(1))
+    ));
+}
+
+#[test]
+fn a_leaving_producer_wakes_a_pending_receive_with_the_disconnect() {
+    let q = SlickQueue::<u32>::local(64).unwrap();
+    let mut rx = q.consumer().unwrap();
+    let tx = q.producer().unwrap();
+    let mut fut = rx.recv_async();
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(poll_once(&mut fut), Poll::Pending);
+    assert!(fut.repoll_in().unwrap() > Duration::from_millis(100));
+    let header = q.ring().raw().header();
+    let before = header.wake_seq.load(SeqCst);
+    drop(tx);
+    // The producer found the flag and woke the word the future registered.
+    assert_ne!(header.wake_seq.load(SeqCst), before);
+    assert_eq!(block_on(fut, LIMIT), Err(RecvError::Disconnected));
+}

@@ -667,6 +667,10 @@ pub(super) trait Blocking: Sized {
     /// rate limit on the empty count (`Empty` or `Disconnected`).
     fn idle_empty(&mut self) -> TryRecvError;
 
+    /// After an `idle_empty` that found nothing: how long a pending async receive may
+    /// wait before it looks again by itself (`Watch::async_repoll`).
+    fn async_repoll(&self) -> Duration;
+
     /// Calls `attempt` until it finds something or `deadline` passes, waiting between
     /// attempts as the consumer's strategy says ([`wait_for`]); checks for a reset, a
     /// disconnect and a dead claimant before each sleep.
@@ -697,6 +701,11 @@ impl<T: IpcMessage> Blocking for Consumer<T> {
         self.empty(true)
     }
 
+    fn async_repoll(&self) -> Duration {
+        self.watch
+            .async_repoll(&self.raw, self.reader.next(), &self.wait)
+    }
+
     fn check_reset(&mut self) {
         self.restart_if_reset();
     }
@@ -709,6 +718,11 @@ impl<T: IpcMessage> Blocking for SharedConsumer<T> {
 
     fn idle_empty(&mut self) -> TryRecvError {
         self.empty(true)
+    }
+
+    fn async_repoll(&self) -> Duration {
+        self.watch
+            .async_repoll(&self.raw, self.cursor.load(), &self.wait)
     }
 
     /// Moves the shared cursor back to 0 (a compare-exchange: one consumer of the group

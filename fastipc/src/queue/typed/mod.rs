@@ -3,6 +3,9 @@
 //! `Arc` of the mapping so it can move to another thread.
 
 mod async_recv;
+mod async_send;
+#[cfg(test)]
+mod async_send_tests;
 #[cfg(test)]
 mod async_tests;
 mod consumer;
@@ -15,9 +18,10 @@ use std::sync::Arc;
 #[cfg(feature = "stream")]
 pub use async_recv::RecvStream;
 pub use async_recv::{RecvFuture, SharedRecvFuture};
+pub use async_send::SendFuture;
 pub use consumer::{Consumer, Iter, Receive, SharedConsumer, TryIter};
 pub use producer::{BatchGuard, Producer, SlotGuard};
-pub use watch::STUCK_GRACE;
+pub use watch::{ASYNC_IDLE_CHECK, STUCK_GRACE};
 
 use super::Mode;
 use super::cursor::SharedCursor;

@@ -10,11 +10,24 @@ use std::time::Duration;
 use crate::error::{OpenError, SendError, SendTimeoutError, TrySendError};
 use crate::message::IpcMessage;
 use crate::queue::endpoints::{Role, Table};
-use crate::queue::flow::Refused;
+use crate::queue::flow::{Refused, Step};
 use crate::queue::lease::Lease;
 use crate::queue::raw::RawRing;
 use crate::queue::ring::Ring;
 use crate::sys::clock::Deadline;
+use crate::sys::futex::Scope;
+
+/// What one step of an async send came to (`Producer::send_step`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SendStep {
+    /// Sent at this index.
+    Sent(u64),
+    /// The lossless queue is full: the producers' wake word held this value before their
+    /// "waiters present" flag was raised and the floor scanned again.
+    Wait(u32),
+    /// Nothing decided: poll again.
+    Again,
+}
 
 /// A producer's entry in the endpoint table, shared by its clones; deregistered when the
 /// last one is dropped.
@@ -29,6 +42,11 @@ struct Entry {
 impl Drop for Entry {
     fn drop(&mut self) {
         self.table.deregister(self.index, None);
+        // A receive pending without re-polling (typed/async_recv.rs, "When a pending
+        // receive re-polls") learns now that this producer left: the handshake of
+        // queue/raw.rs "Wake protocol", with the entry's state (stored SeqCst by
+        // `deregister`) in place of a published message.
+        self._ring.raw().wake_sleepers();
     }
 }
 
@@ -196,6 +214,31 @@ impl<T: IpcMessage> Producer<T> {
             Ok(None) => Err(SendTimeoutError::Timeout(*msg)),
             Err(e) => Err(SendTimeoutError::Failed(*msg, e)),
         }
+    }
+
+    /// One poll's worth of [`Producer::send`] that never waits (for
+    /// [`Producer::send_async`]): sends `msg` if there is room; in a full lossless queue,
+    /// raises the producers' waiters flag and says what to register (`check_dead`: evict
+    /// the consumer holding the floor if it is dead, first).
+    pub(super) fn send_step(&self, msg: &T, check_dead: bool) -> Result<SendStep, SendError> {
+        match self.ring.claim_step(1, self.entry, check_dead) {
+            Ok(Step::Done(index)) => {
+                self.fill(index, msg);
+                Ok(SendStep::Sent(index))
+            }
+            Ok(Step::Wait(seq)) => Ok(SendStep::Wait(seq)),
+            // `claim_step` reports a full queue as `Wait`; were it not to, polling again
+            // is harmless.
+            Err(Refused::Full) => Ok(SendStep::Again),
+            Err(Refused::Guard(held)) => Err(self.ring.guard_held(held, 1)),
+            Err(Refused::Exhausted) => Err(self.ring.index_exhausted(1)),
+        }
+    }
+
+    /// The producers' wake word of the queue's endpoint table and its scope (`None` in a
+    /// queue made by a peer, which is never lossless).
+    pub(super) fn producers_word(&self) -> Option<(&core::sync::atomic::AtomicU32, Scope)> {
+        self.ring.table().map(Table::producers_word)
     }
 
     /// Registered producers (clones count once) whose processes may still run; 0 in a

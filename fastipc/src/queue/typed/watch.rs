@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::TryRecvError;
-use crate::queue::Mode;
 use crate::queue::endpoints::{Role, Table};
 use crate::queue::layout::INVALID_INDEX;
 use crate::queue::raw::RawRing;
 use crate::queue::ring::Ring;
+use crate::queue::{Mode, WaitStrategy};
 
 /// How long a consumer waits at a claimed but unpublished slot before it asks whether the
 /// claimant is dead.
@@ -24,6 +24,10 @@ const CHECK_EVERY: Duration = Duration::from_millis(2);
 const JUDGE_EVERY: u32 = 5;
 /// Empty results between two looks at the clock on the non-blocking path.
 const EMPTIES_PER_CHECK: u32 = 64;
+/// How often a pending async receive re-checks a queue whose producers all wake it
+/// (typed/async_recv.rs, "When a pending receive re-polls"): only to notice a producer
+/// that died without leaving (its liveness is judged at every fifth look).
+pub const ASYNC_IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// A consumer's registration and its rate-limited checks.
 #[derive(Debug)]
@@ -40,6 +44,8 @@ pub(crate) struct Watch {
     checks: u32,
     next_check: Instant,
     stuck: Option<(u64, Instant)>,
+    /// The last idle `empty` skipped its checks (too soon after the previous ones).
+    skipped: bool,
     skip_unattributed: Option<Duration>,
     // Keeps the table's memory mapped while `table` points into it; dropped last.
     _ring: Arc<Ring>,
@@ -80,6 +86,7 @@ impl Watch {
             checks: 0,
             next_check: Instant::now(),
             stuck: None,
+            skipped: false,
             skip_unattributed: None,
             _ring: Arc::clone(ring),
         };
@@ -136,7 +143,8 @@ impl Watch {
             return None;
         }
         let now = Instant::now();
-        if now < self.next_check {
+        self.skipped = now < self.next_check;
+        if self.skipped {
             return None;
         }
         self.next_check = now + CHECK_EVERY;
@@ -187,6 +195,40 @@ impl Watch {
         raw.abandon(cursor, n.clamp(1, raw.capacity()), Some(seen));
         self.stuck = None;
         None
+    }
+
+    /// How long a pending async receive at `cursor`, whose last check found nothing
+    /// ([`Watch::empty`] with `idle`), may wait before it looks again by itself when
+    /// nobody wakes it (typed/async_recv.rs, "When a pending receive re-polls"):
+    /// - `wait.poll()` when a producer that never wakes may publish: the queue has no
+    ///   endpoint table (a peer made it), no fastipc producer ever registered in it, or
+    ///   the consumer declared [`WaitStrategy::peer_producers`];
+    /// - `wait.poll()` while a claim at `cursor` is unpublished (a dead claimant is
+    ///   skipped only by looking again);
+    /// - until the next allowed check, when the last one was skipped as too soon and no
+    ///   producer is registered now (the disconnect is due);
+    /// - otherwise `max(wait.poll(), ASYNC_IDLE_CHECK)`: every producer is a fastipc
+    ///   producer, which wakes the receive when it publishes or leaves; only a producer
+    ///   that dies without leaving needs a look now and then.
+    pub(crate) fn async_repoll(&self, raw: &RawRing, cursor: u64, wait: &WaitStrategy) -> Duration {
+        let poll = wait.poll();
+        let Some(table) = &self.table else {
+            return poll;
+        };
+        if wait.expects_peer_producers() || !table.producers_ever() || raw.next_index() > cursor {
+            return poll;
+        }
+        // A check skipped as too soon after the previous one: what it would have seen of
+        // the producers without syscalls. While one is registered, its leaving wakes the
+        // receive (its entry freed, SeqCst, then the flag the receive raised before this
+        // scan); with none left, the disconnect is due at the next allowed check.
+        if self.skipped && table.live_producers(false) == 0 {
+            return self
+                .next_check
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_micros(10));
+        }
+        poll.max(ASYNC_IDLE_CHECK)
     }
 
     /// After a reset rewound the queue and this consumer's cursor to 0: publishes
