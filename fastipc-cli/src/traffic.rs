@@ -350,8 +350,11 @@ pub struct SendSummary {
     pub sent: u64,
     /// Bytes per element.
     pub elem_size: usize,
-    /// Reservations published.
+    /// Reservations made.
     pub reservations: u64,
+    /// Elements dropped instead of published because producers of other processes lapped
+    /// their reservation first (readers see them as a lag).
+    pub lapped: u64,
     /// Time from the first reservation to the last publish.
     pub elapsed: Duration,
 }
@@ -370,7 +373,15 @@ impl fmt::Display for SendSummary {
             secs(self.elapsed),
             rate(self.sent, self.elapsed),
             byte_rate(self.sent * self.elem_size as u64, self.elapsed),
-        )
+        )?;
+        if self.lapped > 0 {
+            write!(
+                f,
+                "; {} of them lapped by other producers before publishing (dropped)",
+                self.lapped
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -462,7 +473,7 @@ pub fn send(opts: &SendOptions, progress: &Progress) -> Result<SendSummary, CliE
     let es = opts.elem_size;
     let mut scratch = vec![0u8; opts.batch * es];
     let start = Instant::now();
-    let (mut seq, mut reservations, mut shown) = (0u64, 0u64, 0u64);
+    let (mut seq, mut reservations, mut shown, mut lapped) = (0u64, 0u64, 0u64, 0u64);
     while seq < opts.count {
         let k = (opts.count - seq).min(opts.batch as u64) as usize;
         if let Some(r) = opts.rate {
@@ -473,7 +484,9 @@ pub fn send(opts: &SendOptions, progress: &Progress) -> Result<SendSummary, CliE
         }
         let mut reservation = ring.reserve(k)?;
         reservation.write(0, &scratch[..k * es])?;
-        reservation.publish();
+        if let Err(dropped) = reservation.publish() {
+            lapped += dropped.len as u64;
+        }
         seq += k as u64;
         reservations += 1;
         if seq - shown >= UPDATE_EVERY {
@@ -490,6 +503,7 @@ pub fn send(opts: &SendOptions, progress: &Progress) -> Result<SendSummary, CliE
         sent: seq,
         elem_size: es,
         reservations,
+        lapped,
         elapsed,
     })
 }

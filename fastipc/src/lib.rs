@@ -48,8 +48,8 @@ pub mod waiter;
 
 pub use atomic::{FutexWord, SharedU32, SharedU64};
 pub use error::{
-    MemError, NamedError, OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
-    SharedCellError, ShmError, SyncError, TimedOut, TryRecvError, TrySendError,
+    Lapped, MemError, NamedError, OpenError, RecvError, RecvTimeoutError, SendError,
+    SendTimeoutError, SharedCellError, ShmError, SyncError, TimedOut, TryRecvError, TrySendError,
 };
 pub use mem::MemRef;
 pub use message::IpcMessage;

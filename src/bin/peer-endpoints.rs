@@ -125,7 +125,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let q = SlickQueue::<u64>::open(name).map_err(|x| e(&x))?;
             let tx = q.producer().map_err(|x| e(&x))?;
             let mut slot = tx.reserve().map_err(|x| e(&x))?;
-            *slot = 0xDEAD;
+            slot.write(0xDEAD);
             say(&format!("holding {}", slot.index()));
             std::thread::sleep(Duration::from_secs(600));
             Ok(())

@@ -73,7 +73,8 @@ use std::time::Duration;
 
 use crate::error::ShmError;
 pub use crate::error::{
-    OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    Lapped, OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
 };
 use crate::sys::shm::Segment;
 pub use cursor::{CURSOR_SIZE, SharedCursor};

@@ -35,7 +35,7 @@ use super::payload;
 use super::raw::{self, Locate, NO_LEASE, RawRing};
 use super::wait::{WaitStrategy, wait_for};
 use super::{READY_TIMEOUT, open_or_create_with};
-use crate::error::{OpenError, RecvTimeoutError, SendError, ShmError, TryRecvError};
+use crate::error::{Lapped, OpenError, RecvTimeoutError, SendError, ShmError, TryRecvError};
 use crate::mem::MemRef;
 use crate::region::Region;
 use crate::sys::clock::Deadline;
@@ -712,7 +712,9 @@ impl Ring {
         }
         let mut r = self.reserve(bytes.len() / es)?;
         r.write(0, bytes)?;
-        Ok(r.publish())
+        // Like `Producer::send`: a message lapped before its publish is dropped as if
+        // overwritten (readers report the lag), and the call still returns its index.
+        Ok(r.publish().unwrap_or_else(|lapped| lapped.index))
     }
 
     /// Reads the reservation at `*cursor` into `out` (replacing its contents) and
@@ -941,12 +943,17 @@ impl Reservation<'_> {
         Ok(())
     }
 
-    /// Publishes the reservation (unless it was lapped, see
-    /// [`Reservation::is_lapped`]); returns its index.
-    pub fn publish(mut self) -> u64 {
+    /// Publishes the reservation: `Ok(index)`, or `Err(Lapped)` when it was lapped
+    /// ([`Reservation::is_lapped`]) and its message was dropped instead.
+    pub fn publish(mut self) -> Result<u64, Lapped> {
         self.published = true;
-        self.ring.raw.publish(self.start, self.n);
-        self.start
+        match self.ring.raw.publish(self.start, self.n) {
+            true => Ok(self.start),
+            false => Err(Lapped {
+                index: self.start,
+                len: self.n as usize,
+            }),
+        }
     }
 }
 
