@@ -7,7 +7,8 @@ use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::sync::Arc;
 
-use super::raw::{Locate, RawRing};
+use super::raw::{RawRing, Run};
+use super::read;
 use super::{READY_TIMEOUT, open_or_create_with};
 use crate::error::{OpenError, ShmError, TryRecvError};
 use crate::region::Region;
@@ -139,40 +140,41 @@ impl SharedCursor {
     }
 
     /// The work-stealing step every shared reader takes: locates the reservation at the
-    /// cursor, copies it with `copy(start, end)`, validates the copy, and only then claims
-    /// it by moving the cursor past it (a claim cannot be given back, so it never takes a
-    /// copy the validation rejected). Returns the copy and the reservation's bounds. A lag
-    /// or a corrupt slot moves the cursor on and is reported by the reader whose move won;
-    /// the others retry. Any cursor value is safe (hostile peers may write it).
-    pub(crate) fn claim<R>(
+    /// cursor, copies it with `copy(run, src, k)` (as [`read::take`] says), validates the
+    /// copy, and only then claims it by moving the cursor past it (a claim cannot be
+    /// given back, so it never takes a copy the validation rejected). Returns the
+    /// reservation claimed. A lag or a corrupt slot moves the cursor on and is reported by
+    /// the reader whose move won; the others retry. Any cursor value is safe (hostile
+    /// peers may write it).
+    pub(crate) fn claim(
         &self,
         raw: &RawRing,
-        mut copy: impl FnMut(u64, u64) -> R,
-    ) -> Result<(R, u64, u64), TryRecvError> {
+        mut copy: impl FnMut(&Run, *const u8, usize),
+    ) -> Result<Run, TryRecvError> {
         loop {
             let c = self.load();
-            match raw.locate(c) {
-                Locate::Empty { cursor } => {
-                    if cursor != c {
-                        // Past a wrap marker: move the group along, as the peers do.
-                        let _ = self.compare_exchange(c, cursor);
+            match read::locate(raw, c, 1) {
+                Err((cursor, TryRecvError::Empty)) => {
+                    // Past a wrap marker (or back after a reset): move the group along,
+                    // as the peers do; if another reader moved it first, look again.
+                    if cursor == c || self.compare_exchange(c, cursor).is_ok() {
+                        return Err(TryRecvError::Empty);
                     }
-                    return Err(TryRecvError::Empty);
                 }
-                Locate::Skip { cursor, error } => {
+                Err((cursor, error)) => {
                     if self.compare_exchange(c, cursor).is_ok() {
                         return Err(error);
                     }
                 }
-                Locate::Found { start, end } => {
-                    let copied = copy(start, end);
-                    if !raw.intact(start, start, end) {
-                        let (next, error) = raw.lost(start);
-                        if self.compare_exchange(c, next).is_ok() {
-                            return Err(error);
-                        }
-                    } else if self.compare_exchange(c, end).is_ok() {
-                        return Ok((copied, start, end));
+                Ok(run) => {
+                    let (_, taken) =
+                        read::take(raw, &run, run.start, u64::MAX, |src, k| copy(&run, src, k));
+                    let (next, result) = match taken.lost {
+                        Some((next, error)) => (next, Err(error)),
+                        None => (run.end, Ok(run)),
+                    };
+                    if self.compare_exchange(c, next).is_ok() {
+                        return result;
                     }
                 }
             }

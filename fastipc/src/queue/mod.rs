@@ -6,11 +6,12 @@
 //! |---|---|
 //! | [`layout`] | the header and slot structs, offsets pinned at compile time, the header decode |
 //! | `raw` (private) | the algorithm over precomputed pointers, and its memory-ordering argument |
+//! | `read` (private) | the one read primitive: locate a run, copy, validate once, recover after a lap |
 //! | `payload` (private) | payload copies as relaxed atomic words of one width per queue |
 //! | `lease` (private) | the positions zero-copy guards of one mapping hold, refused to other reservations |
 //! | [`endpoints`] | the endpoint table after the data: registration, liveness, the lossless floor, its decode for tools |
 //! | `flow` (private) | the claim loop of a lossless queue's producers (cached floor, rescan, sleep, dead-consumer eviction) |
-//! | [`Ring`] (`ring`) | the untyped, byte-level queue: create/attach handshake, reserve/publish/read/read_shared/read_last, inspect |
+//! | [`Ring`] (`ring/`) | the untyped, byte-level queue: `attach` (spec, create/attach handshake, checks), `data` (reserve/publish/read/read_shared/read_last), `inspect` |
 //! | [`SharedCursor`] (`cursor`) | the work-stealing cursor, optionally in its own 8-byte segment |
 //! | [`WaitStrategy`] (`wait`) | how blocking receives spin, yield and sleep |
 //! | `typed` | [`SlickQueue<T>`], [`Producer<T>`], [`Consumer<T>`], [`SharedConsumer<T>`], and the consumers' `watch` (position publishing, disconnect and dead-claimant checks) |
@@ -65,6 +66,7 @@ mod flow;
 mod lease;
 mod payload;
 mod raw;
+mod read;
 mod ring;
 mod typed;
 mod wait;

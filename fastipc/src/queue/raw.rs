@@ -293,6 +293,19 @@ pub(crate) enum Locate {
     Skip { cursor: u64, error: TryRecvError },
 }
 
+/// Published elements `start..end` that a reader located at once ([`RawRing::extend_run`]):
+/// one reservation of any size, or (`singles`) consecutive one-element reservations.
+/// Never empty, never past the end of the ring, so its elements are contiguous in the
+/// data area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// Every reservation in the run holds one element: each index in it is a
+    /// reservation boundary, and each element is validated by its own slot.
+    pub(crate) singles: bool,
+}
+
 impl RawRing {
     /// Pointers into the queue at the start of `mem`.
     ///
@@ -654,6 +667,61 @@ impl RawRing {
             return false;
         }
         first != start || self.slot(start).data_index.load(Relaxed) == start
+    }
+
+    /// The reservation `start..end` that [`RawRing::locate`] found, as a [`Run`]; when it
+    /// holds one element, extended over the one-element reservations published after it,
+    /// up to `limit` elements in all (at least the one found) and not past the end of the
+    /// ring. Each extension is an acquire load of the next slot that finds it naming its
+    /// own index with size 1: that producer's payload and size writes happen-before what
+    /// the reader does next, as for the first (module documentation, "Consumer").
+    #[inline]
+    pub(crate) fn extend_run(&self, start: u64, end: u64, limit: u64) -> Run {
+        if end - start != 1 {
+            return Run {
+                start,
+                end,
+                singles: false,
+            };
+        }
+        let stop = start.saturating_add(limit.max(1));
+        let mut end = end;
+        while end < stop && end & self.mask != 0 {
+            let slot = self.slot(end);
+            if slot.data_index.load(Acquire) != end || slot.size.load(Relaxed) != 1 {
+                break;
+            }
+            end += 1;
+        }
+        Run {
+            start,
+            end,
+            singles: true,
+        }
+    }
+
+    /// After copying elements `first..first + k` of `run`: how many of them, from
+    /// `first`, are intact. A run of one-element reservations is checked slot by slot
+    /// after one acquire fence, each element exactly as [`RawRing::intact`] checks a
+    /// one-element reservation (so an intact prefix is kept and the first element that
+    /// fails is where the reader lost its place); a larger reservation all or nothing,
+    /// by [`RawRing::intact`].
+    #[inline]
+    pub(crate) fn intact_prefix(&self, run: &Run, first: u64, k: u64) -> u64 {
+        if !run.singles {
+            return if self.intact(run.start, first, run.end) {
+                k
+            } else {
+                0
+            };
+        }
+        fence(Acquire);
+        for x in first..first + k {
+            if self.slot(x).data_index.load(Relaxed) != x {
+                return x - first;
+            }
+        }
+        k
     }
 
     /// The one place a lost position is turned into a place to continue and a report: a

@@ -1,10 +1,14 @@
 //! Unit tests of the ring algorithm in local mode (heap memory, threads).
 
+use super::attach::init_queue;
 use super::*;
+use crate::error::{Lapped, RecvTimeoutError, TryRecvError};
 use crate::queue::SharedCursor;
+use crate::queue::layout::{INVALID_INDEX, MAGIC, init_state};
 use core::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
 
 fn ring(capacity: usize, element_size: usize) -> Ring {
     Ring::local(&RingSpec::new(capacity, element_size)).unwrap()

@@ -16,7 +16,8 @@ use crate::message::IpcMessage;
 use crate::queue::cursor::SharedCursor;
 use crate::queue::endpoints::Role;
 use crate::queue::payload;
-use crate::queue::raw::{Locate, RawRing};
+use crate::queue::raw::RawRing;
+use crate::queue::read::Reader;
 use crate::queue::ring::Ring;
 use crate::queue::wait::{WaitStrategy, wait_for};
 use crate::sys::clock::Deadline;
@@ -54,15 +55,9 @@ pub(crate) const RESET_CHECK_INTERVAL: u32 = 64;
 /// ```
 pub struct Consumer<T> {
     raw: RawRing,
-    /// Next element to deliver.
-    next: u64,
-    /// Start and end of the reservation being delivered (`next == end`: at a boundary,
-    /// the next call locates a new reservation at `next`).
-    start: u64,
-    end: u64,
-    /// A lag or corruption found while filling a batch that already held messages:
-    /// reported by the next call, so no count is lost.
-    deferred: Option<TryRecvError>,
+    /// The next element to deliver, the run it belongs to, and a lag or corruption found
+    /// after messages already delivered (reported by the next call, so no count is lost).
+    reader: Reader,
     /// Consecutive-ish `Empty` results, for the reset check ([`RESET_CHECK_INTERVAL`]).
     empties: u32,
     wait: WaitStrategy,
@@ -75,12 +70,7 @@ impl<T> Drop for Consumer<T> {
     /// Deregisters, leaving as final position the start of the reservation being
     /// delivered (a boundary; a lossless queue keeps what it has not delivered).
     fn drop(&mut self) {
-        let at = if self.next == self.end {
-            self.next
-        } else {
-            self.start
-        };
-        self.watch.leave(at);
+        self.watch.leave(self.reader.boundary());
     }
 }
 
@@ -88,7 +78,7 @@ impl<T> core::fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Consumer")
             .field("queue", &self.ring.name())
-            .field("next", &self.next)
+            .field("next", &self.reader.next())
             .finish()
     }
 }
@@ -98,10 +88,7 @@ impl<T: IpcMessage> Consumer<T> {
         let (watch, cursor) = Watch::register(&ring, Role::Consumer, cursor)?;
         Ok(Consumer {
             raw: *ring.raw(),
-            next: cursor,
-            start: cursor,
-            end: cursor,
-            deferred: None,
+            reader: Reader::new(cursor),
             empties: 0,
             wait: WaitStrategy::default(),
             watch,
@@ -125,11 +112,8 @@ impl<T: IpcMessage> Consumer<T> {
     /// new generation's indices with it).
     #[cold]
     fn restart_if_reset(&mut self) {
-        if self.raw.next_index() < self.end {
-            self.next = 0;
-            self.start = 0;
-            self.end = 0;
-            self.deferred = None;
+        if self.raw.next_index() < self.reader.end() {
+            self.reader.restart(0);
             self.watch.rewind();
         }
     }
@@ -147,51 +131,40 @@ impl<T: IpcMessage> Consumer<T> {
 
     /// The absolute index of the next message this consumer will deliver.
     pub fn position(&self) -> u64 {
-        self.next
+        self.reader.next()
     }
 
     /// Takes the next message if one is published; never blocks.
     #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        if self.next == self.end {
-            self.locate()?;
-        }
-        let index = self.next;
-        // SAFETY: the element of `index` in a queue of T (checked on attach/create).
-        // Producers may be rewriting it (a lap): `intact` below rejects the copy then.
-        let value = unsafe { super::load_message::<T>(self.raw.element_ptr(index)) };
-        if self.raw.intact(self.start, index, self.end) {
-            self.next = index + 1;
-            Ok(value)
-        } else {
-            Err(self.lag(index))
+        let mut value = <T as bytemuck::Zeroable>::zeroed();
+        let watch = &mut self.watch;
+        let got = self.reader.read(
+            &self.raw,
+            1,
+            1,
+            |start| watch.found(start),
+            |src, _| {
+                // SAFETY: `read` gives the address of one element of a queue of T
+                // (element size checked on attach/create), in the data area and aligned
+                // to the queue's word. Producers may be rewriting it (a lap): `read`
+                // validates the copy and reports the lag instead of returning it.
+                value = unsafe { super::load_message::<T>(src) };
+            },
+        );
+        match got {
+            Ok(_) => Ok(value),
+            Err(e) => Err(self.report(e)),
         }
     }
 
-    /// Positions on the reservation at `self.next` (at a boundary).
+    /// What to report for `error` from the reader: an `Empty` goes through the watch's
+    /// off-path work ([`Consumer::empty`]).
     #[inline]
-    fn locate(&mut self) -> Result<(), TryRecvError> {
-        if let Some(e) = self.deferred.take() {
-            return Err(e);
-        }
-        match self.raw.locate(self.next) {
-            Locate::Found { start, end } => {
-                self.watch.found(start);
-                self.start = start;
-                self.next = start;
-                self.end = end;
-                Ok(())
-            }
-            Locate::Empty { cursor } => {
-                self.next = cursor;
-                self.end = cursor;
-                Err(self.empty(false))
-            }
-            Locate::Skip { cursor, error } => {
-                self.next = cursor;
-                self.end = cursor;
-                Err(error)
-            }
+    fn report(&mut self, error: TryRecvError) -> TryRecvError {
+        match error {
+            TryRecvError::Empty => self.empty(false),
+            e => e,
         }
     }
 
@@ -206,52 +179,44 @@ impl<T: IpcMessage> Consumer<T> {
         }
         let raw = self.raw;
         self.watch
-            .empty(&raw, self.next, idle)
+            .empty(&raw, self.reader.next(), idle)
             .unwrap_or(TryRecvError::Empty)
-    }
-
-    /// The copy of element `at` was overwritten: continue at the oldest still available.
-    #[cold]
-    fn lag(&mut self, at: u64) -> TryRecvError {
-        let (next, error) = self.raw.lost(at);
-        self.next = next;
-        self.end = next;
-        error
     }
 
     /// Copies up to `buf.len()` consecutive messages into `buf` without blocking; returns
     /// how many (at least one), or `Err(Empty)` when none is published.
     pub fn try_recv_into(&mut self, buf: &mut [T]) -> Result<usize, TryRecvError> {
         let mut filled = 0;
+        let word = self.raw.word();
         while filled < buf.len() {
-            if self.next == self.end {
-                match self.locate() {
-                    Ok(()) => {}
-                    Err(TryRecvError::Empty) => break,
+            let dst = buf[filled..].as_mut_ptr().cast::<u8>();
+            let watch = &mut self.watch;
+            let got = self.reader.read(
+                &self.raw,
+                (buf.len() - filled) as u64,
+                1,
+                |start| watch.found(start),
+                |src, k| {
+                    // SAFETY: `read` gives `k <= buf.len() - filled` elements contiguous
+                    // from `src` inside the data area, aligned to the queue's word;
+                    // `buf[filled..filled + k]` is private and has room for them; the
+                    // bytes form valid Ts (Pod). Racing rewrites are detected by `read`,
+                    // which then keeps only the intact prefix.
+                    unsafe { payload::load(src, dst, k * size_of::<T>(), word) };
+                },
+            );
+            match got {
+                Ok((_, kept)) => filled += kept as usize,
+                Err(e) => match self.report(e) {
+                    TryRecvError::Empty => break,
                     // Report it on the next call, after what is already copied.
-                    Err(e) if filled > 0 => {
-                        self.deferred = Some(e);
+                    e if filled > 0 => {
+                        self.reader.defer(e);
                         break;
                     }
-                    Err(e) => return Err(e),
-                }
+                    e => return Err(e),
+                },
             }
-            let k = ((self.end - self.next) as usize).min(buf.len() - filled);
-            let dst = buf.as_mut_ptr().wrapping_add(filled).cast::<u8>();
-            let (src, word) = (self.raw.element_ptr(self.next), self.raw.word());
-            // SAFETY: elements `next..next + k` are contiguous inside the data area (a
-            // reservation never straddles the end), aligned to the queue's word, and
-            // `buf[filled..filled + k]` is private; the bytes form valid Ts (Pod).
-            // Racing rewrites are detected below.
-            unsafe { payload::load(src, dst, k * size_of::<T>(), word) };
-            if !self.raw.intact(self.start, self.next, self.end) {
-                if filled > 0 {
-                    break;
-                }
-                return Err(self.lag(self.next));
-            }
-            self.next += k as u64;
-            filled += k;
         }
         if filled == 0 && !buf.is_empty() {
             return Err(TryRecvError::Empty);
@@ -467,26 +432,33 @@ impl<T: IpcMessage> SharedConsumer<T> {
         // copies: the cursor only grows, so the one read now is at or before it.
         self.watch.found(self.cursor.load());
         let (raw, scratch) = (self.raw, &mut self.scratch);
-        let claimed = self.cursor.claim(&raw, |start, end| {
-            if end - start == 1 {
-                // SAFETY: as in `Consumer::try_recv`: the element of `start` in a queue
-                // of T; `claim` validates the copy before keeping it.
-                return Some(unsafe { super::load_message::<T>(raw.element_ptr(start)) });
+        let mut single = None;
+        let claimed = self.cursor.claim(&raw, |_, src, k| {
+            if k == 1 {
+                // SAFETY: as in `Consumer::try_recv`: `claim` gives one element of a
+                // queue of T, and validates the copy before keeping it.
+                single = Some(unsafe { super::load_message::<T>(src) });
+                return;
             }
-            let n = (end - start) as usize;
+            single = None;
             scratch.clear();
-            scratch.reserve(n);
-            let (src, len) = (raw.element_ptr(start), n * size_of::<T>());
-            // SAFETY: the reservation's `n` elements are contiguous in the data area,
-            // aligned to the queue's word; the scratch vector has room for `n` Ts
-            // (reserved above). `claim` validates the copy before keeping it.
-            unsafe { payload::load(src, scratch.as_mut_ptr().cast::<u8>(), len, raw.word()) };
-            // SAFETY: the first `n` Ts were just written in full, and any bytes are a
+            scratch.reserve(k);
+            // SAFETY: `claim` gives the reservation's `k` elements contiguous from `src`
+            // in the data area, aligned to the queue's word; the scratch vector has room
+            // for `k` Ts (reserved above). `claim` validates the copy before keeping it.
+            unsafe {
+                payload::load(
+                    src,
+                    scratch.as_mut_ptr().cast::<u8>(),
+                    k * size_of::<T>(),
+                    raw.word(),
+                )
+            };
+            // SAFETY: the first `k` Ts were just written in full, and any bytes are a
             // valid T (Pod).
-            unsafe { scratch.set_len(n) };
-            None
+            unsafe { scratch.set_len(k) };
         });
-        let (first, start, end) = match claimed {
+        let run = match claimed {
             Ok(c) => c,
             Err(TryRecvError::Empty) => {
                 // Every RESET_CHECK_INTERVAL-th `Empty`: was the queue reset under the
@@ -499,10 +471,10 @@ impl<T: IpcMessage> SharedConsumer<T> {
             }
             Err(e) => return Err(e),
         };
-        if let Some(value) = first {
+        if let Some(value) = single {
             return Ok(value);
         }
-        debug_assert_eq!(self.scratch.len() as u64, end - start);
+        debug_assert_eq!(self.scratch.len() as u64, run.end - run.start);
         let mut items = self.scratch.drain(..);
         let first = items.next().ok_or(TryRecvError::Empty)?;
         self.pending.extend(items);

@@ -24,6 +24,7 @@ use super::cursor::SharedCursor;
 use super::layout::DATA_ALIGN;
 use super::payload;
 use super::raw::RawRing;
+use super::read;
 use super::ring::{Expect, Ring, RingSpec};
 use crate::error::{OpenError, SendError};
 use crate::message::IpcMessage;
@@ -339,11 +340,15 @@ pub(crate) unsafe fn store_messages<T: IpcMessage>(msgs: &[T], dst: *mut u8) {
 fn read_latest<T: IpcMessage>(raw: &RawRing) -> Option<T> {
     for _ in 0..64 {
         let (start, end) = raw.locate_last()?;
-        let last = end - 1;
-        // SAFETY: `last`'s element of a queue of T (element size checked on attach).
-        // Producers may be rewriting it; `intact` rejects such a copy.
-        let value = unsafe { load_message::<T>(raw.element_ptr(last)) };
-        if raw.intact(start, last, end) {
+        let run = raw.extend_run(start, end, 1);
+        let mut value = <T as bytemuck::Zeroable>::zeroed();
+        let (_, taken) = read::take(raw, &run, end - 1, 1, |src, _| {
+            // SAFETY: `take` gives the last element of the reservation, in a queue of T
+            // (element size checked on attach). Producers may be rewriting it; `take`
+            // rejects such a copy.
+            value = unsafe { load_message::<T>(src) };
+        });
+        if taken.lost.is_none() {
             return Some(value);
         }
     }
