@@ -785,50 +785,47 @@ pub enum RecvError {
     },
 }
 
+/// Converts one receive error into another: the variants every receive error has
+/// (`Lagged`, `Abandoned`, `Disconnected`, `Corrupt`) keep their name and fields; the arms
+/// in braces map the variants only the source has.
+macro_rules! convert_recv_error {
+    ($e:expr, $from:ident => $to:ident { $($only_in_source:tt)* }) => {
+        match $e {
+            $from::Lagged(n) => $to::Lagged(n),
+            $from::Abandoned(n) => $to::Abandoned(n),
+            $from::Disconnected => $to::Disconnected,
+            $from::Corrupt { index, size } => $to::Corrupt { index, size },
+            $($only_in_source)*
+        }
+    };
+}
+
 impl TryRecvError {
     /// The same error as a [`RecvTimeoutError`] (`Empty` becomes `Timeout`).
     pub(crate) fn timed_out(self) -> RecvTimeoutError {
-        match self {
+        convert_recv_error!(self, TryRecvError => RecvTimeoutError {
             TryRecvError::Empty => RecvTimeoutError::Timeout,
-            TryRecvError::Lagged(n) => RecvTimeoutError::Lagged(n),
-            TryRecvError::Abandoned(n) => RecvTimeoutError::Abandoned(n),
-            TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-            TryRecvError::Corrupt { index, size } => RecvTimeoutError::Corrupt { index, size },
-        }
+        })
     }
 }
 
 impl RecvTimeoutError {
     /// The same error as a [`RecvError`]; `None` for `Timeout`.
     pub(crate) fn untimed(self) -> Option<RecvError> {
-        Some(match self {
+        Some(convert_recv_error!(self, RecvTimeoutError => RecvError {
             RecvTimeoutError::Timeout => return None,
-            RecvTimeoutError::Lagged(n) => RecvError::Lagged(n),
-            RecvTimeoutError::Abandoned(n) => RecvError::Abandoned(n),
-            RecvTimeoutError::Disconnected => RecvError::Disconnected,
-            RecvTimeoutError::Corrupt { index, size } => RecvError::Corrupt { index, size },
-        })
+        }))
     }
 }
 
 impl From<RecvError> for RecvTimeoutError {
     fn from(e: RecvError) -> Self {
-        match e {
-            RecvError::Lagged(n) => RecvTimeoutError::Lagged(n),
-            RecvError::Abandoned(n) => RecvTimeoutError::Abandoned(n),
-            RecvError::Disconnected => RecvTimeoutError::Disconnected,
-            RecvError::Corrupt { index, size } => RecvTimeoutError::Corrupt { index, size },
-        }
+        convert_recv_error!(e, RecvError => RecvTimeoutError {})
     }
 }
 
 impl From<RecvError> for TryRecvError {
     fn from(e: RecvError) -> Self {
-        match e {
-            RecvError::Lagged(n) => TryRecvError::Lagged(n),
-            RecvError::Abandoned(n) => TryRecvError::Abandoned(n),
-            RecvError::Disconnected => TryRecvError::Disconnected,
-            RecvError::Corrupt { index, size } => TryRecvError::Corrupt { index, size },
-        }
+        convert_recv_error!(e, RecvError => TryRecvError {})
     }
 }
