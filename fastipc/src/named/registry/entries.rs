@@ -24,7 +24,7 @@ pub struct AttachedPid {
     /// process's pid namespace (start time compared, so a reused id is dead); always
     /// `true` for a file of another namespace; for a file recording none (the Python
     /// peer's), whether a process with that id runs in this namespace — the Python peer's
-    /// own rule, which only [`Registry::sweep`] acts on (see the [module docs](self)).
+    /// own rule, which only [`Registry::sweep`](super::Registry::sweep) acts on (see the [module docs](super)).
     pub alive: bool,
 }
 
@@ -43,7 +43,7 @@ impl AttachedPid {
     }
 }
 
-/// A registration of a dead process, found by [`Registry::sweep`].
+/// A registration of a dead process, found by [`Registry::sweep`](super::Registry::sweep).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeadEntry {
@@ -67,7 +67,7 @@ pub struct InUse {
     pub unverifiable: Vec<u32>,
 }
 
-/// What [`Registry::sweep`] removed (or, in a dry run, would remove).
+/// What [`Registry::sweep`](super::Registry::sweep) removed (or, in a dry run, would remove).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SweepReport {
@@ -141,7 +141,7 @@ impl fmt::Display for SweepReport {
     }
 }
 
-/// What a registry folder holds (see [`Registry::entries`]).
+/// What a registry folder holds (see [`Registry::entries`](super::Registry::entries)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Entries {
     /// The registered processes.

@@ -50,7 +50,7 @@ pub use inspect::Inspection;
 ///
 /// All operations take `&self` and are safe from any number of threads and processes:
 /// producers are multi-producer safe, each reader owns its cursor (`u64`) or shares a
-/// [`SharedCursor`] for work stealing.
+/// [`SharedCursor`](crate::queue::SharedCursor) for work stealing.
 ///
 /// One `Ring` is one mapping of the queue. It keeps the leases of the zero-copy guards
 /// made through it (see [`Producer::reserve`](crate::queue::Producer::reserve)): every

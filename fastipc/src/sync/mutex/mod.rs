@@ -55,11 +55,6 @@
 //! [`MUTEX_UNLOCKED`]: super::layout::MUTEX_UNLOCKED
 //! [`MUTEX_LOCKED`]: super::layout::MUTEX_LOCKED
 //! [`MUTEX_CONTENDED`]: super::layout::MUTEX_CONTENDED
-//! [`mutex_token_offset`]: super::layout::mutex_token_offset
-//! [`MUTEX_TOKEN_PUBLISHED`]: super::layout::MUTEX_TOKEN_PUBLISHED
-//! [`OFF_MUTEX_OWNER_ID_PID`]: super::layout::OFF_MUTEX_OWNER_ID_PID
-//! [`OFF_MUTEX_OWNER_START`]: super::layout::OFF_MUTEX_OWNER_START
-//! [`OFF_MUTEX_OWNER_NS`]: super::layout::OFF_MUTEX_OWNER_NS
 
 mod died;
 mod owner;

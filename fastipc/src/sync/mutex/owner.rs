@@ -325,7 +325,7 @@ impl OwnerIdentity {
     /// ```
     /// use fastipc::MemRef;
     /// use fastipc::sync::Mutex;
-    /// use fastipc::sync::layout::OwnerIdentity;
+    /// use fastipc::sync::OwnerIdentity;
     /// let mut buf = [0u64; 8];
     /// let m = Mutex::init(MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf)))?;
     /// let _g = m.lock().unwrap();
