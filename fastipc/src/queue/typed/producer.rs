@@ -36,7 +36,9 @@ impl Drop for Entry {
 ///
 /// Sends fail only on bad input or with [`SendError::GuardHeld`]: while a zero-copy guard
 /// ([`Producer::reserve`]) made through the same mapping is alive, no reservation through
-/// that mapping may reach its slot a lap later.
+/// that mapping may reach its slot a lap later. A guard's commit (and
+/// [`Producer::reserve_with`]) also reports a message dropped because producers of other
+/// processes lapped it ([`Lapped`]).
 ///
 /// ```
 /// use fastipc::SlickQueue;
