@@ -311,7 +311,7 @@ impl MutexInfo {
     ///
     /// ```
     /// use fastipc::MemRef;
-    /// use fastipc::sync::{Mutex, layout::MutexInfo};
+    /// use fastipc::sync::{Mutex, MutexInfo};
     /// let mut buf = [0u64; 8];
     /// let mem = MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf));
     /// let m = Mutex::init(mem)?;
