@@ -10,8 +10,8 @@ mod sync_support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use fastipc::inspect::{MUTEX_MAGIC, SEMAPHORE_MAGIC};
 use fastipc::named::{Kind, NamedEvent, NamedMutex, NamedSemaphore};
-use fastipc::sync::layout::{MUTEX_MAGIC, SEMAPHORE_MAGIC};
 use fastipc::{LockError, Segment};
 use fastipc_testkit::{ChildGuard, Lines, python};
 use sync_support::World;

@@ -52,13 +52,13 @@ fn typed_send_receive_batches_and_slots() {
     tx.send_batch(&[Tick { ts: 2, price: 2.5 }, Tick { ts: 3, price: 3.5 }])
         .unwrap();
     let mut slot = tx.reserve().unwrap();
-    slot.ts = 4;
-    slot.price = 4.5;
-    assert_eq!(slot.commit(), 3);
+    slot.write(Tick { ts: 4, price: 4.5 });
+    assert_eq!(slot.commit(), Ok(3));
     let mut batch = tx.reserve_batch(2).unwrap();
-    batch[0] = Tick { ts: 5, price: 0.0 };
-    batch[1] = Tick { ts: 6, price: 0.0 };
-    batch.commit();
+    batch
+        .write(&[Tick { ts: 5, price: 0.0 }, Tick { ts: 6, price: 0.0 }])
+        .unwrap();
+    assert_eq!(batch.commit(), Ok(4));
     // A batch is delivered element by element by try_recv.
     let got: Vec<u64> = (0..6).map(|_| rx.try_recv().unwrap().ts).collect();
     assert_eq!(got, [1, 2, 3, 4, 5, 6]);

@@ -580,6 +580,27 @@ pub enum SendError {
         /// The highest index a reservation may end at.
         limit: u64,
     },
+    /// A write into a zero-copy [`BatchGuard`](crate::queue::BatchGuard) does not fit
+    /// its slots: [`write`](crate::queue::BatchGuard::write) takes exactly as many
+    /// messages as were reserved, [`write_at`](crate::queue::BatchGuard::write_at) a slot
+    /// below that. Nothing was written.
+    #[error(
+        "writing {len} messages from slot {first} does not fit a batch of {reserved} \
+         reserved slots (a whole-batch write takes exactly {reserved})"
+    )]
+    BatchWrite {
+        /// The first slot written (0 for a whole-batch write).
+        first: usize,
+        /// Messages written.
+        len: usize,
+        /// Slots the batch holds.
+        reserved: usize,
+    },
+    /// The reserved message was dropped rather than published: producers of another
+    /// process lapped it first (only from
+    /// [`Producer::reserve_with`](crate::queue::Producer::reserve_with)).
+    #[error(transparent)]
+    Lapped(#[from] Lapped),
     /// `reset` was refused: a zero-copy guard made through this mapping still holds a
     /// message, and a rewound queue would hand its slot out again.
     #[error(
@@ -592,6 +613,26 @@ pub enum SendError {
         /// Absolute index of the oldest message a guard holds.
         held: u64,
     },
+}
+
+/// A reserved message that was dropped instead of published, because producers claimed
+/// a whole ring of messages after it before it was committed: its slots belong to a newer
+/// message, so publishing it would hide that one. Readers report the loss as a lag, as
+/// for any overwritten message. Returned by
+/// [`SlotGuard::commit`](crate::queue::SlotGuard::commit),
+/// [`BatchGuard::commit`](crate::queue::BatchGuard::commit) and
+/// [`Reservation::publish`](crate::queue::Reservation::publish).
+///
+/// Only producers that do not see this mapping's leases can lap a guard: those of other
+/// processes (C++ and Python peers included) or of another mapping of the same segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("message {index} ({len} slots) was dropped: producers lapped it before it was published")]
+#[non_exhaustive]
+pub struct Lapped {
+    /// Absolute index of the dropped reservation's first message.
+    pub index: u64,
+    /// Messages (elements) the reservation held.
+    pub len: usize,
 }
 
 /// Why [`Producer::try_send`](crate::queue::Producer::try_send) sent nothing.
@@ -756,50 +797,47 @@ pub enum RecvError {
     },
 }
 
+/// Converts one receive error into another: the variants every receive error has
+/// (`Lagged`, `Abandoned`, `Disconnected`, `Corrupt`) keep their name and fields; the arms
+/// in braces map the variants only the source has.
+macro_rules! convert_recv_error {
+    ($e:expr, $from:ident => $to:ident { $($only_in_source:tt)* }) => {
+        match $e {
+            $from::Lagged(n) => $to::Lagged(n),
+            $from::Abandoned(n) => $to::Abandoned(n),
+            $from::Disconnected => $to::Disconnected,
+            $from::Corrupt { index, size } => $to::Corrupt { index, size },
+            $($only_in_source)*
+        }
+    };
+}
+
 impl TryRecvError {
     /// The same error as a [`RecvTimeoutError`] (`Empty` becomes `Timeout`).
     pub(crate) fn timed_out(self) -> RecvTimeoutError {
-        match self {
+        convert_recv_error!(self, TryRecvError => RecvTimeoutError {
             TryRecvError::Empty => RecvTimeoutError::Timeout,
-            TryRecvError::Lagged(n) => RecvTimeoutError::Lagged(n),
-            TryRecvError::Abandoned(n) => RecvTimeoutError::Abandoned(n),
-            TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-            TryRecvError::Corrupt { index, size } => RecvTimeoutError::Corrupt { index, size },
-        }
+        })
     }
 }
 
 impl RecvTimeoutError {
     /// The same error as a [`RecvError`]; `None` for `Timeout`.
     pub(crate) fn untimed(self) -> Option<RecvError> {
-        Some(match self {
+        Some(convert_recv_error!(self, RecvTimeoutError => RecvError {
             RecvTimeoutError::Timeout => return None,
-            RecvTimeoutError::Lagged(n) => RecvError::Lagged(n),
-            RecvTimeoutError::Abandoned(n) => RecvError::Abandoned(n),
-            RecvTimeoutError::Disconnected => RecvError::Disconnected,
-            RecvTimeoutError::Corrupt { index, size } => RecvError::Corrupt { index, size },
-        })
+        }))
     }
 }
 
 impl From<RecvError> for RecvTimeoutError {
     fn from(e: RecvError) -> Self {
-        match e {
-            RecvError::Lagged(n) => RecvTimeoutError::Lagged(n),
-            RecvError::Abandoned(n) => RecvTimeoutError::Abandoned(n),
-            RecvError::Disconnected => RecvTimeoutError::Disconnected,
-            RecvError::Corrupt { index, size } => RecvTimeoutError::Corrupt { index, size },
-        }
+        convert_recv_error!(e, RecvError => RecvTimeoutError {})
     }
 }
 
 impl From<RecvError> for TryRecvError {
     fn from(e: RecvError) -> Self {
-        match e {
-            RecvError::Lagged(n) => TryRecvError::Lagged(n),
-            RecvError::Abandoned(n) => TryRecvError::Abandoned(n),
-            RecvError::Disconnected => TryRecvError::Disconnected,
-            RecvError::Corrupt { index, size } => TryRecvError::Corrupt { index, size },
-        }
+        convert_recv_error!(e, RecvError => TryRecvError {})
     }
 }

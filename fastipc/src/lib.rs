@@ -11,7 +11,7 @@
 //! | tools | [`inspect`]: any fastipc or peer segment decoded into typed structs, without attaching |
 //! | typed API | [`named`] objects and [`SharedCell`], [`queue`] endpoints ([`SlickQueue`], [`queue::remove`]) |
 //! | algorithms | [`sync`] primitives, the queue ring ([`queue::Ring`]) |
-//! | layouts, owned memory, atomic views | `sync::layout`, `queue::layout`, `named::cell::layout`; [`Region`] (heap or segment); [`atomic`] ([`FutexWord`], [`SharedU32`], [`SharedU64`]) |
+//! | layouts, owned memory, atomic views | `sync::layout` and `queue::layout` (crate-private: their public types are re-exported by [`sync`], [`queue`] and [`inspect`]), [`named::cell::layout`] (public for its `write_header`); [`Region`] (heap or segment); [`atomic`] ([`FutexWord`], [`SharedU32`], [`SharedU64`]) |
 //! | syscalls (private) | `sys`: futex, shared memory, processes, clocks; public through [`Segment`], [`Deadline`], [`Scope`] |
 //! | memory views, messages | [`mem`] ([`MemRef`]), [`message`] ([`IpcMessage`](trait@IpcMessage)) |
 //!
@@ -48,8 +48,8 @@ pub mod waiter;
 
 pub use atomic::{FutexWord, SharedU32, SharedU64};
 pub use error::{
-    MemError, NamedError, OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
-    SharedCellError, ShmError, SyncError, TimedOut, TryRecvError, TrySendError,
+    Lapped, MemError, NamedError, OpenError, RecvError, RecvTimeoutError, SendError,
+    SendTimeoutError, SharedCellError, ShmError, SyncError, TimedOut, TryRecvError, TrySendError,
 };
 pub use mem::MemRef;
 pub use message::IpcMessage;

@@ -124,7 +124,7 @@ fn run(args: &[&str]) -> Result<()> {
             let q = SlickQueue::<u64>::open(arg(args, 1, "queue name")?)?;
             let tx = q.producer()?;
             let mut slot = tx.reserve()?;
-            *slot = 0xDEAD;
+            slot.write(0xDEAD);
             say(&format!("holding {}", slot.index()));
             std::thread::sleep(Duration::from_secs(600));
         }

@@ -150,7 +150,7 @@ fn segment_age(name: &str) -> Option<Duration> {
 ///
 /// The Python creator zero-fills the segment (`ftruncate`), then stores the magic, then
 /// the initial count. fastipc's own creator initialises the header before anyone can see
-/// it and marks it ([`made_by_fastipc`](crate::sync::layout::SemaphoreInfo)), so only an
+/// it and marks it ([`made_by_fastipc`](crate::sync::SemaphoreInfo)), so only an
 /// unmarked header is waited for, and only while it may be under construction: its magic
 /// is still 0 (then up to [`CREATOR_GRACE`]), or its count is 0 in a segment younger than
 /// `CREATOR_GRACE` (then up to [`COUNT_GRACE`] for the count to change; a creator whose

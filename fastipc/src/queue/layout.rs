@@ -17,7 +17,7 @@
 //! | 24 | 4 | `magic` | `0x534C5130 \| features`: bit 0 last-published maintained, bit 1 items per slot ≠ 1, bits 2..4 must be 0 |
 //! | 28 | 4 | `items_per_slot` | 0 or 1 (fastipc supports only 1) |
 //! | 32 | 8 | `fingerprint` | fastipc: layout fingerprint of the message type, 0 = unknown (peers leave it 0) |
-//! | 40 | 4 | `flags` | fastipc: bit 0 endpoint table present ([`FLAG_ENDPOINTS`]), bit 1 lossless ([`FLAG_LOSSLESS`]), bits 2..32 0 (reserved; peers leave the word 0 and never read it) |
+//! | 40 | 4 | `flags` | fastipc: bit 0 endpoint table present (`FLAG_ENDPOINTS`), bit 1 lossless (`FLAG_LOSSLESS`), bits 2..32 0 (reserved; peers leave the word 0 and never read it) |
 //! | 44 | 4 | padding | 0 |
 //! | 48 | 4 | `init_state` | atomic u32: 0 fresh, 1 legacy, 2 initialising, 3 ready |
 //! | 52 | 4 | padding | **always 0**: the Python peer reads and CASes bytes 48..56 as one u64 |
@@ -70,37 +70,37 @@ use crate::error::MemError;
 use crate::mem::MemRef;
 
 /// Size of the header in bytes.
-pub const HEADER_SIZE: usize = 64;
+pub(crate) const HEADER_SIZE: usize = 64;
 /// Size of one control slot in bytes.
-pub const SLOT_SIZE: usize = 16;
+pub(crate) const SLOT_SIZE: usize = 16;
 /// The layout marker with no feature bits: `"SLQ0"` read as a little-endian u32.
 pub const MAGIC_PREFIX: u32 = 0x534C_5130;
 /// The feature nibble of the marker.
 pub const MAGIC_FEATURE_MASK: u32 = 0xF;
 /// Feature bit 0: `last_published` is maintained.
-pub const FEATURE_READ_LAST: u32 = 0x1;
+pub(crate) const FEATURE_READ_LAST: u32 = 0x1;
 /// Feature bit 1: `items_per_slot != 1`.
-pub const FEATURE_ITEMS_PER_SLOT: u32 = 0x2;
+pub(crate) const FEATURE_ITEMS_PER_SLOT: u32 = 0x2;
 /// The feature bits any peer knows; bits 2 and 3 must be zero.
-pub const KNOWN_FEATURES: u32 = FEATURE_READ_LAST | FEATURE_ITEMS_PER_SLOT;
+pub(crate) const KNOWN_FEATURES: u32 = FEATURE_READ_LAST | FEATURE_ITEMS_PER_SLOT;
 /// The marker fastipc (and every peer by default) writes: `"SLQ1"`, bytes `31 51 4C 53`.
-pub const MAGIC: u32 = MAGIC_PREFIX | FEATURE_READ_LAST;
+pub(crate) const MAGIC: u32 = MAGIC_PREFIX | FEATURE_READ_LAST;
 /// `data_index` / `last_published` value meaning "nothing published".
-pub const INVALID_INDEX: u64 = u64::MAX;
+pub(crate) const INVALID_INDEX: u64 = u64::MAX;
 /// The largest capacity the 32-bit `size` field can hold as a power of two.
-pub const MAX_CAPACITY: usize = 1 << 31;
+pub(crate) const MAX_CAPACITY: usize = 1 << 31;
 /// The alignment the data area guarantees to elements (its offset is a multiple of 16
 /// from a page- or cache-line-aligned base).
-pub const DATA_ALIGN: usize = 16;
+pub(crate) const DATA_ALIGN: usize = 16;
 /// Bits of `next_index` kept in the `reserved` word.
-pub const INDEX_BITS: u32 = 48;
+pub(crate) const INDEX_BITS: u32 = 48;
 /// Mask of the index part of `reserved` (before shifting).
-pub const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+pub(crate) const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 
 /// Header `flags` bit 0: the queue carries a fastipc endpoint table.
-pub const FLAG_ENDPOINTS: u32 = 0x1;
+pub(crate) const FLAG_ENDPOINTS: u32 = 0x1;
 /// Header `flags` bit 1: the queue is lossless (producers wait for registered consumers).
-pub const FLAG_LOSSLESS: u32 = 0x2;
+pub(crate) const FLAG_LOSSLESS: u32 = 0x2;
 
 /// `init_state` values of the creation handshake.
 pub mod init_state {
@@ -116,47 +116,45 @@ pub mod init_state {
 }
 
 /// Byte offsets of the header fields.
-pub mod offset {
+pub(crate) mod offset {
     /// `reserved` (atomic u64).
-    pub const RESERVED: usize = 0;
+    pub(crate) const RESERVED: usize = 0;
     /// `size` (u32 capacity).
-    pub const SIZE: usize = 8;
+    pub(crate) const SIZE: usize = 8;
     /// `element_size` (u32).
-    pub const ELEMENT_SIZE: usize = 12;
+    pub(crate) const ELEMENT_SIZE: usize = 12;
     /// `last_published` (atomic u64).
-    pub const LAST_PUBLISHED: usize = 16;
+    pub(crate) const LAST_PUBLISHED: usize = 16;
     /// `magic` (u32).
-    pub const MAGIC: usize = 24;
+    pub(crate) const MAGIC: usize = 24;
     /// `items_per_slot` (u32).
-    pub const ITEMS_PER_SLOT: usize = 28;
+    pub(crate) const ITEMS_PER_SLOT: usize = 28;
     /// fastipc's message fingerprint (u64).
-    pub const FINGERPRINT: usize = 32;
+    pub(crate) const FINGERPRINT: usize = 32;
     /// fastipc's flags word (u32).
-    pub const FLAGS: usize = 40;
+    pub(crate) const FLAGS: usize = 40;
     /// `init_state` (atomic u32).
-    pub const INIT_STATE: usize = 48;
+    pub(crate) const INIT_STATE: usize = 48;
     /// Padding that must stay zero (the Python peer CASes 48..56 as one u64).
-    pub const INIT_STATE_HIGH: usize = 52;
+    pub(crate) const INIT_STATE_HIGH: usize = 52;
     /// fastipc's futex word (u32).
-    pub const WAKE_SEQ: usize = 56;
+    pub(crate) const WAKE_SEQ: usize = 56;
     /// fastipc's "waiters present" flag (u32, 0 or 1).
-    pub const SLEEPERS: usize = 60;
-    /// Start of the slot array.
-    pub const SLOTS: usize = super::HEADER_SIZE;
+    pub(crate) const SLEEPERS: usize = 60;
 }
 
 /// The 64-byte queue header, every field an atomic so that a `&Header` over shared
 /// memory is sound whatever other processes do to it.
 #[repr(C)]
 #[derive(Debug)]
-pub struct Header {
+pub(crate) struct Header {
     /// Packed `(next_index << 16) | (last_reserve_n & 0xFFFF)`.
     pub reserved: AtomicU64,
     /// Capacity in elements.
     pub size: AtomicU32,
     /// Bytes per element.
     pub element_size: AtomicU32,
-    /// Highest published index, [`INVALID_INDEX`] when none.
+    /// Highest published index, `INVALID_INDEX` when none.
     pub last_published: AtomicU64,
     /// Layout marker and feature bits.
     pub magic: AtomicU32,
@@ -164,7 +162,7 @@ pub struct Header {
     pub items_per_slot: AtomicU32,
     /// fastipc: message layout fingerprint, 0 = unknown.
     pub fingerprint: AtomicU64,
-    /// fastipc flags: [`FLAG_ENDPOINTS`], [`FLAG_LOSSLESS`] (0 in peer-made queues).
+    /// fastipc flags: `FLAG_ENDPOINTS`, `FLAG_LOSSLESS` (0 in peer-made queues).
     pub flags: AtomicU32,
     /// Padding (0).
     pub pad_44: AtomicU32,
@@ -199,7 +197,7 @@ const _: () = {
 
 impl Header {
     /// The header at offset 0 of `mem` (at least 64 bytes, 8-aligned).
-    pub fn from_mem<'a>(mem: &MemRef<'a>) -> Result<&'a Header, MemError> {
+    pub(crate) fn from_mem<'a>(mem: &MemRef<'a>) -> Result<&'a Header, MemError> {
         let ptr = mem.ptr_at(0, HEADER_SIZE, align_of::<Header>())?;
         // SAFETY: `ptr_at` checked 64 in-bounds bytes at an 8-aligned address, valid for
         // 'a (the MemRef contract). `Header` is 64 bytes of atomics only (sizes and offsets
@@ -212,8 +210,8 @@ impl Header {
 /// One 16-byte control slot.
 #[repr(C)]
 #[derive(Debug)]
-pub struct Slot {
-    /// Absolute index published here (or a wrap marker's target), [`INVALID_INDEX`]
+pub(crate) struct Slot {
+    /// Absolute index published here (or a wrap marker's target), `INVALID_INDEX`
     /// when never published.
     pub data_index: AtomicU64,
     /// Elements in the reservation published here.
@@ -231,23 +229,23 @@ const _: () = {
 };
 
 /// Packs `reserved` as the peers do: `((index & 0xFFFF_FFFF_FFFF) << 16) | (n & 0xFFFF)`.
-pub const fn pack_reserved(index: u64, n: u64) -> u64 {
+pub(crate) const fn pack_reserved(index: u64, n: u64) -> u64 {
     ((index & INDEX_MASK) << 16) | (n & 0xFFFF)
 }
 
 /// The `next_index` part of a `reserved` word.
-pub const fn reserved_index(reserved: u64) -> u64 {
+pub(crate) const fn reserved_index(reserved: u64) -> u64 {
     reserved >> 16
 }
 
 /// The "last reservation size" part of a `reserved` word (truncated to 16 bits).
-pub const fn reserved_count(reserved: u64) -> u16 {
+pub(crate) const fn reserved_count(reserved: u64) -> u16 {
     (reserved & 0xFFFF) as u16
 }
 
 /// Bytes a queue of `capacity` elements of `element_size` bytes needs (header, slots,
 /// data), computed without overflow for any header values.
-pub const fn required_len(capacity: u64, element_size: u64) -> u128 {
+pub(crate) const fn required_len(capacity: u64, element_size: u64) -> u128 {
     HEADER_SIZE as u128
         + SLOT_SIZE as u128 * capacity as u128
         + element_size as u128 * capacity as u128
@@ -257,7 +255,7 @@ pub const fn required_len(capacity: u64, element_size: u64) -> u128 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Geometry {
-    /// Capacity in elements (a power of two, at most [`MAX_CAPACITY`]).
+    /// Capacity in elements (a power of two, at most `MAX_CAPACITY`).
     pub capacity: usize,
     /// Bytes per element (non-zero, fits in u32).
     pub element_size: usize,
@@ -343,7 +341,7 @@ pub struct HeaderSnapshot {
     pub capacity: u32,
     /// Bytes per element (unvalidated).
     pub element_size: u32,
-    /// `last_published` ([`INVALID_INDEX`] = none).
+    /// `last_published` (`INVALID_INDEX` = none).
     pub last_published: u64,
     /// The full marker word at offset 24.
     pub magic: u32,
@@ -351,7 +349,7 @@ pub struct HeaderSnapshot {
     pub items_per_slot: u32,
     /// fastipc fingerprint (0 = unknown).
     pub fingerprint: u64,
-    /// fastipc flags (bytes 40..44): [`FLAG_ENDPOINTS`], [`FLAG_LOSSLESS`].
+    /// fastipc flags (bytes 40..44): `FLAG_ENDPOINTS`, `FLAG_LOSSLESS`.
     pub flags: u32,
     /// Bytes 44..48 (padding, 0 expected).
     pub pad_44: u32,
@@ -368,7 +366,7 @@ pub struct HeaderSnapshot {
 impl HeaderSnapshot {
     /// Reads every field of `header` (acquire on `init_state` first, so the fields a
     /// ready creator wrote are visible).
-    pub fn load(header: &Header) -> HeaderSnapshot {
+    pub(crate) fn load(header: &Header) -> HeaderSnapshot {
         let init_state = header.init_state.load(Acquire);
         HeaderSnapshot {
             reserved: header.reserved.load(Relaxed),
@@ -392,12 +390,13 @@ impl HeaderSnapshot {
     ///
     /// ```
     /// use fastipc::MemRef;
-    /// use fastipc::queue::layout::{HeaderSnapshot, MAGIC};
+    /// use fastipc::inspect::{HeaderSnapshot, MAGIC_PREFIX};
     ///
+    /// let magic = MAGIC_PREFIX | 1; // "SLQ1"
     /// let mut buf = [0u64; 8];
-    /// buf[3] = u64::from(MAGIC); // bytes 24..28
+    /// buf[3] = u64::from(magic); // bytes 24..28
     /// let snap = HeaderSnapshot::decode(&MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf)))?;
-    /// assert_eq!(snap.magic, MAGIC);
+    /// assert_eq!(snap.magic, magic);
     /// assert_eq!(snap.features(), 1);
     /// assert_eq!(snap.next_index(), 0);
     /// # Ok::<(), fastipc::MemError>(())
@@ -447,11 +446,11 @@ impl HeaderSnapshot {
 }
 
 /// The trailer's marker: `b"FIPCTYP1"`.
-pub const TRAILER_MAGIC: u64 = u64::from_le_bytes(*b"FIPCTYP1");
+pub(crate) const TRAILER_MAGIC: u64 = u64::from_le_bytes(*b"FIPCTYP1");
 /// Bytes of the trailer before the name.
-pub const TRAILER_FIXED: usize = 24;
+pub(crate) const TRAILER_FIXED: usize = 24;
 /// The longest type name a trailer records (longer names are cut at a char boundary).
-pub const MAX_TYPE_NAME: usize = 256;
+pub(crate) const MAX_TYPE_NAME: usize = 256;
 
 /// The type identity recorded in a fastipc-made queue's trailer.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,13 +1,14 @@
 //! Leases: the positions that zero-copy guards ([`SlotGuard`](super::SlotGuard),
 //! [`BatchGuard`](super::BatchGuard)) of one mapping hold, so that no other reservation
-//! made through that mapping reaches them while a guard hands out `&mut T`.
+//! made through that mapping reaches them while a guard may write them.
 //!
 //! # Why
 //! The ring has no back-pressure: `capacity` reservations after a producer's, its
-//! positions are reserved again. A guard gives safe code a `&mut T` into its slot; if
-//! another reservation of this process could reach the same bytes while the guard lives,
-//! safe code would hold two `&mut T` to one place, which is undefined behaviour (and
-//! miscompiles in practice).
+//! positions are reserved again. A guard writes its slot whenever its owner calls
+//! `write` (or through `as_mut_ptr`), long after its claim; if another reservation of
+//! this process could reach the same bytes while the guard lives, the two would write one
+//! message over the other (and plain writes through `as_mut_ptr` would race with the
+//! other's stores: undefined behaviour). Leases rule that out within the mapping.
 //!
 //! # How
 //! Each mapping (one [`Ring`](super::Ring), shared through its `Arc` by every handle made
@@ -24,7 +25,7 @@
 //!
 //! # Ordering
 //! Exclusivity needs more than "no claim reaches a leased position": the guard's writes
-//! through `&mut T` must also *happen before* the write of the claim that reuses the slot
+//! (plain ones through `as_mut_ptr` included) must also *happen before* the write of the claim that reuses the slot
 //! after the lease ends, or the two are a data race in the language's model (the refusal
 //! orders nothing by itself). Every store of `floor` is a release store made under the
 //! table's lock, and [`Leases::floor`] is an acquire load. A claim that reaches a position
@@ -179,7 +180,7 @@ impl Leases {
         if let Some(i) = table.live.iter().position(|&(id, _)| id == lease.id) {
             table.live.swap_remove(i);
         }
-        // Release: the guard's last write through its `&mut T` (before its publish, before
+        // Release: the guard's last write, through `write` or its pointer (before its publish, before
         // this call) happens before every claim that reads this floor or a later one.
         self.floor.store(table.oldest(), Release);
     }

@@ -4,7 +4,7 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`layout`] | the header and slot structs, offsets pinned at compile time, the header decode |
+//! | `layout` (crate-private; its public types are re-exported here and in [`crate::inspect`]) | the header and slot structs, offsets pinned at compile time, the header decode |
 //! | `raw` (private) | the algorithm over precomputed pointers, and its memory-ordering argument |
 //! | `read` (private) | the one read primitive: locate a run, copy, validate once, recover after a lap |
 //! | `payload` (private) | payload copies as relaxed atomic words of one width per queue |
@@ -59,7 +59,7 @@
 //!   fails with an error naming both.
 
 pub mod endpoints;
-pub mod layout;
+pub(crate) mod layout;
 
 mod cursor;
 mod flow;
@@ -75,13 +75,14 @@ use std::time::Duration;
 
 use crate::error::ShmError;
 pub use crate::error::{
-    OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    Lapped, OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
 };
 use crate::sys::shm::Segment;
 pub use cursor::{CURSOR_SIZE, SharedCursor};
 pub use endpoints::{EndpointInfo, MAX_ENDPOINTS, Role};
 pub use flow::{DEAD_CHECK_EVERY, PRODUCER_POLL};
-pub use layout::{Geometry, HeaderSnapshot, TypeTrailer};
+pub use layout::{Geometry, GeometryError, HeaderSnapshot, TypeTrailer};
 pub use ring::{Inspection, ReadInfo, Registration, Reservation, Ring, RingSpec};
 #[cfg(feature = "stream")]
 pub use typed::RecvStream;

@@ -98,13 +98,15 @@
 //!
 //! # What the model does not cover
 //!
-//! - **Zero-copy guards.** A `SlotGuard` or `BatchGuard` hands out `&mut T`: its writes
-//!   are plain. Against claims of the same mapping they are ordered (the lease floor,
-//!   below and in `lease`), but a lapped consumer still copying the previous message of
-//!   that position loads the bytes atomically while the guard writes them plainly, and a
-//!   producer inside the window above can write into them late: both are data races in
-//!   the model, by design of a zero-copy API (the consumer discards its copy; the late
-//!   write is the window's torn message).
+//! - **Zero-copy guards' raw pointers.** A `SlotGuard` or `BatchGuard` writes with the
+//!   same relaxed atomics as `send` (their `write`), so those writes are inside the
+//!   model. Their `as_mut_ptr` lets `unsafe` code write plainly; against claims of the
+//!   same mapping such writes are ordered (the lease floor, below and in `lease`), but a
+//!   lapped consumer still copying the previous message of that position loads the bytes
+//!   atomically while they are written plainly, and a producer inside the window above
+//!   can write into them late: both are data races in the model, which the caller of
+//!   `as_mut_ptr` takes on (the consumer discards its copy; the late write is the
+//!   window's torn message). No `&mut T` into the ring is handed out.
 //! - **Other processes and other mappings**, peers included: their accesses to the
 //!   shared bytes are outside the language's model, as for any shared memory. C++ and
 //!   Python producers copy with plain stores; on x86-64 and aarch64 the hardware gives
@@ -141,7 +143,7 @@
 //! with acquire ordering and reads the floor (an acquire load) after each such load.
 //! When the floor it read lets it reach a position a lease held, that value was stored
 //! (release, under the lease table's lock) when or after that lease ended, so the
-//! guard's last write through its `&mut T` happens before this claim's writes (`lease`,
+//! guard's last write (through `write` or its raw pointer) happens before this claim's writes (`lease`,
 //! "Ordering"). A lease stores its
 //! floor before its own claiming CAS (release); a claim whose CAS follows that one in
 //! `reserved`'s modification order compared against a value at or after it, read by an
@@ -820,7 +822,7 @@ impl RawRing {
     /// # Safety
     /// No lease of this mapping may be live, nor be made until this returns (the caller
     /// holds the lease table's lock: `Leases::reset_unleased`): once the index is rewound,
-    /// new claims would reach a leased slot while its guard hands out `&mut T`.
+    /// new claims would reach a leased slot while its guard may still write it.
     /// Concurrent copying producers are no hazard to memory (payload bytes are atomics);
     /// their messages may be lost or land in the new generation.
     pub(crate) unsafe fn reset(&self) {

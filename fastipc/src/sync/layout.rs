@@ -53,7 +53,7 @@
 //! | off | size | field | bits |
 //! |---|---|---|---|
 //! | 24 | 4 | sleepers ([`OFF_SEM_SLEEPERS`]) | all 32 bits: how many fastipc waiters have announced that they may sleep on `count` (incremented before a waiter re-reads the count and sleeps, decremented when it wakes; read-modify-writes, sequentially consistent). A waiter killed while announced leaves it one too high |
-//! | 28 | 4 | made by ([`OFF_SEM_MADE_BY`]) | all 32 bits: [`SEMAPHORE_MADE_BY_FASTIPC`] (`"FIPC"`, `0x43504946`) when fastipc's init wrote the header, before anyone could see it; 0 in a semaphore the Python package created (whose creator may still be writing its count, see [`NamedSemaphore`](crate::named::NamedSemaphore)) |
+//! | 28 | 4 | made by (`OFF_SEM_MADE_BY`) | all 32 bits: `SEMAPHORE_MADE_BY_FASTIPC` (`"FIPC"`, `0x43504946`) when fastipc's init wrote the header, before anyone could see it; 0 in a semaphore the Python package created (whose creator may still be writing its count, see [`NamedSemaphore`](crate::named::NamedSemaphore)) |
 //! | 32..64 | 32 | unused | 0 |
 //!
 //! # Event (4 bytes)
@@ -82,43 +82,44 @@ pub const SEMAPHORE_MAGIC: u32 = 0x5345_4D41;
 /// Size of an event in bytes.
 pub const EVENT_SIZE: usize = 4;
 /// Alignment every primitive's memory needs.
-pub const ALIGN: usize = 4;
+pub(crate) const ALIGN: usize = 4;
 
 /// Offset of the magic number (mutex and semaphore).
-pub const OFF_MAGIC: usize = 0;
+pub(crate) const OFF_MAGIC: usize = 0;
 /// Offset of the flags word (mutex and semaphore).
-pub const OFF_FLAGS: usize = 4;
+pub(crate) const OFF_FLAGS: usize = 4;
 /// Offset of the mutex's state word (the futex word).
-pub const OFF_MUTEX_STATE: usize = 8;
+pub(crate) const OFF_MUTEX_STATE: usize = 8;
 /// Offset of the mutex's owner process id.
-pub const OFF_MUTEX_OWNER: usize = 12;
+pub(crate) const OFF_MUTEX_OWNER: usize = 12;
 /// Offset of `last_acquired_ns` (mutex and semaphore): low half here, high half 4 later.
-pub const OFF_LAST_NS: usize = 16;
+pub(crate) const OFF_LAST_NS: usize = 16;
 /// Offset of the semaphore's count (the futex word).
-pub const OFF_SEM_COUNT: usize = 8;
+pub(crate) const OFF_SEM_COUNT: usize = 8;
 /// Offset of the semaphore's `last_pid`.
-pub const OFF_SEM_LAST_PID: usize = 12;
+pub(crate) const OFF_SEM_LAST_PID: usize = 12;
 /// Offset of the semaphore's fastipc sleeper count.
-pub const OFF_SEM_SLEEPERS: usize = 24;
-/// Offset of the semaphore's creator mark (fastipc only): [`SEMAPHORE_MADE_BY_FASTIPC`]
+pub(crate) const OFF_SEM_SLEEPERS: usize = 24;
+/// Offset of the semaphore's creator mark (fastipc only): `SEMAPHORE_MADE_BY_FASTIPC`
 /// when [`Semaphore::init`](super::Semaphore::init) wrote the header.
-pub const OFF_SEM_MADE_BY: usize = 28;
+pub(crate) const OFF_SEM_MADE_BY: usize = 28;
 /// The creator mark of a semaphore fastipc initialised: `"FIPC"` in memory order. A
 /// semaphore the Python package created has 0 there.
-pub const SEMAPHORE_MADE_BY_FASTIPC: u32 = u32::from_le_bytes(*b"FIPC");
+pub(crate) const SEMAPHORE_MADE_BY_FASTIPC: u32 = u32::from_le_bytes(*b"FIPC");
 /// Offset of the mutex's owner pid (fastipc only, a side word of the owner token): the
 /// process id of the holder the published token names.
-pub const OFF_MUTEX_OWNER_ID_PID: usize = 36;
+pub(crate) const OFF_MUTEX_OWNER_ID_PID: usize = 36;
 /// Offset of the mutex's owner pid namespace (fastipc only, a side word of the owner
 /// token): the pid namespace of the holder the published token names.
-pub const OFF_MUTEX_OWNER_NS: usize = 40;
+pub(crate) const OFF_MUTEX_OWNER_NS: usize = 40;
 /// Offset of the mutex's owner start time (fastipc only, a side word of the owner
 /// token): the low 32 bits of the start time of the holder the published token names.
-pub const OFF_MUTEX_OWNER_START: usize = 44;
+pub(crate) const OFF_MUTEX_OWNER_START: usize = 44;
 /// Bit 0 of the mutex's owner token: set while a fastipc holder is recorded.
-pub const MUTEX_TOKEN_PUBLISHED: u64 = 1;
-/// First offset of the reserved area (mutex and semaphore).
-pub const OFF_RESERVED: usize = 24;
+pub(crate) const MUTEX_TOKEN_PUBLISHED: u64 = 1;
+/// First offset of the reserved area (mutex and semaphore; checked by the tests).
+#[cfg(test)]
+const OFF_RESERVED: usize = 24;
 
 /// Mutex state: free.
 pub const MUTEX_UNLOCKED: u32 = 0;
@@ -130,7 +131,7 @@ pub const MUTEX_CONTENDED: u32 = 2;
 /// Offset of the mutex's owner token (a u64) for a header at address `addr`: 24 when
 /// `addr` is 8-aligned (every mapped segment), else 28. Both lie in the reserved area,
 /// which the Python peer never touches once the mutex exists.
-pub const fn mutex_token_offset(addr: usize) -> usize {
+pub(crate) const fn mutex_token_offset(addr: usize) -> usize {
     if addr.is_multiple_of(8) { 24 } else { 28 }
 }
 
@@ -310,7 +311,7 @@ impl MutexInfo {
     ///
     /// ```
     /// use fastipc::MemRef;
-    /// use fastipc::sync::{Mutex, layout::MutexInfo};
+    /// use fastipc::sync::{Mutex, MutexInfo};
     /// let mut buf = [0u64; 8];
     /// let mem = MemRef::from_mut(bytemuck::cast_slice_mut(&mut buf));
     /// let m = Mutex::init(mem)?;
@@ -369,8 +370,8 @@ pub struct SemaphoreInfo {
     pub last_acquired_ns: u64,
     /// fastipc waiters registered to sleep (a waiter killed while asleep stays counted).
     pub sleepers: u32,
-    /// Whether fastipc initialised the header ([`SEMAPHORE_MADE_BY_FASTIPC`] at
-    /// [`OFF_SEM_MADE_BY`]); `false` for one the Python package created.
+    /// Whether fastipc initialised the header (`SEMAPHORE_MADE_BY_FASTIPC` at
+    /// `OFF_SEM_MADE_BY`); `false` for one the Python package created.
     pub made_by_fastipc: bool,
 }
 

@@ -1,6 +1,7 @@
 //! Synchronisation primitives over caller memory: [`Mutex`], [`Semaphore`], [`Event`].
 //!
-//! Each primitive is a small header (LAYOUT.md §2; see [`layout`]) in memory the caller
+//! Each primitive is a small header (LAYOUT.md §2; the layouts are in the crate-private `layout`, decoded for tools by
+//! [`crate::inspect`]) in memory the caller
 //! provides as a [`MemRef`](crate::MemRef): a local buffer for threads of one process, or
 //! a shared mapping for several processes. The bytes are those of the Python package
 //! `fastipc` 0.1.5, so Rust and Python processes can share one object. The types here
@@ -30,12 +31,13 @@
 //! when the event is set; a holder that dies is detected and its lock recovered.
 
 pub mod event;
-pub mod layout;
+pub(crate) mod layout;
 pub mod mutex;
 pub mod semaphore;
 mod wait_async;
 
 pub use event::Event;
+pub use layout::{EventInfo, MutexInfo, OwnerIdentity, SemaphoreInfo};
 pub use mutex::{LockError, Mutex, MutexGuard, OWNER_CHECK_INTERVAL, OwnerDied};
 pub use semaphore::{SEMAPHORE_RECHECK_INTERVAL, Semaphore};
 pub use wait_async::{EventWait, SemaphoreWait};

@@ -42,7 +42,7 @@
 //! costs later posts a spare `FUTEX_WAKE`.
 //!
 //! [`Semaphore::init`] also writes a creator mark, `"FIPC"` at offset 28
-//! ([`SEMAPHORE_MADE_BY_FASTIPC`]): a semaphore fastipc made is complete before anyone
+//! (`SEMAPHORE_MADE_BY_FASTIPC`): a semaphore fastipc made is complete before anyone
 //! sees it, while one the Python package made may still be getting its count, which
 //! [`NamedSemaphore`](crate::named::NamedSemaphore) waits for.
 //!

@@ -67,15 +67,14 @@
 //!   a Python peer closes the object (the peer removes files by process id) or a sweep
 //!   runs.
 
+mod entries;
 mod folder;
+mod lock;
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::fs as stdfs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex as StdMutex, PoisonError};
 use std::time::Duration;
 
 use rustix::fs::{self, FlockOperation};
@@ -83,11 +82,15 @@ use rustix::io::Errno;
 
 use crate::error::{NamedError, ShmError};
 use crate::sys::clock::Deadline;
-use crate::sys::process::{self, ProcessId, StartTime};
+use crate::sys::process::{self, ProcessId};
 use crate::sys::shm::Segment;
 
+use entries::read_pid_entries;
+pub use entries::{AttachedPid, DeadEntry, Entries, InUse, SweepReport};
 use folder::Perms;
 pub use folder::Skipped;
+pub(crate) use lock::DirLock;
+use lock::{local_handles, release_local};
 
 /// The registry root when `$FASTIPC_PID_DIR` is not set (the Python peer's default).
 pub const DEFAULT_PID_DIR: &str = "/dev/shm/fastipc";
@@ -109,7 +112,7 @@ const RETRIES: usize = 100;
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The longest pause between two attempts to take a folder's lock.
-const MAX_LOCK_BACKOFF: Duration = Duration::from_millis(10);
+pub(super) const MAX_LOCK_BACKOFF: Duration = Duration::from_millis(10);
 
 /// An attachment registry rooted at one directory.
 ///
@@ -602,221 +605,8 @@ pub struct Detached {
     pub unlinked: bool,
 }
 
-/// A process registered as attached to a segment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct AttachedPid {
-    /// Its process id (the file's name).
-    pub pid: u32,
-    /// Its start time as fastipc recorded it; `None` in a file a Python process wrote.
-    pub start_time: Option<u64>,
-    /// Its pid namespace as fastipc recorded it; `None` when unknown (every file a
-    /// Python process wrote).
-    pub pid_namespace: Option<u32>,
-    /// Whether that process looks alive from here: exact for a file recording this
-    /// process's pid namespace (start time compared, so a reused id is dead); always
-    /// `true` for a file of another namespace; for a file recording none (the Python
-    /// peer's), whether a process with that id runs in this namespace — the Python peer's
-    /// own rule, which only [`Registry::sweep`] acts on (see the [module docs](self)).
-    pub alive: bool,
-}
-
-impl AttachedPid {
-    /// Whether this process can judge the registered process's liveness for sure: the
-    /// file records the caller's own pid namespace (and the start time).
-    pub fn is_verifiable(&self) -> bool {
-        self.pid_namespace.is_some()
-            && self.pid_namespace == process::pid_namespace().map(|ns| ns.get())
-    }
-
-    /// Whether the registered process is certainly dead: judged dead from a file that
-    /// records this process's namespace. What a leaving process removes.
-    pub fn is_certainly_dead(&self) -> bool {
-        !self.alive && self.is_verifiable()
-    }
-}
-
-/// A registration of a dead process, found by [`Registry::sweep`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeadEntry {
-    /// The segment it was registered for.
-    pub segment: String,
-    /// The dead process's id.
-    pub pid: u32,
-}
-
-/// A segment that live processes are still registered for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct InUse {
-    /// The segment.
-    pub segment: String,
-    /// The processes registered for it that may be alive.
-    pub pids: Vec<u32>,
-    /// Those of `pids` registered from another pid namespace: kept because they *may* be
-    /// alive, which cannot be checked from here. Remove such a file by hand once you know
-    /// its process is gone (or sweep from that namespace).
-    pub unverifiable: Vec<u32>,
-}
-
-/// What [`Registry::sweep`] removed (or, in a dry run, would remove).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SweepReport {
-    /// Whether this was a dry run (nothing removed).
-    pub dry_run: bool,
-    /// Registrations of dead processes.
-    pub dead_entries: Vec<DeadEntry>,
-    /// Segments unlinked because no live process was registered for them.
-    pub removed_segments: Vec<String>,
-    /// Registry folders removed.
-    pub removed_dirs: Vec<PathBuf>,
-    /// Segments left alone because live processes use them.
-    pub in_use: Vec<InUse>,
-    /// Entries of registry folders that were not read as registrations (links, FIFOs,
-    /// files too large for a pid file), left in place.
-    pub skipped: Vec<Skipped>,
-    /// Problems met on the way (the sweep goes on past them).
-    pub errors: Vec<String>,
-}
-
-impl SweepReport {
-    /// Whether the sweep found nothing to remove.
-    pub fn is_clean(&self) -> bool {
-        self.dead_entries.is_empty()
-            && self.removed_segments.is_empty()
-            && self.removed_dirs.is_empty()
-    }
-}
-
-impl fmt::Display for SweepReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.dry_run {
-            "would remove"
-        } else {
-            "removed"
-        };
-        for d in &self.dead_entries {
-            writeln!(
-                f,
-                "{verb} registration of dead process {} on {}",
-                d.pid, d.segment
-            )?;
-        }
-        for s in &self.removed_segments {
-            writeln!(f, "{verb} segment {s} (nobody attached)")?;
-        }
-        for d in &self.removed_dirs {
-            writeln!(f, "{verb} registry folder {}", d.display())?;
-        }
-        for u in &self.in_use {
-            write!(f, "kept {} (in use by {:?}", u.segment, u.pids)?;
-            if !u.unverifiable.is_empty() {
-                write!(
-                    f,
-                    "; {:?} cannot be checked from this pid namespace",
-                    u.unverifiable
-                )?;
-            }
-            writeln!(f, ")")?;
-        }
-        for s in &self.skipped {
-            writeln!(f, "skipped {}: {}", s.path.display(), s.reason)?;
-        }
-        for e in &self.errors {
-            writeln!(f, "error: {e}")?;
-        }
-        if self.is_clean() {
-            writeln!(f, "nothing stale")?;
-        }
-        Ok(())
-    }
-}
-
-/// An exclusive advisory lock on a segment's registry folder, released on drop. It
-/// holds the opened root and folder: every file operation under the lock is made
-/// relative to them, never by path.
-#[derive(Debug)]
-pub(crate) struct DirLock {
-    root: OwnedFd,
-    fd: OwnedFd,
-    segment: String,
-    path: PathBuf,
-}
-
-impl DirLock {
-    fn new(root: OwnedFd, fd: OwnedFd, segment: &str, path: PathBuf) -> DirLock {
-        DirLock {
-            root,
-            fd,
-            segment: segment.to_owned(),
-            path,
-        }
-    }
-
-    fn segment_folder(&self) -> String {
-        folder_name(&self.segment)
-    }
-
-    /// Locks the opened folder, waiting until `deadline` at most for another process's
-    /// lock (`timeout` is that wait, for the error); `None` if it was removed while we
-    /// waited for the lock.
-    fn acquire(self, deadline: Deadline, timeout: Duration) -> Result<Option<DirLock>, NamedError> {
-        let path = &self.path;
-        let mut pause = Duration::from_micros(50);
-        loop {
-            match fs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => break,
-                Err(Errno::INTR) => continue,
-                Err(Errno::WOULDBLOCK) => {
-                    let left = deadline.remaining();
-                    if left.is_zero() {
-                        return Err(NamedError::RegistryBusy {
-                            path: path.to_owned(),
-                            waited: timeout,
-                        });
-                    }
-                    std::thread::sleep(pause.min(left));
-                    pause = (pause * 2).min(MAX_LOCK_BACKOFF);
-                }
-                Err(e) => return Err(registry_errno(path, "flock", e)),
-            }
-        }
-        // Removed while we waited (a directory's link count drops to 0 on rmdir)?
-        let st = fs::fstat(&self.fd).map_err(|e| registry_errno(path, "fstat", e))?;
-        if st.st_nlink == 0 {
-            return Ok(None);
-        }
-        Ok(Some(self))
-    }
-}
-
-/// Handles this process holds per registry folder.
-fn local_handles() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, usize>> {
-    static HANDLES: StdMutex<BTreeMap<PathBuf, usize>> = StdMutex::new(BTreeMap::new());
-    HANDLES.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Counts one handle of this process less for the folder `dir`; returns whether it was
-/// the last one.
-fn release_local(dir: &Path) -> bool {
-    let mut handles = local_handles();
-    match handles.get_mut(dir) {
-        Some(n) if *n > 1 => {
-            *n -= 1;
-            false
-        }
-        Some(_) => {
-            handles.remove(dir);
-            true
-        }
-        None => true,
-    }
-}
-
 /// The folder name of `segment` in the root: `<segment>.pids`.
-fn folder_name(segment: &str) -> String {
+pub(super) fn folder_name(segment: &str) -> String {
     format!("{segment}{PIDS_SUFFIX}")
 }
 
@@ -839,73 +629,6 @@ fn parse_share_mode(value: &str) -> Option<u32> {
     u32::from_str_radix(digits, 8).ok().filter(|m| *m <= 0o777)
 }
 
-/// What a registry folder holds (see [`Registry::entries`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Entries {
-    /// The registered processes.
-    pub attached: Vec<AttachedPid>,
-    /// Entries named like a process id that are not read as registrations.
-    pub skipped: Vec<Skipped>,
-}
-
-/// Reads the pid files of the opened folder `dir` (names of ASCII digits; other names
-/// are not registrations and are ignored). Only small regular files are read, never
-/// through a link, never waiting: the rest is returned as skipped.
-fn read_pid_entries(dir: &OwnedFd, path: &Path) -> Result<Entries, NamedError> {
-    let mut out = Entries::default();
-    for name in folder::entry_names(dir, path)? {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(pid) = name.parse::<u32>() else {
-            continue;
-        };
-        let text = match folder::read_pid_file(dir, &name) {
-            Ok(Some(text)) => text,
-            Ok(None) => continue,
-            Err(reason) => {
-                out.skipped.push(Skipped {
-                    path: path.join(&name),
-                    reason,
-                });
-                continue;
-            }
-        };
-        let (start_time, pid_namespace) = parse_pid_file(&text);
-        let alive = match pid_namespace {
-            Some(ns) => {
-                let start = start_time.map_or(StartTime::Unknown, StartTime::Full);
-                !process::has_exited(pid, ns, start)
-            }
-            // No namespace recorded (a Python peer's file): by the process id in this
-            // namespace, the Python peer's own rule.
-            None => process::is_alive(pid),
-        };
-        out.attached.push(AttachedPid {
-            pid,
-            start_time,
-            pid_namespace,
-            alive,
-        });
-    }
-    Ok(out)
-}
-
-/// The start time and pid namespace a pid file records (`"START NS\n"`); `None` for
-/// what is missing, 0 or unreadable (an empty Python file gives neither).
-fn parse_pid_file(text: &str) -> (Option<u64>, Option<u32>) {
-    let mut fields = text.split_ascii_whitespace();
-    let start_time = fields
-        .next()
-        .and_then(|f| f.parse::<u64>().ok())
-        .filter(|&t| t != 0);
-    let pid_namespace = fields
-        .next()
-        .and_then(|f| f.parse::<u32>().ok())
-        .filter(|&ns| ns != 0);
-    (start_time, pid_namespace)
-}
-
 fn unlink_segment(segment: &str) -> Result<(), NamedError> {
     match Segment::unlink(segment) {
         Ok(()) | Err(ShmError::NotFound { .. }) => Ok(()),
@@ -921,282 +644,9 @@ fn registry_error(path: &Path, op: &'static str, source: io::Error) -> NamedErro
     }
 }
 
-fn registry_errno(path: &Path, op: &'static str, e: Errno) -> NamedError {
+pub(super) fn registry_errno(path: &Path, op: &'static str, e: Errno) -> NamedError {
     registry_error(path, op, io::Error::from_raw_os_error(e.raw_os_error()))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::named::test_util::registry;
-    use crate::sys::process::test_util::Zombie;
-    use rustix::fs::{Mode, OFlags};
-
-    #[test]
-    fn pids_dir_is_spelled_like_the_python_peer() {
-        assert_eq!(
-            Registry::at("/dev/shm/fastipc/").pids_dir("seg"),
-            PathBuf::from("/dev/shm/fastipc/seg.pids")
-        );
-        assert_eq!(Registry::at("/x").pids_dir("a"), PathBuf::from("/x/a.pids"));
-    }
-
-    #[test]
-    fn handles_of_one_process_register_once_and_leave_together() {
-        let (reg, _clean) = registry("handles", &[]);
-        let a = reg.attach("seg").unwrap();
-        let b = reg.attach("seg").unwrap();
-        let listed = reg.attached("seg").unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].pid, std::process::id());
-        assert!(listed[0].alive);
-        assert_eq!(listed[0].start_time, Some(ProcessId::current().start_time));
-        assert_eq!(listed[0].pid_namespace, Some(my_ns()));
-        assert!(listed[0].is_verifiable());
-        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
-        assert_eq!(reg.attached("seg").unwrap().len(), 1, "b still attached");
-        drop(b);
-        assert!(reg.attached("seg").unwrap().is_empty());
-        assert!(
-            !reg.pids_dir("seg").exists(),
-            "last one out removes the folder"
-        );
-    }
-
-    #[test]
-    fn registering_survives_a_python_peer_removing_the_folder_after_our_lock() {
-        // A Python peer leaving last takes no lock: it can rmdir the folder between our
-        // lock and our pid file. Registering must make the folder again, not fail.
-        let (reg, _clean) = registry("rmdir", &[]);
-        let mut lock = reg.lock_dir("seg").unwrap();
-        stdfs::remove_dir_all(reg.pids_dir("seg")).unwrap();
-        reg.register(&mut lock).unwrap();
-        drop(lock);
-        let listed = reg.attached("seg").unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].pid, std::process::id());
-        let lock = reg.lock_dir("seg").unwrap();
-        assert!(!reg.unregister(&lock).unwrap());
-    }
-
-    /// What a fastipc process of pid namespace `ns` writes into its pid file.
-    fn record(id: ProcessId, ns: u32) -> String {
-        format!("{} {ns}\n", id.start_time)
-    }
-
-    fn my_ns() -> u32 {
-        process::pid_namespace().unwrap().get()
-    }
-
-    #[test]
-    fn leaving_removes_only_certainly_dead_registrations_and_sweep_the_python_ones_too() {
-        let (reg, _clean) = registry("dead", &[]);
-        let a = reg.attach("seg").unwrap();
-        let dir = reg.pids_dir("seg");
-        // Exited, unreaped children (their ids cannot be reused meanwhile): one recorded
-        // by a fastipc process of our namespace (dead), one of another namespace (never
-        // judged), one in a Python-style empty file (dead by its id here); our parent,
-        // alive.
-        let (dead, foreign, python) = (Zombie::new(), Zombie::new(), Zombie::new());
-        let id = |z: &Zombie| ProcessId::of(z.pid()).unwrap();
-        stdfs::write(dir.join(dead.pid().to_string()), record(id(&dead), my_ns())).unwrap();
-        stdfs::write(
-            dir.join(foreign.pid().to_string()),
-            record(id(&foreign), my_ns() ^ 1),
-        )
-        .unwrap();
-        stdfs::write(dir.join(python.pid().to_string()), "").unwrap();
-        let parent = std::os::unix::process::parent_id();
-        let parent_id = ProcessId::of(parent).unwrap();
-        stdfs::write(dir.join(parent.to_string()), record(parent_id, my_ns())).unwrap();
-        stdfs::write(dir.join("not-a-pid"), "").unwrap();
-        let listed = reg.attached("seg").unwrap();
-        assert_eq!(listed.len(), 5, "{listed:?}");
-        let find = |pid: u32| *listed.iter().find(|a| a.pid == pid).unwrap();
-        assert!(find(dead.pid()).is_certainly_dead());
-        assert!(find(foreign.pid()).alive && !find(foreign.pid()).is_verifiable());
-        let py = find(python.pid());
-        assert!(!py.alive && !py.is_verifiable() && !py.is_certainly_dead());
-        assert_eq!((py.start_time, py.pid_namespace), (None, None));
-        assert!(find(parent).alive && find(parent).is_verifiable());
-        assert!(find(std::process::id()).alive);
-        // Leaving removes only the certainly dead one; the Python file keeps the segment.
-        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
-        let mut left: Vec<u32> = reg.attached("seg").unwrap().iter().map(|a| a.pid).collect();
-        left.sort_unstable();
-        let mut want = vec![parent, foreign.pid(), python.pid()];
-        want.sort_unstable();
-        assert_eq!(left, want);
-        // A sweep removes the Python file too (the Python peer's rule), keeps the other
-        // namespace's, and says so.
-        stdfs::remove_file(dir.join(parent.to_string())).unwrap();
-        let report = reg.sweep(false).unwrap();
-        let swept: Vec<u32> = report.dead_entries.iter().map(|d| d.pid).collect();
-        assert_eq!(swept, [python.pid()], "{report}");
-        assert_eq!(report.in_use.len(), 1);
-        assert_eq!(report.in_use[0].unverifiable, [foreign.pid()]);
-        assert!(report.to_string().contains("cannot be checked"), "{report}");
-        let left: Vec<u32> = reg.attached("seg").unwrap().iter().map(|a| a.pid).collect();
-        assert_eq!(left, [foreign.pid()]);
-    }
-
-    #[test]
-    fn a_process_whose_main_thread_exited_while_another_runs_stays_registered() {
-        let (reg, _clean) = registry("leader", &[]);
-        let a = reg.attach("seg").unwrap();
-        let proc = crate::sys::process::test_util::LeaderExited::spawn("");
-        let id = ProcessId::of(proc.pid()).unwrap();
-        let file = reg.pids_dir("seg").join(proc.pid().to_string());
-        stdfs::write(&file, record(id, my_ns())).unwrap();
-        let listed = reg.attached("seg").unwrap();
-        assert!(
-            listed.iter().all(|a| a.alive && a.is_verifiable()),
-            "{listed:?}"
-        );
-        // Leaving, we neither remove its registration nor the segment's folder.
-        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
-        assert!(proc.still_runs());
-        assert!(file.exists());
-        let report = reg.sweep(false).unwrap();
-        assert!(report.dead_entries.is_empty(), "{report}");
-        assert!(file.exists());
-    }
-
-    #[test]
-    fn a_reused_pid_is_not_alive() {
-        let (reg, _clean) = registry("reuse", &[]);
-        let dir = reg.pids_dir("seg");
-        stdfs::create_dir_all(&dir).unwrap();
-        let parent = std::os::unix::process::parent_id();
-        let real = ProcessId::of(parent).unwrap();
-        let reused = ProcessId {
-            start_time: real.start_time + 1,
-            ..real
-        };
-        stdfs::write(dir.join(parent.to_string()), record(reused, my_ns())).unwrap();
-        let listed = reg.attached("seg").unwrap();
-        assert_eq!(listed.len(), 1);
-        assert!(listed[0].is_certainly_dead());
-    }
-
-    #[test]
-    fn a_folder_removed_by_hand_does_not_end_other_handles() {
-        let (reg, _clean) = registry("gone", &[]);
-        let a = reg.attach("seg").unwrap();
-        let b = reg.attach("seg").unwrap();
-        stdfs::remove_dir_all(reg.pids_dir("seg")).unwrap();
-        // `a` leaves; `b` is still this process's handle: nothing counts as last yet.
-        assert_eq!(a.detach().unwrap(), Detached { unlinked: false });
-        let c = reg.attach("seg").unwrap();
-        assert_eq!(reg.attached("seg").unwrap().len(), 1);
-        drop(b);
-        assert_eq!(
-            reg.attached("seg").unwrap().len(),
-            1,
-            "c keeps the registration"
-        );
-        drop(c);
-        assert!(reg.attached("seg").unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_relative_root_is_made_absolute_at_construction() {
-        let reg = Registry::at("some/relative/pids");
-        let cwd = std::env::current_dir().unwrap();
-        assert!(reg.root().is_absolute());
-        assert_eq!(reg.root(), cwd.join("some/relative/pids"));
-        assert_eq!(reg.pids_dir("seg"), cwd.join("some/relative/pids/seg.pids"));
-        assert_eq!(reg.lock_timeout(), DEFAULT_LOCK_TIMEOUT);
-    }
-
-    #[test]
-    fn a_folder_locked_by_a_stuck_process_fails_open_close_and_sweep_in_bounded_time() {
-        use crate::named::NamedMutex;
-        use crate::named::test_util::{registry, unique};
-        use std::sync::mpsc;
-        let name = unique("flock");
-        let seg = format!("{}{name}", crate::named::MUTEX_PREFIX);
-        let (reg, _clean) = registry("flock", &[&seg]);
-        let reg = reg.with_lock_timeout(Duration::from_millis(300));
-        let held = NamedMutex::open_in(&reg, &name).unwrap();
-        let own_file = reg.pids_dir(&seg).join(std::process::id().to_string());
-        // "Another process", stopped while it holds the folder's lock: flock locks belong
-        // to an open file description, so this one excludes ours.
-        let stuck = fs::open(
-            reg.pids_dir(&seg),
-            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .unwrap();
-        fs::flock(&stuck, FlockOperation::LockExclusive).unwrap();
-        // Each operation runs on a thread; the bound below is on the wait (the timeout
-        // is 300 ms), so a blocking implementation fails instead of hanging the test.
-        let bounded = |f: Box<dyn FnOnce() -> Result<(), NamedError> + Send>| {
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                let _ = tx.send(f());
-            });
-            rx.recv_timeout(Duration::from_secs(20))
-                .expect("blocked on the registry folder's lock without a timeout")
-        };
-        let reg2 = reg.clone();
-        let name2 = name.clone();
-        let opened = bounded(Box::new(move || {
-            NamedMutex::open_in(&reg2, &name2).map(|_| ())
-        }));
-        assert!(
-            matches!(&opened, Err(NamedError::RegistryBusy { waited, .. }) if *waited == Duration::from_millis(300)),
-            "{opened:?}"
-        );
-        assert!(opened.unwrap_err().to_string().contains("stayed locked"));
-        // Closing (and dropping) gives up too, leaving our file for later.
-        let closed = bounded(Box::new(move || held.close().map(|_| ())));
-        assert!(
-            matches!(closed, Err(NamedError::RegistryBusy { .. })),
-            "{closed:?}"
-        );
-        assert!(own_file.exists());
-        assert!(Segment::exists(&seg));
-        let reg3 = reg.clone();
-        let report = bounded(Box::new(move || {
-            let report = reg3.sweep(false)?;
-            assert_eq!(report.errors.len(), 1, "{report}");
-            assert!(report.errors[0].contains("stayed locked"), "{report}");
-            Ok(())
-        }));
-        report.unwrap();
-        drop(stuck);
-        // Free again: a new handle works, and as the last one out removes everything.
-        let again = NamedMutex::open_in(&reg, &name).unwrap();
-        assert!(again.close().unwrap().unlinked);
-        assert!(!own_file.exists());
-        assert!(!Segment::exists(&seg));
-    }
-
-    #[test]
-    fn share_modes_are_octal_and_owner_rw_is_always_kept() {
-        assert_eq!(parse_share_mode("660"), Some(0o660));
-        assert_eq!(parse_share_mode(" 0o666 "), Some(0o666));
-        assert_eq!(parse_share_mode("0640"), Some(0o640));
-        for bad in ["", "rw", "888", "1777", "-1"] {
-            assert_eq!(parse_share_mode(bad), None, "{bad:?}");
-        }
-        let reg = Registry::at("/x").with_share_mode(Some(0o044));
-        assert_eq!(reg.share_mode(), Some(0o644));
-        let reg = reg.with_share_mode(Some(0o7777));
-        assert_eq!(
-            reg.share_mode(),
-            Some(0o666),
-            "no set-id, sticky or execute bits"
-        );
-        assert_eq!(Registry::at("/x").share_mode(), None);
-    }
-
-    #[test]
-    fn sweep_of_a_missing_root_is_clean() {
-        let (reg, _clean) = registry("missing", &[]);
-        let report = reg.sweep(false).unwrap();
-        assert!(report.is_clean());
-        assert!(report.to_string().contains("nothing stale"));
-    }
-}
+mod tests;

@@ -3,7 +3,7 @@
 //! `read_last`), every read made of the one read primitive (`queue::read`).
 
 use super::Ring;
-use crate::error::{RecvTimeoutError, SendError, TryRecvError};
+use crate::error::{Lapped, RecvTimeoutError, SendError, TryRecvError};
 use crate::queue::cursor::SharedCursor;
 use crate::queue::flow::Refused;
 use crate::queue::payload;
@@ -81,7 +81,9 @@ impl Ring {
         }
         let mut r = self.reserve(bytes.len() / es)?;
         r.write(0, bytes)?;
-        Ok(r.publish())
+        // Like `Producer::send`: a message lapped before its publish is dropped as if
+        // overwritten (readers report the lag), and the call still returns its index.
+        Ok(r.publish().unwrap_or_else(|lapped| lapped.index))
     }
 
     /// Reads the reservation at `*cursor` into `out` (replacing its contents) and
@@ -291,12 +293,17 @@ impl Reservation<'_> {
         Ok(())
     }
 
-    /// Publishes the reservation (unless it was lapped, see
-    /// [`Reservation::is_lapped`]); returns its index.
-    pub fn publish(mut self) -> u64 {
+    /// Publishes the reservation: `Ok(index)`, or `Err(Lapped)` when it was lapped
+    /// ([`Reservation::is_lapped`]) and its message was dropped instead.
+    pub fn publish(mut self) -> Result<u64, Lapped> {
         self.published = true;
-        self.ring.raw.publish(self.start, self.n);
-        self.start
+        match self.ring.raw.publish(self.start, self.n) {
+            true => Ok(self.start),
+            false => Err(Lapped {
+                index: self.start,
+                len: self.n as usize,
+            }),
+        }
     }
 }
 

@@ -52,7 +52,7 @@ impl Inspection {
     /// ```
     /// use fastipc::MemRef;
     /// use fastipc::queue::{Inspection, Ring, RingSpec};
-    /// use fastipc::queue::layout::HeaderSnapshot;
+    /// use fastipc::queue::HeaderSnapshot;
     ///
     /// let ring = Ring::local(&RingSpec::new(8, 16))?;
     /// let len = ring.geometry().len as u64;

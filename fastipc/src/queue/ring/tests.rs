@@ -2,7 +2,7 @@
 
 use super::attach::init_queue;
 use super::*;
-use crate::error::{RecvTimeoutError, TryRecvError};
+use crate::error::{Lapped, RecvTimeoutError, TryRecvError};
 use crate::queue::SharedCursor;
 use crate::queue::layout::{INVALID_INDEX, MAGIC, init_state};
 use crate::queue::payload;
@@ -55,7 +55,7 @@ fn out_of_order_publish_blocks_readers_at_the_first_hole() {
     assert_eq!((a.index(), b.index()), (0, 1));
     a.write(0, &10u64.to_le_bytes()).unwrap();
     b.write(0, &11u64.to_le_bytes()).unwrap();
-    b.publish();
+    assert_eq!(b.publish(), Ok(1));
     let mut cursor = 0;
     let mut out = Vec::new();
     // Index 1 is published, but index 0 (the first hole) is not: nothing to read.
@@ -63,7 +63,7 @@ fn out_of_order_publish_blocks_readers_at_the_first_hole() {
     assert_eq!(cursor, 0);
     // read_last already sees index 1.
     assert_eq!(r.read_last(&mut out).map(|i| i.index), Some(1));
-    a.publish();
+    assert_eq!(a.publish(), Ok(0));
     assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 0);
     assert_eq!(u64s(&out), [10]);
     assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 1);
@@ -85,7 +85,7 @@ fn batch_reservations_wrap_with_a_marker() {
             .flat_map(|k| (batch * 10 + k).to_le_bytes())
             .collect();
         res.write(0, &values).unwrap();
-        starts.push(res.publish());
+        starts.push(res.publish().unwrap());
         // Read as we go: the third reservation reuses positions 0..3.
         let info = r.read(&mut cursor, &mut out).unwrap();
         assert_eq!(info.count, 3);
@@ -438,7 +438,8 @@ fn lapped_producer_publish_does_not_move_the_slot_back() {
     for v in 1..=5u64 {
         send_u64(&r, v); // 1..=5 (4 lands on position 0)
     }
-    assert_eq!(slow.publish(), 0);
+    // Reported as dropped, not as published.
+    assert_eq!(slow.publish(), Err(Lapped { index: 0, len: 1 }));
     assert_eq!(r.raw().slot(0).data_index.load(Relaxed), 4);
     let (mut cursor, mut out) = (4, Vec::new());
     assert_eq!(r.read(&mut cursor, &mut out).map(|i| i.index), Ok(4));
@@ -657,8 +658,8 @@ fn reserving_marks_every_slot_it_will_overwrite_before_any_byte_is_written() {
     assert_eq!(r.raw().slot(11).data_index.load(Relaxed), 9);
     // Positions not reserved keep what they hold.
     assert_eq!(r.raw().slot(12).data_index.load(Relaxed), 4);
-    three.publish();
-    one.publish();
+    assert_eq!(three.publish(), Ok(9));
+    assert_eq!(one.publish(), Ok(8));
     assert_eq!(r.raw().slot(8).data_index.load(Relaxed), 8);
     assert_eq!(r.raw().slot(9).data_index.load(Relaxed), 9);
 }
@@ -676,7 +677,7 @@ fn a_single_message_copy_raced_by_a_marking_producer_is_rejected() {
     }
     let lapping = r.reserve(1).unwrap();
     assert!(!raw.intact(0, 0, 1), "the marked slot rejects the copy");
-    lapping.publish();
+    assert_eq!(lapping.publish(), Ok(4));
     assert!(!raw.intact(0, 0, 1), "the slot now names index 4");
     let mut cursor = 0;
     let mut out = Vec::new();

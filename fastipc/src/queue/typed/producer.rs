@@ -2,12 +2,11 @@
 //! `reserve_batch`) that are filled in place and published.
 
 use core::marker::PhantomData;
-use core::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use std::time::Duration;
 
-use crate::error::{OpenError, SendError, SendTimeoutError, TrySendError};
+use crate::error::{Lapped, OpenError, SendError, SendTimeoutError, TrySendError};
 use crate::message::IpcMessage;
 use crate::queue::endpoints::{Role, Table};
 use crate::queue::flow::{Refused, Step};
@@ -55,7 +54,9 @@ impl Drop for Entry {
 ///
 /// Sends fail only on bad input or with [`SendError::GuardHeld`]: while a zero-copy guard
 /// ([`Producer::reserve`]) made through the same mapping is alive, no reservation through
-/// that mapping may reach its slot a lap later.
+/// that mapping may reach its slot a lap later. A guard's commit (and
+/// [`Producer::reserve_with`]) also reports a message dropped because producers of other
+/// processes lapped it ([`Lapped`]).
 ///
 /// ```
 /// use fastipc::SlickQueue;
@@ -63,10 +64,9 @@ impl Drop for Entry {
 /// let q = SlickQueue::<[u32; 4]>::local(64)?;
 /// let tx = q.producer()?;
 /// let mut rx = q.consumer()?;
-/// let mut slot = tx.reserve()?;      // zero-copy: fill the message in the ring
-/// slot[0] = 1;
-/// slot[3] = 4;
-/// slot.commit();
+/// let mut slot = tx.reserve()?;      // zero-copy: write the message into the ring
+/// slot.write([1, 0, 0, 4]);
+/// slot.commit()?;
 /// assert_eq!(rx.try_recv()?, [1, 0, 0, 4]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -278,11 +278,15 @@ impl<T: IpcMessage> Producer<T> {
         Ok(index)
     }
 
-    /// Reserves one slot to fill in place; [`SlotGuard::commit`] publishes it.
+    /// Reserves one slot to fill in place; [`SlotGuard::write`] fills it and
+    /// [`SlotGuard::commit`] publishes it. In a lossless queue, waits for room.
     ///
-    /// The slot starts with whatever bytes it held (an old message). Dropping the guard
-    /// without committing abandons the slot: consumers skip it (fastipc consumers report
-    /// `Abandoned(1)`) rather than read those bytes. In a lossless queue, waits for room.
+    /// **What the slot holds when reserved:** whatever bytes its position held, i.e. an
+    /// older message (zeros in a fresh queue). Nothing clears it, so a slot committed
+    /// without [`SlotGuard::write`] publishes those stale bytes; write the whole message
+    /// (or use [`Producer::reserve_with`], which starts from a zeroed message). Dropping
+    /// the guard without committing abandons the slot: consumers skip it (fastipc
+    /// consumers report `Abandoned(1)`) rather than read those bytes.
     ///
     /// While the guard lives, it holds a *lease* on its slot: any reservation made through
     /// the same mapping (every producer and clone of this queue handle) that would reach
@@ -290,10 +294,9 @@ impl<T: IpcMessage> Producer<T> {
     /// reservation if it would reach another guard's slot. Hold guards briefly.
     ///
     /// Producers of other processes (or of another mapping of the same segment) do not
-    /// see leases: they may lap the slot, and the guard's later writes then land in their
-    /// newer message. A guard lapped that way is not published at commit; consumers
-    /// report the lag. Writes from outside this mapping are outside the language's model,
-    /// as for any shared memory; the `lease` module documentation states what is covered.
+    /// see leases: they may lap the slot. The guard then stops writing it (a write checks
+    /// first) and its commit reports [`Lapped`]; consumers report the lag. Why the guard
+    /// is write-only is explained on [`SlotGuard`].
     ///
     /// ```
     /// use fastipc::SlickQueue;
@@ -302,13 +305,13 @@ impl<T: IpcMessage> Producer<T> {
     /// let q = SlickQueue::<u64>::local(4)?;
     /// let tx = q.producer()?;
     /// let mut slot = tx.reserve()?;               // index 0
-    /// *slot = 7;
+    /// slot.write(7);
     /// for i in 1..4 {
     ///     tx.send(&i)?;                           // indices 1..=3
     /// }
     /// // Index 4 would reuse the guard's slot: refused while the guard lives.
     /// assert!(matches!(tx.send(&4), Err(SendError::GuardHeld { held: 0, .. })));
-    /// assert_eq!(slot.commit(), 0);
+    /// assert_eq!(slot.commit(), Ok(0));
     /// assert_eq!(tx.send(&4)?, 4);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -320,9 +323,46 @@ impl<T: IpcMessage> Producer<T> {
         })
     }
 
-    /// Reserves `n` consecutive slots (`1 <= n <= capacity`) to fill in place, published
-    /// together by [`BatchGuard::commit`] (or on drop), leased as [`Producer::reserve`]
-    /// explains.
+    /// Reserves a slot, lets `fill` build the message, then writes and publishes it;
+    /// returns its index. The message `fill` gets starts zeroed (every byte 0), never with
+    /// the slot's stale bytes, so a field `fill` does not set is 0.
+    ///
+    /// `fill` works on a private message that is then copied into the slot in one go
+    /// (like [`Producer::send`]), not on the slot itself: see [`SlotGuard`] for why no
+    /// `&mut T` into the ring is handed out. Because the slot is reserved first, the
+    /// message can carry its own index: `fill` gets it.
+    ///
+    /// Errors as [`Producer::reserve`], and [`SendError::Lapped`] when producers of
+    /// another process lapped the slot while `fill` ran (the message was dropped).
+    ///
+    /// ```
+    /// use fastipc::SlickQueue;
+    ///
+    /// let q = SlickQueue::<[u64; 3]>::local(8)?;
+    /// let tx = q.producer()?;
+    /// let mut rx = q.consumer()?;
+    /// tx.send(&[9, 9, 9])?;
+    /// let index = tx.reserve_with(|index, msg| {
+    ///     msg[0] = index;                         // msg[1] is left alone: it is 0
+    ///     msg[2] = 42;
+    /// })?;
+    /// assert_eq!(index, 1);
+    /// assert_eq!(rx.try_recv()?, [9, 9, 9]);
+    /// assert_eq!(rx.try_recv()?, [1, 0, 42]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve_with(&self, fill: impl FnOnce(u64, &mut T)) -> Result<u64, SendError> {
+        let mut slot = self.reserve()?;
+        let mut msg: T = bytemuck::Zeroable::zeroed();
+        fill(slot.index(), &mut msg);
+        slot.write(msg);
+        Ok(slot.commit()?)
+    }
+
+    /// Reserves `n` consecutive slots (`1 <= n <= capacity`) to fill in place
+    /// ([`BatchGuard::write`], [`BatchGuard::write_at`]), published together by
+    /// [`BatchGuard::commit`]; dropped without commit, they are abandoned. They hold
+    /// stale bytes when reserved and are leased, as [`Producer::reserve`] explains.
     pub fn reserve_batch(&self, n: usize) -> Result<BatchGuard<'_, T>, SendError> {
         let n = self.check_batch(n)?;
         Ok(BatchGuard {
@@ -345,16 +385,40 @@ impl<T: IpcMessage> Producer<T> {
         }
     }
 
-    /// Publishes a guard's reservation (unless another process lapped it) or, when it is
-    /// dropped without commit, abandons it (readers skip it: raw.rs "Abandoned claims"),
-    /// then ends its lease: no access through the guard follows.
-    fn finish(&self, lease: &Lease, n: u64, commit: bool) {
-        if commit {
-            self.raw.publish(lease.start(), n);
+    /// Publishes a guard's reservation (unless another process lapped it: `Err(Lapped)`)
+    /// or, when it is dropped without commit, abandons it (readers skip it: raw.rs
+    /// "Abandoned claims"), then ends its lease: no access through the guard follows.
+    fn finish(&self, lease: &Lease, n: u64, commit: bool) -> Result<u64, Lapped> {
+        let published = if commit {
+            self.raw.publish(lease.start(), n)
         } else {
             self.raw.abandon(lease.start(), n, None);
-        }
+            false
+        };
         self.ring.leases().release(lease);
+        match published || !commit {
+            true => Ok(lease.start()),
+            false => Err(Lapped {
+                index: lease.start(),
+                len: n as usize,
+            }),
+        }
+    }
+
+    /// Copies `msgs` into the leased slots from `index` unless producers lapped them
+    /// (writing then would tear the newer message that owns them).
+    fn write_leased(&self, index: u64, msgs: &[T]) {
+        if self.raw.lapped(index) {
+            return;
+        }
+        // SAFETY: `msgs.len()` elements from `index`'s position are part of one leased
+        // reservation of a queue of T (the callers check the range against the lease),
+        // contiguous (a reservation never straddles the end) and in the data area. The
+        // stores are relaxed atomics of the queue's width like every payload access, so
+        // a lapped reader of this process copying these bytes, or a producer of this
+        // process inside raw.rs's window, races with atomics only (defined; the reader
+        // discards its copy). The lease keeps every later claim of this mapping away.
+        unsafe { super::store_messages(msgs, self.raw.element_ptr(index)) };
     }
 
     fn check_batch(&self, len: usize) -> Result<u64, SendError> {
@@ -373,12 +437,55 @@ impl<T: IpcMessage> Producer<T> {
     }
 }
 
-/// One reserved slot of a [`Producer`], dereferencing to the message in the ring. It
-/// holds a lease on the slot (see [`Producer::reserve`]) until committed or dropped.
+/// One reserved slot of a [`Producer`], filled by [`SlotGuard::write`] and published by
+/// [`SlotGuard::commit`]. It holds a lease on the slot (see [`Producer::reserve`]) until
+/// committed or dropped; dropped without commit, the slot is abandoned (skipped by
+/// consumers).
+///
+/// # Why write-only
+/// The guard gives no `&T` or `&mut T` into the ring. A reference would promise the
+/// compiler that nobody else touches those bytes while it lives, and that is not true of
+/// a slot in a queue:
+/// - a consumer of this process that was lapped may still be copying the *previous*
+///   message of this position while the guard writes (it discards its copy afterwards);
+/// - a producer of this process that claimed the position a lap earlier and was
+///   descheduled between its lap check and its copy can still write it late (the window
+///   raw.rs describes; leases refuse every *later* claim of this mapping, not that one);
+/// - producers of other processes, and of other mappings of the segment, do not see
+///   leases and may lap the slot and write it.
+///
+/// The first two are data races in the language's model if the guard writes with plain
+/// stores (undefined behaviour reachable from safe code), and a `&mut T` whose bytes
+/// change underneath may be miscompiled. So the guard writes whole messages with the
+/// same relaxed atomic stores as [`Producer::send`] (every race above is then between
+/// atomics, which the model defines), skips the write when its slot was lapped, and
+/// leaves in-place construction to [`SlotGuard::as_mut_ptr`] under `unsafe`, where the
+/// caller takes on the races above.
+///
+/// ```
+/// use fastipc::SlickQueue;
+///
+/// let q = SlickQueue::<[u32; 4]>::local(64)?;
+/// let tx = q.producer()?;
+/// let mut rx = q.consumer()?;
+/// let mut slot = tx.reserve()?;      // the slot holds stale bytes until written
+/// slot.write([1, 0, 0, 4]);          // the whole message: no field left stale
+/// assert_eq!(slot.commit(), Ok(0));  // Err(Lapped) if another process lapped it
+/// assert_eq!(rx.try_recv()?, [1, 0, 0, 4]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct SlotGuard<'a, T: IpcMessage> {
     producer: &'a Producer<T>,
     lease: Lease,
     published: bool,
+}
+
+impl<T: IpcMessage> core::fmt::Debug for SlotGuard<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SlotGuard")
+            .field("index", &self.index())
+            .finish()
+    }
 }
 
 impl<T: IpcMessage> SlotGuard<'_, T> {
@@ -387,51 +494,65 @@ impl<T: IpcMessage> SlotGuard<'_, T> {
         self.lease.start()
     }
 
-    /// Overwrites the whole message.
+    /// Writes the whole message into the slot (again, if called twice: the last write
+    /// is what [`SlotGuard::commit`] publishes). Skipped when the slot was lapped
+    /// ([`SlotGuard::is_lapped`]): its bytes then belong to a newer message.
     pub fn write(&mut self, msg: T) {
-        **self = msg;
+        self.producer
+            .write_leased(self.index(), core::slice::from_ref(&msg));
     }
 
-    /// Publishes the message (unless producers of other processes lapped it meanwhile:
-    /// see [`Producer::reserve`]); returns its index.
-    pub fn commit(mut self) -> u64 {
+    /// Whether producers of other processes claimed a whole lap since this slot was
+    /// reserved: it then belongs to a newer message, writes are skipped, and
+    /// [`SlotGuard::commit`] will report [`Lapped`].
+    pub fn is_lapped(&self) -> bool {
+        self.producer.raw.lapped(self.index())
+    }
+
+    /// The slot, for building a message in place (large messages) with `unsafe` code.
+    ///
+    /// The pointer is valid for writes of one `T`, aligned for `T`, until the guard is
+    /// committed or dropped, and (`T` being `Pod`) any bytes written make a valid `T`.
+    /// What the slot holds, and what may touch it meanwhile, is on [`SlotGuard`]: do not
+    /// make a `&mut T` from it, and know that plain writes through it race, in the
+    /// language's model, with a lapped reader of this process still copying the previous
+    /// message there (the reader discards that copy) and with late writes of a lapped
+    /// producer. Prefer [`SlotGuard::write`]; check [`SlotGuard::is_lapped`] before
+    /// writing, so as not to tear a newer message of another process.
+    pub fn as_mut_ptr(&mut self) -> *mut T {
+        self.producer.slot_ptr(self.index())
+    }
+
+    /// Publishes the slot: `Ok(index)`, or `Err(Lapped)` when producers of other
+    /// processes lapped it before the commit (see [`Producer::reserve`]) and the message
+    /// was dropped instead.
+    pub fn commit(mut self) -> Result<u64, Lapped> {
         self.published = true;
-        self.producer.finish(&self.lease, 1, true);
-        self.lease.start()
+        self.producer.finish(&self.lease, 1, true)
     }
-}
 
-impl<T: IpcMessage> Deref for SlotGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: the slot is in bounds and aligned for T (see `Producer::send`), T is Pod
-        // so its bytes are a valid T, and it is leased to this guard: no other
-        // reservation through this mapping can reach it until the lease ends (lease.rs
-        // states what stays outside: other processes and mappings, and the window of
-        // raw.rs). Readers only read it, with atomic copies they discard (a race the
-        // model does not cover: raw.rs, "What the model does not cover").
-        unsafe { &*self.producer.slot_ptr(self.lease.start()) }
-    }
-}
-
-impl<T: IpcMessage> DerefMut for SlotGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`; `&mut self` makes this the only reference through the
-        // guard, and the lease makes the guard the only writer through this mapping.
-        unsafe { &mut *self.producer.slot_ptr(self.lease.start()) }
+    /// The message in the slot, copied out atomically (tests only: the API is write-only).
+    #[cfg(test)]
+    pub(crate) fn peek(&self) -> T {
+        // SAFETY: the element of the leased index in a queue of T; loads are atomic.
+        unsafe { super::load_message(self.producer.raw.element_ptr(self.index())) }
     }
 }
 
 impl<T: IpcMessage> Drop for SlotGuard<'_, T> {
     fn drop(&mut self) {
         if !self.published {
-            self.producer.finish(&self.lease, 1, false);
+            // Abandoning reports nothing.
+            let _ = self.producer.finish(&self.lease, 1, false);
         }
     }
 }
 
-/// Consecutive reserved slots of a [`Producer`], dereferencing to `[T]` in the ring. It
-/// holds a lease on them (see [`Producer::reserve`]) until committed or dropped.
+/// Consecutive reserved slots of a [`Producer`], filled by [`BatchGuard::write`] (all of
+/// them) or [`BatchGuard::write_at`] (one), published together by
+/// [`BatchGuard::commit`]. Write-only, for the reasons given on [`SlotGuard`]; each slot
+/// holds stale bytes until written. It holds a lease on them (see [`Producer::reserve`])
+/// until committed or dropped (dropped: abandoned).
 ///
 /// ```
 /// use fastipc::SlickQueue;
@@ -440,11 +561,12 @@ impl<T: IpcMessage> Drop for SlotGuard<'_, T> {
 /// let tx = q.producer()?;
 /// let mut rx = q.consumer()?;
 /// let mut batch = tx.reserve_batch(3)?;
-/// batch.copy_from_slice(&[1, 2, 3]);
-/// batch.commit();
+/// batch.write(&[1, 2, 3])?;          // exactly as many as reserved
+/// batch.write_at(2, 30)?;            // or one slot
+/// assert_eq!(batch.commit(), Ok(0));
 /// let mut out = [0u16; 8];
 /// assert_eq!(rx.try_recv_into(&mut out)?, 3);
-/// assert_eq!(&out[..3], &[1, 2, 3]);
+/// assert_eq!(&out[..3], &[1, 2, 30]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct BatchGuard<'a, T: IpcMessage> {
@@ -454,45 +576,97 @@ pub struct BatchGuard<'a, T: IpcMessage> {
     published: bool,
 }
 
+impl<T: IpcMessage> core::fmt::Debug for BatchGuard<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BatchGuard")
+            .field("index", &self.index())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
 impl<T: IpcMessage> BatchGuard<'_, T> {
     /// The absolute index of the first slot.
     pub fn index(&self) -> u64 {
         self.lease.start()
     }
 
-    /// Publishes the batch (unless lapped, as [`SlotGuard::commit`]); returns its first
-    /// index.
-    pub fn commit(mut self) -> u64 {
+    /// Number of reserved slots.
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    /// Always false: a batch holds at least one slot.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes every slot: `msgs` must hold exactly [`BatchGuard::len`] messages
+    /// ([`SendError::BatchWrite`] otherwise, nothing written). Skipped when lapped.
+    pub fn write(&mut self, msgs: &[T]) -> Result<(), SendError> {
+        if msgs.len() as u64 != self.n {
+            return Err(self.out_of_bounds(0, msgs.len()));
+        }
+        self.producer.write_leased(self.index(), msgs);
+        Ok(())
+    }
+
+    /// Writes slot `i` (`i < len`; [`SendError::BatchWrite`] otherwise). Slots never
+    /// written are published with their stale bytes. Skipped when lapped.
+    pub fn write_at(&mut self, i: usize, msg: T) -> Result<(), SendError> {
+        if i as u64 >= self.n {
+            return Err(self.out_of_bounds(i, 1));
+        }
+        self.producer
+            .write_leased(self.index() + i as u64, core::slice::from_ref(&msg));
+        Ok(())
+    }
+
+    fn out_of_bounds(&self, first: usize, len: usize) -> SendError {
+        SendError::BatchWrite {
+            first,
+            len,
+            reserved: self.len(),
+        }
+    }
+
+    /// Whether producers of other processes lapped the batch (see
+    /// [`SlotGuard::is_lapped`]).
+    pub fn is_lapped(&self) -> bool {
+        self.producer.raw.lapped(self.index())
+    }
+
+    /// The first slot, for building messages in place with `unsafe` code: valid for
+    /// writes of [`BatchGuard::len`] consecutive `T`, with the caveats of
+    /// [`SlotGuard::as_mut_ptr`].
+    pub fn as_mut_ptr(&mut self) -> *mut T {
+        self.producer.slot_ptr(self.index())
+    }
+
+    /// Publishes the batch: `Ok(first index)`, or `Err(Lapped)` as
+    /// [`SlotGuard::commit`].
+    pub fn commit(mut self) -> Result<u64, Lapped> {
         self.published = true;
-        self.producer.finish(&self.lease, self.n, true);
-        self.lease.start()
+        self.producer.finish(&self.lease, self.n, true)
     }
-}
 
-impl<T: IpcMessage> Deref for BatchGuard<'_, T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        let first = self.producer.slot_ptr(self.lease.start());
-        // SAFETY: the reservation's `n` slots are contiguous (it never straddles the end),
-        // in bounds, aligned for T, valid as T (Pod), and leased to this guard (see
-        // `SlotGuard::deref`).
-        unsafe { core::slice::from_raw_parts(first, self.n as usize) }
-    }
-}
-
-impl<T: IpcMessage> DerefMut for BatchGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        let first = self.producer.slot_ptr(self.lease.start());
-        // SAFETY: as in `deref`; `&mut self` makes this the only reference through the
-        // guard, and the lease makes the guard the only writer through this mapping.
-        unsafe { core::slice::from_raw_parts_mut(first, self.n as usize) }
+    /// The messages in the slots, copied out atomically (tests only).
+    #[cfg(test)]
+    pub(crate) fn peek(&self) -> Vec<T> {
+        (0..self.n)
+            // SAFETY: elements of the leased reservation in a queue of T; atomic loads.
+            .map(|i| unsafe {
+                super::load_message(self.producer.raw.element_ptr(self.index() + i))
+            })
+            .collect()
     }
 }
 
 impl<T: IpcMessage> Drop for BatchGuard<'_, T> {
     fn drop(&mut self) {
         if !self.published {
-            self.producer.finish(&self.lease, self.n, false);
+            // Abandoning reports nothing.
+            let _ = self.producer.finish(&self.lease, self.n, false);
         }
     }
 }

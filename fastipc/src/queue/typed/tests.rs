@@ -23,7 +23,7 @@ fn slot_guards_never_alias_after_one_lap() {
     let q = SlickQueue::<u64>::local(4).unwrap();
     let (tx1, tx2) = (q.producer().unwrap(), q.producer().unwrap());
     let mut g1 = tx1.reserve().unwrap(); // index 0, position 0
-    *g1 = 10;
+    g1.write(10);
     for i in 1..4 {
         assert_eq!(tx2.send(&i).unwrap(), i); // 1..=3
     }
@@ -45,13 +45,13 @@ fn slot_guards_never_alias_after_one_lap() {
         err.contains("message 0") && err.contains("<local>"),
         "{err}"
     );
-    assert_eq!(*g1, 10, "the guard's slot was written");
-    assert_eq!(g1.commit(), 0);
+    assert_eq!(g1.peek(), 10, "the guard's slot was written");
+    assert_eq!(g1.commit(), Ok(0));
     // Once committed, the slot is the ring's again.
     let mut g2 = tx2.reserve().unwrap();
     assert_eq!(g2.index(), 4);
-    *g2 = 40;
-    g2.commit();
+    g2.write(40);
+    assert_eq!(g2.commit(), Ok(4));
     let mut rx = q.consumer_from_oldest().unwrap();
     let got: Vec<u64> = (0..4).map(|_| rx.try_recv().unwrap()).collect();
     assert_eq!(got, [1, 2, 3, 40]);
@@ -85,7 +85,7 @@ fn guards_do_not_reach_each_other_and_never_refuse_themselves() {
     assert_eq!(big.index(), 8);
     assert_eq!(tx.send(&0).unwrap(), 15); // position 7: not the guard's
     assert!(is_held(tx.send(&0), 8)); // 16 is position 0: the guard's
-    assert_eq!(big.commit(), 8);
+    assert_eq!(big.commit(), Ok(8));
     assert_eq!(tx.send(&0).unwrap(), 16);
 }
 
@@ -118,10 +118,10 @@ fn guards_in_many_threads_never_share_a_slot() {
                         Err(e) => panic!("{e}"),
                     };
                     let pattern = [t << 32 | held; 4];
-                    *g = pattern;
+                    g.write(pattern);
                     std::thread::yield_now();
-                    assert_eq!(*g, pattern, "another reservation wrote a held slot");
-                    g.commit();
+                    assert_eq!(g.peek(), pattern, "another reservation wrote a held slot");
+                    g.commit().unwrap();
                     held += 1;
                 }
                 held
@@ -256,10 +256,10 @@ fn guards_dropped_without_commit_are_skipped_not_delivered() {
     let mut shared = q.shared_consumer(SharedCursor::local(0)).unwrap();
     tx.send(&1).unwrap(); // 0
     let mut g = tx.reserve().unwrap(); // 1: stale bytes, then dropped
-    *g = 666;
+    g.write(666);
     drop(g);
     let mut b = tx.reserve_batch(2).unwrap(); // 2..=3, dropped too
-    b[0] = 777;
+    b.write_at(0, 777).unwrap();
     drop(b);
     tx.send(&2).unwrap(); // 4
     assert_eq!(rx.try_recv(), Ok(1));
@@ -381,8 +381,8 @@ mod lossless {
         let tx2 = tx.clone();
         let blocked = std::thread::spawn(move || {
             let mut g = tx2.reserve_batch(3).unwrap();
-            g.copy_from_slice(&[6, 7, 8]);
-            g.commit()
+            g.write(&[6, 7, 8]).unwrap();
+            g.commit().unwrap()
         });
         std::thread::sleep(Duration::from_millis(30));
         assert!(!blocked.is_finished(), "a batch passed the floor");
@@ -581,7 +581,7 @@ fn reset_is_refused_while_a_guard_lives() {
     let q = SlickQueue::<u64>::local(4).unwrap();
     let tx = q.producer().unwrap();
     let mut g = tx.reserve().unwrap(); // index 0, position 0
-    *g = 111;
+    g.write(111);
     let refused = q.reset();
     assert!(
         matches!(
@@ -594,25 +594,29 @@ fn reset_is_refused_while_a_guard_lives() {
     // A send after the refused reset goes to index 1; one that would reach position 0
     // is refused, as before the reset attempt.
     assert_eq!(tx.send(&222).unwrap(), 1);
-    assert_eq!(*g, 111, "a send after the reset wrote the guard's slot");
+    assert_eq!(
+        g.peek(),
+        111,
+        "a send after the reset wrote the guard's slot"
+    );
     for i in 2..4 {
         tx.send(&i).unwrap();
     }
     assert!(is_held(tx.send(&4), 0));
-    assert_eq!(*g, 111);
+    assert_eq!(g.peek(), 111);
     assert!(
         q.ring().reset().is_err(),
         "Ring::reset is refused the same way"
     );
-    assert_eq!(g.commit(), 0);
+    assert_eq!(g.commit(), Ok(0));
     // Without guards the reset goes through and leaves no floor behind.
     q.reset().unwrap();
     assert_eq!(q.next_index(), 0);
     assert_eq!(q.ring().leases().floor(), NO_LEASE);
     let mut g = tx.reserve().unwrap();
     assert_eq!(g.index(), 0);
-    *g = 5;
-    assert_eq!(g.commit(), 0);
+    g.write(5);
+    assert_eq!(g.commit(), Ok(0));
     let mut rx = q.consumer_from_oldest().unwrap();
     assert_eq!(rx.try_recv(), Ok(5));
 }
@@ -640,8 +644,11 @@ fn a_guards_last_write_happens_before_the_next_lap_reuses_its_slot() {
         let mut g = txa.reserve().unwrap(); // index 0
         r.store(true, Relaxed);
         spin_until(&s);
-        *g = 7;
-        g.commit()
+        // A plain write (not `write`'s atomic stores): the floor must order it.
+        // SAFETY: the guard's slot, valid and aligned for a u64 until the commit; no
+        // other access in this test touches position 0 before the commit.
+        unsafe { g.as_mut_ptr().write(7) };
+        g.commit().unwrap()
     });
     let b = std::thread::spawn(move || {
         spin_until(&reserved);
@@ -764,4 +771,142 @@ fn the_index_space_ends_with_a_typed_error_and_a_reset_restarts_it() {
     let got = (0..=RESET_CHECK_INTERVAL).find(|_| rx.try_recv() == Ok(50));
     assert!(got.is_some(), "the consumer did not follow the reset");
     assert_eq!(q.latest(), Some(50));
+}
+
+// Issue 12: a slot holds the stale bytes of an older message when reserved; `write`
+// replaces all of them, so what is published is exactly the value written.
+#[test]
+fn write_publishes_exactly_the_value_over_stale_bytes() {
+    let q = SlickQueue::<[u64; 4]>::local(2).unwrap();
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    tx.send(&[9; 4]).unwrap(); // 0, position 0
+    tx.send(&[8; 4]).unwrap(); // 1, position 1
+    assert_eq!((rx.try_recv(), rx.try_recv()), (Ok([9; 4]), Ok([8; 4])));
+    let mut g = tx.reserve().unwrap(); // 2, position 0 again
+    assert_eq!(
+        g.peek(),
+        [9; 4],
+        "the slot holds the older message when reserved"
+    );
+    g.write([1, 0, 0, 0]);
+    g.write([1, 0, 0, 4]); // the last write is the message
+    assert_eq!(g.commit(), Ok(2));
+    assert_eq!(rx.try_recv(), Ok([1, 0, 0, 4]));
+    // Batches: a whole-batch write must match the reservation, and covers every slot.
+    let mut b = tx.reserve_batch(2).unwrap(); // wraps past position 1: 4..=5 (positions 0, 1)
+    assert_eq!(b.index(), 4);
+    assert_eq!(b.peek(), [[1, 0, 0, 4], [8; 4]]);
+    assert!(matches!(
+        b.write(&[[5; 4]]),
+        Err(SendError::BatchWrite {
+            first: 0,
+            len: 1,
+            reserved: 2
+        })
+    ));
+    assert!(matches!(
+        b.write_at(2, [5; 4]),
+        Err(SendError::BatchWrite { first: 2, .. })
+    ));
+    assert_eq!(b.peek(), [[1, 0, 0, 4], [8; 4]], "a refused write wrote");
+    b.write(&[[5; 4], [6; 4]]).unwrap();
+    b.write_at(1, [7; 4]).unwrap();
+    assert_eq!(b.commit(), Ok(4));
+    let mut out = [[0u64; 4]; 2];
+    assert_eq!(rx.try_recv_into(&mut out), Ok(2));
+    assert_eq!(out, [[5; 4], [7; 4]]);
+}
+
+#[test]
+fn reserve_with_starts_from_zero_and_knows_its_index() {
+    let q = SlickQueue::<[u64; 3]>::local(2).unwrap();
+    let tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    tx.send_batch(&[[7; 3], [7; 3]]).unwrap(); // 0..=1: stale bytes in both positions
+    assert_eq!(rx.try_recv(), Ok([7; 3]));
+    assert_eq!(rx.try_recv(), Ok([7; 3]));
+    let mut seen = None;
+    let index = tx
+        .reserve_with(|index, msg| {
+            seen = Some((index, *msg));
+            msg[0] = index;
+            msg[2] = 42;
+        })
+        .unwrap();
+    assert_eq!(index, 2);
+    assert_eq!(seen, Some((2, [0; 3])), "fill did not start from zero");
+    assert_eq!(rx.try_recv(), Ok([2, 0, 42]));
+    // The lease is gone: the next lap reaches position 0 again.
+    tx.send(&[1; 3]).unwrap();
+    assert_eq!(tx.send(&[1; 3]).unwrap(), 4);
+    assert_eq!(q.ring().leases().floor(), NO_LEASE);
+}
+
+// Issue 12: `commit`/`publish` said nothing when producers that do not see the guard's
+// lease (another process, here another mapping of the same segment) lapped it and the
+// message was dropped; they now return `Err(Lapped)`, and the guard's writes after the
+// lap do not tear the newer message.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "maps one shared-memory segment twice: Miri cannot map one"
+)]
+fn commit_after_a_lap_reports_the_drop() {
+    use crate::error::Lapped;
+    let name = TempName::new("lapped-guard");
+    let here = SlickQueue::<[u64; 4]>::create(&name.0, 4).unwrap();
+    let there = SlickQueue::<[u64; 4]>::open(&name.0).unwrap(); // its own lease table
+    let (tx, other) = (here.producer().unwrap(), there.producer().unwrap());
+    let mut g = tx.reserve().unwrap(); // 0
+    assert!(!g.is_lapped());
+    for v in 1..=4u64 {
+        other.send(&[v; 4]).unwrap(); // 1..=4; 4 is position 0, the guard's
+    }
+    assert!(g.is_lapped());
+    g.write([666; 4]); // skipped: would tear message 4
+    assert_eq!(g.commit(), Err(Lapped { index: 0, len: 1 }));
+    let mut rx = here.consumer_from_oldest().unwrap();
+    let got: Vec<_> = (0..4).map(|_| rx.try_recv().unwrap()[0]).collect();
+    assert_eq!(
+        got,
+        [1, 2, 3, 4],
+        "the lapped guard tore or hid a newer message"
+    );
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+
+    // A batch: same report, with its length.
+    let mut b = tx.reserve_batch(2).unwrap(); // 5..=6
+    for v in 7..=10u64 {
+        other.send(&[v; 4]).unwrap(); // 7..=10; 9 and 10 reuse 5's and 6's positions
+    }
+    assert!(b.is_lapped());
+    b.write(&[[666; 4]; 2]).unwrap();
+    assert_eq!(b.commit(), Err(Lapped { index: 5, len: 2 }));
+    // reserve_with: lapped while `fill` runs.
+    let lapped = tx.reserve_with(|_, msg| {
+        for v in 12..=15u64 {
+            other.send(&[v; 4]).unwrap();
+        }
+        *msg = [666; 4];
+    });
+    assert!(
+        matches!(lapped, Err(SendError::Lapped(Lapped { index: 11, len: 1 }))),
+        "{lapped:?}"
+    );
+    let mut got = Vec::new();
+    for _ in 0..32 {
+        match rx.try_recv() {
+            Ok(msg) => got.push(msg[0]),
+            Err(TryRecvError::Lagged(_)) => {}
+            Err(TryRecvError::Empty) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got, [12, 13, 14, 15]);
+    assert!(
+        !got.contains(&666),
+        "a lapped guard's message was published: {got:?}"
+    );
+    assert_eq!(here.ring().leases().floor(), NO_LEASE);
 }
