@@ -194,6 +194,10 @@ fn the_stream_yields_every_message() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "waits through the waiter thread, whose futex_waitv Miri does not implement"
+)]
 fn a_pending_receive_re_polls_only_when_a_producer_may_not_wake_it() {
     use crate::queue::ASYNC_IDLE_CHECK;
     let q = SlickQueue::<u32>::local(64).unwrap();
@@ -238,6 +242,10 @@ fn a_pending_receive_re_polls_only_when_a_producer_may_not_wake_it() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "waits through the waiter thread, whose futex_waitv Miri does not implement"
+)]
 fn a_leaving_producer_wakes_a_pending_receive_with_the_disconnect() {
     let q = SlickQueue::<u32>::local(64).unwrap();
     let mut rx = q.consumer().unwrap();
