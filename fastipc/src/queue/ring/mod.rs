@@ -149,6 +149,54 @@ impl Ring {
         self.table.as_ref()
     }
 
+    /// The endpoint table when the queue is lossless (producers then wait for its
+    /// consumers), else `None`.
+    #[inline]
+    fn lossless_table(&self) -> Option<&Table> {
+        match self.mode {
+            Mode::Lossless => self.table.as_ref(),
+            Mode::Lossy => None,
+        }
+    }
+
+    /// The two hooks of a claim of `n` by the producer whose endpoint entry is `entry`:
+    /// one records the claim's start as its intent before the claiming CAS; the other
+    /// clears it after a refused attempt (whose intent may name a start that another
+    /// producer then claimed: a live producer must not seem to cover that claim).
+    #[inline(always)]
+    fn intent_hooks(
+        &self,
+        n: u64,
+        entry: Option<usize>,
+    ) -> (
+        impl Fn(u64) + Copy,
+        impl Fn(raw::Refused) -> raw::Refused + Copy,
+    ) {
+        let mine = self.table.zip(entry);
+        let record = move |start| {
+            if let Some((t, i)) = mine {
+                t.set_intent(i, start, n);
+            }
+        };
+        let clear = move |refused| {
+            if let Some((t, i)) = mine {
+                t.clear_intent(i);
+            }
+            refused
+        };
+        (record, clear)
+    }
+
+    /// One attempt to claim `n` elements below the lower of the lease floor and
+    /// `lossless` (a lossless floor, or `u64::MAX` for none).
+    #[inline(always)]
+    fn attempt(&self, n: u64, entry: Option<usize>, lossless: u64) -> Result<u64, raw::Refused> {
+        let (record, clear) = self.intent_hooks(n, entry);
+        self.raw
+            .reserve(n, || self.leases.floor().min(lossless), record)
+            .map_err(clear)
+    }
+
     /// Claims `n` elements (`1 <= n <= capacity`, checked by the caller) unless that would
     /// reach a message a guard of this mapping holds, or (lossless) one a registered
     /// consumer has not read, in which case it waits until `deadline`. `entry` is the
@@ -160,32 +208,12 @@ impl Ring {
         deadline: Deadline,
         entry: Option<usize>,
     ) -> Result<u64, Refused> {
-        let table = self.table;
-        let intent = move |start| {
-            if let (Some(t), Some(i)) = (&table, entry) {
-                t.set_intent(i, start, n);
-            }
-        };
-        // A refused attempt may have recorded a start another producer then claimed.
-        let refused = |refused: raw::Refused| {
-            if let (Some(t), Some(i)) = (&table, entry) {
-                t.clear_intent(i);
-            }
-            refused
-        };
-        match (self.mode, &self.table) {
-            (Mode::Lossless, Some(t)) => {
-                self.flow
-                    .claim(&self.raw, t, &self.leases, deadline, |lossless| {
-                        self.raw
-                            .reserve(n, || self.leases.floor().min(lossless), intent)
-                            .map_err(refused)
-                    })
-            }
-            _ => self
-                .raw
-                .reserve(n, || self.leases.floor(), intent)
-                .map_err(|r| Refused::from(refused(r))),
+        let attempt = |lossless| self.attempt(n, entry, lossless);
+        match self.lossless_table() {
+            Some(t) => self
+                .flow
+                .claim(&self.raw, t, &self.leases, deadline, attempt),
+            None => attempt(u64::MAX).map_err(Refused::from),
         }
     }
 
@@ -199,33 +227,12 @@ impl Ring {
         entry: Option<usize>,
         check_dead: bool,
     ) -> Result<Step<u64>, Refused> {
-        let table = self.table;
-        let intent = move |start| {
-            if let (Some(t), Some(i)) = (&table, entry) {
-                t.set_intent(i, start, n);
-            }
-        };
-        // As in `claim`: a refused attempt may have recorded another producer's start.
-        let refused = |refused: raw::Refused| {
-            if let (Some(t), Some(i)) = (&table, entry) {
-                t.clear_intent(i);
-            }
-            refused
-        };
-        match (self.mode, &self.table) {
-            (Mode::Lossless, Some(t)) => {
-                self.flow
-                    .step(&self.raw, t, &self.leases, check_dead, |lossless| {
-                        self.raw
-                            .reserve(n, || self.leases.floor().min(lossless), intent)
-                            .map_err(refused)
-                    })
-            }
-            _ => self
-                .raw
-                .reserve(n, || self.leases.floor(), intent)
-                .map(Step::Done)
-                .map_err(|r| Refused::from(refused(r))),
+        let attempt = |lossless| self.attempt(n, entry, lossless);
+        match self.lossless_table() {
+            Some(t) => self
+                .flow
+                .step(&self.raw, t, &self.leases, check_dead, attempt),
+            None => attempt(u64::MAX).map(Step::Done).map_err(Refused::from),
         }
     }
 
@@ -236,31 +243,17 @@ impl Ring {
         deadline: Deadline,
         entry: Option<usize>,
     ) -> Result<Lease, Refused> {
-        let table = self.table;
-        let intent = move |start| {
-            if let (Some(t), Some(i)) = (&table, entry) {
-                t.set_intent(i, start, n);
-            }
+        let (record, clear) = self.intent_hooks(n, entry);
+        let attempt = |lossless| {
+            self.leases
+                .reserve(&self.raw, n, lossless, record)
+                .map_err(clear)
         };
-        let refused = |refused: raw::Refused| {
-            if let (Some(t), Some(i)) = (&table, entry) {
-                t.clear_intent(i);
-            }
-            refused
-        };
-        match (self.mode, &self.table) {
-            (Mode::Lossless, Some(t)) => {
-                self.flow
-                    .claim(&self.raw, t, &self.leases, deadline, |lossless| {
-                        self.leases
-                            .reserve(&self.raw, n, lossless, intent)
-                            .map_err(refused)
-                    })
-            }
-            _ => self
-                .leases
-                .reserve(&self.raw, n, NO_LEASE, intent)
-                .map_err(|r| Refused::from(refused(r))),
+        match self.lossless_table() {
+            Some(t) => self
+                .flow
+                .claim(&self.raw, t, &self.leases, deadline, attempt),
+            None => attempt(NO_LEASE).map_err(Refused::from),
         }
     }
 
