@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use zenoh::Wait;
@@ -21,6 +20,7 @@ use crate::local::{Losses, Reader, Source};
 use crate::stats::{ExportStats, LiveExport, add};
 use crate::ty::MessageType;
 use crate::wire::{ACK_SUFFIX, Ack, BatchHeader, FLAG_ACK, FLAG_LOSSLESS, NO_INDEX};
+use crate::worker::Worker;
 
 /// How long an idle exporter waits on the queue before checking for a stop.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
@@ -30,11 +30,10 @@ const UNMATCHED_WAIT: Duration = Duration::from_millis(5);
 /// A running export; stop it with [`ExportHandle::stop`] (dropping it stops it too).
 #[derive(Debug)]
 pub struct ExportHandle {
-    stop: Arc<AtomicBool>,
     stats: Arc<LiveExport>,
     matched: Arc<AtomicBool>,
     ty: MessageType,
-    thread: Option<JoinHandle<Result<(), BridgeError>>>,
+    worker: Worker,
 }
 
 impl ExportHandle {
@@ -55,27 +54,13 @@ impl ExportHandle {
 
     /// Whether the export stopped on its own (an error; see [`ExportHandle::stop`]).
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|t| t.is_finished())
+        self.worker.is_finished()
     }
 
     /// Publishes what is batched, stops, and returns the export's error if it failed.
     pub fn stop(mut self) -> Result<ExportStats, BridgeError> {
-        self.finish()?;
+        self.worker.finish()?;
         Ok(self.stats())
-    }
-
-    fn finish(&mut self) -> Result<(), BridgeError> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| BridgeError::Panicked)?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for ExportHandle {
-    fn drop(&mut self) {
-        let _ = self.finish();
     }
 }
 
@@ -137,7 +122,6 @@ pub(crate) fn start(
             .wait()
             .map_err(BridgeError::zenoh)?;
     }
-    let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(LiveExport::default());
     let mut flags = if config.lossless { FLAG_LOSSLESS } else { 0 };
     if config.resume {
@@ -161,43 +145,36 @@ pub(crate) fn start(
         stats: Arc::clone(&stats),
     };
     let durable = config.resume.then(|| durable_key(key));
-    let flag = Arc::clone(&stop);
     // The registration borrows the queue, so it is made on the export thread, which
     // reports whether it could.
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-    let thread = std::thread::Builder::new()
-        .name("fastipc-export".into())
-        .spawn(move || {
-            let result = match source.reader(durable) {
-                Ok(mut reader) => {
-                    let _ = ready_tx.send(None);
-                    run.run(&mut reader, &flag, |payload| {
-                        publisher.put(payload).wait().map_err(BridgeError::zenoh)
-                    })
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Some(e));
-                    Ok(())
-                }
-            };
-            let _ = session.close().wait();
-            result
-        })
-        .map_err(|e| BridgeError::Zenoh(format!("cannot start the export thread: {e}")))?;
+    let worker = Worker::spawn("fastipc-export", move |stop| {
+        let result = match source.reader(durable) {
+            Ok(mut reader) => {
+                let _ = ready_tx.send(None);
+                run.run(&mut reader, stop, |payload| {
+                    publisher.put(payload).wait().map_err(BridgeError::zenoh)
+                })
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Some(e));
+                Ok(())
+            }
+        };
+        let _ = session.close().wait();
+        result
+    })?;
     match ready_rx.recv() {
+        // The thread ended at once: dropping `worker` joins it.
+        Ok(Some(e)) => return Err(e),
         Ok(None) => {}
-        Ok(Some(e)) => {
-            let _ = thread.join();
-            return Err(e);
-        }
         Err(_) => return Err(BridgeError::Panicked),
     }
     Ok(ExportHandle {
-        stop,
         stats,
         matched,
         ty,
-        thread: Some(thread),
+        worker,
     })
 }
 

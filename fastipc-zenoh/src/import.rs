@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use zenoh::Wait;
@@ -16,6 +15,7 @@ use crate::local::Sink;
 use crate::stats::{ImportStats, LiveImport, add};
 use crate::ty::MessageType;
 use crate::wire::{ACK_SUFFIX, Ack, BatchHeader, FLAG_ACK, NO_INDEX};
+use crate::worker::Worker;
 
 /// How long the importer waits for a batch before checking for a stop.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
@@ -26,9 +26,8 @@ const CHANNEL: usize = 64;
 /// A running import; stop it with [`ImportHandle::stop`] (dropping it stops it too).
 #[derive(Debug)]
 pub struct ImportHandle {
-    stop: Arc<AtomicBool>,
     stats: Arc<LiveImport>,
-    thread: Option<JoinHandle<Result<(), BridgeError>>>,
+    worker: Worker,
 }
 
 impl ImportHandle {
@@ -40,28 +39,14 @@ impl ImportHandle {
     /// Whether the import stopped on its own (a refused type or an error; the reason
     /// comes from [`ImportHandle::stop`]).
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|t| t.is_finished())
+        self.worker.is_finished()
     }
 
     /// Stops, and returns the import's error if it failed (e.g. a batch of another type:
     /// [`BridgeError::TypeMismatch`]).
     pub fn stop(mut self) -> Result<ImportStats, BridgeError> {
-        self.finish()?;
+        self.worker.finish()?;
         Ok(self.stats())
-    }
-
-    fn finish(&mut self) -> Result<(), BridgeError> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| BridgeError::Panicked)?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for ImportHandle {
-    fn drop(&mut self) {
-        let _ = self.finish();
     }
 }
 
@@ -97,7 +82,6 @@ pub(crate) fn start(
         .with(FifoChannel::new(CHANNEL))
         .wait()
         .map_err(BridgeError::zenoh)?;
-    let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(LiveImport::default());
     let mut state = Importer {
         queue: queue.to_owned(),
@@ -107,40 +91,32 @@ pub(crate) fn start(
         sources: HashMap::new(),
         stats: Arc::clone(&stats),
     };
-    let flag = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
-        .name("fastipc-import".into())
-        .spawn(move || {
-            let result = (|| {
-                while !flag.load(Ordering::Relaxed) {
-                    match subscriber.recv_timeout(IDLE_WAIT) {
-                        Ok(Some(sample)) => {
-                            if let Some(ack) = state.accept(&sample.payload().to_bytes())? {
-                                // Best effort (congestion control Drop): acknowledgements
-                                // are cumulative, the next one covers a lost one.
-                                let key = format!("{}{ACK_SUFFIX}", sample.key_expr());
-                                session
-                                    .put(key, ack.encode().to_vec())
-                                    .wait()
-                                    .map_err(BridgeError::zenoh)?;
-                            }
+    let worker = Worker::spawn("fastipc-import", move |stop| {
+        let result = (|| {
+            while !stop.load(Ordering::Relaxed) {
+                match subscriber.recv_timeout(IDLE_WAIT) {
+                    Ok(Some(sample)) => {
+                        if let Some(ack) = state.accept(&sample.payload().to_bytes())? {
+                            // Best effort (congestion control Drop): acknowledgements
+                            // are cumulative, the next one covers a lost one.
+                            let key = format!("{}{ACK_SUFFIX}", sample.key_expr());
+                            session
+                                .put(key, ack.encode().to_vec())
+                                .wait()
+                                .map_err(BridgeError::zenoh)?;
                         }
-                        Ok(None) => {}
-                        Err(e) => return Err(BridgeError::zenoh(e)),
                     }
+                    Ok(None) => {}
+                    Err(e) => return Err(BridgeError::zenoh(e)),
                 }
-                Ok(())
-            })();
-            drop(subscriber);
-            let _ = session.close().wait();
-            result
-        })
-        .map_err(|e| BridgeError::Zenoh(format!("cannot start the import thread: {e}")))?;
-    Ok(ImportHandle {
-        stop,
-        stats,
-        thread: Some(thread),
-    })
+            }
+            Ok(())
+        })();
+        drop(subscriber);
+        let _ = session.close().wait();
+        result
+    })?;
+    Ok(ImportHandle { stats, worker })
 }
 
 /// What the importer remembers of a source queue.

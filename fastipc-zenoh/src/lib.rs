@@ -34,6 +34,7 @@ mod local;
 mod stats;
 mod ty;
 pub mod wire;
+mod worker;
 
 use fastipc::IpcMessage;
 
