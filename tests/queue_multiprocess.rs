@@ -20,19 +20,13 @@ fn peer(args: &[&str]) -> ChildGuard {
     ChildGuard::spawn(cmd)
 }
 
-#[test]
-fn processes_broadcast_two_producers_two_consumers() {
-    let name = unique_name("q-mp-bcast");
-    let _cleanup = ShmCleanup::new().segment(&name);
-    // Capacity above the 40 000 items: nothing is overwritten, so every consumer (which
-    // reads from the oldest) must see every item, in per-producer order.
-    let _q = SlickQueue::<u64>::create(&name, 1 << 16).unwrap();
+/// Starts two producers of [`PER_PRODUCER`] messages each on queue `name` and checks that
+/// they and every one of `consumers` (started before, each reading every message of both)
+/// report success.
+fn two_producers_reach_every_consumer(name: &str, consumers: Vec<ChildGuard>) {
     let per = PER_PRODUCER.to_string();
-    let consumers: Vec<_> = (0..2)
-        .map(|_| peer(&["consume", &name, "2", &per]))
-        .collect();
     let producers: Vec<_> = (0..2)
-        .map(|p| peer(&["produce", &name, &p.to_string(), &per]))
+        .map(|p| peer(&["produce", name, &p.to_string(), &per]))
         .collect();
     for p in producers {
         assert_eq!(p.success(TIMEOUT).trim(), format!("sent {per}"));
@@ -43,6 +37,20 @@ fn processes_broadcast_two_producers_two_consumers() {
             format!("ok {}", 2 * PER_PRODUCER)
         );
     }
+}
+
+#[test]
+fn processes_broadcast_two_producers_two_consumers() {
+    let name = unique_name("q-mp-bcast");
+    let _cleanup = ShmCleanup::new().segment(&name);
+    // Capacity above the 40 000 items: nothing is overwritten, so every consumer (which
+    // reads from the oldest) must see every item, in per-producer order.
+    let _q = SlickQueue::<u64>::create(&name, 1 << 16).unwrap();
+    let per = PER_PRODUCER.to_string();
+    let consumers = (0..2)
+        .map(|_| peer(&["consume", &name, "2", &per]))
+        .collect();
+    two_producers_reach_every_consumer(&name, consumers);
 }
 
 #[test]
@@ -101,22 +109,11 @@ fn processes_batch_receive_every_message_in_order() {
     let _cleanup = ShmCleanup::new().segment(&name);
     let _q = SlickQueue::<u64>::create(&name, 1 << 16).unwrap();
     let per = PER_PRODUCER.to_string();
-    let consumers: Vec<_> = ["1", "64"]
+    let consumers = ["1", "64"]
         .iter()
         .map(|buf| peer(&["consume-batch", &name, "2", &per, buf]))
         .collect();
-    let producers: Vec<_> = (0..2)
-        .map(|p| peer(&["produce", &name, &p.to_string(), &per]))
-        .collect();
-    for p in producers {
-        assert_eq!(p.success(TIMEOUT).trim(), format!("sent {per}"));
-    }
-    for c in consumers {
-        assert_eq!(
-            c.success(TIMEOUT).trim(),
-            format!("ok {}", 2 * PER_PRODUCER)
-        );
-    }
+    two_producers_reach_every_consumer(&name, consumers);
 }
 
 #[test]
