@@ -156,13 +156,20 @@
 //! A claim that will never be published (its producer died between claim and publish, or
 //! a zero-copy guard or `Reservation` was dropped without commit) would stall every reader
 //! at its start `X`. [`RawRing::abandon`] turns it into a *skip marker*: the slot of `X`
-//! gets `size = 0` (relaxed), then `data_index = X + n` (release; a compare-exchange from
-//! the value the caller saw when the caller is a reader acting for a dead producer, so a
-//! publish that came meanwhile wins). `locate` recognises it in its wrap-marker branch
-//! (`RawRing::skip_marker`): size 0, which no publish and no wrap marker stores, `X < d <=
-//! X + capacity`, and nobody claimed a lap past `X` (the marks of a later lap's batch can
-//! hold such a value; the acquire fence before that check mirrors the one of the
-//! corrupt-size branch). It reports `Abandoned(n)` and continues at `X + n`. A peer reader
+//! gets `size = SKIP_TAG | lap(X)` (relaxed; the two top bits set, then the low 30 bits of
+//! `X / capacity`), then `data_index = X + n` (release; a compare-exchange from the value
+//! the caller saw when the caller is a reader acting for a dead producer, so a publish
+//! that came meanwhile wins). `locate` recognises it in its wrap-marker branch
+//! (`RawRing::skip_marker`): that size for `X`'s lap, which no publish and no wrap marker
+//! stores (their sizes are at most 2^31), `X < d <= X + capacity`, and nobody claimed a
+//! lap past `X` (the marks of a later lap's batch can hold such a value; the acquire fence
+//! before that check mirrors the one of the corrupt-size branch). The size names the lap
+//! because a peer's wrap marker is not written in the order a fastipc producer writes
+//! one: slick-queue-py zeroes the slot, stores `data_index`, then `size`, so a reader can
+//! see the marker's index beside a size of 0 or beside whatever size the slot held
+//! before, an older skip marker's included; neither is this lap's tag (an older skip
+//! marker in the same slot matches only 2^30 laps later with nothing written to that
+//! slot's size in between). It reports `Abandoned(n)` and continues at `X + n`. A peer reader
 //! takes it for a wrap marker and jumps to `X + n`. Producers record each claim's start
 //! and size in their endpoint entry *before* the claiming CAS (`intent`), so a reader stuck
 //! at an unpublished `X` (typed `watch`) can tell a dead claimant from a live one.
@@ -204,6 +211,9 @@ const RECOVERY_SCAN_LIMIT: u64 = 1 << 16;
 /// Wrap-marker hops [`RawRing::locate`] follows before calling the slot corrupt (a
 /// correct ring needs at most one: markers always point at position 0).
 const MAX_MARKER_HOPS: u32 = 4;
+
+/// The two top bits of a skip marker's `size` ([`RawRing::skip_size`]).
+const SKIP_TAG: u32 = 0b11 << 30;
 
 /// How many slots ahead of a claim [`RawRing::prefetch_ahead`] prefetches (16-byte
 /// slots: the next slot line).
@@ -607,21 +617,33 @@ impl RawRing {
     }
 
     /// Whether the slot of `cursor`, holding `d` (not `cursor`'s position), is a skip
-    /// marker ("Abandoned claims" in the module documentation): size 0, which no publish
-    /// and no wrap marker stores, and `cursor < d <= cursor + capacity`, with nobody
+    /// marker ("Abandoned claims" in the module documentation): the size
+    /// [`RawRing::skip_size`] gives `cursor`, which no publish and no wrap marker stores, and `cursor < d <= cursor + capacity`, with nobody
     /// having claimed a lap past `cursor` (a later lap's marks could hold such a value).
     /// Returns the number of abandoned elements.
     #[cold]
     fn skip_marker(&self, cursor: u64, d: u64) -> Option<u64> {
-        if self.slot(cursor).size.load(Relaxed) != 0 || d <= cursor || d - cursor > self.capacity {
+        let size = self.slot(cursor).size.load(Relaxed);
+        if size != self.skip_size(cursor) || d <= cursor || d - cursor > self.capacity {
             return None;
         }
         fence(Acquire);
         (!self.lapped(cursor)).then_some(d - cursor)
     }
 
+    /// The `size` a skip marker at `start` holds: [`SKIP_TAG`] (two top bits, which no
+    /// reservation's size has: it is at most `MAX_CAPACITY`, 2^31) with the low 30 bits
+    /// of `start`'s lap (`start / capacity`), so that a skip marker left in a slot from
+    /// an earlier lap does not make a later wrap marker there, seen before its size,
+    /// look abandoned ("Abandoned claims" in the module documentation).
+    #[inline]
+    fn skip_size(&self, start: u64) -> u32 {
+        let lap = start >> self.capacity.trailing_zeros();
+        SKIP_TAG | (lap as u32 & !SKIP_TAG)
+    }
+
     /// Turns the claim `start..start + n`, which will never be published, into a skip
-    /// marker: size 0, then `data_index = start + n` (a compare-exchange from `seen`, the
+    /// marker: size [`RawRing::skip_size`], then `data_index = start + n` (a compare-exchange from `seen`, the
     /// value the caller found there, so a publish that came meanwhile wins). Readers
     /// (fastipc and peers) then jump to `start + n`; fastipc readers report
     /// `Abandoned(n)`. Then wakes sleeping consumers as a publish does. Returns whether
@@ -633,17 +655,18 @@ impl RawRing {
         }
         let slot = self.slot(start);
         let marker = start + n;
+        let size = self.skip_size(start);
         let written = match seen {
             None => {
-                slot.size.store(0, Relaxed);
+                slot.size.store(size, Relaxed);
                 slot.data_index.store(marker, Release);
                 true
             }
             Some(seen) => {
-                // Size first: a reader that sees the marker (acquire) sees size 0. If the
+                // Size first: a reader that sees the marker (acquire) sees its size. If the
                 // exchange fails, the size store may have landed on a slot a live writer
                 // is publishing; the caller only asks when the claimant is dead.
-                slot.size.store(0, Relaxed);
+                slot.size.store(size, Relaxed);
                 slot.data_index
                     .compare_exchange(seen, marker, Release, Relaxed)
                     .is_ok()

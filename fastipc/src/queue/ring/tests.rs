@@ -4,7 +4,7 @@ use super::attach::init_queue;
 use super::*;
 use crate::error::{Lapped, RecvTimeoutError, TryRecvError};
 use crate::queue::SharedCursor;
-use crate::queue::layout::{INVALID_INDEX, MAGIC, init_state};
+use crate::queue::layout::{INVALID_INDEX, MAGIC, init_state, pack_reserved};
 use crate::queue::payload;
 use core::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -388,6 +388,58 @@ fn dropped_reservations_are_skipped() {
     );
     assert_eq!(r.read(&mut cursor, &mut out).unwrap().index, 8);
     assert_eq!(u64s(&out), [8]);
+}
+
+/// A peer producer's wrap marker is not one store: slick-queue-py packs the slot with
+/// `struct.pack_into`, which zeroes the slot's 16 bytes, then writes `data_index`, then
+/// `size`. A reader that sees the new index before the size must follow the marker, not
+/// take it for an abandoned claim (whether the slot's size then reads 0, or the size of
+/// an older skip marker left in that slot).
+#[test]
+fn a_wrap_marker_seen_before_its_size_is_followed() {
+    let r = ring(8, 8);
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    for v in 0..6 {
+        send_u64(&r, v);
+        r.read(&mut cursor, &mut out).unwrap();
+    }
+    // A peer reserves 3 at 6: 6 + 3 > 8, so it claims 8..11 and marks slot 6: zeroes it,
+    // then stores the index (the size not yet).
+    r.raw()
+        .header()
+        .reserved
+        .store(pack_reserved(11, 3), Relaxed);
+    r.raw().slot(6).size.store(0, Relaxed);
+    r.raw().slot(6).data_index.store(8, Relaxed);
+    assert_eq!(r.read(&mut cursor, &mut out), Err(TryRecvError::Empty));
+    assert_eq!(cursor, 8);
+
+    // A slot whose last claim was abandoned, a lap later: the marker's index is seen
+    // with the skip marker's size still in place.
+    let r = ring(8, 8);
+    let mut cursor = 0;
+    for v in 0..6 {
+        send_u64(&r, v);
+        r.read(&mut cursor, &mut out).unwrap();
+    }
+    drop(r.reserve(1).unwrap()); // 6: a skip marker
+    assert_eq!(
+        r.read(&mut cursor, &mut out),
+        Err(TryRecvError::Abandoned(1))
+    );
+    for v in 7..14 {
+        send_u64(&r, v); // positions 7, 0..=5: slot 6 keeps its skip marker
+        r.read(&mut cursor, &mut out).unwrap();
+    }
+    assert_eq!(cursor, 14);
+    r.raw()
+        .header()
+        .reserved
+        .store(pack_reserved(19, 3), Relaxed);
+    r.raw().slot(14).data_index.store(16, Relaxed);
+    assert_eq!(r.read(&mut cursor, &mut out), Err(TryRecvError::Empty));
+    assert_eq!(cursor, 16);
 }
 
 #[test]
