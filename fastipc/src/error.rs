@@ -461,6 +461,67 @@ pub enum OpenError {
         /// The holder's process id (0: another registrant is taking it over).
         pid: u32,
     },
+    /// The existing queue was created with the other single-producer declaration
+    /// ([`QueueOptions`](crate::queue::QueueOptions), chosen at creation and recorded in
+    /// the queue).
+    #[error(
+        "queue {name:?} is {}, but {} was asked for (the declaration is made when the queue is created)",
+        producers(*found),
+        producers(*requested)
+    )]
+    SingleProducerMismatch {
+        /// The segment name.
+        name: String,
+        /// Whether a single-producer queue was asked for.
+        requested: bool,
+        /// Whether the queue is single-producer.
+        found: bool,
+    },
+    /// The queue is declared single-producer: its one producer is
+    /// [`SlickQueue::single_producer`](crate::SlickQueue::single_producer); an ordinary
+    /// [`Producer`](crate::queue::Producer), a byte-level producer registration and the
+    /// command-line tool's `send` are refused.
+    #[error(
+        "queue {name:?} is declared single-producer: its producer is \
+         `SlickQueue::single_producer()` (one at a time), not a shared `Producer`"
+    )]
+    SingleProducerQueue {
+        /// The segment name (`<local>` for a local queue).
+        name: String,
+    },
+    /// [`SlickQueue::single_producer`](crate::SlickQueue::single_producer) on a queue
+    /// that was not declared single-producer (or was made by a peer); use
+    /// [`SlickQueue::producer`](crate::SlickQueue::producer).
+    #[error(
+        "queue {name:?} was not created single-producer: use `SlickQueue::producer()` \
+         (create the queue with `QueueOptions::single_producer` to have one)"
+    )]
+    NotSingleProducer {
+        /// The segment name (`<local>` for a local queue).
+        name: String,
+    },
+    /// The single-producer queue's producer is held by a live process (this one
+    /// included): nothing was registered. A holder that dies is replaced by the next
+    /// registrant.
+    #[error(
+        "queue {name:?} is single-producer and its producer is held by live process {pid}; \
+         drop that `SingleProducer` (or end that process) first"
+    )]
+    SingleProducerInUse {
+        /// The segment name (`<local>` for a local queue).
+        name: String,
+        /// The holder's process id.
+        pid: u32,
+    },
+}
+
+/// How [`OpenError::SingleProducerMismatch`] names a declaration.
+fn producers(single: bool) -> &'static str {
+    if single {
+        "single-producer"
+    } else {
+        "multi-producer"
+    }
 }
 
 /// A [`SharedCell`](crate::named::SharedCell) could not be opened as asked.
@@ -601,6 +662,18 @@ pub enum SendError {
     /// [`Producer::reserve_with`](crate::queue::Producer::reserve_with)).
     #[error(transparent)]
     Lapped(#[from] Lapped),
+    /// A byte-level send ([`Ring::reserve`](crate::queue::Ring::reserve),
+    /// [`Ring::send_bytes`](crate::queue::Ring::send_bytes)) on a queue declared
+    /// single-producer: only its [`SingleProducer`](crate::queue::SingleProducer) claims
+    /// there. Nothing was reserved.
+    #[error(
+        "queue {queue} is declared single-producer: only its `SingleProducer` may send \
+         (byte-level sends are refused)"
+    )]
+    SingleProducerQueue {
+        /// The queue's name (`<local>` for a local queue).
+        queue: String,
+    },
     /// `reset` was refused: a zero-copy guard made through this mapping still holds a
     /// message, and a rewound queue would hand its slot out again.
     #[error(

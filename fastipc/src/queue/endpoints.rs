@@ -61,6 +61,22 @@
 //! the entry. A process killed between its locking CAS and its held store leaves the
 //! entry locked for good (refused as in use), as with the claiming state.
 //!
+//! ## Single producer
+//! In a queue whose header `flags` bit 2 is set, the only producer entries are those of
+//! single-producer registrants (`Table::register_single_producer`; ordinary producers are
+//! refused before they register). A registrant makes its entry active as any other (state
+//! store, SeqCst), then loads the `state` (SeqCst) and role of every other entry, and frees
+//! its own again when one is an active producer whose process may be alive. Two registrants
+//! racing are a Dekker pair: all these SeqCst accesses are in one total order, so of two
+//! registrants, the later one's scan comes after the earlier one's "active" store and sees
+//! it (both may see each other and both back out; never both keep their entry). The
+//! "active" store is written only after `role` (relaxed, before the release half of the
+//! SeqCst store), so a scan that sees it sees the role. A dead holder's entry is left
+//! active: readers stuck at its claim in flight read its `intent` to skip that claim, and
+//! it is reclaimed as any dead entry. The holder frees its entry when dropped (state store,
+//! SeqCst), and that store is read by the next registrant's scan (or by whoever reused the
+//! entry, which the next registrant's scan then reads).
+//!
 //! ## The lossless floor
 //! Producers of a lossless queue refuse a claim that would end past `F + capacity`, with
 //! `F` the *floor*: the lowest published position of the active consumer entries; when
@@ -303,6 +319,32 @@ impl Table {
     /// are reclaimed on the way.
     pub(crate) fn register(&self, role: Role, position: u64) -> Option<usize> {
         self.register_noting(role, position, 0).map(|(i, _)| i)
+    }
+
+    /// Registers the single producer of a single-producer queue (module docs, "Single
+    /// producer"): a producer entry, kept only if no *other* active producer entry names
+    /// a live process. `Err(Some(pid))` names such a holder (the entry was freed again);
+    /// `Err(None)` when the table is full. Entries of dead holders are left in place
+    /// for the readers' dead-claimant check, which needs their `intent`.
+    pub(crate) fn register_single_producer(&self) -> Result<usize, Option<u32>> {
+        let i = self.register(Role::Producer, 0).ok_or(None)?;
+        // Every entry, not only up to `high_water`: the Dekker argument below is on the
+        // `state` words alone.
+        for j in (0..MAX_ENDPOINTS).filter(|&j| j != i) {
+            let e = self.entry(j);
+            // SeqCst: pairs with the SeqCst store of "active" of every registrant.
+            if e.state.load(SeqCst) != state::ACTIVE
+                || e.role.load(Relaxed) != Role::Producer.code()
+            {
+                continue;
+            }
+            let holder = self.identity(e);
+            if !holder.is_dead() {
+                self.deregister(i, None);
+                return Err(Some(holder.pid));
+            }
+        }
+        Ok(i)
     }
 
     /// [`Table::register`], also returning whether a consumer had ever registered before

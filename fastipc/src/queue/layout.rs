@@ -17,7 +17,7 @@
 //! | 24 | 4 | `magic` | `0x534C5130 \| features`: bit 0 last-published maintained, bit 1 items per slot ≠ 1, bits 2..4 must be 0 |
 //! | 28 | 4 | `items_per_slot` | 0 or 1 (fastipc supports only 1) |
 //! | 32 | 8 | `fingerprint` | fastipc: layout fingerprint of the message type, 0 = unknown (peers leave it 0) |
-//! | 40 | 4 | `flags` | fastipc: bit 0 endpoint table present (`FLAG_ENDPOINTS`), bit 1 lossless (`FLAG_LOSSLESS`), bits 2..32 0 (reserved; peers leave the word 0 and never read it) |
+//! | 40 | 4 | `flags` | fastipc: bit 0 endpoint table present (`FLAG_ENDPOINTS`), bit 1 lossless (`FLAG_LOSSLESS`), bit 2 single producer (`FLAG_SINGLE_PRODUCER`, only with bit 0), bits 3..32 0 (reserved; peers leave the word 0 and never read it) |
 //! | 44 | 4 | padding | 0 |
 //! | 48 | 4 | `init_state` | atomic u32: 0 fresh, 1 legacy, 2 initialising, 3 ready |
 //! | 52 | 4 | padding | **always 0**: the Python peer reads and CASes bytes 48..56 as one u64 |
@@ -101,6 +101,9 @@ pub(crate) const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 pub(crate) const FLAG_ENDPOINTS: u32 = 0x1;
 /// Header `flags` bit 1: the queue is lossless (producers wait for registered consumers).
 pub(crate) const FLAG_LOSSLESS: u32 = 0x2;
+/// Header `flags` bit 2: the queue was declared to have one producer at a time
+/// (`SingleProducer`; raw.rs "Single-producer mode"). Only set with [`FLAG_ENDPOINTS`].
+pub(crate) const FLAG_SINGLE_PRODUCER: u32 = 0x4;
 
 /// `init_state` values of the creation handshake.
 pub mod init_state {
@@ -162,7 +165,8 @@ pub(crate) struct Header {
     pub items_per_slot: AtomicU32,
     /// fastipc: message layout fingerprint, 0 = unknown.
     pub fingerprint: AtomicU64,
-    /// fastipc flags: `FLAG_ENDPOINTS`, `FLAG_LOSSLESS` (0 in peer-made queues).
+    /// fastipc flags: `FLAG_ENDPOINTS`, `FLAG_LOSSLESS`, `FLAG_SINGLE_PRODUCER` (0 in
+    /// peer-made queues).
     pub flags: AtomicU32,
     /// Padding (0).
     pub pad_44: AtomicU32,
@@ -349,7 +353,8 @@ pub struct HeaderSnapshot {
     pub items_per_slot: u32,
     /// fastipc fingerprint (0 = unknown).
     pub fingerprint: u64,
-    /// fastipc flags (bytes 40..44): `FLAG_ENDPOINTS`, `FLAG_LOSSLESS`.
+    /// fastipc flags (bytes 40..44): `FLAG_ENDPOINTS`, `FLAG_LOSSLESS`,
+    /// `FLAG_SINGLE_PRODUCER`.
     pub flags: u32,
     /// Bytes 44..48 (padding, 0 expected).
     pub pad_44: u32,

@@ -55,7 +55,7 @@ use std::sync::{Mutex, MutexGuard};
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{Acquire, Release};
 
-use super::raw::{NO_LEASE, RawRing, Refused};
+use super::raw::{Claim, NO_LEASE, RawRing, Refused};
 
 /// The leases of one mapping: the floor every reservation checks, and the table behind it.
 #[derive(Debug)]
@@ -129,8 +129,10 @@ impl Leases {
     /// would reach a position another lease holds, or pass `floor + capacity` (the
     /// lossless floor; `NO_LEASE` when none): `Err(Refused::Held(floor))`, nothing
     /// reserved; or the end of the index space: `Err(Refused::Exhausted)`. `intent` as for
-    /// [`RawRing::reserve`].
-    pub(crate) fn reserve(
+    /// [`RawRing::reserve`]; `C` says how the claim is made (a single producer's leases
+    /// are all made by its one thread at a time, so the ordering argument of raw.rs
+    /// "Leases" holds by program order).
+    pub(crate) fn reserve<C: Claim>(
         &self,
         raw: &RawRing,
         n: u64,
@@ -144,7 +146,7 @@ impl Leases {
         // grow). raw.rs "Leases": every claim ordered after ours sees it.
         let lower_bound = raw.next_index();
         self.floor.store(others.min(lower_bound), Release);
-        match raw.reserve(n, || others.min(floor), intent) {
+        match raw.reserve_as::<C>(n, || others.min(floor), intent) {
             Ok(start) => {
                 let id = table.next_id;
                 table.next_id += 1;

@@ -87,8 +87,8 @@ pub use ring::{Inspection, ReadInfo, Registration, Reservation, Ring, RingSpec};
 #[cfg(feature = "stream")]
 pub use typed::RecvStream;
 pub use typed::{
-    ASYNC_IDLE_CHECK, BatchGuard, Consumer, Iter, Producer, Receive, STUCK_GRACE, SharedConsumer,
-    SlickQueue, SlotGuard, TryIter,
+    ASYNC_IDLE_CHECK, BatchGuard, Consumer, Iter, Producer, ProducerKind, Receive, STUCK_GRACE,
+    SharedConsumer, SingleProducer, SlickQueue, SlotGuard, TryIter,
 };
 pub use typed::{RecvFuture, SendFuture, SharedRecvFuture};
 pub use wait::WaitStrategy;
@@ -135,6 +135,72 @@ impl Mode {
 impl core::fmt::Display for Mode {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How a queue is made: its [`Mode`], and whether it is declared to have a single
+/// producer. Both are recorded in the queue when it is created; an attacher through an
+/// `open_or_create` constructor asking for other options is refused
+/// ([`OpenError::ModeMismatch`], [`OpenError::SingleProducerMismatch`]). A [`Mode`]
+/// converts into options with one producer declared or not (the `_with` constructors take
+/// either).
+///
+/// A **single-producer** queue has one producer at a time in all processes:
+/// [`SlickQueue::single_producer`] hands it out (a second one is refused with
+/// [`OpenError::SingleProducerInUse`] while the first lives), and it claims with plain
+/// stores instead of read-modify-writes (faster; see [`SingleProducer`]). C++ and Python
+/// producers must not write such a queue (README, "Known limitations").
+///
+/// ```
+/// use fastipc::queue::{Mode, QueueOptions};
+/// use fastipc::SlickQueue;
+///
+/// let q = SlickQueue::<u64>::local_with(64, QueueOptions::new().single_producer())?;
+/// assert!(q.is_single_producer());
+/// let tx = q.single_producer()?;
+/// let mut rx = q.consumer()?;
+/// tx.send(&7)?;
+/// assert_eq!(rx.try_recv()?, 7);
+/// assert!(q.producer().is_err()); // one producer, and it is `tx`
+///
+/// let lossless = QueueOptions::from(Mode::Lossless).single_producer();
+/// assert_eq!(lossless.mode, Mode::Lossless);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct QueueOptions {
+    /// Lossy (the default) or lossless.
+    pub mode: Mode,
+    /// Declared to have one producer at a time ([`SingleProducer`]).
+    pub single_producer: bool,
+}
+
+impl QueueOptions {
+    /// Lossy, any number of producers: what [`SlickQueue::create`] makes.
+    pub fn new() -> QueueOptions {
+        QueueOptions::default()
+    }
+
+    /// These options in `mode`.
+    pub fn mode(mut self, mode: Mode) -> QueueOptions {
+        self.mode = mode;
+        self
+    }
+
+    /// These options, declared single-producer.
+    pub fn single_producer(mut self) -> QueueOptions {
+        self.single_producer = true;
+        self
+    }
+}
+
+impl From<Mode> for QueueOptions {
+    fn from(mode: Mode) -> QueueOptions {
+        QueueOptions {
+            mode,
+            single_producer: false,
+        }
     }
 }
 

@@ -68,6 +68,48 @@
 //!   producer writes only if its own lap check passed, so this happens only in the window
 //!   described next.
 //!
+//! # Single-producer mode
+//!
+//! A queue created single-producer (header `flags` bit 2) has exactly one fastipc
+//! claimant while its producer handle lives: the `SingleProducer` registration refuses
+//! every other one (typed/single.rs, endpoints.rs "Single producer"), and the handle is
+//! not `Sync`, so its claims and publishes are ordered by happens-before (one thread at a
+//! time). Its claim ([`RawRing::reserve_single`]) loads `reserved` (acquire), checks
+//! the same limits, records its intent, and *stores* the new head (release) instead of
+//! the CAS; then the same marks, release fence and wrap marker. The argument above keeps
+//! every step: what the consumer's checks use of the claim is that the claim and the
+//! marks are sequenced before the release fence, so that a consumer whose acquire fence
+//! synchronised with that fence through a payload byte finds `reserved` at or past the
+//! new head (write-read coherence) and the slot marked or newer. The CAS's atomicity
+//! only arbitrated between producers, and there is one. The release store (as the CAS's
+//! release half) lets whoever reads the head with acquire also read the intent recorded
+//! before it and everything this producer published earlier. A new holder (after the
+//! previous one dropped its handle or died) first makes an acquire RMW of `reserved`
+//! (`fetch_add(0)`), which reads the last value in its modification order, the previous
+//! holder's last claim included, so it does not claim those positions again.
+//!
+//! Its publish ([`RawRing::publish_single`]) raises `last_published` with a load and a
+//! SeqCst *store* instead of the CAS loop. That store followed by the SeqCst load of
+//! `sleepers` is still the producer's half of the wake protocol below: the C++/Rust
+//! model orders all SeqCst operations in one total order consistent with program order,
+//! so of the consumer's (flag store; load of `last_published`) and the producer's (store
+//! of `last_published`; load of the flag), one pair's load follows the other pair's store,
+//! a valid Dekker pair. When the consumer's load comes later, it reads this store or a
+//! later one of the same producer (or a reader's `abandon` RMW writing back what it
+//! read), each of which was preceded in its thread by this publish's slot store, so its
+//! re-check sees the message. That is why only one thread at a time may publish: a plain
+//! store of another thread, read there, would carry none of this thread's writes (the
+//! multi-producer path keeps the RMW, whose release sequence does). The zero-copy guards
+//! and async-send futures of a single producer borrow the handle, so they are not `Send`
+//! either. loom models SeqCst accesses weaker than the C++ model (docs/CHECKING.md), so the
+//! model of this pair in `fastipc/tests/loom_queue.rs` places `fence(SeqCst)` as the
+//! existing ones do.
+//!
+//! A C++ or Python producer on a single-producer queue breaks this: its CAS on
+//! `reserved` can succeed between the single producer's load and store, and the store
+//! then hands out the peer's positions again (both messages land in the same slots:
+//! one is lost or torn). README "Known limitations" says so; fastipc cannot stop it.
+//!
 //! # Lapped producers, and the window that remains
 //!
 //! A producer is *lapped* when someone claimed an index `>= start + capacity`, i.e. when
@@ -255,6 +297,32 @@ fn prefetch_for_write(ptr: *const u8) {
 
 /// The lease floor meaning "no lease is live".
 pub(crate) const NO_LEASE: u64 = u64::MAX;
+
+/// How a producer claims and publishes: [`Shared`] (compare-and-swap, among any number
+/// of producers) or [`Single`] (plain stores, the one producer of a single-producer
+/// queue: raw.rs "Single-producer mode"). A type, so that each path is compiled on its
+/// own and the shared one carries no test of the other.
+pub(crate) trait Claim {
+    /// Whether claims use [`RawRing::reserve_single`] and [`RawRing::publish_single`].
+    const SINGLE: bool;
+}
+
+/// The claims of [`RawRing::reserve`] and [`RawRing::publish`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Shared;
+
+impl Claim for Shared {
+    const SINGLE: bool = false;
+}
+
+/// The claims of [`RawRing::reserve_single`] and [`RawRing::publish_single`]: only for
+/// the holder of a single-producer registration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Single;
+
+impl Claim for Single {
+    const SINGLE: bool = true;
+}
 
 /// Why [`RawRing::reserve`] refused a claim (nothing was reserved).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -482,6 +550,88 @@ impl RawRing {
         }
     }
 
+    /// [`RawRing::reserve`] for the one producer of a single-producer queue (module
+    /// documentation, "Single-producer mode"): the same checks, `floor` and `intent` in
+    /// the same places, but the claim is a load of `reserved` and a release store of the
+    /// new value instead of a compare-and-swap, so it never retries.
+    ///
+    /// Only for the holder of the queue's single-producer registration
+    /// (`SingleProducer`): its claims are ordered by happens-before (one thread at a
+    /// time: the handle is not `Sync`) and every other fastipc claimant is refused. A
+    /// concurrent claimant would be handed the same positions: messages lost or torn,
+    /// never undefined behaviour (payload and control words are atomics).
+    #[inline(always)]
+    pub(crate) fn reserve_single(
+        &self,
+        n: u64,
+        floor: impl Fn() -> u64,
+        intent: impl Fn(u64),
+    ) -> Result<u64, Refused> {
+        debug_assert!(n >= 1 && n <= self.capacity);
+        let reserved = &self.header().reserved;
+        // Acquire, as the CAS path's load. This producer's earlier claims are ordered by
+        // program order, a previous holder's by the registration (module documentation).
+        let index = reserved_index(reserved.load(Acquire));
+        let pos = index & self.mask;
+        let wraps = pos + n > self.capacity;
+        let start = if wraps {
+            index + (self.capacity - pos)
+        } else {
+            index
+        };
+        // `start < 2^48 + capacity`: no overflow.
+        if start + n > self.index_limit() {
+            return Err(Refused::Exhausted);
+        }
+        let held = floor();
+        if start + n > held.saturating_add(self.capacity) {
+            return Err(Refused::Held(held));
+        }
+        intent(start);
+        // Release: whoever reads this head (acquire) also reads the intent above and
+        // everything this producer published before, as after the CAS (module docs).
+        reserved.store(pack_reserved(start + n, n), Release);
+        // The seqlock writer side, exactly as after the CAS: marks, then the release fence
+        // that orders the claim and the marks before every write that follows.
+        self.slot(start).data_index.store(INVALID_INDEX, Relaxed);
+        for k in 1..n {
+            self.slot(start + k).data_index.store(start, Relaxed);
+        }
+        fence(Release);
+        self.prefetch_ahead(start);
+        if wraps {
+            let marker = self.slot(index);
+            marker.size.store(n as u32, Relaxed);
+            marker.data_index.store(start, Release);
+        }
+        Ok(start)
+    }
+
+    /// [`RawRing::reserve`] or [`RawRing::reserve_single`], as `C` says.
+    #[inline(always)]
+    pub(crate) fn reserve_as<C: Claim>(
+        &self,
+        n: u64,
+        floor: impl Fn() -> u64,
+        intent: impl Fn(u64),
+    ) -> Result<u64, Refused> {
+        if C::SINGLE {
+            self.reserve_single(n, floor, intent)
+        } else {
+            self.reserve(n, floor, intent)
+        }
+    }
+
+    /// [`RawRing::publish`] or [`RawRing::publish_single`], as `C` says.
+    #[inline(always)]
+    pub(crate) fn publish_as<C: Claim>(&self, start: u64, n: u64) -> bool {
+        if C::SINGLE {
+            self.publish_single(start, n)
+        } else {
+            self.publish(start, n)
+        }
+    }
+
     /// Asks the CPU to fetch, for writing, the slot line and the data line that the
     /// claims a little after `start` will write: the slot [`PREFETCH_SLOTS`] positions
     /// ahead (the next slot line) and the element [`PREFETCH_BYTES`] bytes ahead. A
@@ -535,6 +685,41 @@ impl RawRing {
                 Err(actual) => current = actual,
             }
         }
+        if header.sleepers.load(SeqCst) != 0 {
+            self.wake_sleepers();
+        }
+        true
+    }
+
+    /// [`RawRing::publish`] for the one producer of a single-producer queue: the same
+    /// slot stores, then `last_published` raised with a load and a SeqCst store (of the
+    /// value it already holds when that is higher) instead of the compare-and-swap loop.
+    /// The SeqCst store followed by the SeqCst load of `sleepers` is the producer's half
+    /// of the sleeper handshake (module documentation, "Wake protocol").
+    ///
+    /// Only for the holder of the single-producer registration, as
+    /// [`RawRing::reserve_single`]: its publishes are ordered by happens-before (one
+    /// thread at a time), and no other producer stores `last_published`.
+    #[inline]
+    pub(crate) fn publish_single(&self, start: u64, n: u64) -> bool {
+        if self.lapped(start) {
+            return false;
+        }
+        let slot = self.slot(start);
+        slot.size.store(n as u32, Relaxed);
+        slot.data_index.store(start, Release);
+        let header = self.header();
+        let last = &header.last_published;
+        // Relaxed: in this mode only this producer stores the word (a reader's `abandon`
+        // writes back the value it read; a reset is a quiet queue's), so this reads its
+        // own last store, or a previous holder's (module documentation).
+        let current = last.load(Relaxed);
+        let new = if current == INVALID_INDEX || current < start {
+            start
+        } else {
+            current
+        };
+        last.store(new, SeqCst);
         if header.sleepers.load(SeqCst) != 0 {
             self.wake_sleepers();
         }

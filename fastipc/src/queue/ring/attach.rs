@@ -10,12 +10,12 @@ use crate::error::{OpenError, ShmError};
 use crate::mem::MemRef;
 use crate::queue::endpoints::Table;
 use crate::queue::layout::{
-    FEATURE_ITEMS_PER_SLOT, FEATURE_READ_LAST, FLAG_ENDPOINTS, Geometry, GeometryError,
+    FEATURE_ITEMS_PER_SLOT, FEATURE_READ_LAST, FLAG_ENDPOINTS, FLAG_SINGLE_PRODUCER, Geometry, GeometryError,
     HEADER_SIZE, Header, HeaderSnapshot, INVALID_INDEX, KNOWN_FEATURES, MAGIC, TypeTrailer,
     init_state,
 };
 use crate::queue::raw::RawRing;
-use crate::queue::{Mode, READY_TIMEOUT, open_or_create_with};
+use crate::queue::{Mode, QueueOptions, READY_TIMEOUT, open_or_create_with};
 use crate::region::Region;
 use crate::sys::futex::Scope;
 use crate::sys::shm::Segment;
@@ -41,6 +41,11 @@ pub struct RingSpec {
     /// registered consumers). Recorded in the queue; an attacher asking for the other
     /// mode is refused with [`OpenError::ModeMismatch`].
     pub mode: Mode,
+    /// Declared to have one producer at a time (header `flags` bit 2; see
+    /// [`QueueOptions`](crate::queue::QueueOptions)). Byte-level sends
+    /// ([`Ring::reserve`], [`Ring::send_bytes`]) and producer registrations are refused
+    /// on such a queue; its producer is [`SlickQueue::single_producer`](crate::SlickQueue::single_producer).
+    pub single_producer: bool,
 }
 
 impl RingSpec {
@@ -52,7 +57,15 @@ impl RingSpec {
             fingerprint: 0,
             type_name: None,
             mode: Mode::Lossy,
+            single_producer: false,
         }
+    }
+
+    /// This spec with `options` (mode and single-producer declaration).
+    pub fn with_options(mut self, options: QueueOptions) -> RingSpec {
+        self.mode = options.mode;
+        self.single_producer = options.single_producer;
+        self
     }
 
     /// This spec in `mode`.
@@ -93,6 +106,8 @@ pub(crate) struct Expect {
     pub(crate) ty: Option<(String, u64)>,
     /// The delivery mode asked for.
     pub(crate) mode: Option<Mode>,
+    /// The single-producer declaration asked for.
+    pub(crate) single_producer: Option<bool>,
 }
 
 impl Expect {
@@ -107,6 +122,7 @@ impl Expect {
                 )
             }),
             mode: Some(spec.mode),
+            single_producer: Some(spec.single_producer),
         }
     }
 
@@ -231,9 +247,14 @@ pub(super) unsafe fn init_queue(
         return;
     };
     if Table::init(mem, geometry.endpoints_offset()) {
+        let single = if spec.single_producer {
+            FLAG_SINGLE_PRODUCER
+        } else {
+            0
+        };
         header
             .flags
-            .store(FLAG_ENDPOINTS | spec.mode.flag(), Release);
+            .store(FLAG_ENDPOINTS | spec.mode.flag() | single, Release);
     }
     header.magic.store(MAGIC, Release);
     header.reserved.store(0, Release);
@@ -455,6 +476,16 @@ fn check_expectations(
         };
         if requested != found {
             return Err(OpenError::ModeMismatch {
+                name: name.to_owned(),
+                requested,
+                found,
+            });
+        }
+    }
+    if let Some(requested) = expect.single_producer {
+        let found = snap.flags & FLAG_ENDPOINTS != 0 && snap.flags & FLAG_SINGLE_PRODUCER != 0;
+        if requested != found {
+            return Err(OpenError::SingleProducerMismatch {
                 name: name.to_owned(),
                 requested,
                 found,

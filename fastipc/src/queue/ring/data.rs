@@ -7,6 +7,7 @@ use crate::error::{Lapped, RecvTimeoutError, SendError, TryRecvError};
 use crate::queue::cursor::SharedCursor;
 use crate::queue::flow::Refused;
 use crate::queue::payload;
+use crate::queue::raw::Shared;
 use crate::queue::read;
 use crate::queue::wait::{WaitStrategy, wait_for};
 use crate::sys::clock::Deadline;
@@ -28,8 +29,9 @@ impl Ring {
     /// A reservation that is dropped without [`Reservation::publish`] is abandoned:
     /// readers skip it (fastipc readers report `Abandoned(n)`). Fails with
     /// [`SendError::GuardHeld`] when it would reach a message a zero-copy guard made
-    /// through this `Ring` still holds, and with [`SendError::IndexExhausted`] when it
-    /// would end past `2^48 - capacity` (reset the queue).
+    /// through this `Ring` still holds, with [`SendError::IndexExhausted`] when it
+    /// would end past `2^48 - capacity` (reset the queue), and with
+    /// [`SendError::SingleProducerQueue`] on a single-producer queue.
     pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, SendError> {
         loop {
             // `None` (full at the deadline) cannot come with no deadline.
@@ -46,6 +48,9 @@ impl Ring {
         n: usize,
         deadline: impl Into<Deadline>,
     ) -> Result<Option<Reservation<'_>>, SendError> {
+        if self.is_single_producer() {
+            return Err(self.single_producer_send());
+        }
         if n == 0 || n > self.capacity() {
             return Err(SendError::InvalidBatch {
                 len: n,
@@ -54,7 +59,7 @@ impl Ring {
         }
         let deadline = deadline.into();
         loop {
-            return match self.claim(n as u64, deadline, None) {
+            return match self.claim::<Shared>(n as u64, deadline, None) {
                 Ok(start) => Ok(Some(Reservation {
                     ring: self,
                     start,

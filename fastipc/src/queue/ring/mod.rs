@@ -28,9 +28,9 @@ use super::Mode;
 use super::endpoints::{EndpointInfo, Role, Table};
 use super::flow::Flow;
 use super::flow::{Refused, Step};
-use super::layout::{FLAG_ENDPOINTS, Geometry, HeaderSnapshot, TypeTrailer};
+use super::layout::{FLAG_ENDPOINTS, FLAG_SINGLE_PRODUCER, Geometry, HeaderSnapshot, TypeTrailer};
 use super::lease::{Lease, Leases};
-use super::raw::{self, NO_LEASE, RawRing};
+use super::raw::{self, Claim, NO_LEASE, RawRing};
 use crate::error::{OpenError, SendError};
 use crate::region::Region;
 use crate::sys::clock::Deadline;
@@ -65,6 +65,8 @@ pub struct Ring {
     /// The endpoint table, in queues made by fastipc (`None` in peer-made queues).
     table: Option<Table>,
     mode: Mode,
+    /// Declared single-producer (header `flags` bit 2; only with a table).
+    single_producer: bool,
     flow: Flow,
     // Owns the memory `raw` points into; declared last so it drops last.
     region: Region,
@@ -95,6 +97,7 @@ impl Ring {
         } else {
             Mode::Lossy
         };
+        let single_producer = table.is_some() && flags & FLAG_SINGLE_PRODUCER != 0;
         // SAFETY: the region holds a queue of `geometry` (initialised by `init_queue` or
         // validated by `validate`, which checked the length); heap regions are 64-aligned
         // and mappings page-aligned; the region lives in the returned Ring, and every
@@ -107,6 +110,7 @@ impl Ring {
             leases: Leases::default(),
             table,
             mode,
+            single_producer,
             flow: Flow::default(),
             region,
         }
@@ -188,27 +192,33 @@ impl Ring {
     }
 
     /// One attempt to claim `n` elements below the lower of the lease floor and
-    /// `lossless` (a lossless floor, or `u64::MAX` for none).
+    /// `lossless` (a lossless floor, or `u64::MAX` for none), as `C` claims.
     #[inline(always)]
-    fn attempt(&self, n: u64, entry: Option<usize>, lossless: u64) -> Result<u64, raw::Refused> {
+    fn attempt<C: Claim>(
+        &self,
+        n: u64,
+        entry: Option<usize>,
+        lossless: u64,
+    ) -> Result<u64, raw::Refused> {
         let (record, clear) = self.intent_hooks(n, entry);
         self.raw
-            .reserve(n, || self.leases.floor().min(lossless), record)
+            .reserve_as::<C>(n, || self.leases.floor().min(lossless), record)
             .map_err(clear)
     }
 
     /// Claims `n` elements (`1 <= n <= capacity`, checked by the caller) unless that would
     /// reach a message a guard of this mapping holds, or (lossless) one a registered
     /// consumer has not read, in which case it waits until `deadline`. `entry` is the
-    /// claiming producer's endpoint entry, where its intent is recorded.
+    /// claiming producer's endpoint entry, where its intent is recorded. `C` is how it
+    /// claims: [`raw::Single`] only for the holder of the single-producer registration.
     #[inline]
-    pub(crate) fn claim(
+    pub(crate) fn claim<C: Claim>(
         &self,
         n: u64,
         deadline: Deadline,
         entry: Option<usize>,
     ) -> Result<u64, Refused> {
-        let attempt = |lossless| self.attempt(n, entry, lossless);
+        let attempt = |lossless| self.attempt::<C>(n, entry, lossless);
         match self.lossless_table() {
             Some(t) => self
                 .flow
@@ -221,13 +231,13 @@ impl Ring {
     /// a lossless queue is full, raises the producers' "waiters present" flag and returns
     /// the value of their wake word to register ([`Step::Wait`]); `check_dead` also
     /// evicts the consumer that holds the floor if it is dead. A lossy queue never waits.
-    pub(crate) fn claim_step(
+    pub(crate) fn claim_step<C: Claim>(
         &self,
         n: u64,
         entry: Option<usize>,
         check_dead: bool,
     ) -> Result<Step<u64>, Refused> {
-        let attempt = |lossless| self.attempt(n, entry, lossless);
+        let attempt = |lossless| self.attempt::<C>(n, entry, lossless);
         match self.lossless_table() {
             Some(t) => self
                 .flow
@@ -237,7 +247,7 @@ impl Ring {
     }
 
     /// [`Ring::claim`] for a zero-copy guard: the reservation is also leased.
-    pub(crate) fn claim_leased(
+    pub(crate) fn claim_leased<C: Claim>(
         &self,
         n: u64,
         deadline: Deadline,
@@ -246,7 +256,7 @@ impl Ring {
         let (record, clear) = self.intent_hooks(n, entry);
         let attempt = |lossless| {
             self.leases
-                .reserve(&self.raw, n, lossless, record)
+                .reserve::<C>(&self.raw, n, lossless, record)
                 .map_err(clear)
         };
         match self.lossless_table() {
@@ -262,11 +272,60 @@ impl Ring {
         self.mode
     }
 
+    /// Whether the queue was created single-producer (`false` for a queue made by a
+    /// peer): byte-level sends and producer registrations are then refused, and its one
+    /// producer is [`SlickQueue::single_producer`](crate::SlickQueue::single_producer).
+    pub fn is_single_producer(&self) -> bool {
+        self.single_producer
+    }
+
+    /// The error for a byte-level send on a single-producer queue.
+    #[cold]
+    pub(crate) fn single_producer_send(&self) -> SendError {
+        SendError::SingleProducerQueue {
+            queue: self.name().unwrap_or("<local>").to_owned(),
+        }
+    }
+
+    /// The error for an ordinary producer of a single-producer queue.
+    #[cold]
+    pub(crate) fn single_producer_only(&self) -> OpenError {
+        OpenError::SingleProducerQueue {
+            name: self.name().unwrap_or("<local>").to_owned(),
+        }
+    }
+
+    /// Registers the single producer of a single-producer queue (endpoints.rs "Single
+    /// producer"): its entry, or [`OpenError::NotSingleProducer`],
+    /// [`OpenError::SingleProducerInUse`] or [`OpenError::EndpointsFull`].
+    pub(crate) fn register_single_producer(&self) -> Result<(Table, usize), OpenError> {
+        let name = || self.name().unwrap_or("<local>").to_owned();
+        let table = match self.table {
+            Some(t) if self.single_producer => t,
+            _ => return Err(OpenError::NotSingleProducer { name: name() }),
+        };
+        let entry = table
+            .register_single_producer()
+            .map_err(|held| match held {
+                Some(pid) => OpenError::SingleProducerInUse { name: name(), pid },
+                None => self.endpoints_full(),
+            })?;
+        // An RMW reads the last value of `reserved` in its modification order: this
+        // holder's first claim starts after every claim of the previous holder (raw.rs
+        // "Single-producer mode").
+        self.raw
+            .header()
+            .reserved
+            .fetch_add(0, core::sync::atomic::Ordering::AcqRel);
+        Ok((table, entry))
+    }
+
     /// Registers an endpoint of `role` in the queue's endpoint table; consumers pass the
     /// position they start at. `Ok(None)` for a queue made by a peer (no table); the
     /// registration ends when the returned value is dropped. Typed endpoints register
     /// themselves; this is for byte-level users such as the command-line tool.
-    /// [`Role::DurableConsumer`] is [`Ring::register_durable`] with key 0.
+    /// [`Role::DurableConsumer`] is [`Ring::register_durable`] with key 0. A producer on
+    /// a single-producer queue is refused ([`OpenError::SingleProducerQueue`]).
     pub fn register(
         &self,
         role: Role,
@@ -274,6 +333,9 @@ impl Ring {
     ) -> Result<Option<Registration<'_>>, OpenError> {
         if role == Role::DurableConsumer {
             return self.register_durable(0, position);
+        }
+        if role == Role::Producer && self.single_producer {
+            return Err(self.single_producer_only());
         }
         let Some(table) = self.table else {
             return Ok(None);

@@ -17,7 +17,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::producer::{Producer, SendStep};
+use super::producer::{Producer, ProducerKind, SendStep, with_claim};
 use crate::error::SendError;
 use crate::message::IpcMessage;
 use crate::queue::{DEAD_CHECK_EVERY, PRODUCER_POLL};
@@ -68,8 +68,15 @@ impl<T: IpcMessage> Producer<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send_async<'a>(&'a self, msg: &'a T) -> SendFuture<'a, T> {
+        SendFuture::new(self, msg)
+    }
+}
+
+impl<'a, T: IpcMessage, P: ProducerKind<T>> SendFuture<'a, T, P> {
+    /// The future of an async send of `msg` by `owner`.
+    pub(super) fn new(owner: &'a P, msg: &'a T) -> Self {
         SendFuture {
-            producer: self,
+            owner,
             msg: Some(msg),
             reg: Registration::new(),
             next_dead_check: None,
@@ -78,7 +85,9 @@ impl<T: IpcMessage> Producer<T> {
     }
 }
 
-/// The future of [`Producer::send_async`].
+/// The future of [`Producer::send_async`] (and of
+/// [`SingleProducer::send_async`](super::SingleProducer::send_async), which is not `Send`:
+/// it borrows its producer, which is not `Sync`).
 ///
 /// # Panics
 ///
@@ -86,8 +95,8 @@ impl<T: IpcMessage> Producer<T> {
 /// than send the message a second time.
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
-pub struct SendFuture<'a, T: IpcMessage> {
-    producer: &'a Producer<T>,
+pub struct SendFuture<'a, T: IpcMessage, P: ProducerKind<T> = Producer<T>> {
+    owner: &'a P,
     /// The message until it is sent (`None` after: a poll after completion would send it
     /// twice).
     msg: Option<&'a T>,
@@ -100,7 +109,7 @@ pub struct SendFuture<'a, T: IpcMessage> {
     repoll: Duration,
 }
 
-impl<T: IpcMessage> SendFuture<'_, T> {
+impl<T: IpcMessage, P: ProducerKind<T>> SendFuture<'_, T, P> {
     /// Whether the future is registered with the waiter: a probe that outlives it.
     #[cfg(test)]
     pub(super) fn probe(&self) -> impl Fn() -> bool + 'static {
@@ -115,7 +124,7 @@ impl<T: IpcMessage> SendFuture<'_, T> {
     }
 }
 
-impl<T: IpcMessage> Future for SendFuture<'_, T> {
+impl<T: IpcMessage, P: ProducerKind<T>> Future for SendFuture<'_, T, P> {
     type Output = Result<u64, SendError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -125,7 +134,9 @@ impl<T: IpcMessage> Future for SendFuture<'_, T> {
         let msg = this
             .msg
             .expect("`SendFuture` polled after it completed (it would send twice)");
-        let seq = match this.producer.send_step(msg, check_dead) {
+        let producer = this.owner.producer();
+        let step = with_claim!(P, C => producer.send_step::<C>(msg, check_dead));
+        let seq = match step {
             Ok(SendStep::Wait(seq)) => seq,
             Ok(SendStep::Again) => {
                 cx.waker().wake_by_ref();
@@ -146,7 +157,7 @@ impl<T: IpcMessage> Future for SendFuture<'_, T> {
             this.next_dead_check = Some(Instant::now() + DEAD_CHECK_EVERY);
         }
         // `Wait` comes only from a lossless queue, which has a table.
-        let armed = this.producer.producers_word().is_some_and(|(word, scope)| {
+        let armed = producer.producers_word().is_some_and(|(word, scope)| {
             this.reg
                 .arm(word, seq, scope, Some(this.repoll), cx.waker())
         });

@@ -9,7 +9,11 @@ mod async_send_tests;
 #[cfg(test)]
 mod async_tests;
 mod consumer;
+mod guard;
 mod producer;
+mod single;
+#[cfg(test)]
+mod single_tests;
 mod watch;
 
 use core::marker::PhantomData;
@@ -20,15 +24,17 @@ pub use async_recv::RecvStream;
 pub use async_recv::{RecvFuture, SharedRecvFuture};
 pub use async_send::SendFuture;
 pub use consumer::{Consumer, Iter, Receive, SharedConsumer, TryIter};
-pub use producer::{BatchGuard, Producer, SlotGuard};
+pub use guard::{BatchGuard, SlotGuard};
+pub use producer::{Producer, ProducerKind};
+pub use single::SingleProducer;
 pub use watch::{ASYNC_IDLE_CHECK, STUCK_GRACE};
 
-use super::Mode;
 use super::cursor::SharedCursor;
 use super::layout::DATA_ALIGN;
 use super::payload;
 use super::raw::RawRing;
 use super::read;
+use super::{Mode, QueueOptions};
 use super::ring::{Expect, Ring, RingSpec};
 use crate::error::{OpenError, SendError};
 use crate::message::IpcMessage;
@@ -122,19 +128,25 @@ impl<T: IpcMessage> SlickQueue<T> {
         Self::create_with(name, capacity, Mode::Lossy)
     }
 
-    /// [`SlickQueue::create`] in `mode` ([`Mode::Lossless`]: producers wait for the
-    /// registered consumers instead of overwriting what they have not read).
-    pub fn create_with(name: &str, capacity: usize, mode: Mode) -> Result<Self, OpenError> {
+    /// [`SlickQueue::create`] with `options`: a [`Mode`] ([`Mode::Lossless`]: producers
+    /// wait for the registered consumers instead of overwriting what they have not read)
+    /// or [`QueueOptions`] (a mode, and whether the queue has a single producer).
+    pub fn create_with(
+        name: &str,
+        capacity: usize,
+        options: impl Into<QueueOptions>,
+    ) -> Result<Self, OpenError> {
         check_type::<T>()?;
         Ok(Self::wrap(Ring::create(
             name,
-            &spec::<T>(capacity).with_mode(mode),
+            &spec::<T>(capacity).with_options(options.into()),
         )?))
     }
 
     /// Attaches to the existing shared queue `name`, which must hold `T`: same element
-    /// size, and same fingerprint when the creator recorded one. Either mode is accepted
-    /// ([`SlickQueue::mode`] tells which).
+    /// size, and same fingerprint when the creator recorded one. Either mode and either
+    /// producer declaration are accepted ([`SlickQueue::mode`] and
+    /// [`SlickQueue::is_single_producer`] tell which).
     pub fn open(name: &str) -> Result<Self, OpenError> {
         check_type::<T>()?;
         Ok(Self::wrap(Ring::open_expecting(name, &expect::<T>(None))?))
@@ -146,8 +158,9 @@ impl<T: IpcMessage> SlickQueue<T> {
         Self::open_or_create_with(name, capacity, Mode::Lossy)
     }
 
-    /// [`SlickQueue::open_or_create`] in `mode`: an existing queue must be in that mode
-    /// too ([`OpenError::ModeMismatch`] names both otherwise).
+    /// [`SlickQueue::open_or_create`] with `options` (a [`Mode`] or [`QueueOptions`]): an
+    /// existing queue must have been made with the same ([`OpenError::ModeMismatch`] or
+    /// [`OpenError::SingleProducerMismatch`] names both otherwise).
     ///
     /// ```
     /// use fastipc::queue::{Mode, OpenError};
@@ -161,11 +174,17 @@ impl<T: IpcMessage> SlickQueue<T> {
     /// fastipc::queue::remove(&name)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn open_or_create_with(name: &str, capacity: usize, mode: Mode) -> Result<Self, OpenError> {
+    pub fn open_or_create_with(
+        name: &str,
+        capacity: usize,
+        options: impl Into<QueueOptions>,
+    ) -> Result<Self, OpenError> {
         check_type::<T>()?;
-        let spec = spec::<T>(capacity).with_mode(mode);
+        let options = options.into();
+        let spec = spec::<T>(capacity).with_options(options);
         let mut expect = expect::<T>(Some(capacity));
-        expect.mode = Some(mode);
+        expect.mode = Some(options.mode);
+        expect.single_producer = Some(options.single_producer);
         Ok(Self::wrap(Ring::open_or_create_expecting(
             name, &spec, &expect,
         )?))
@@ -176,17 +195,24 @@ impl<T: IpcMessage> SlickQueue<T> {
         Self::local_with(capacity, Mode::Lossy)
     }
 
-    /// [`SlickQueue::local`] in `mode`.
-    pub fn local_with(capacity: usize, mode: Mode) -> Result<Self, OpenError> {
+    /// [`SlickQueue::local`] with `options` (a [`Mode`] or [`QueueOptions`]).
+    pub fn local_with(capacity: usize, options: impl Into<QueueOptions>) -> Result<Self, OpenError> {
         check_type::<T>()?;
         Ok(Self::wrap(Ring::local(
-            &spec::<T>(capacity).with_mode(mode),
+            &spec::<T>(capacity).with_options(options.into()),
         )?))
     }
 
     /// The queue's delivery mode.
     pub fn mode(&self) -> Mode {
         self.ring.mode()
+    }
+
+    /// Whether the queue was created single-producer ([`QueueOptions::single_producer`]):
+    /// its producer is then [`SlickQueue::single_producer`], and
+    /// [`SlickQueue::producer`] is refused.
+    pub fn is_single_producer(&self) -> bool {
+        self.ring.is_single_producer()
     }
 
     /// Registered producers whose processes may still run (clones of one producer count
@@ -214,9 +240,32 @@ impl<T: IpcMessage> SlickQueue<T> {
     ///
     /// The producer registers in the queue's endpoint table (clones share its entry) and
     /// deregisters when the last clone is dropped; [`OpenError::EndpointsFull`] when the
-    /// table has no free entry.
+    /// table has no free entry. Refused on a single-producer queue
+    /// ([`OpenError::SingleProducerQueue`]): use [`SlickQueue::single_producer`].
     pub fn producer(&self) -> Result<Producer<T>, OpenError> {
         Producer::new(Arc::clone(&self.ring))
+    }
+
+    /// The one producer of a single-producer queue ([`QueueOptions::single_producer`]).
+    /// While it lives, every other producer of the queue is refused, in every process:
+    /// another `single_producer()` with [`OpenError::SingleProducerInUse`] (naming the
+    /// holder's process), [`SlickQueue::producer`], byte-level sends and `fastipc send`
+    /// with their own errors. When its holder's process dies, the next call takes over.
+    /// [`OpenError::NotSingleProducer`] on a queue not created single-producer.
+    ///
+    /// ```
+    /// use fastipc::queue::{OpenError, QueueOptions};
+    /// use fastipc::SlickQueue;
+    ///
+    /// let q = SlickQueue::<u64>::local_with(8, QueueOptions::new().single_producer())?;
+    /// let tx = q.single_producer()?;
+    /// assert!(matches!(q.single_producer(), Err(OpenError::SingleProducerInUse { .. })));
+    /// drop(tx);
+    /// let _again = q.single_producer()?; // free again
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn single_producer(&self) -> Result<SingleProducer<T>, OpenError> {
+        SingleProducer::new(Arc::clone(&self.ring))
     }
 
     /// A consumer that sees every message published from now on; in a lossless queue,
@@ -297,6 +346,7 @@ fn expect<T: IpcMessage>(capacity: Option<usize>) -> Expect {
         element_size: Some(size_of::<T>()),
         ty: Some((T::NAME.to_owned(), T::FINGERPRINT)),
         mode: None,
+        single_producer: None,
     }
 }
 

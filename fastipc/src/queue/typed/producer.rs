@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use super::guard::{BatchGuard, SlotGuard};
 use crate::error::{Lapped, OpenError, SendError, SendTimeoutError, TrySendError};
 use crate::message::IpcMessage;
 use crate::queue::endpoints::{Role, Table};
 use crate::queue::flow::{Refused, Step};
 use crate::queue::lease::Lease;
-use crate::queue::raw::RawRing;
+use crate::queue::raw::{Claim, RawRing, Shared};
 use crate::queue::ring::Ring;
 use crate::sys::clock::Deadline;
 use crate::sys::futex::Scope;
@@ -27,6 +28,48 @@ pub(super) enum SendStep {
     /// Nothing decided: poll again.
     Again,
 }
+
+/// Which producer a zero-copy guard or an async send belongs to: [`Producer`] or
+/// [`SingleProducer`](super::SingleProducer) (sealed: implemented by those two only).
+/// Guards and futures of a single producer borrow it, and it is not `Sync`, so they are
+/// not `Send`.
+pub trait ProducerKind<T: IpcMessage>: sealed::Sealed {
+    /// Whether it is a single producer (it claims with plain stores).
+    #[doc(hidden)]
+    const SINGLE: bool;
+    /// The producer underneath.
+    #[doc(hidden)]
+    fn producer(&self) -> &Producer<T>;
+}
+
+pub(super) mod sealed {
+    /// Seals [`ProducerKind`](super::ProducerKind).
+    pub trait Sealed {}
+}
+
+impl<T> sealed::Sealed for Producer<T> {}
+
+impl<T: IpcMessage> ProducerKind<T> for Producer<T> {
+    const SINGLE: bool = false;
+    fn producer(&self) -> &Producer<T> {
+        self
+    }
+}
+
+/// `$body` with `$c` the claim type of producer kind `$p` ([`Single`] for a single
+/// producer, [`Shared`] otherwise); `$p::SINGLE` is a constant, so only one arm remains.
+macro_rules! with_claim {
+    ($p:ident, $c:ident => $body:expr) => {
+        if $p::SINGLE {
+            type $c = $crate::queue::raw::Single;
+            $body
+        } else {
+            type $c = $crate::queue::raw::Shared;
+            $body
+        }
+    };
+}
+pub(super) use with_claim;
 
 /// A producer's entry in the endpoint table, shared by its clones; deregistered when the
 /// last one is dropped.
@@ -71,7 +114,7 @@ impl Drop for Entry {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Producer<T> {
-    raw: RawRing,
+    pub(super) raw: RawRing,
     /// The endpoint entry (`None` in a queue made by a peer), and its index.
     entry: Option<usize>,
     registration: Option<Arc<Entry>>,
@@ -101,7 +144,11 @@ impl<T> core::fmt::Debug for Producer<T> {
 }
 
 impl<T: IpcMessage> Producer<T> {
+    /// An ordinary producer (refused on a single-producer queue).
     pub(crate) fn new(ring: Arc<Ring>) -> Result<Self, OpenError> {
+        if ring.is_single_producer() {
+            return Err(ring.single_producer_only());
+        }
         let registration = match ring.table() {
             Some(t) => {
                 let index = t
@@ -124,15 +171,34 @@ impl<T: IpcMessage> Producer<T> {
         })
     }
 
-    fn slot_ptr(&self, index: u64) -> *mut T {
+    /// The single producer of a single-producer queue ([`Ring::register_single_producer`]
+    /// refuses every other while it lives). Only [`SingleProducer`](super::SingleProducer)
+    /// holds one, and claims through it with [`Single`].
+    pub(super) fn new_single(ring: Arc<Ring>) -> Result<Self, OpenError> {
+        let (table, index) = ring.register_single_producer()?;
+        let registration = Arc::new(Entry {
+            table,
+            index,
+            _ring: Arc::clone(&ring),
+        });
+        Ok(Producer {
+            raw: *ring.raw(),
+            entry: Some(index),
+            registration: Some(registration),
+            ring,
+            _marker: PhantomData,
+        })
+    }
+
+    pub(super) fn slot_ptr(&self, index: u64) -> *mut T {
         self.raw.element_ptr(index).cast::<T>()
     }
 
     /// Claims `n` slots unless a guard of this mapping holds one a lap behind; in a
     /// lossless queue, waits for room until `deadline` (`Ok(None)` when it passed).
     #[inline]
-    fn claim(&self, n: u64, deadline: Deadline) -> Result<Option<u64>, SendError> {
-        match self.ring.claim(n, deadline, self.entry) {
+    fn claim<C: Claim>(&self, n: u64, deadline: Deadline) -> Result<Option<u64>, SendError> {
+        match self.ring.claim::<C>(n, deadline, self.entry) {
             Ok(start) => Ok(Some(start)),
             Err(Refused::Full) => Ok(None),
             Err(Refused::Guard(held)) => Err(self.ring.guard_held(held, n)),
@@ -142,10 +208,10 @@ impl<T: IpcMessage> Producer<T> {
 
     /// [`Producer::claim`] without a deadline.
     #[inline]
-    fn claim_now(&self, n: u64) -> Result<u64, SendError> {
+    fn claim_now<C: Claim>(&self, n: u64) -> Result<u64, SendError> {
         loop {
             // `None` (full at the deadline) cannot come without a deadline.
-            if let Some(start) = self.claim(n, Deadline::NEVER)? {
+            if let Some(start) = self.claim::<C>(n, Deadline::NEVER)? {
                 return Ok(start);
             }
         }
@@ -153,14 +219,14 @@ impl<T: IpcMessage> Producer<T> {
 
     /// Copies `msg` into the claimed slot `index` and publishes it.
     #[inline(always)]
-    fn fill(&self, index: u64, msg: &T) {
+    fn fill<C: Claim>(&self, index: u64, msg: &T) {
         // SAFETY: the element of `index` in a queue of T (checked on attach/create). It
         // is this reservation's: the claim just made it so, and no lease of this mapping
         // covers it (checked by the claim, whose acquire load of the floor orders the
         // last guard's writes before these). Lapped readers that copy it concurrently
         // discard what they copied (raw.rs, which also states the window that remains).
         unsafe { super::store_messages(core::slice::from_ref(msg), self.raw.element_ptr(index)) };
-        self.raw.publish(index, 1);
+        self.raw.publish_as::<C>(index, 1);
     }
 
     /// Sends a copy of `msg` unless a lossless queue is full: then hands the message
@@ -184,9 +250,14 @@ impl<T: IpcMessage> Producer<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_send(&self, msg: &T) -> Result<u64, TrySendError<T>> {
-        match self.claim(1, Deadline::after(Duration::ZERO)) {
+        self.try_send_as::<Shared>(msg)
+    }
+
+    /// [`Producer::try_send`], claiming as `C`.
+    pub(super) fn try_send_as<C: Claim>(&self, msg: &T) -> Result<u64, TrySendError<T>> {
+        match self.claim::<C>(1, Deadline::after(Duration::ZERO)) {
             Ok(Some(index)) => {
-                self.fill(index, msg);
+                self.fill::<C>(index, msg);
                 Ok(index)
             }
             Ok(None) => Err(TrySendError::Full(*msg)),
@@ -196,7 +267,7 @@ impl<T: IpcMessage> Producer<T> {
 
     /// Sends a copy of `msg`, waiting at most `timeout` for room in a lossless queue.
     pub fn send_timeout(&self, msg: &T, timeout: Duration) -> Result<u64, SendTimeoutError<T>> {
-        self.send_deadline(msg, Deadline::after(timeout))
+        self.send_deadline_as::<Shared>(msg, Deadline::after(timeout))
     }
 
     /// Sends a copy of `msg`, waiting until `deadline` (a [`Deadline`] or a
@@ -206,9 +277,18 @@ impl<T: IpcMessage> Producer<T> {
         msg: &T,
         deadline: impl Into<Deadline>,
     ) -> Result<u64, SendTimeoutError<T>> {
-        match self.claim(1, deadline.into()) {
+        self.send_deadline_as::<Shared>(msg, deadline.into())
+    }
+
+    /// [`Producer::send_deadline`], claiming as `C`.
+    pub(super) fn send_deadline_as<C: Claim>(
+        &self,
+        msg: &T,
+        deadline: Deadline,
+    ) -> Result<u64, SendTimeoutError<T>> {
+        match self.claim::<C>(1, deadline) {
             Ok(Some(index)) => {
-                self.fill(index, msg);
+                self.fill::<C>(index, msg);
                 Ok(index)
             }
             Ok(None) => Err(SendTimeoutError::Timeout(*msg)),
@@ -220,10 +300,14 @@ impl<T: IpcMessage> Producer<T> {
     /// [`Producer::send_async`]): sends `msg` if there is room; in a full lossless queue,
     /// raises the producers' waiters flag and says what to register (`check_dead`: evict
     /// the consumer holding the floor if it is dead, first).
-    pub(super) fn send_step(&self, msg: &T, check_dead: bool) -> Result<SendStep, SendError> {
-        match self.ring.claim_step(1, self.entry, check_dead) {
+    pub(super) fn send_step<C: Claim>(
+        &self,
+        msg: &T,
+        check_dead: bool,
+    ) -> Result<SendStep, SendError> {
+        match self.ring.claim_step::<C>(1, self.entry, check_dead) {
             Ok(Step::Done(index)) => {
-                self.fill(index, msg);
+                self.fill::<C>(index, msg);
                 Ok(SendStep::Sent(index))
             }
             Ok(Step::Wait(seq)) => Ok(SendStep::Wait(seq)),
@@ -256,8 +340,14 @@ impl<T: IpcMessage> Producer<T> {
     /// as if it had been overwritten.
     #[inline]
     pub fn send(&self, msg: &T) -> Result<u64, SendError> {
-        let index = self.claim_now(1)?;
-        self.fill(index, msg);
+        self.send_as::<Shared>(msg)
+    }
+
+    /// [`Producer::send`], claiming as `C`.
+    #[inline(always)]
+    pub(super) fn send_as<C: Claim>(&self, msg: &T) -> Result<u64, SendError> {
+        let index = self.claim_now::<C>(1)?;
+        self.fill::<C>(index, msg);
         Ok(index)
     }
 
@@ -265,16 +355,21 @@ impl<T: IpcMessage> Producer<T> {
     /// them as one batch. Empty slices send nothing; more than the capacity is refused;
     /// [`SendError::GuardHeld`] as for [`Producer::send`].
     pub fn send_batch(&self, msgs: &[T]) -> Result<u64, SendError> {
+        self.send_batch_as::<Shared>(msgs)
+    }
+
+    /// [`Producer::send_batch`], claiming as `C`.
+    pub(super) fn send_batch_as<C: Claim>(&self, msgs: &[T]) -> Result<u64, SendError> {
         if msgs.is_empty() {
             return Ok(self.raw.next_index());
         }
         let n = self.check_batch(msgs.len())?;
-        let index = self.claim_now(n)?;
+        let index = self.claim_now::<C>(n)?;
         // SAFETY: a reservation never straddles the end of the ring, so its `n` elements
         // are contiguous from `index`'s position inside the data area; they are this
         // reservation's (as in `send`).
         unsafe { super::store_messages(msgs, self.raw.element_ptr(index)) };
-        self.raw.publish(index, n);
+        self.raw.publish_as::<C>(index, n);
         Ok(index)
     }
 
@@ -316,10 +411,17 @@ impl<T: IpcMessage> Producer<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve(&self) -> Result<SlotGuard<'_, T>, SendError> {
+        Self::reserve_by(self)
+    }
+
+    /// [`Producer::reserve`] for the producer `owner` (of either kind).
+    pub(super) fn reserve_by<P: ProducerKind<T>>(owner: &P) -> Result<SlotGuard<'_, T, P>, SendError> {
+        let lease = with_claim!(P, C => owner.producer().lease::<C>(1))?;
         Ok(SlotGuard {
-            lease: self.lease(1)?,
-            producer: self,
+            owner,
+            lease,
             published: false,
+            _marker: PhantomData,
         })
     }
 
@@ -352,7 +454,15 @@ impl<T: IpcMessage> Producer<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve_with(&self, fill: impl FnOnce(u64, &mut T)) -> Result<u64, SendError> {
-        let mut slot = self.reserve()?;
+        Self::reserve_with_by(self, fill)
+    }
+
+    /// [`Producer::reserve_with`] for the producer `owner` (of either kind).
+    pub(super) fn reserve_with_by<P: ProducerKind<T>>(
+        owner: &P,
+        fill: impl FnOnce(u64, &mut T),
+    ) -> Result<u64, SendError> {
+        let mut slot = Self::reserve_by(owner)?;
         let mut msg: T = bytemuck::Zeroable::zeroed();
         fill(slot.index(), &mut msg);
         slot.write(msg);
@@ -364,18 +474,28 @@ impl<T: IpcMessage> Producer<T> {
     /// [`BatchGuard::commit`]; dropped without commit, they are abandoned. They hold
     /// stale bytes when reserved and are leased, as [`Producer::reserve`] explains.
     pub fn reserve_batch(&self, n: usize) -> Result<BatchGuard<'_, T>, SendError> {
-        let n = self.check_batch(n)?;
+        Self::reserve_batch_by(self, n)
+    }
+
+    /// [`Producer::reserve_batch`] for the producer `owner` (of either kind).
+    pub(super) fn reserve_batch_by<P: ProducerKind<T>>(
+        owner: &P,
+        n: usize,
+    ) -> Result<BatchGuard<'_, T, P>, SendError> {
+        let n = owner.producer().check_batch(n)?;
+        let lease = with_claim!(P, C => owner.producer().lease::<C>(n))?;
         Ok(BatchGuard {
-            lease: self.lease(n)?,
+            owner,
+            lease,
             n,
-            producer: self,
             published: false,
+            _marker: PhantomData,
         })
     }
 
-    fn lease(&self, n: u64) -> Result<Lease, SendError> {
+    fn lease<C: Claim>(&self, n: u64) -> Result<Lease, SendError> {
         loop {
-            match self.ring.claim_leased(n, Deadline::NEVER, self.entry) {
+            match self.ring.claim_leased::<C>(n, Deadline::NEVER, self.entry) {
                 Ok(lease) => return Ok(lease),
                 // Cannot come without a deadline.
                 Err(Refused::Full) => {}
@@ -388,9 +508,14 @@ impl<T: IpcMessage> Producer<T> {
     /// Publishes a guard's reservation (unless another process lapped it: `Err(Lapped)`)
     /// or, when it is dropped without commit, abandons it (readers skip it: raw.rs
     /// "Abandoned claims"), then ends its lease: no access through the guard follows.
-    fn finish(&self, lease: &Lease, n: u64, commit: bool) -> Result<u64, Lapped> {
+    pub(super) fn finish_as<P: ProducerKind<T>>(
+        &self,
+        lease: &Lease,
+        n: u64,
+        commit: bool,
+    ) -> Result<u64, Lapped> {
         let published = if commit {
-            self.raw.publish(lease.start(), n)
+            with_claim!(P, C => self.raw.publish_as::<C>(lease.start(), n))
         } else {
             self.raw.abandon(lease.start(), n, None);
             false
@@ -407,7 +532,7 @@ impl<T: IpcMessage> Producer<T> {
 
     /// Copies `msgs` into the leased slots from `index` unless producers lapped them
     /// (writing then would tear the newer message that owns them).
-    fn write_leased(&self, index: u64, msgs: &[T]) {
+    pub(super) fn write_leased(&self, index: u64, msgs: &[T]) {
         if self.raw.lapped(index) {
             return;
         }
@@ -421,7 +546,7 @@ impl<T: IpcMessage> Producer<T> {
         unsafe { super::store_messages(msgs, self.raw.element_ptr(index)) };
     }
 
-    fn check_batch(&self, len: usize) -> Result<u64, SendError> {
+    pub(super) fn check_batch(&self, len: usize) -> Result<u64, SendError> {
         if len == 0 || len as u64 > self.raw.capacity() {
             return Err(SendError::InvalidBatch {
                 len,
@@ -437,236 +562,3 @@ impl<T: IpcMessage> Producer<T> {
     }
 }
 
-/// One reserved slot of a [`Producer`], filled by [`SlotGuard::write`] and published by
-/// [`SlotGuard::commit`]. It holds a lease on the slot (see [`Producer::reserve`]) until
-/// committed or dropped; dropped without commit, the slot is abandoned (skipped by
-/// consumers).
-///
-/// # Why write-only
-/// The guard gives no `&T` or `&mut T` into the ring. A reference would promise the
-/// compiler that nobody else touches those bytes while it lives, and that is not true of
-/// a slot in a queue:
-/// - a consumer of this process that was lapped may still be copying the *previous*
-///   message of this position while the guard writes (it discards its copy afterwards);
-/// - a producer of this process that claimed the position a lap earlier and was
-///   descheduled between its lap check and its copy can still write it late (the window
-///   raw.rs describes; leases refuse every *later* claim of this mapping, not that one);
-/// - producers of other processes, and of other mappings of the segment, do not see
-///   leases and may lap the slot and write it.
-///
-/// The first two are data races in the language's model if the guard writes with plain
-/// stores (undefined behaviour reachable from safe code), and a `&mut T` whose bytes
-/// change underneath may be miscompiled. So the guard writes whole messages with the
-/// same relaxed atomic stores as [`Producer::send`] (every race above is then between
-/// atomics, which the model defines), skips the write when its slot was lapped, and
-/// leaves in-place construction to [`SlotGuard::as_mut_ptr`] under `unsafe`, where the
-/// caller takes on the races above.
-///
-/// ```
-/// use fastipc::SlickQueue;
-///
-/// let q = SlickQueue::<[u32; 4]>::local(64)?;
-/// let tx = q.producer()?;
-/// let mut rx = q.consumer()?;
-/// let mut slot = tx.reserve()?;      // the slot holds stale bytes until written
-/// slot.write([1, 0, 0, 4]);          // the whole message: no field left stale
-/// assert_eq!(slot.commit(), Ok(0));  // Err(Lapped) if another process lapped it
-/// assert_eq!(rx.try_recv()?, [1, 0, 0, 4]);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct SlotGuard<'a, T: IpcMessage> {
-    producer: &'a Producer<T>,
-    lease: Lease,
-    published: bool,
-}
-
-impl<T: IpcMessage> core::fmt::Debug for SlotGuard<'_, T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SlotGuard")
-            .field("index", &self.index())
-            .finish()
-    }
-}
-
-impl<T: IpcMessage> SlotGuard<'_, T> {
-    /// The absolute index of the slot.
-    pub fn index(&self) -> u64 {
-        self.lease.start()
-    }
-
-    /// Writes the whole message into the slot (again, if called twice: the last write
-    /// is what [`SlotGuard::commit`] publishes). Skipped when the slot was lapped
-    /// ([`SlotGuard::is_lapped`]): its bytes then belong to a newer message.
-    pub fn write(&mut self, msg: T) {
-        self.producer
-            .write_leased(self.index(), core::slice::from_ref(&msg));
-    }
-
-    /// Whether producers of other processes claimed a whole lap since this slot was
-    /// reserved: it then belongs to a newer message, writes are skipped, and
-    /// [`SlotGuard::commit`] will report [`Lapped`].
-    pub fn is_lapped(&self) -> bool {
-        self.producer.raw.lapped(self.index())
-    }
-
-    /// The slot, for building a message in place (large messages) with `unsafe` code.
-    ///
-    /// The pointer is valid for writes of one `T`, aligned for `T`, until the guard is
-    /// committed or dropped, and (`T` being `Pod`) any bytes written make a valid `T`.
-    /// What the slot holds, and what may touch it meanwhile, is on [`SlotGuard`]: do not
-    /// make a `&mut T` from it, and know that plain writes through it race, in the
-    /// language's model, with a lapped reader of this process still copying the previous
-    /// message there (the reader discards that copy) and with late writes of a lapped
-    /// producer. Prefer [`SlotGuard::write`]; check [`SlotGuard::is_lapped`] before
-    /// writing, so as not to tear a newer message of another process.
-    pub fn as_mut_ptr(&mut self) -> *mut T {
-        self.producer.slot_ptr(self.index())
-    }
-
-    /// Publishes the slot: `Ok(index)`, or `Err(Lapped)` when producers of other
-    /// processes lapped it before the commit (see [`Producer::reserve`]) and the message
-    /// was dropped instead.
-    pub fn commit(mut self) -> Result<u64, Lapped> {
-        self.published = true;
-        self.producer.finish(&self.lease, 1, true)
-    }
-
-    /// The message in the slot, copied out atomically (tests only: the API is write-only).
-    #[cfg(test)]
-    pub(crate) fn peek(&self) -> T {
-        // SAFETY: the element of the leased index in a queue of T; loads are atomic.
-        unsafe { super::load_message(self.producer.raw.element_ptr(self.index())) }
-    }
-}
-
-impl<T: IpcMessage> Drop for SlotGuard<'_, T> {
-    fn drop(&mut self) {
-        if !self.published {
-            // Abandoning reports nothing.
-            let _ = self.producer.finish(&self.lease, 1, false);
-        }
-    }
-}
-
-/// Consecutive reserved slots of a [`Producer`], filled by [`BatchGuard::write`] (all of
-/// them) or [`BatchGuard::write_at`] (one), published together by
-/// [`BatchGuard::commit`]. Write-only, for the reasons given on [`SlotGuard`]; each slot
-/// holds stale bytes until written. It holds a lease on them (see [`Producer::reserve`])
-/// until committed or dropped (dropped: abandoned).
-///
-/// ```
-/// use fastipc::SlickQueue;
-///
-/// let q = SlickQueue::<u16>::local(8)?;
-/// let tx = q.producer()?;
-/// let mut rx = q.consumer()?;
-/// let mut batch = tx.reserve_batch(3)?;
-/// batch.write(&[1, 2, 3])?;          // exactly as many as reserved
-/// batch.write_at(2, 30)?;            // or one slot
-/// assert_eq!(batch.commit(), Ok(0));
-/// let mut out = [0u16; 8];
-/// assert_eq!(rx.try_recv_into(&mut out)?, 3);
-/// assert_eq!(&out[..3], &[1, 2, 30]);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct BatchGuard<'a, T: IpcMessage> {
-    producer: &'a Producer<T>,
-    lease: Lease,
-    n: u64,
-    published: bool,
-}
-
-impl<T: IpcMessage> core::fmt::Debug for BatchGuard<'_, T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("BatchGuard")
-            .field("index", &self.index())
-            .field("len", &self.len())
-            .finish()
-    }
-}
-
-impl<T: IpcMessage> BatchGuard<'_, T> {
-    /// The absolute index of the first slot.
-    pub fn index(&self) -> u64 {
-        self.lease.start()
-    }
-
-    /// Number of reserved slots.
-    pub fn len(&self) -> usize {
-        self.n as usize
-    }
-
-    /// Always false: a batch holds at least one slot.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    /// Writes every slot: `msgs` must hold exactly [`BatchGuard::len`] messages
-    /// ([`SendError::BatchWrite`] otherwise, nothing written). Skipped when lapped.
-    pub fn write(&mut self, msgs: &[T]) -> Result<(), SendError> {
-        if msgs.len() as u64 != self.n {
-            return Err(self.out_of_bounds(0, msgs.len()));
-        }
-        self.producer.write_leased(self.index(), msgs);
-        Ok(())
-    }
-
-    /// Writes slot `i` (`i < len`; [`SendError::BatchWrite`] otherwise). Slots never
-    /// written are published with their stale bytes. Skipped when lapped.
-    pub fn write_at(&mut self, i: usize, msg: T) -> Result<(), SendError> {
-        if i as u64 >= self.n {
-            return Err(self.out_of_bounds(i, 1));
-        }
-        self.producer
-            .write_leased(self.index() + i as u64, core::slice::from_ref(&msg));
-        Ok(())
-    }
-
-    fn out_of_bounds(&self, first: usize, len: usize) -> SendError {
-        SendError::BatchWrite {
-            first,
-            len,
-            reserved: self.len(),
-        }
-    }
-
-    /// Whether producers of other processes lapped the batch (see
-    /// [`SlotGuard::is_lapped`]).
-    pub fn is_lapped(&self) -> bool {
-        self.producer.raw.lapped(self.index())
-    }
-
-    /// The first slot, for building messages in place with `unsafe` code: valid for
-    /// writes of [`BatchGuard::len`] consecutive `T`, with the caveats of
-    /// [`SlotGuard::as_mut_ptr`].
-    pub fn as_mut_ptr(&mut self) -> *mut T {
-        self.producer.slot_ptr(self.index())
-    }
-
-    /// Publishes the batch: `Ok(first index)`, or `Err(Lapped)` as
-    /// [`SlotGuard::commit`].
-    pub fn commit(mut self) -> Result<u64, Lapped> {
-        self.published = true;
-        self.producer.finish(&self.lease, self.n, true)
-    }
-
-    /// The messages in the slots, copied out atomically (tests only).
-    #[cfg(test)]
-    pub(crate) fn peek(&self) -> Vec<T> {
-        (0..self.n)
-            // SAFETY: elements of the leased reservation in a queue of T; atomic loads.
-            .map(|i| unsafe {
-                super::load_message(self.producer.raw.element_ptr(self.index() + i))
-            })
-            .collect()
-    }
-}
-
-impl<T: IpcMessage> Drop for BatchGuard<'_, T> {
-    fn drop(&mut self) {
-        if !self.published {
-            // Abandoning reports nothing.
-            let _ = self.producer.finish(&self.lease, self.n, false);
-        }
-    }
-}
