@@ -18,6 +18,13 @@
 //!                                                   position), print "read POSITION", then stall
 //! peer-endpoints hold-guard NAME                    reserve a slot, print "holding INDEX", never commit
 //! peer-endpoints send-loop NAME ID                  print "started", send forever (until killed)
+//! peer-endpoints single-hold NAME                   take the single producer of the existing queue,
+//!                                                   reserve a slot, print "holding INDEX", never commit
+//! peer-endpoints single-try NAME                    try to take the single producer of the existing
+//!                                                   queue: print "took", or "refused PID" (in use)
+//! peer-endpoints single-produce NAME CAP COUNT      the single producer of the lossless
+//!                                                   single-producer queue: send 0..COUNT in order
+//!                                                   through every claim path, print "sent COUNT"
 //! ```
 //! Every wait is bounded; failures exit with status 1 and a message on stderr.
 
@@ -25,7 +32,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use fastipc::SlickQueue;
-use fastipc::queue::{Mode, RecvTimeoutError, SharedCursor};
+use fastipc::queue::{Mode, OpenError, QueueOptions, RecvTimeoutError, SharedCursor};
 use fastipc_testkit::peer::{self, InOrder, Result, arg, num, say, tag};
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -137,7 +144,91 @@ fn run(args: &[&str]) -> Result<()> {
                 tx.send(&tag(id, seq))?;
             }
         }
+        "single-hold" => {
+            let q = SlickQueue::<u64>::open(arg(args, 1, "queue name")?)?;
+            let tx = q.single_producer()?;
+            let mut slot = tx.reserve()?;
+            slot.write(0xDEAD);
+            say(&format!("holding {}", slot.index()));
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        "single-try" => {
+            let q = SlickQueue::<u64>::open(arg(args, 1, "queue name")?)?;
+            match q.single_producer() {
+                Ok(_) => say("took"),
+                Err(OpenError::SingleProducerInUse { pid, .. }) => say(&format!("refused {pid}")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        "single-produce" => {
+            let (name, capacity, count) =
+                (arg(args, 1, "queue name")?, num(args, 2)?, num(args, 3)?);
+            let options = QueueOptions::from(Mode::Lossless).single_producer();
+            let q = SlickQueue::<u64>::open_or_create_with(name, capacity, options)?;
+            let tx = q.single_producer()?;
+            single_produce(&tx, count)?;
+            say(&format!("sent {count}"));
+        }
         other => return Err(format!("unknown command {other:?}").into()),
     }
     Ok(())
+}
+
+/// Sends `0..count` in order through every claim path of a single producer, in turn:
+/// `send`, `send_timeout`, `try_send` (again while full), `send_batch`, a slot guard,
+/// `reserve_with`, a batch guard, and an async send (polled on this thread).
+fn single_produce(tx: &fastipc::queue::SingleProducer<u64>, count: u64) -> Result<()> {
+    let mut seq = 0;
+    let mut round = 0u64;
+    while seq < count {
+        let left = count - seq;
+        match round % 8 {
+            0 => drop(tx.send(&seq)?),
+            1 => drop(tx.send_timeout(&seq, PATIENCE).map_err(|e| e.to_string())?),
+            2 => loop {
+                match tx.try_send(&seq) {
+                    Ok(_) => break,
+                    Err(fastipc::queue::TrySendError::Full(_)) => std::thread::yield_now(),
+                    Err(e) => return Err(e.to_string().into()),
+                }
+            },
+            3 => {
+                let k = left.min(5);
+                let batch: Vec<u64> = (seq..seq + k).collect();
+                tx.send_batch(&batch)?;
+                seq += k - 1;
+            }
+            4 => {
+                let mut slot = tx.reserve()?;
+                slot.write(seq);
+                slot.commit()?;
+            }
+            5 => drop(tx.reserve_with(|_, m| *m = seq)?),
+            6 => {
+                let k = left.min(3);
+                let mut batch = tx.reserve_batch(k as usize)?;
+                let msgs: Vec<u64> = (seq..seq + k).collect();
+                batch.write(&msgs)?;
+                batch.commit()?;
+                seq += k - 1;
+            }
+            _ => drop(block_on(tx.send_async(&seq))?),
+        }
+        seq += 1;
+        round += 1;
+    }
+    Ok(())
+}
+
+/// Polls `f` on this thread until it is ready (a yield between polls).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
 }

@@ -10,9 +10,9 @@ use crate::error::{OpenError, ShmError};
 use crate::mem::MemRef;
 use crate::queue::endpoints::Table;
 use crate::queue::layout::{
-    FEATURE_ITEMS_PER_SLOT, FEATURE_READ_LAST, FLAG_ENDPOINTS, FLAG_SINGLE_PRODUCER, Geometry, GeometryError,
-    HEADER_SIZE, Header, HeaderSnapshot, INVALID_INDEX, KNOWN_FEATURES, MAGIC, TypeTrailer,
-    init_state,
+    FEATURE_ITEMS_PER_SLOT, FEATURE_READ_LAST, FLAG_ENDPOINTS, FLAG_SINGLE_PRODUCER, Geometry,
+    GeometryError, HEADER_SIZE, Header, HeaderSnapshot, INVALID_INDEX, KNOWN_FEATURES, MAGIC,
+    TypeTrailer, init_state,
 };
 use crate::queue::raw::RawRing;
 use crate::queue::{Mode, QueueOptions, READY_TIMEOUT, open_or_create_with};

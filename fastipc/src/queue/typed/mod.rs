@@ -34,8 +34,8 @@ use super::layout::DATA_ALIGN;
 use super::payload;
 use super::raw::RawRing;
 use super::read;
-use super::{Mode, QueueOptions};
 use super::ring::{Expect, Ring, RingSpec};
+use super::{Mode, QueueOptions};
 use crate::error::{OpenError, SendError};
 use crate::message::IpcMessage;
 
@@ -196,7 +196,10 @@ impl<T: IpcMessage> SlickQueue<T> {
     }
 
     /// [`SlickQueue::local`] with `options` (a [`Mode`] or [`QueueOptions`]).
-    pub fn local_with(capacity: usize, options: impl Into<QueueOptions>) -> Result<Self, OpenError> {
+    pub fn local_with(
+        capacity: usize,
+        options: impl Into<QueueOptions>,
+    ) -> Result<Self, OpenError> {
         check_type::<T>()?;
         Ok(Self::wrap(Ring::local(
             &spec::<T>(capacity).with_options(options.into()),

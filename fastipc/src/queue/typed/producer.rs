@@ -415,7 +415,9 @@ impl<T: IpcMessage> Producer<T> {
     }
 
     /// [`Producer::reserve`] for the producer `owner` (of either kind).
-    pub(super) fn reserve_by<P: ProducerKind<T>>(owner: &P) -> Result<SlotGuard<'_, T, P>, SendError> {
+    pub(super) fn reserve_by<P: ProducerKind<T>>(
+        owner: &P,
+    ) -> Result<SlotGuard<'_, T, P>, SendError> {
         let lease = with_claim!(P, C => owner.producer().lease::<C>(1))?;
         Ok(SlotGuard {
             owner,
@@ -561,4 +563,3 @@ impl<T: IpcMessage> Producer<T> {
         self.raw.capacity() as usize
     }
 }
-
