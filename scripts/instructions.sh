@@ -27,6 +27,7 @@ for case in "${cases[@]}"; do
   case $case in
     *batch16) send=$(count send_16); recv=$(count recv_16) ;;
     arrayqueue) send=$(count push_one); recv=$(count pop_one) ;;
+    *single) send=$(count send_one_single); recv=$(count recv_one) ;;
     *) send=$(count send_one); recv=$(count recv_one) ;;
   esac
   awk -v c="$case" -v s="${send:-0}" -v r="${recv:-0}" -v m="$messages" \

@@ -107,3 +107,50 @@ fn a_run_waits_while_another_run_holds_the_queue() {
     );
     waiting.join().expect("the waiting test passes");
 }
+
+const SP_QUEUE: &str = "fipct-queue-derive-sp-orders";
+/// Serialises the runs that use [`SP_QUEUE`].
+const SP_RUN_LOCK: &str = "fipct-queue-derive-sp-run";
+
+#[derive(IpcMessage, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+#[ipc(
+    queue = "fipct-queue-derive-sp-orders",
+    capacity = 16,
+    lossless,
+    single_producer
+)]
+struct DerivedOrder {
+    id: u64,
+}
+
+/// `#[ipc(single_producer)]`: the generated queue is declared single-producer (and
+/// lossless), and the generated `producer()` is its one `SingleProducer`.
+#[test]
+fn single_producer_attribute_gives_the_one_producer() {
+    exclusive(SP_RUN_LOCK, LONG, || {
+        let _ = fastipc::queue::remove(SP_QUEUE);
+        let _cleanup = ShmCleanup::new().segment(SP_QUEUE);
+        let q = DerivedOrder::queue().unwrap();
+        assert!(q.is_single_producer());
+        assert_eq!(q.mode(), fastipc::queue::Mode::Lossless);
+        let tx: fastipc::queue::SingleProducer<DerivedOrder> = DerivedOrder::producer().unwrap();
+        assert!(matches!(
+            DerivedOrder::producer(),
+            Err(fastipc::OpenError::SingleProducerInUse { .. })
+        ));
+        let mut rx = DerivedOrder::consumer().unwrap();
+        tx.send(&DerivedOrder { id: 3 }).unwrap();
+        assert_eq!(rx.recv_timeout(LONG), Ok(DerivedOrder { id: 3 }));
+        // An ordinary queue of that name would be refused: the declaration is checked.
+        let plain = fastipc::SlickQueue::<DerivedOrder>::open_or_create_with(
+            SP_QUEUE,
+            16,
+            fastipc::queue::Mode::Lossless,
+        );
+        assert!(matches!(
+            plain,
+            Err(fastipc::OpenError::SingleProducerMismatch { .. })
+        ));
+    });
+}

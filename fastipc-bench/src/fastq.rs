@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use fastipc::queue::{Consumer, Mode, Producer, TryRecvError, WaitStrategy};
+use fastipc::queue::{Consumer, Mode, Producer, SingleProducer, TryRecvError, WaitStrategy};
 use fastipc::{IpcMessage, SlickQueue};
 
 use crate::floors::Watchdog;
@@ -16,6 +16,16 @@ impl<T: Item + IpcMessage> Sender for Producer<T> {
     #[inline]
     fn send(&mut self, item: T) -> std::io::Result<()> {
         Producer::send(self, &item)
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(format!("fastipc send: {e}")))
+    }
+}
+
+impl<T: Item + IpcMessage> Sender for SingleProducer<T> {
+    type Item = T;
+    #[inline]
+    fn send(&mut self, item: T) -> std::io::Result<()> {
+        SingleProducer::send(self, &item)
             .map(|_| ())
             .map_err(|e| std::io::Error::other(format!("fastipc send: {e}")))
     }
@@ -170,6 +180,19 @@ pub fn produce_shared<T: Item + IpcMessage>(
 ) -> std::io::Result<()> {
     let q = SlickQueue::<T>::open(name).map_err(std::io::Error::other)?;
     let capacity = q.capacity();
+    if q.is_single_producer() {
+        // The single-producer row: raw sends only (a queue declared single-producer
+        // refuses `producer()`).
+        let mut tx = q.single_producer().map_err(std::io::Error::other)?;
+        ready();
+        queues::wait_go(&ctl)?;
+        return match shape {
+            Shape::Raw => queues::produce_timed(&mut tx, id, n, &ctl),
+            s => Err(std::io::Error::other(format!(
+                "a single-producer queue is only measured raw, not {s:?}"
+            ))),
+        };
+    }
     let mut tx = q.producer().map_err(std::io::Error::other)?;
     ready();
     queues::wait_go(&ctl)?;

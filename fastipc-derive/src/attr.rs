@@ -62,6 +62,9 @@ pub(crate) struct Ipc {
     pub(crate) shared: Option<StrValue>,
     /// `lossless` (a flag, no value): the queue is created lossless; with its span.
     pub(crate) lossless: Option<Span>,
+    /// `single_producer` (a flag, no value): the queue is created single-producer and
+    /// `T::producer()` is its `SingleProducer`; with its span.
+    pub(crate) single_producer: Option<Span>,
     /// `crate = "path"`: where the fastipc crate is (default `::fastipc`).
     pub(crate) krate: Option<syn::Path>,
     /// Every known key written, valid or not: a key that was already reported as
@@ -76,7 +79,7 @@ pub(crate) struct Container {
 }
 
 /// The keys `#[ipc(...)]` accepts, for error messages.
-const IPC_KEYS: &str = "`queue`, `capacity`, `lossless`, `shared` or `crate`";
+const IPC_KEYS: &str = "`queue`, `capacity`, `lossless`, `single_producer`, `shared` or `crate`";
 
 impl Container {
     /// Reads `#[repr]` and `#[ipc]` from the struct's attributes, reporting to `cx`.
@@ -148,15 +151,20 @@ fn parse_ipc(cx: &Ctxt, attr: &Attribute, ipc: &mut Ipc) {
             );
             return skip_value(&meta);
         };
-        if name == "lossless" {
+        if name == "lossless" || name == "single_producer" {
             ipc.written.push(name.clone());
-            if ipc.lossless.is_some() {
-                cx.error_at(key, "ipc attribute: duplicate key `lossless`");
+            let flag = if name == "lossless" {
+                &mut ipc.lossless
+            } else {
+                &mut ipc.single_producer
+            };
+            if flag.is_some() {
+                cx.error_at(key, format!("ipc attribute: duplicate key `{name}`"));
             } else if meta.input.peek(syn::Token![=]) {
-                cx.error_at(key, "ipc attribute: `lossless` takes no value: write `lossless`");
+                cx.error_at(key, format!("ipc attribute: `{name}` takes no value: write `{name}`"));
                 return skip_value(&meta);
             }
-            ipc.lossless = Some(key);
+            *flag = Some(key);
             return Ok(());
         }
         if !matches!(name.as_str(), "queue" | "capacity" | "shared" | "crate") {

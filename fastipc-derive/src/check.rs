@@ -258,6 +258,12 @@ fn check_ipc(cx: &Ctxt, cont: &Container<'_>) {
             "ipc attribute: `lossless` needs `queue = \"NAME\", capacity = N`: it is the mode of that queue",
         );
     }
+    if let (Some(key), None) = (ipc.single_producer, &ipc.queue) {
+        cx.error_at(
+            key,
+            "ipc attribute: `single_producer` needs `queue = \"NAME\", capacity = N`: it declares that queue's one producer",
+        );
+    }
     match (&ipc.queue, &ipc.capacity) {
         (Some((_, key)), None) if !written("capacity") => cx.error_at(
             *key,

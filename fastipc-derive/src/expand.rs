@@ -332,12 +332,35 @@ fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
         } else {
             (quote!(Lossy), "lossy")
         };
+        // Without `single_producer` the options are the bare `Mode` (as before the key
+        // existed); with it, `QueueOptions` declaring the one producer.
+        let (options, producer_ty, take, mode_doc) = if ipc.single_producer.is_some() {
+            (
+                quote!(#p::QueueOptions::from(#p::Mode::#mode).single_producer()),
+                quote!(#p::SingleProducer<Self>),
+                quote!(single_producer),
+                format!("{mode_doc} single-producer"),
+            )
+        } else {
+            (
+                quote!(#p::Mode::#mode),
+                quote!(#p::Producer<Self>),
+                quote!(producer),
+                mode_doc.to_owned(),
+            )
+        };
         let doc_queue = format!(
             "Opens the {mode_doc} queue `{queue_name}` of `{ident}` messages, creating it with \
              room for {capacity} messages if it does not exist yet (`#[ipc(queue = ...)]`)."
         );
-        let doc_producer =
-            format!("A producer on the queue `{queue_name}` (see [`{ident}::queue`]).");
+        let doc_producer = if ipc.single_producer.is_some() {
+            format!(
+                "The single producer of the queue `{queue_name}` (see [`{ident}::queue`]): one \
+                 at a time in all processes (`#[ipc(single_producer)]`)."
+            )
+        } else {
+            format!("A producer on the queue `{queue_name}` (see [`{ident}::queue`]).")
+        };
         let doc_consumer = format!(
             "A consumer on the queue `{queue_name}`, reading from now on (see \
              [`{ident}::queue`])."
@@ -346,12 +369,12 @@ fn endpoints(cont: &Container<'_>, p: &TokenStream) -> TokenStream {
             #[doc = #doc_queue]
             #[allow(dead_code)]
             #vis fn queue() -> #p::Result<#p::SlickQueue<Self>, #p::OpenError> #copy {
-                #p::SlickQueue::<Self>::open_or_create_with(#queue_name, #capacity, #p::Mode::#mode)
+                #p::SlickQueue::<Self>::open_or_create_with(#queue_name, #capacity, #options)
             }
             #[doc = #doc_producer]
             #[allow(dead_code)]
-            #vis fn producer() -> #p::Result<#p::Producer<Self>, #p::OpenError> #copy {
-                Self::queue()?.producer()
+            #vis fn producer() -> #p::Result<#producer_ty, #p::OpenError> #copy {
+                Self::queue()?.#take()
             }
             #[doc = #doc_consumer]
             #[allow(dead_code)]

@@ -404,6 +404,7 @@ use proc_macro::TokenStream;
 /// |---|---|
 /// | `queue = "NAME", capacity = N` | generates `T::queue()` (`SlickQueue::<T>::open_or_create_with(NAME, N, Mode::Lossy)`), `T::producer()` and `T::consumer()`, with the struct's visibility |
 /// | `lossless` (with `queue`) | the queue is lossless: `T::queue()` is `SlickQueue::<T>::open_or_create_with(NAME, N, Mode::Lossless)` (producers wait for registered consumers instead of overwriting) |
+/// | `single_producer` (with `queue`) | the queue is declared single-producer: `T::queue()` passes `QueueOptions::from(mode).single_producer()`, and `T::producer()` returns its `SingleProducer<T>` (one at a time in all processes; claims without read-modify-writes) |
 /// | `shared = "NAME"` | generates `T::shared()`, the named `SharedCell<T>` |
 /// | `crate = "path"` | where the fastipc crate is, if not `::fastipc` |
 ///

@@ -70,7 +70,8 @@ pub use fastipc_derive::IpcMessage;
 
 /// What the code of `#[derive(IpcMessage)]` reaches the runtime through. Not public API:
 /// it changes with the derive. The code of `#[ipc(queue = ..)]` also names `SlickQueue`,
-/// `Producer`, `Consumer`, `Mode` and `OpenError` here, and `#[ipc(shared = ..)]` names
+/// `Producer`, `Consumer`, `Mode` and `OpenError` here (with `single_producer`, also
+/// `QueueOptions` and `SingleProducer`), and `#[ipc(shared = ..)]` names
 /// `SharedCell` and `SharedCellError`.
 #[doc(hidden)]
 pub mod __private {
@@ -81,7 +82,9 @@ pub mod __private {
     };
     pub use crate::message::{IpcMessage, fingerprint};
     pub use crate::named::SharedCell;
-    pub use crate::queue::{Consumer, Mode, OpenError, Producer, SlickQueue};
+    pub use crate::queue::{
+        Consumer, Mode, OpenError, Producer, QueueOptions, SingleProducer, SlickQueue,
+    };
     pub use ::bytemuck;
     pub use ::core::mem::{align_of, offset_of, size_of};
     pub use ::core::result::Result;

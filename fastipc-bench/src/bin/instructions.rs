@@ -12,13 +12,14 @@
 //! counted). Each case moves [`MESSAGES`] 8-byte messages through a capacity-4096 queue
 //! (named, in /dev/shm, removed at the end). The send and receive functions are never
 //! inlined, so that callgrind can attribute their cost: `send_one`, `recv_one`,
-//! `send_16`, `recv_16`.
+//! `send_16`, `recv_16`, and `send_one_single` (the single producer's `send`, case
+//! `lossy-single`).
 
 use std::process::ExitCode;
 
 use crossbeam_queue::ArrayQueue;
 use fastipc::IpcMessage;
-use fastipc::queue::{Consumer, Mode, Producer, SlickQueue};
+use fastipc::queue::{Consumer, Mode, Producer, QueueOptions, SingleProducer, SlickQueue};
 
 /// Messages per case.
 const MESSAGES: u64 = 102_400;
@@ -39,6 +40,7 @@ struct M8 {
 
 const CASES: &[&str] = &[
     "lossy",
+    "lossy-single",
     "lossless",
     "lossy-batch16",
     "lossless-batch16",
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
     let case = std::env::args().nth(1).unwrap_or_default();
     let result = match case.as_str() {
         "lossy" => singles(Mode::Lossy),
+        "lossy-single" => single_producer(),
         "lossless" => singles(Mode::Lossless),
         "lossy-batch16" => batches(Mode::Lossy),
         "lossless-batch16" => batches(Mode::Lossless),
@@ -82,10 +85,11 @@ fn main() -> ExitCode {
 struct Queue(SlickQueue<M8>, String);
 
 impl Queue {
-    fn new(mode: Mode) -> Result<Queue, String> {
+    fn new(options: impl Into<QueueOptions>) -> Result<Queue, String> {
         let name = format!("fastipc-instructions-{}", std::process::id());
         let _ = fastipc::queue::remove(&name);
-        let q = SlickQueue::<M8>::create_with(&name, CAPACITY, mode).map_err(|e| e.to_string())?;
+        let q =
+            SlickQueue::<M8>::create_with(&name, CAPACITY, options).map_err(|e| e.to_string())?;
         Ok(Queue(q, name))
     }
 }
@@ -98,6 +102,13 @@ impl Drop for Queue {
 
 #[inline(never)]
 fn send_one(tx: &Producer<M8>, v: u64) {
+    tx.send(&M8 { v }).expect("send");
+}
+
+/// `send_one` of the single-producer case (its own function, so that `instructions.sh`
+/// finds it under the same name pattern: `send_one_single`).
+#[inline(never)]
+fn send_one_single(tx: &SingleProducer<M8>, v: u64) {
     tx.send(&M8 { v }).expect("send");
 }
 
@@ -126,6 +137,26 @@ fn singles(mode: Mode) -> Result<u64, String> {
         let end = (next + ROUND).min(MESSAGES);
         for v in next..end {
             send_one(&tx, v);
+        }
+        for _ in next..end {
+            sum += recv_one(&mut rx);
+        }
+        next = end;
+    }
+    Ok(sum)
+}
+
+/// [`singles`] on a lossy single-producer queue.
+fn single_producer() -> Result<u64, String> {
+    let q = Queue::new(QueueOptions::new().single_producer())?;
+    let tx = q.0.single_producer().map_err(|e| e.to_string())?;
+    let mut rx = q.0.consumer().map_err(|e| e.to_string())?;
+    let mut sum = 0u64;
+    let mut next = 0u64;
+    while next < MESSAGES {
+        let end = (next + ROUND).min(MESSAGES);
+        for v in next..end {
+            send_one_single(&tx, v);
         }
         for _ in next..end {
             sum += recv_one(&mut rx);

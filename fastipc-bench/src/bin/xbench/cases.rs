@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::Ordering;
 
-use fastipc::queue::{Mode, SlickQueue};
+use fastipc::queue::{Mode, QueueOptions, SlickQueue};
 use fastipc::{IpcMessage, Scope};
 use fastipc_bench::affinity::{self, on_cpu};
 use fastipc_bench::asyncq::AsyncPingPong;
@@ -307,15 +307,13 @@ fn queue_case<'a, T: Item + IpcMessage>(
     .variant(FASTIPC_BATCH, move || {
         queue_rows::fastipc_batches::<T>(cap, per, a, b)
     })
-    // HOOK(issue 13, single-producer mode): once the library has it (branch r2thru),
-    // add the FASTIPC_SINGLE_PRODUCER row here:
-    //   .variant(FASTIPC_SINGLE_PRODUCER, move || {
-    //       queue_rows::fastipc_raw_on::<T>(cap, per, a, b, |name, cap| {
-    //           /* create a lossy queue declared single-producer */
-    //       })
-    //   })
-    // Its targets are already listed in `issue13_targets` and read "not measured" until
-    // the row exists.
+    // Issue 13's single-producer row: the raw row on a queue declared single-producer
+    // (its producer process takes `single_producer()`).
+    .variant(FASTIPC_SINGLE_PRODUCER, move || {
+        queue_rows::fastipc_raw_on::<T>(cap, per, a, b, |name, cap| {
+            SlickQueue::<T>::create_with(name, cap, QueueOptions::new().single_producer())
+        })
+    })
 }
 
 /// The fastipc queue in shared mode: this process consumes (on CPU `a`), `producers`
@@ -603,8 +601,8 @@ pub(crate) const FASTIPC_LOSSLESS: &str = "fastipc shared lossless (processes)";
 pub(crate) const FASTIPC_PINGPONG: &str = "fastipc (two queues)";
 pub(crate) const FASTIPC_RAW: &str = "fastipc shared raw, lossy, no credit (processes)";
 pub(crate) const FASTIPC_BATCH: &str = "fastipc shared lossless, batches of 16 (processes)";
-/// The single-producer row's name (issue 13); no case has it yet (see the HOOK in
-/// `queue_case`).
+/// The single-producer row's name (issue 13): [`FASTIPC_RAW`] on a queue declared
+/// single-producer.
 pub(crate) const FASTIPC_SINGLE_PRODUCER: &str =
     "fastipc shared single-producer raw, lossy (processes)";
 pub(crate) const FLOOR_CREDIT: &str = "layout floor, credit window (processes)";
@@ -884,8 +882,8 @@ fn targets(book: &Book) -> Vec<Target> {
 
 pub(crate) const ISSUE13_TITLE: &str = "Throughput targets (issue 13)";
 
-/// Issue 13's targets, from the figures of this run (rows missing from the run, such as
-/// the single-producer one until it exists, read "not measured").
+/// Issue 13's targets, from the figures of this run (rows missing from the run read "not
+/// measured").
 fn issue13_targets(book: &Book) -> Vec<Target> {
     let ratio = |title: &str, a: &str, b: &str, p99: bool| -> Option<f64> {
         let (x, y) = (book.get(title, a)?, book.get(title, b)?);

@@ -78,8 +78,8 @@ pub(crate) fn fastipc_raw<T: Item + IpcMessage>(
 }
 
 /// [`fastipc_raw`] on a queue made by `create(name, capacity)` (a lossy queue with other
-/// options: the single-producer row, once the library has it, is this with a
-/// single-producer queue; the producer process just opens it).
+/// options: the single-producer row is this with a single-producer queue; the producer
+/// process opens it and takes its `single_producer()`).
 pub(crate) fn fastipc_raw_on<T: Item + IpcMessage>(
     cap: usize,
     per: u64,
