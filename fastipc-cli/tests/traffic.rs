@@ -482,3 +482,28 @@ fn a_lossless_send_waits_for_a_paced_recv_and_inspect_lists_both() {
         .to_owned();
     assert!(line.contains("lossless"), "{line}");
 }
+
+/// A queue declared single-producer has one producer, a `SingleProducer` of the library:
+/// `fastipc send` is refused (naming the declaration), with or without `--capacity`, and
+/// claims nothing.
+#[test]
+fn send_refuses_a_single_producer_queue() {
+    let mut w = World::new("single-q");
+    let q = w.segment("q");
+    let options = fastipc::queue::QueueOptions::new().single_producer();
+    let ring = Ring::create(&q, &RingSpec::new(64, 8).with_options(options)).unwrap();
+    w.run(&["send", &q, "--count", "1", "--elem-size", "8"])
+        .fails_with(1, &[&q, "single-producer"]);
+    w.run(&[
+        "send",
+        &q,
+        "--count",
+        "1",
+        "--elem-size",
+        "8",
+        "--capacity",
+        "64",
+    ])
+    .fails_with(1, &[&q, "single-producer"]);
+    assert_eq!(ring.next_index(), 0, "nothing was claimed");
+}
