@@ -217,6 +217,18 @@ impl Ring {
         }
     }
 
+    /// The claim of a lossy queue's send, for its fast path: one attempt
+    /// ([`Ring::claim`] makes the same one in a lossy queue, which never waits).
+    /// `None` in a lossless queue, or when the attempt was refused: the caller then
+    /// takes [`Ring::claim`], which waits or reports why.
+    #[inline(always)]
+    pub(crate) fn claim_lossy(&self, n: u64, entry: Option<usize>) -> Option<u64> {
+        match self.mode {
+            Mode::Lossy => self.attempt(n, entry, u64::MAX).ok(),
+            Mode::Lossless => None,
+        }
+    }
+
     /// [`Ring::claim`] without waiting, for an async send: claims `n` elements, or, when
     /// a lossless queue is full, raises the producers' "waiters present" flag and returns
     /// the value of their wake word to register ([`Step::Wait`]); `check_dead` also

@@ -16,7 +16,7 @@ use crate::message::IpcMessage;
 use crate::queue::cursor::SharedCursor;
 use crate::queue::endpoints::Role;
 use crate::queue::payload;
-use crate::queue::raw::RawRing;
+use crate::queue::raw::{Peek, RawRing};
 use crate::queue::read::Reader;
 use crate::queue::ring::Ring;
 use crate::queue::wait::{WaitStrategy, wait_for};
@@ -143,6 +143,25 @@ impl<T: IpcMessage> Consumer<T> {
     /// Takes the next message if one is published; never blocks.
     #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        // Fast path: one published message at the cursor (what a consumer that keeps up
+        // finds), or nothing there yet; everything else, and a copy that a lap
+        // overwrote, takes `read`.
+        let raw = self.raw;
+        match self.reader.peek(&raw) {
+            Peek::Single => {
+                let c = self.reader.next();
+                // SAFETY: as for `read`'s copy below: the element of index `c` of a
+                // queue of T, in the data area and aligned to the queue's word; the copy
+                // is validated by `take_single` before it is returned.
+                let value = unsafe { super::load_message::<T>(raw.element_ptr(c)) };
+                if let Some(boundary) = self.reader.take_single(&raw, c) {
+                    self.watch.found(boundary);
+                    return Ok(value);
+                }
+            }
+            Peek::Empty => return Err(self.empty(false)),
+            Peek::Other => {}
+        }
         let mut value = <T as bytemuck::Zeroable>::zeroed();
         let watch = &mut self.watch;
         let got = self.reader.read(

@@ -256,7 +256,12 @@ impl<T: IpcMessage> Producer<T> {
     /// as if it had been overwritten.
     #[inline]
     pub fn send(&self, msg: &T) -> Result<u64, SendError> {
-        let index = self.claim_now(1)?;
+        // A lossy queue's claim first, without the waiting machinery; a lossless queue
+        // and a refused claim take the general path.
+        let index = match self.ring.claim_lossy(1, self.entry) {
+            Some(index) => index,
+            None => self.claim_now(1)?,
+        };
         self.fill(index, msg);
         Ok(index)
     }
