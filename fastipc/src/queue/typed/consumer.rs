@@ -196,15 +196,17 @@ impl<T: IpcMessage> Consumer<T> {
     /// Nothing at the cursor: what to report (`Empty`, or `Disconnected`), after the
     /// watch's off-path work (module `watch`).
     /// Every [`RESET_CHECK_INTERVAL`]th `Empty` also checks for a reset.
-    #[cold]
+    ///
+    /// Inlined: a consumer spinning on an empty queue comes here on every poll, and the
+    /// work is in the rarely taken branches (`restart_if_reset`, the watch's checks).
+    #[inline(always)]
     fn empty(&mut self, idle: bool) -> TryRecvError {
         self.empties = self.empties.wrapping_add(1);
         if self.empties.is_multiple_of(RESET_CHECK_INTERVAL) {
             self.restart_if_reset();
         }
-        let raw = self.raw;
         self.watch
-            .empty(&raw, self.reader.next(), idle)
+            .empty(&self.raw, self.reader.next(), idle)
             .unwrap_or(TryRecvError::Empty)
     }
 
