@@ -422,8 +422,9 @@ impl<T: IpcMessage> SharedConsumer<T> {
 
     /// A claim found nothing: every [`RESET_CHECK_INTERVAL`]th time, checks whether the
     /// queue was reset under the group (as for `Consumer`, not on every poll); then
-    /// [`Self::empty`].
-    #[cold]
+    /// [`Self::empty`]. Inlined, as `Consumer::empty` is: a member spinning on an empty
+    /// queue comes here on every poll.
+    #[inline(always)]
     fn claim_empty(&mut self) -> TryRecvError {
         self.empties = self.empties.wrapping_add(1);
         if self.empties.is_multiple_of(RESET_CHECK_INTERVAL) {
@@ -433,12 +434,11 @@ impl<T: IpcMessage> SharedConsumer<T> {
     }
 
     /// Nothing at the shared cursor: `Empty` or `Disconnected` (see `Consumer::empty`).
-    #[cold]
+    #[inline(always)]
     fn empty(&mut self, idle: bool) -> TryRecvError {
-        let raw = self.raw;
         let at = self.cursor.load();
         self.watch
-            .empty(&raw, at, idle)
+            .empty(&self.raw, at, idle)
             .unwrap_or(TryRecvError::Empty)
     }
 
@@ -749,6 +749,7 @@ impl<T: IpcMessage> Blocking for SharedConsumer<T> {
     /// Moves the shared cursor back to 0 (a compare-exchange: one consumer of the group
     /// does it).
     /// The member's endpoint position follows (see `Consumer::restart_if_reset`).
+    #[cold]
     fn check_reset(&mut self) {
         let c = self.cursor.load();
         if self.raw.next_index() < c {
