@@ -217,16 +217,17 @@ impl Ring {
         }
     }
 
-    /// The claim of a lossy queue's send, for its fast path: one attempt
-    /// ([`Ring::claim`] makes the same one in a lossy queue, which never waits).
-    /// `None` in a lossless queue, or when the attempt was refused: the caller then
-    /// takes [`Ring::claim`], which waits or reports why.
+    /// The first attempt of [`Ring::claim`], alone, for a send's fast path: in a lossy
+    /// queue the only one (a lossy claim never waits), in a lossless one the attempt
+    /// below the cached floor that [`Flow::claim`] makes first. `None` when it was
+    /// refused: the caller then takes [`Ring::claim`], which waits or reports why.
     #[inline(always)]
-    pub(crate) fn claim_lossy(&self, n: u64, entry: Option<usize>) -> Option<u64> {
-        match self.mode {
-            Mode::Lossy => self.attempt(n, entry, u64::MAX).ok(),
-            Mode::Lossless => None,
-        }
+    pub(crate) fn claim_first(&self, n: u64, entry: Option<usize>) -> Option<u64> {
+        let lossless = match self.mode {
+            Mode::Lossy => u64::MAX,
+            Mode::Lossless => self.flow.cached(),
+        };
+        self.attempt(n, entry, lossless).ok()
     }
 
     /// [`Ring::claim`] without waiting, for an async send: claims `n` elements, or, when

@@ -256,9 +256,9 @@ impl<T: IpcMessage> Producer<T> {
     /// as if it had been overwritten.
     #[inline]
     pub fn send(&self, msg: &T) -> Result<u64, SendError> {
-        // A lossy queue's claim first, without the waiting machinery; a lossless queue
-        // and a refused claim take the general path.
-        let index = match self.ring.claim_lossy(1, self.entry) {
+        // The first attempt alone, without the waiting machinery; a refused one takes
+        // the general path (which waits in a lossless queue, or reports why).
+        let index = match self.ring.claim_first(1, self.entry) {
             Some(index) => index,
             None => self.claim_now(1)?,
         };
