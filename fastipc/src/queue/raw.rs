@@ -361,6 +361,17 @@ unsafe impl Send for RawRing {}
 // SAFETY: as for Send: every operation through `&RawRing` is thread-safe by protocol.
 unsafe impl Sync for RawRing {}
 
+/// What [`RawRing::peek`] found at a cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peek {
+    /// A published one-element reservation starting at the cursor.
+    Single,
+    /// Nothing published at the cursor yet.
+    Empty,
+    /// Anything else (a batch, a marker, a newer index): ask [`RawRing::locate`].
+    Other,
+}
+
 /// What [`RawRing::locate`] found at a cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Locate {
@@ -798,6 +809,32 @@ impl RawRing {
                     }
                 }
             };
+        }
+    }
+
+    /// What the slot of `cursor` says at a glance, for a reader's fast path: [`Peek::Single`]
+    /// when it holds a published one-element reservation that starts at `cursor`
+    /// (`data_index == cursor`, read with acquire ordering, and size 1: the commonest
+    /// case of [`RawRing::locate`]'s `Found`); [`Peek::Empty`] when nothing is published
+    /// there yet (`data_index` invalid or older than `cursor`: `locate`'s `Empty`, which
+    /// follows no marker and moves no cursor); else [`Peek::Other`], which says nothing:
+    /// the reader takes `locate`. The acquire load plays the same part as in `locate`: a
+    /// load that read a publish's release store makes the producer's payload and size
+    /// writes happen-before the reader's copy.
+    #[inline(always)]
+    pub(crate) fn peek(&self, cursor: u64) -> Peek {
+        let slot = self.slot(cursor);
+        let d = slot.data_index.load(Acquire);
+        if d == cursor {
+            if slot.size.load(Relaxed) == 1 {
+                Peek::Single
+            } else {
+                Peek::Other
+            }
+        } else if d == INVALID_INDEX || d < cursor {
+            Peek::Empty
+        } else {
+            Peek::Other
         }
     }
 

@@ -10,7 +10,7 @@
 //! private reader's position (a cursor plus the run being delivered), which adds the
 //! locate step and remembers a lag found after an intact prefix so that no count is lost.
 
-use super::raw::{Locate, RawRing, Run};
+use super::raw::{Locate, Peek, RawRing, Run};
 use crate::error::TryRecvError;
 
 /// What [`take`] kept of a copy.
@@ -105,6 +105,42 @@ impl Reader {
         } else {
             self.run.start
         }
+    }
+
+    /// The fast path of [`Reader::read`] for one message, when the reader is at a
+    /// boundary with nothing deferred: what [`RawRing::peek`] says of the slot at its
+    /// cursor. On [`Peek::Single`] the caller copies the message at [`Reader::next`]
+    /// (with `payload::load`, as `read`'s `copy`) and passes it to
+    /// [`Reader::take_single`]; on [`Peek::Empty`] it reports `Empty` as `read` would
+    /// (the reader is where `read` would leave it); on [`Peek::Other`] (also when the
+    /// reader is inside a run or has a deferred report) it takes `read`.
+    #[inline(always)]
+    pub(crate) fn peek(&self, raw: &RawRing) -> Peek {
+        if self.next == self.run.end && self.deferred.is_none() {
+            raw.peek(self.next)
+        } else {
+            Peek::Other
+        }
+    }
+
+    /// After copying the message at `c` for which [`Reader::peek`] said [`Peek::Single`]: validates the copy
+    /// as `read` validates a one-element reservation ([`RawRing::intact`]: the slot still
+    /// names `c`) and, if it is intact, moves past it and returns the reservation
+    /// boundary after it (what `read` passes to `found`). `None` when the copy must be
+    /// discarded, the reader unchanged: the caller takes `read`, which locates the slot
+    /// again and reports the lap.
+    #[inline(always)]
+    pub(crate) fn take_single(&mut self, raw: &RawRing, c: u64) -> Option<u64> {
+        if !raw.intact(c, c, c + 1) {
+            return None;
+        }
+        self.next = c + 1;
+        self.run = Run {
+            start: c,
+            end: c + 1,
+            singles: true,
+        };
+        Some(c + 1)
     }
 
     /// Keeps `error` to report on the next read at a boundary (a caller that delivered

@@ -227,6 +227,19 @@ impl Ring {
         }
     }
 
+    /// The first attempt of [`Ring::claim`], alone, for a send's fast path: in a lossy
+    /// queue the only one (a lossy claim never waits), in a lossless one the attempt
+    /// below the cached floor that [`Flow::claim`] makes first. `None` when it was
+    /// refused: the caller then takes [`Ring::claim`], which waits or reports why.
+    #[inline(always)]
+    pub(crate) fn claim_first<C: Claim>(&self, n: u64, entry: Option<usize>) -> Option<u64> {
+        let lossless = match self.mode {
+            Mode::Lossy => u64::MAX,
+            Mode::Lossless => self.flow.cached(),
+        };
+        self.attempt::<C>(n, entry, lossless).ok()
+    }
+
     /// [`Ring::claim`] without waiting, for an async send: claims `n` elements, or, when
     /// a lossless queue is full, raises the producers' "waiters present" flag and returns
     /// the value of their wake word to register ([`Step::Wait`]); `check_dead` also

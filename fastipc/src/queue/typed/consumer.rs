@@ -16,7 +16,7 @@ use crate::message::IpcMessage;
 use crate::queue::cursor::SharedCursor;
 use crate::queue::endpoints::Role;
 use crate::queue::payload;
-use crate::queue::raw::RawRing;
+use crate::queue::raw::{Peek, RawRing};
 use crate::queue::read::Reader;
 use crate::queue::ring::Ring;
 use crate::queue::wait::{WaitStrategy, wait_for};
@@ -143,6 +143,25 @@ impl<T: IpcMessage> Consumer<T> {
     /// Takes the next message if one is published; never blocks.
     #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        // Fast path: one published message at the cursor (what a consumer that keeps up
+        // finds), or nothing there yet; everything else, and a copy that a lap
+        // overwrote, takes `read`.
+        let raw = self.raw;
+        match self.reader.peek(&raw) {
+            Peek::Single => {
+                let c = self.reader.next();
+                // SAFETY: as for `read`'s copy below: the element of index `c` of a
+                // queue of T, in the data area and aligned to the queue's word; the copy
+                // is validated by `take_single` before it is returned.
+                let value = unsafe { super::load_message::<T>(raw.element_ptr(c)) };
+                if let Some(boundary) = self.reader.take_single(&raw, c) {
+                    self.watch.found(boundary);
+                    return Ok(value);
+                }
+            }
+            Peek::Empty => return Err(self.empty(false)),
+            Peek::Other => {}
+        }
         let mut value = <T as bytemuck::Zeroable>::zeroed();
         let watch = &mut self.watch;
         let got = self.reader.read(
@@ -177,15 +196,17 @@ impl<T: IpcMessage> Consumer<T> {
     /// Nothing at the cursor: what to report (`Empty`, or `Disconnected`), after the
     /// watch's off-path work (module `watch`).
     /// Every [`RESET_CHECK_INTERVAL`]th `Empty` also checks for a reset.
-    #[cold]
+    ///
+    /// Inlined: a consumer spinning on an empty queue comes here on every poll, and the
+    /// work is in the rarely taken branches (`restart_if_reset`, the watch's checks).
+    #[inline(always)]
     fn empty(&mut self, idle: bool) -> TryRecvError {
         self.empties = self.empties.wrapping_add(1);
         if self.empties.is_multiple_of(RESET_CHECK_INTERVAL) {
             self.restart_if_reset();
         }
-        let raw = self.raw;
         self.watch
-            .empty(&raw, self.reader.next(), idle)
+            .empty(&self.raw, self.reader.next(), idle)
             .unwrap_or(TryRecvError::Empty)
     }
 
@@ -401,8 +422,9 @@ impl<T: IpcMessage> SharedConsumer<T> {
 
     /// A claim found nothing: every [`RESET_CHECK_INTERVAL`]th time, checks whether the
     /// queue was reset under the group (as for `Consumer`, not on every poll); then
-    /// [`Self::empty`].
-    #[cold]
+    /// [`Self::empty`]. Inlined, as `Consumer::empty` is: a member spinning on an empty
+    /// queue comes here on every poll.
+    #[inline(always)]
     fn claim_empty(&mut self) -> TryRecvError {
         self.empties = self.empties.wrapping_add(1);
         if self.empties.is_multiple_of(RESET_CHECK_INTERVAL) {
@@ -412,12 +434,11 @@ impl<T: IpcMessage> SharedConsumer<T> {
     }
 
     /// Nothing at the shared cursor: `Empty` or `Disconnected` (see `Consumer::empty`).
-    #[cold]
+    #[inline(always)]
     fn empty(&mut self, idle: bool) -> TryRecvError {
-        let raw = self.raw;
         let at = self.cursor.load();
         self.watch
-            .empty(&raw, at, idle)
+            .empty(&self.raw, at, idle)
             .unwrap_or(TryRecvError::Empty)
     }
 
@@ -728,6 +749,7 @@ impl<T: IpcMessage> Blocking for SharedConsumer<T> {
     /// Moves the shared cursor back to 0 (a compare-exchange: one consumer of the group
     /// does it).
     /// The member's endpoint position follows (see `Consumer::restart_if_reset`).
+    #[cold]
     fn check_reset(&mut self) {
         let c = self.cursor.load();
         if self.raw.next_index() < c {

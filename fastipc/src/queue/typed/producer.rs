@@ -346,7 +346,12 @@ impl<T: IpcMessage> Producer<T> {
     /// [`Producer::send`], claiming as `C`.
     #[inline(always)]
     pub(super) fn send_as<C: Claim>(&self, msg: &T) -> Result<u64, SendError> {
-        let index = self.claim_now::<C>(1)?;
+        // The first attempt alone, without the waiting machinery; a refused one takes
+        // the general path (which waits in a lossless queue, or reports why).
+        let index = match self.ring.claim_first::<C>(1, self.entry) {
+            Some(index) => index,
+            None => self.claim_now::<C>(1)?,
+        };
         self.fill::<C>(index, msg);
         Ok(index)
     }

@@ -132,16 +132,29 @@ impl Watch {
     /// only every [`EMPTIES_PER_CHECK`] empty results), checks for a disconnect and for a
     /// dead claimant at `cursor`. `Some(Disconnected)` once every producer is gone and
     /// everything was read.
-    #[cold]
+    ///
+    /// Inlined up to the rate limit: a consumer spinning on an empty queue comes here on
+    /// every poll, and only every [`EMPTIES_PER_CHECK`]th of those goes further
+    /// ([`Watch::check`]).
+    #[inline(always)]
     pub(crate) fn empty(&mut self, raw: &RawRing, cursor: u64, idle: bool) -> Option<TryRecvError> {
         if cursor != self.published {
             self.publish(cursor);
         }
-        let table = self.table?;
+        self.table.as_ref()?;
         self.empties = self.empties.wrapping_add(1);
         if !idle && !self.empties.is_multiple_of(EMPTIES_PER_CHECK) {
             return None;
         }
+        self.check(raw, cursor)
+    }
+
+    /// The part of [`Watch::empty`] past its rate limit on the number of empty results:
+    /// at most every [`CHECK_EVERY`], the disconnect and dead-claimant checks.
+    #[cold]
+    #[inline(never)]
+    fn check(&mut self, raw: &RawRing, cursor: u64) -> Option<TryRecvError> {
+        let table = self.table?;
         let now = Instant::now();
         self.skipped = now < self.next_check;
         if self.skipped {
