@@ -134,6 +134,60 @@ impl Ring {
         }
     }
 
+    /// `RawRing::reserve_single` (raw.rs "Single-producer mode"): the checks of
+    /// `reserve`, then a release *store* of the new head instead of the CAS, then the
+    /// same marks, release fence and wrap marker.
+    fn reserve_single(&self, n: u64) -> u64 {
+        let index = self.reserved.load(Acquire);
+        let pos = index & MASK;
+        let wraps = pos + n > CAP;
+        let start = if wraps { index + (CAP - pos) } else { index };
+        self.reserved.store(start + n, Release);
+        self.slot(start).data_index.store(INVALID, Relaxed);
+        for k in 1..n {
+            self.slot(start + k).data_index.store(start, Relaxed);
+        }
+        fence(Release);
+        if wraps {
+            let marker = self.slot(index);
+            marker.size.store(n as u32, Relaxed);
+            marker.data_index.store(start, Release);
+        }
+        start
+    }
+
+    /// `RawRing::publish_single`: as `publish`, but `last_published` raised with a load
+    /// and a SeqCst store (no RMW).
+    fn publish_single(&self, start: u64, n: u64) -> bool {
+        if self.lapped(start) {
+            return false;
+        }
+        let slot = self.slot(start);
+        slot.size.store(n as u32, Relaxed);
+        slot.data_index.store(start, Release);
+        let current = self.last_published.load(Relaxed);
+        let new = if current == INVALID || current < start {
+            start
+        } else {
+            current
+        };
+        self.last_published.store(new, SeqCst);
+        fence(SeqCst); // loom: SeqCst pair (last_published store, then sleepers load)
+        if self.sleepers.load(SeqCst) != 0 && self.sleepers.swap(0, SeqCst) != 0 {
+            self.wake_seq.fetch_add(1, Release);
+            self.futex.wake(usize::MAX);
+        }
+        true
+    }
+
+    /// A single producer's `send` of `n`: `reserve_single`, write, `publish_single`.
+    fn send_single(&self, n: u64) -> u64 {
+        let start = self.reserve_single(n);
+        self.write(start, n);
+        self.publish_single(start, n);
+        start
+    }
+
     /// `RawRing::lapped`.
     fn lapped(&self, start: u64) -> bool {
         self.reserved.load(Relaxed) > start + CAP
@@ -295,6 +349,64 @@ fn wake_protocol_loses_no_wake_up() {
         for p in producers {
             p.join().unwrap();
         }
+    });
+}
+
+/// (a') The wake protocol with a single producer (raw.rs "Single-producer mode"): its
+/// publish raises `last_published` with a plain SeqCst store, not an RMW; a blocking
+/// consumer still receives both of its messages (no lost wake-up).
+#[test]
+fn single_producer_wake_protocol_loses_no_wake_up() {
+    builder(2).check(|| {
+        let ring = Arc::new(Ring::new());
+        let producer = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                ring.send_single(1);
+                ring.send_single(1);
+            })
+        };
+        let mut cursor = 0;
+        while cursor < 2 {
+            if let Some(r) = ring.try_recv(cursor) {
+                cursor = r.expect("no lag without a lap");
+                continue;
+            }
+            let seq = ring.wake_seq.load(Acquire);
+            ring.sleepers.store(1, SeqCst);
+            fence(SeqCst); // loom: SeqCst pair (flag store, then last_published load)
+            let _ = ring.last_published.load(SeqCst);
+            if let Some(r) = ring.try_recv(cursor) {
+                cursor = r.expect("no lag without a lap");
+                continue;
+            }
+            ring.futex.wait(&ring.wake_seq, seq);
+        }
+        producer.join().unwrap();
+    });
+}
+
+/// (d'') [`claim_mark_publish_validate_with_a_wrap`] with a single producer's claims
+/// (a store of the head instead of the CAS): every kept copy is still its reservation's.
+#[test]
+fn single_producer_claim_mark_publish_validate_with_a_wrap() {
+    builder(2).check(|| {
+        let ring = Arc::new(Ring::new());
+        let producer = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                assert_eq!(ring.send_single(1), 0);
+                assert_eq!(ring.send_single(2), 2);
+            })
+        };
+        let mut cursor = 0;
+        for _ in 0..3 {
+            if let Some(Ok(next)) = ring.try_recv(cursor) {
+                cursor = next;
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(ring.slot(1).data_index.load(Relaxed), 2, "wrap marker");
     });
 }
 

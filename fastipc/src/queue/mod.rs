@@ -14,7 +14,7 @@
 //! | [`Ring`] (`ring/`) | the untyped, byte-level queue: `attach` (spec, create/attach handshake, checks), `data` (reserve/publish/read/read_shared/read_last), `inspect` |
 //! | [`SharedCursor`] (`cursor`) | the work-stealing cursor, optionally in its own 8-byte segment |
 //! | [`WaitStrategy`] (`wait`) | how blocking receives spin, yield and sleep |
-//! | `typed` | [`SlickQueue<T>`], [`Producer<T>`], [`Consumer<T>`], [`SharedConsumer<T>`], and the consumers' `watch` (position publishing, disconnect and dead-claimant checks) |
+//! | `typed` | [`SlickQueue<T>`], [`Producer<T>`], [`SingleProducer<T>`], their guards, [`Consumer<T>`], [`SharedConsumer<T>`], and the consumers' `watch` (position publishing, disconnect and dead-claimant checks) |
 //! | this module | [`remove`] (a queue by name, whatever its type) |
 //!
 //! ```
@@ -50,6 +50,10 @@
 //!   it, any lapped C++ or Python producer, or a C++ or Python producer of a later lap
 //!   overwriting a one-element message larger than 8 bytes while it is being copied
 //!   (raw.rs states the argument exactly);
+//! - a queue can be declared single-producer ([`QueueOptions::single_producer`]): its one
+//!   [`SingleProducer`] (one at a time in all processes, enforced by its registration)
+//!   claims with plain stores instead of read-modify-writes; peers' producers must not
+//!   write such a queue (raw.rs, "Single-producer mode");
 //! - zero-copy guards ([`Producer::reserve`]) hold a lease: no reservation through the
 //!   same mapping may reach their slot a lap later ([`SendError::GuardHeld`]);
 //! - consumers can block (`recv`, `recv_timeout`, ...), sleeping on a futex word that

@@ -29,10 +29,11 @@ use crate::queue::raw::Single;
 use crate::queue::ring::Ring;
 use crate::sys::clock::Deadline;
 
-/// The one producer of a single-producer queue: [`SlickQueue::single_producer`]
-/// (crate::SlickQueue::single_producer) hands it out, at most one at a time in all
-/// processes. It has [`Producer`]'s methods, with the same meaning and errors, and its
-/// sends cost no read-modify-write of the shared header (faster; README, "Performance").
+/// The one producer of a single-producer queue:
+/// [`SlickQueue::single_producer`](crate::SlickQueue::single_producer) hands it out, at
+/// most one at a time in all processes. It has [`Producer`]'s methods, with the same
+/// meaning and errors, and its sends cost no read-modify-write of the shared header
+/// (BENCHMARKS.md measures it against the multi-producer `send`).
 ///
 /// `Send` (move it to the thread that sends), not `Sync` and not `Clone`: two threads
 /// sending at once through one handle would be two claimants. So this does not compile:
