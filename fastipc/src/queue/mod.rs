@@ -5,7 +5,7 @@
 //! | module | holds |
 //! |---|---|
 //! | `layout` (crate-private; its public types are re-exported here and in [`crate::inspect`]) | the header and slot structs, offsets pinned at compile time, the header decode |
-//! | `raw` (private) | the algorithm over precomputed pointers, and its memory-ordering argument |
+//! | `raw` (private) | the algorithm over precomputed pointers, and its memory-ordering argument (`raw/single`: the single producer's claim and publish) |
 //! | `read` (private) | the one read primitive: locate a run, copy, validate once, recover after a lap |
 //! | `payload` (private) | payload copies as relaxed atomic words of one width per queue |
 //! | `lease` (private) | the positions zero-copy guards of one mapping hold, refused to other reservations |
