@@ -17,6 +17,7 @@ fn single() -> QueueOptions {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "creates a shared-memory segment: Miri cannot map one")]
 fn a_second_single_producer_is_refused_in_this_process_until_the_first_is_dropped() {
     let name = TempName::new("sp-second");
     let q = SlickQueue::<u64>::create_with(&name.0, 16, single()).unwrap();
@@ -73,6 +74,7 @@ fn every_other_claimant_is_refused_on_a_single_producer_queue() {
 /// Threads of separate mappings race for the single producer over and over: never two
 /// at once (the registration's check after registering, endpoints.rs "Single producer").
 #[test]
+#[cfg_attr(miri, ignore = "creates a shared-memory segment: Miri cannot map one")]
 fn racing_registrants_never_hold_the_single_producer_together() {
     let name = TempName::new("sp-race");
     let _q = SlickQueue::<u64>::create_with(&name.0, 16, single()).unwrap();
@@ -182,6 +184,10 @@ fn every_path_of_a_single_producer_thread_delivers_exactly_once_in_order() {
 /// An async send of the single producer waits in a full lossless queue and is woken by
 /// the consumer (polled on the producer's thread; the future is not `Send`).
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "waits through the waiter thread, whose futex_waitv Miri does not implement"
+)]
 fn an_async_send_of_the_single_producer_waits_for_room() {
     let q = SlickQueue::<u64>::local_with(2, QueueOptions::from(Mode::Lossless).single_producer())
         .unwrap();
