@@ -130,40 +130,34 @@ fn recv_16(rx: &mut Consumer<M8>, buf: &mut [M8; BATCH]) -> usize {
 fn singles(mode: Mode) -> Result<u64, String> {
     let q = Queue::new(mode)?;
     let tx = q.0.producer().map_err(|e| e.to_string())?;
-    let mut rx = q.0.consumer().map_err(|e| e.to_string())?;
-    let mut sum = 0u64;
-    let mut next = 0u64;
-    while next < MESSAGES {
-        let end = (next + ROUND).min(MESSAGES);
-        for v in next..end {
-            send_one(&tx, v);
-        }
-        for _ in next..end {
-            sum += recv_one(&mut rx);
-        }
-        next = end;
-    }
-    Ok(sum)
+    let rx = q.0.consumer().map_err(|e| e.to_string())?;
+    Ok(rounds(rx, |v| send_one(&tx, v)))
 }
 
 /// [`singles`] on a lossy single-producer queue.
 fn single_producer() -> Result<u64, String> {
     let q = Queue::new(QueueOptions::new().single_producer())?;
     let tx = q.0.single_producer().map_err(|e| e.to_string())?;
-    let mut rx = q.0.consumer().map_err(|e| e.to_string())?;
+    let rx = q.0.consumer().map_err(|e| e.to_string())?;
+    Ok(rounds(rx, |v| send_one_single(&tx, v)))
+}
+
+/// Rounds of [`ROUND`] messages, each sent one at a time by `send` and then received
+/// one at a time; returns the sum of what was received.
+fn rounds(mut rx: Consumer<M8>, send: impl Fn(u64)) -> u64 {
     let mut sum = 0u64;
     let mut next = 0u64;
     while next < MESSAGES {
         let end = (next + ROUND).min(MESSAGES);
         for v in next..end {
-            send_one_single(&tx, v);
+            send(v);
         }
         for _ in next..end {
             sum += recv_one(&mut rx);
         }
         next = end;
     }
-    Ok(sum)
+    sum
 }
 
 fn batches(mode: Mode) -> Result<u64, String> {
