@@ -74,6 +74,8 @@ mod read;
 mod ring;
 mod typed;
 mod wait;
+#[cfg(test)]
+mod wait_tests;
 
 use std::time::Duration;
 

@@ -1,10 +1,11 @@
-//! How a blocking receive waits: spin, then yield (unless the deadline is near: see
-//! [`Deadline::allows_yield`]), then sleep on the queue's futex word
+//! How a blocking receive waits: spin (yielding every 64 polls, or at every poll when
+//! its [`Pace`] has learnt that its producer shares the CPU), then yield (unless the
+//! deadline is near: see [`Deadline::allows_yield`]), then sleep on the queue's futex word
 //! (header bytes 56..64, see [`layout`](super::layout)) with a bounded poll interval,
 //! because C++ and Python producers never wake anyone.
 
 use core::sync::atomic::Ordering::{Acquire, SeqCst};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::raw::RawRing;
 use crate::error::{RecvTimeoutError, TryRecvError};
@@ -37,7 +38,10 @@ const SPIN_FOREVER: u32 = u32::MAX;
 impl Default for WaitStrategy {
     /// Spin about 2000 times (tens of microseconds; every 64th round yields the CPU, so a
     /// producer on the same CPU gets to run), yield 16 times, then sleep on the futex,
-    /// re-checking at least every millisecond.
+    /// re-checking at least every millisecond. A consumer whose last blocking receive
+    /// found its message right after a yield that ran another task on its CPU yields at
+    /// every spin round instead (a yield counting as 64 rounds): its producer shares the
+    /// CPU, and polling cannot find what that producer has no CPU to publish.
     fn default() -> Self {
         WaitStrategy {
             spins: 2000,
@@ -103,26 +107,129 @@ impl WaitStrategy {
     }
 }
 
+/// Spin rounds between two yields while a blocking receive spins, unless its [`Pace`]
+/// has learnt that yielding at once pays.
+pub(crate) const SPINS_PER_YIELD: u32 = 64;
+
+/// A yield that lasted at least this long ran another task on this CPU before it
+/// returned. A yield with nothing else runnable here is one system call (median
+/// 0.34–0.59 µs on the reference host, see BENCHMARKS.md); one that ran a process or
+/// thread taking its turn on the same CPU lasts two context switches and that task's work
+/// (2–3.5 µs there). On a host where a context switch is much faster than 1 µs the
+/// same-CPU case may go unnoticed, and the wait keeps yielding every 64 polls.
+pub(crate) const YIELD_SWITCHED: Duration = Duration::from_micros(1);
+
+/// How often a consumer's blocking receive yields the CPU while it spins, learnt from how
+/// its last wait ended. Each consumer keeps its own.
+///
+/// A producer on another CPU publishes while the consumer spins, and spinning answers
+/// within a poll; a producer on the *same* CPU cannot run until the consumer gives the
+/// CPU away, so every poll before the yield is lost time (64 polls were about half of a
+/// same-core hand-off). The evidence is how the last wait ended:
+///
+/// | the message was found | what it says | yield after |
+/// |---|---|---|
+/// | by the first poll (it was already there) | nothing | unchanged |
+/// | by a poll after a spin round | spinning finds messages | 64 polls ([`SPINS_PER_YIELD`]) |
+/// | right after a yield that returned at once (under [`YIELD_SWITCHED`]) | the producer ran elsewhere meanwhile | 64 polls |
+/// | right after a yield that ran another task on this CPU | the producer needed this CPU | every poll |
+/// | in the yield or sleep phases | the producer is slow, not where it runs | unchanged |
+///
+/// A wrong guess costs one wait: a consumer yielding at every poll whose producer runs
+/// elsewhere finds the message after a short yield and goes back to spinning (and pays
+/// at most one bare `sched_yield`, 0.3 µs here, meanwhile); one spinning whose producer
+/// shares its CPU pays the 64 polls once. On a CPU that other tasks also want, yields
+/// run them and a consumer may keep yielding at every poll: it then gives them the CPU
+/// rather than spinning over them. A yield counts as the 64 spin rounds it replaces, so
+/// the spin phase lasts as many yields either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pace {
+    /// Spin rounds between two yields: [`SPINS_PER_YIELD`], or 1.
+    every: u32,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            every: SPINS_PER_YIELD,
+        }
+    }
+}
+
+/// What came just before the poll that found a message (what [`Pace::learn`] reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Before {
+    /// Nothing: the wait's first poll.
+    Start,
+    /// A spin round.
+    Spin,
+    /// A yield of the spin phase; `switched`: it lasted [`YIELD_SWITCHED`] or more.
+    Yield { switched: bool },
+    /// The yield or sleep phases.
+    Idle,
+}
+
+impl Pace {
+    /// Adjusts to how a wait ended (the table above).
+    pub(crate) fn learn(&mut self, before: Before) {
+        match before {
+            Before::Start | Before::Idle => {}
+            Before::Spin | Before::Yield { switched: false } => self.every = SPINS_PER_YIELD,
+            Before::Yield { switched: true } => self.every = 1,
+        }
+    }
+
+    /// Whether the last wait taught this pace to yield at every poll.
+    #[cfg(test)]
+    pub(crate) fn yields_at_once(&self) -> bool {
+        self.every == 1
+    }
+
+    /// A pace that yields at every poll (what a same-CPU hand-off teaches).
+    #[cfg(test)]
+    pub(crate) fn at_once() -> Pace {
+        Pace { every: 1 }
+    }
+}
+
 /// Calls `attempt` until it returns anything but `Err(Empty)` or `deadline` passes
-/// (`Err(Timeout)`), waiting between attempts as `strategy` says. `attempt(true)` is the
-/// re-check just before a sleep: consumers also check there (off the fast path) whether
-/// the queue was reset under them.
+/// (`Err(Timeout)`), waiting between attempts as `strategy` says, yielding while it
+/// spins as `pace` has learnt (and teaching it how this wait ended). `attempt(true)` is
+/// the re-check just before a sleep: consumers also check there (off the fast path)
+/// whether the queue was reset under them.
 pub(crate) fn wait_for<R>(
     raw: &RawRing,
     strategy: &WaitStrategy,
     deadline: Deadline,
+    pace: &mut Pace,
     mut attempt: impl FnMut(bool) -> Result<R, TryRecvError>,
 ) -> Result<R, RecvTimeoutError> {
+    // Spin-phase rounds (a yield counting as the `SPINS_PER_YIELD` rounds it replaces).
     let mut round: u64 = 0;
+    // Yields of the yield phase so far.
+    let mut idle_yields: u32 = 0;
+    let mut before = Before::Start;
+    let every = u64::from(pace.every);
     loop {
         match attempt(false) {
             Err(TryRecvError::Empty) => {}
-            other => return other.map_err(TryRecvError::timed_out),
+            other => {
+                pace.learn(before);
+                return other.map_err(TryRecvError::timed_out);
+            }
         }
         round += 1;
-        if strategy.never_sleeps() || round <= u64::from(strategy.spins) {
+        if strategy.never_sleeps() {
             core::hint::spin_loop();
-            if round.is_multiple_of(64) {
+            if round.is_multiple_of(u64::from(SPINS_PER_YIELD)) && deadline.has_passed() {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            continue;
+        }
+        if round <= u64::from(strategy.spins) {
+            core::hint::spin_loop();
+            before = Before::Spin;
+            if round.is_multiple_of(every) {
                 if deadline.has_passed() {
                     return Err(RecvTimeoutError::Timeout);
                 }
@@ -131,20 +238,25 @@ pub(crate) fn wait_for<R>(
                 // at once when nothing else is runnable here.
                 // Not near the deadline: under load a yield may not come back for a
                 // scheduler slice (see `Deadline::allows_yield`).
-                if !strategy.never_sleeps() && deadline.allows_yield() {
+                if deadline.allows_yield() {
+                    let start = Instant::now();
                     std::thread::yield_now();
+                    before = Before::Yield {
+                        switched: start.elapsed() >= YIELD_SWITCHED,
+                    };
+                    round += u64::from(SPINS_PER_YIELD) - every;
                 }
             }
             continue;
         }
+        before = Before::Idle;
         if deadline.has_passed() {
             return Err(RecvTimeoutError::Timeout);
         }
         // Near the deadline, sleep on the futex (absolute deadline) rather than yield:
         // a yield under load may not come back before it.
-        if round <= u64::from(strategy.spins) + u64::from(strategy.yields)
-            && deadline.allows_yield()
-        {
+        if idle_yields < strategy.yields && deadline.allows_yield() {
+            idle_yields += 1;
             std::thread::yield_now();
             continue;
         }

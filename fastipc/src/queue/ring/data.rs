@@ -9,7 +9,7 @@ use crate::queue::flow::Refused;
 use crate::queue::payload;
 use crate::queue::raw::Shared;
 use crate::queue::read;
-use crate::queue::wait::{WaitStrategy, wait_for};
+use crate::queue::wait::{Pace, WaitStrategy, wait_for};
 use crate::sys::clock::Deadline;
 
 /// One element range read from the queue.
@@ -172,9 +172,14 @@ impl Ring {
         strategy: &WaitStrategy,
         deadline: impl Into<Deadline>,
     ) -> Result<ReadInfo, RecvTimeoutError> {
-        wait_for(&self.raw, strategy, deadline.into(), |_| {
-            self.read(cursor, out)
-        })
+        // A byte-level read keeps no state between calls: each wait starts at the default pace.
+        wait_for(
+            &self.raw,
+            strategy,
+            deadline.into(),
+            &mut Pace::default(),
+            |_| self.read(cursor, out),
+        )
     }
 
     /// [`Ring::read_shared`] that waits as [`Ring::read_deadline`] does.
@@ -185,9 +190,14 @@ impl Ring {
         strategy: &WaitStrategy,
         deadline: impl Into<Deadline>,
     ) -> Result<ReadInfo, RecvTimeoutError> {
-        wait_for(&self.raw, strategy, deadline.into(), |_| {
-            self.read_shared(cursor, out)
-        })
+        // A byte-level read keeps no state between calls: each wait starts at the default pace.
+        wait_for(
+            &self.raw,
+            strategy,
+            deadline.into(),
+            &mut Pace::default(),
+            |_| self.read_shared(cursor, out),
+        )
     }
 
     /// Copies the last published reservation into `out` (replacing its contents), if any.

@@ -224,7 +224,7 @@ fn poll_recv<C: Blocking, R>(
             return Poll::Ready(done.map_err(final_error));
         }
     }
-    let (raw, _) = consumer.waits();
+    let (raw, _, _) = consumer.waits();
     let header = raw.header();
     // The consumer's half of the handshake of queue/raw.rs, "Wake protocol", as in
     // wait.rs `sleep_once`: `wake_seq` read first (acquire: pairs with the producer's

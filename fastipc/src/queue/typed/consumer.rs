@@ -19,7 +19,7 @@ use crate::queue::payload;
 use crate::queue::raw::{Peek, RawRing};
 use crate::queue::read::Reader;
 use crate::queue::ring::Ring;
-use crate::queue::wait::{WaitStrategy, wait_for};
+use crate::queue::wait::{Pace, WaitStrategy, wait_for};
 use crate::sys::clock::Deadline;
 
 /// Every this many consecutive `Empty` results, a consumer checks whether the queue was
@@ -67,6 +67,8 @@ pub struct Consumer<T> {
     /// Consecutive-ish `Empty` results, for the reset check ([`RESET_CHECK_INTERVAL`]).
     empties: u32,
     wait: WaitStrategy,
+    /// How often blocking receives yield while they spin, learnt from the last one.
+    pace: Pace,
     watch: Watch,
     ring: Arc<Ring>,
     _marker: PhantomData<fn() -> T>,
@@ -97,6 +99,7 @@ impl<T: IpcMessage> Consumer<T> {
             reader: Reader::new(cursor),
             empties: 0,
             wait: WaitStrategy::default(),
+            pace: Pace::default(),
             watch,
             ring,
             _marker: PhantomData,
@@ -127,6 +130,12 @@ impl<T: IpcMessage> Consumer<T> {
     /// Sets how blocking receives wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.wait = strategy;
+    }
+
+    /// What blocking receives have learnt about yielding ([`Pace`]).
+    #[cfg(test)]
+    pub(crate) fn pace(&self) -> Pace {
+        self.pace
     }
 
     /// This consumer with another wait strategy.
@@ -377,6 +386,8 @@ pub struct SharedConsumer<T> {
     /// `Empty` results, for the reset check ([`RESET_CHECK_INTERVAL`]).
     empties: u32,
     wait: WaitStrategy,
+    /// How often blocking receives yield while they spin, learnt from the last one.
+    pace: Pace,
     watch: Watch,
     ring: Arc<Ring>,
 }
@@ -410,6 +421,7 @@ impl<T: IpcMessage> SharedConsumer<T> {
             deferred: None,
             empties: 0,
             wait: WaitStrategy::default(),
+            pace: Pace::default(),
             watch,
             ring,
         })
@@ -445,6 +457,12 @@ impl<T: IpcMessage> SharedConsumer<T> {
     /// Sets how blocking receives wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.wait = strategy;
+    }
+
+    /// What blocking receives have learnt about yielding ([`Pace`]).
+    #[cfg(test)]
+    pub(crate) fn pace(&self) -> Pace {
+        self.pace
     }
 
     /// This consumer with another wait strategy.
@@ -677,7 +695,10 @@ impl<T: IpcMessage> SharedConsumer<T> {
 /// What the blocking receives of both consumers are made of.
 pub(super) trait Blocking: Sized {
     /// The ring and how to wait on it.
-    fn waits(&self) -> (RawRing, WaitStrategy);
+    fn waits(&self) -> (RawRing, WaitStrategy, Pace);
+
+    /// Keeps what a blocking receive learnt about yielding (see [`Pace`]).
+    fn keep_pace(&mut self, pace: Pace);
 
     /// A cursor beyond the head means the queue was reset under this consumer; start
     /// over with the new generation, as the peers' reset check does. Called before each
@@ -700,8 +721,8 @@ pub(super) trait Blocking: Sized {
         deadline: Deadline,
         mut attempt: impl FnMut(&mut Self) -> Result<R, TryRecvError>,
     ) -> Result<R, RecvTimeoutError> {
-        let (raw, wait) = self.waits();
-        wait_for(&raw, &wait, deadline, |idle| {
+        let (raw, wait, mut pace) = self.waits();
+        let got = wait_for(&raw, &wait, deadline, &mut pace, |idle| {
             if idle {
                 self.check_reset();
             }
@@ -709,13 +730,19 @@ pub(super) trait Blocking: Sized {
                 Err(TryRecvError::Empty) if idle => Err(self.idle_empty()),
                 other => other,
             }
-        })
+        });
+        self.keep_pace(pace);
+        got
     }
 }
 
 impl<T: IpcMessage> Blocking for Consumer<T> {
-    fn waits(&self) -> (RawRing, WaitStrategy) {
-        (self.raw, self.wait)
+    fn waits(&self) -> (RawRing, WaitStrategy, Pace) {
+        (self.raw, self.wait, self.pace)
+    }
+
+    fn keep_pace(&mut self, pace: Pace) {
+        self.pace = pace;
     }
 
     fn idle_empty(&mut self) -> TryRecvError {
@@ -733,8 +760,12 @@ impl<T: IpcMessage> Blocking for Consumer<T> {
 }
 
 impl<T: IpcMessage> Blocking for SharedConsumer<T> {
-    fn waits(&self) -> (RawRing, WaitStrategy) {
-        (self.raw, self.wait)
+    fn waits(&self) -> (RawRing, WaitStrategy, Pace) {
+        (self.raw, self.wait, self.pace)
+    }
+
+    fn keep_pace(&mut self, pace: Pace) {
+        self.pace = pace;
     }
 
     fn idle_empty(&mut self) -> TryRecvError {

@@ -387,8 +387,12 @@ mod lossless {
         std::thread::sleep(Duration::from_millis(30));
         assert!(!blocked.is_finished(), "a batch passed the floor");
         assert_eq!(q.next_index(), 6);
-        let mut buf = [0u64; 8];
+        // Room for the six only: reading them frees the floor, and the batch may be
+        // published while this call is still running (it was seen, under load, to read
+        // two of the batch too with a larger buffer).
+        let mut buf = [0u64; 6];
         assert_eq!(rx.recv_into(&mut buf), Ok(6));
+        assert_eq!(buf, [0, 1, 2, 3, 4, 5]);
         // Its index: the batch wraps to the next lap (positions 6..8 cannot hold 3).
         assert_eq!(blocked.join().unwrap(), 8);
         assert_eq!(rx.recv(), Ok(6));
