@@ -452,6 +452,7 @@ fn a_lossless_send_waits_for_a_paced_recv_and_inspect_lists_both() {
     }
     let v = listed.expect("inspect never listed both endpoints");
     assert_eq!(v["queue_mode"], "lossless");
+    assert_eq!(v["single_producer"], false);
     let endpoints = v["endpoints"].as_array().unwrap();
     let consumer = endpoints
         .iter()
@@ -506,4 +507,18 @@ fn send_refuses_a_single_producer_queue() {
     ])
     .fails_with(1, &[&q, "single-producer"]);
     assert_eq!(ring.next_index(), 0, "nothing was claimed");
+    // `inspect` and `ls` say so.
+    let v = w.run(&["inspect", &q, "--json"]).json();
+    assert_eq!(v["single_producer"], true, "{v}");
+    assert_eq!(v["queue_mode"], "lossy", "{v}");
+    let text = w.run(&["inspect", &q]).ok().to_owned();
+    assert!(text.contains("lossy, single producer"), "{text}");
+    let ls = w.run(&["ls"]);
+    let line = ls
+        .ok()
+        .lines()
+        .find(|l| l.contains(&q))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(line.contains("lossy, single producer"), "{line}");
 }

@@ -77,6 +77,7 @@ pub(super) fn queue(q: &QueueState, problems: &mut Vec<String>) -> QueueDetails 
             Mode::Lossless => "lossless",
             _ => "lossy",
         },
+        single_producer: q.single_producer,
         has_endpoints,
         endpoints,
         fingerprint: hex64(snap.fingerprint),

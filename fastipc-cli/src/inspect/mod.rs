@@ -124,6 +124,8 @@ pub struct QueueDetails {
     pub last_published: Option<u64>,
     /// `"lossy"` or `"lossless"` (header flags bit 1; peers' queues are lossy).
     pub queue_mode: &'static str,
+    /// Whether the queue was declared to have one producer at a time (header flags bit 2).
+    pub single_producer: bool,
     /// Whether the queue has a fastipc endpoint table (header flags bit 0).
     pub has_endpoints: bool,
     /// The registered endpoints (empty without a table).

@@ -85,8 +85,16 @@ impl Report {
         let mut s = match &self.details {
             Details::Queue(q) => {
                 let mut s = format!(
-                    "{} x {} B, {}, next index {}",
-                    q.capacity, q.element_size, q.queue_mode, q.next_index
+                    "{} x {} B, {}{}, next index {}",
+                    q.capacity,
+                    q.element_size,
+                    q.queue_mode,
+                    if q.single_producer {
+                        ", single producer"
+                    } else {
+                        ""
+                    },
+                    q.next_index
                 );
                 if let Some(t) = &q.type_name {
                     let _ = write!(s, ", type {t}");
@@ -154,7 +162,9 @@ impl Report {
                 l.push(("last published", opt(q.last_published, "none")));
                 l.push((
                     "mode",
-                    if q.has_endpoints {
+                    if q.single_producer {
+                        format!("{}, single producer", q.queue_mode)
+                    } else if q.has_endpoints {
                         q.queue_mode.to_owned()
                     } else {
                         "lossy (no endpoint table: made by a C++/Python peer)".into()

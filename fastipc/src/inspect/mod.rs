@@ -53,7 +53,8 @@ use crate::mem::MemRef;
 use crate::named::{self, cell};
 use crate::queue::endpoints::{TABLE_LEN, decode_table};
 use crate::queue::layout::{
-    FLAG_ENDPOINTS, FLAG_LOSSLESS, HEADER_SIZE as QUEUE_HEADER_SIZE, MAX_TYPE_NAME, TRAILER_FIXED,
+    FLAG_ENDPOINTS, FLAG_LOSSLESS, FLAG_SINGLE_PRODUCER, HEADER_SIZE as QUEUE_HEADER_SIZE,
+    MAX_TYPE_NAME, TRAILER_FIXED,
 };
 use crate::sys::process;
 
@@ -297,6 +298,9 @@ pub struct QueueState {
     /// The queue's delivery mode ([`Mode::Lossy`] for a queue without an endpoint table,
     /// such as one a C++ or Python peer made).
     pub mode: Mode,
+    /// Whether the queue was declared to have one producer at a time (header flags bit 2,
+    /// [`QueueOptions::single_producer`](crate::queue::QueueOptions::single_producer)).
+    pub single_producer: bool,
     /// The fastipc endpoint table: `None` when the header announces none (a peer's queue),
     /// `Some(Err(..))` when it announces one that is not there, else the registered
     /// endpoints.
@@ -455,6 +459,7 @@ fn queue(
     } else {
         Mode::Lossy
     };
+    let single_producer = has_endpoints && snap.flags & FLAG_SINGLE_PRODUCER != 0;
     let endpoints = match &inspection.validation {
         Ok(g) if has_endpoints => Some(
             read_at(g.endpoints_offset() as u64, TABLE_LEN)
@@ -471,6 +476,7 @@ fn queue(
         inspection,
         type_name,
         mode,
+        single_producer,
         endpoints,
     }
 }
