@@ -28,7 +28,7 @@
 //! | 12 | 4 | `pid_ns` | its pid namespace (inode of `/proc/self/ns/pid`; 0 unknown) |
 //! | 16 | 8 | `start_time` | its start time, clock ticks after boot (0 unknown) |
 //! | 24 | 8 | `position` | consumers: the published cursor (every message before it is read) |
-//! | 32 | 8 | `intent` | producers: start of the claim in flight, [`NO_INTENT`] when none; durable consumers: their hold (below) |
+//! | 32 | 8 | `intent` | producers: start of the claim in flight, [`NO_INTENT`] when none; durable consumers: their hold (module `durable`) |
 //! | 40 | 8 | `intent_n` | producers: its size in elements |
 //! | 48 | 8 | `count` | consumers: messages received as of the last publish; producers: 0 |
 //! | 56 | 8 | `key` | durable consumers: the key they are found by; others 0 |
@@ -47,19 +47,7 @@
 //! Peers (C++/Python) never read or write the table; a queue they made has no table
 //! (`flags` bit 0 clear): it is lossy, and its endpoints register nowhere.
 //!
-//! ## Durable consumers
-//! A durable consumer's entry (role 4) outlives its registrant: it is never reclaimed or
-//! evicted for a dead registrant, so its position keeps holding the producers of a
-//! lossless queue back while no process reads for it, and a later registrant with the
-//! same `key` takes it over and resumes at its position ([`Ring::register_durable`](crate::queue::Ring::register_durable)).
-//! Its `intent` says who holds it: [`NO_INTENT`] dormant (its holder let go),
-//! [`HOLD_LOCKED`] being taken over (identity being rewritten), [`held`]`(pid)` held by
-//! the registrant the identity fields name (its pid in the value, so that a taker that
-//! judged an earlier holder dead cannot take the entry from a live later one). Takers CAS it (acquire) from dormant, or from held
-//! when the holder is certainly dead, to locked; write their identity; then store held
-//! (release: whoever reads held reads the identity). Only [`Ring::release_durable`](crate::queue::Ring::release_durable) frees
-//! the entry. A process killed between its locking CAS and its held store leaves the
-//! entry locked for good (refused as in use), as with the claiming state.
+//! Durable consumers (role 4, an entry that outlives its registrant): module `durable`.
 //!
 //! ## Single producer
 //! In a queue whose header `flags` bit 2 is set, the only producer entries are those of
@@ -99,6 +87,13 @@ use crate::mem::MemRef;
 use crate::sys::futex::{self, Scope};
 use crate::sys::process::ProcessId;
 
+mod durable;
+mod listing;
+
+use durable::is_held;
+pub use durable::{HOLD_LOCKED, HOLD_TAG, held};
+pub use listing::{EndpointInfo, decode_table};
+
 /// Entries in a table.
 pub const MAX_ENDPOINTS: usize = 64;
 /// Bytes per entry (one cache line).
@@ -109,22 +104,6 @@ pub const TABLE_LEN: usize = ENTRY_SIZE * (1 + MAX_ENDPOINTS);
 pub const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"FIPCEND1");
 /// `intent` value meaning "no claim in flight" (a durable consumer's: dormant).
 pub const NO_INTENT: u64 = u64::MAX;
-/// A durable consumer's `intent` while a registrant takes it over.
-pub const HOLD_LOCKED: u64 = u64::MAX - 1;
-/// Bit 62 (bit 63 clear) marks a held durable consumer's `intent`: [`held`].
-pub const HOLD_TAG: u64 = 1 << 62;
-
-/// A durable consumer's `intent` while the registrant its identity names, of process
-/// `pid`, holds it.
-pub const fn held(pid: u32) -> u64 {
-    HOLD_TAG | pid as u64
-}
-
-/// Whether a durable consumer's `intent` says "held".
-const fn is_held(intent: u64) -> bool {
-    intent >> 62 == 1
-}
-
 /// Entry states.
 pub mod state {
     /// Unused.
@@ -235,28 +214,6 @@ const _: () = {
     assert!(core::mem::offset_of!(Entry, count) == 48);
     assert!(core::mem::offset_of!(Entry, key) == 56);
 };
-
-/// One endpoint as [`Ring::endpoints`](crate::queue::Ring::endpoints) (and `fastipc inspect`) sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EndpointInfo {
-    /// Entry number.
-    pub slot: usize,
-    /// What it is.
-    pub role: Role,
-    /// Its process id.
-    pub pid: u32,
-    /// Whether its process may still run (`false` only when certainly dead).
-    pub alive: bool,
-    /// Consumers: the published position (every message before it was read).
-    pub position: u64,
-    /// Consumers: messages received as of the last publish.
-    pub count: u64,
-    /// Producers: the claim in flight, `(start, n)`.
-    pub intent: Option<(u64, u64)>,
-    /// Durable consumers: their key.
-    pub durable_key: Option<u64>,
-}
 
 /// Pointers to a validated table (Copy, like [`RawRing`](super::raw::RawRing)).
 ///
@@ -576,95 +533,6 @@ impl Table {
         Some((i, p))
     }
 
-    /// Registers the durable consumer `key` (module docs, "Durable consumers"): takes over
-    /// its entry if one exists, dormant or held by a dead registrant, and returns it with
-    /// its kept position; else registers a new one as [`Table::register_consumer`] does.
-    /// `Err(Some(pid))` when a live registrant holds it (`pid` 0: being taken over),
-    /// `Err(None)` when the table is full.
-    pub(crate) fn register_durable(
-        &self,
-        key: u64,
-        position: u64,
-        lossless: bool,
-        head: impl Fn() -> u64,
-    ) -> Result<(usize, u64), Option<u32>> {
-        if let Some(i) = self.find_durable(key) {
-            self.take_hold(i, key)?;
-            let me = ProcessId::current();
-            let e = self.entry(i);
-            e.pid.store(me.pid, Relaxed);
-            e.pid_ns.store(me.pid_namespace, Relaxed);
-            e.start_time.store(me.start_time, Relaxed);
-            // Release: a taker that reads "held" (acquire) judges this identity.
-            e.intent.store(held(me.pid), Release);
-            return Ok((i, e.position.load(SeqCst)));
-        }
-        self.register_consumer_keyed(Role::DurableConsumer, position, lossless, head, key)
-            .ok_or(None)
-    }
-
-    /// The active durable-consumer entry of `key`, if any.
-    fn find_durable(&self, key: u64) -> Option<usize> {
-        (0..self.scan_len()).find(|&i| {
-            let e = self.entry(i);
-            e.state.load(Acquire) == state::ACTIVE
-                && e.role.load(Relaxed) == Role::DurableConsumer.code()
-                && e.key.load(Relaxed) == key
-        })
-    }
-
-    /// Locks durable entry `i` (of `key`) for its taker: from dormant, or from held by a
-    /// certainly dead registrant. `Err(pid)` when a live registrant holds it (0: locked by
-    /// another taker, or no longer this key's).
-    fn take_hold(&self, i: usize, key: u64) -> Result<(), Option<u32>> {
-        let e = self.entry(i);
-        // Acquire: pairs with the release store of "held", after the identity.
-        let hold = e.intent.load(Acquire);
-        let from = match hold {
-            NO_INTENT => NO_INTENT,
-            h if is_held(h) && self.identity(e).is_dead() => h,
-            h if is_held(h) => return Err(Some(e.pid.load(Relaxed))),
-            _ => return Err(Some(0)),
-        };
-        e.intent
-            .compare_exchange(from, HOLD_LOCKED, Acquire, Relaxed)
-            .map_err(|_| Some(0))?;
-        // Released (and maybe reused) between the find and the lock: not ours to take.
-        if e.state.load(SeqCst) != state::ACTIVE
-            || e.role.load(Relaxed) != Role::DurableConsumer.code()
-            || e.key.load(Relaxed) != key
-        {
-            e.intent.store(hold, Release);
-            return Err(Some(0));
-        }
-        Ok(())
-    }
-
-    /// Lets go of durable entry `i` (ours), leaving it dormant at `position`: it keeps
-    /// holding a lossless queue's producers back until taken over or released.
-    pub(crate) fn park(&self, i: usize, position: u64) {
-        let e = self.entry(i);
-        e.position.fetch_max(position, SeqCst);
-        // Release: a taker that reads "dormant" (acquire) reads the position above.
-        e.intent.store(NO_INTENT, Release);
-    }
-
-    /// Frees the durable consumer `key` when dormant or held by a dead registrant:
-    /// `Ok(true)` freed, `Ok(false)` none, `Err(pid)` held by a live registrant.
-    pub(crate) fn release_durable(&self, key: u64) -> Result<bool, u32> {
-        let Some(i) = self.find_durable(key) else {
-            return Ok(false);
-        };
-        self.take_hold(i, key).map_err(|pid| pid.unwrap_or(0))?;
-        let e = self.entry(i);
-        e.key.store(0, Relaxed);
-        // Left locked: the next registrant writes every field before "active", and a
-        // taker that locked a free entry lets go of it (`take_hold`).
-        e.state.store(state::FREE, Release);
-        self.wake_producers();
-        Ok(true)
-    }
-
     /// The producers' half of their wake protocol: reads the wake word, sets the flag;
     /// the caller then re-scans the floor and sleeps with [`Table::sleep`] on the value.
     pub(crate) fn prepare_sleep(&self) -> u32 {
@@ -729,86 +597,4 @@ impl Table {
             })
             .count()
     }
-
-    /// Every active entry, with a liveness check of each.
-    pub(crate) fn list(&self) -> Vec<EndpointInfo> {
-        (0..MAX_ENDPOINTS)
-            .filter_map(|i| {
-                let e = self.entry(i);
-                if e.state.load(Acquire) != state::ACTIVE {
-                    return None;
-                }
-                let role = Role::from_code(e.role.load(Relaxed))?;
-                let intent = e.intent.load(Acquire);
-                // A durable consumer is alive while held by a live registrant.
-                let held = role != Role::DurableConsumer || is_held(intent);
-                Some(EndpointInfo {
-                    slot: i,
-                    role,
-                    pid: e.pid.load(Relaxed),
-                    alive: held && !self.identity(e).is_dead(),
-                    position: e.position.load(Acquire),
-                    count: e.count.load(Relaxed),
-                    intent: (role == Role::Producer && intent != NO_INTENT)
-                        .then(|| (intent, e.intent_n.load(Relaxed))),
-                    durable_key: (role == Role::DurableConsumer).then(|| e.key.load(Relaxed)),
-                })
-            })
-            .collect()
-    }
-}
-
-/// Decodes a copy of a table's [`TABLE_LEN`] bytes (e.g. read with `read(2)` by a tool
-/// that only has read access): the active entries, each with a liveness check of its
-/// process. `None` when the bytes are too short or lack the table's marker.
-///
-/// ```
-/// use fastipc::queue::endpoints::{decode_table, Role, TABLE_LEN};
-/// use fastipc::queue::Mode;
-/// use fastipc::SlickQueue;
-///
-/// let q = SlickQueue::<u64>::local_with(8, Mode::Lossless)?;
-/// let _tx = q.producer()?;
-/// let _rx = q.consumer()?;
-/// let listed = q.ring().endpoints();
-/// assert_eq!(listed.len(), 2);
-/// assert!(listed.iter().any(|e| e.role == Role::Consumer && e.alive && e.position == 0));
-/// assert_eq!(decode_table(&[0u8; TABLE_LEN]), None); // no marker
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn decode_table(bytes: &[u8]) -> Option<Vec<EndpointInfo>> {
-    let bytes = bytes.get(..TABLE_LEN)?;
-    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap_or([0; 4]));
-    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
-    if u64_at(0) != TABLE_MAGIC {
-        return None;
-    }
-    let list = (0..MAX_ENDPOINTS)
-        .filter_map(|i| {
-            let o = ENTRY_SIZE * (1 + i);
-            if u32_at(o) != state::ACTIVE {
-                return None;
-            }
-            let role = Role::from_code(u32_at(o + 4))?;
-            let who = ProcessId {
-                pid: u32_at(o + 8),
-                pid_namespace: u32_at(o + 12),
-                start_time: u64_at(o + 16),
-            };
-            let intent = u64_at(o + 32);
-            let held = role != Role::DurableConsumer || is_held(intent);
-            Some(EndpointInfo {
-                slot: i,
-                role,
-                pid: who.pid,
-                alive: held && !who.is_dead(),
-                position: u64_at(o + 24),
-                count: u64_at(o + 48),
-                intent: (role == Role::Producer && intent != NO_INTENT)
-                    .then(|| (intent, u64_at(o + 40))),
-                durable_key: (role == Role::DurableConsumer).then(|| u64_at(o + 56)),
-            })
-        })
-        .collect();
-    Some(list)
 }
