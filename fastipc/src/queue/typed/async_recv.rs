@@ -36,7 +36,9 @@ use core::pin::Pin;
 use core::sync::atomic::Ordering::{Acquire, SeqCst};
 use core::task::{Context, Poll};
 
-use super::consumer::{Blocking, Consumer, SharedConsumer};
+use super::blocking::Blocking;
+use super::consumer::Consumer;
+use super::shared_consumer::SharedConsumer;
 use crate::error::{RecvError, TryRecvError};
 use crate::message::IpcMessage;
 #[cfg(doc)]

@@ -8,9 +8,11 @@ mod async_send;
 mod async_send_tests;
 #[cfg(test)]
 mod async_tests;
+mod blocking;
 mod consumer;
 mod guard;
 mod producer;
+mod shared_consumer;
 mod single;
 #[cfg(test)]
 mod single_tests;
@@ -23,9 +25,11 @@ use std::sync::Arc;
 pub use async_recv::RecvStream;
 pub use async_recv::{RecvFuture, SharedRecvFuture};
 pub use async_send::SendFuture;
-pub use consumer::{Consumer, Iter, Receive, SharedConsumer, TryIter};
+pub use blocking::{Iter, Receive, TryIter};
+pub use consumer::Consumer;
 pub use guard::{BatchGuard, SlotGuard};
 pub use producer::{Producer, ProducerKind};
+pub use shared_consumer::SharedConsumer;
 pub use single::SingleProducer;
 pub use watch::{ASYNC_IDLE_CHECK, STUCK_GRACE};
 
