@@ -72,7 +72,7 @@
 //!
 //! A queue created single-producer (header `flags` bit 2) has exactly one fastipc
 //! claimant while its producer handle lives: the `SingleProducer` registration refuses
-//! every other one (typed/single.rs, endpoints.rs "Single producer"), and the handle is
+//! every other one (typed/single.rs, endpoints/mod.rs "Single producer"), and the handle is
 //! not `Sync`, so its claims and publishes are ordered by happens-before (one thread at a
 //! time). Its claim ([`RawRing::reserve_single`]) loads `reserved` (acquire), checks
 //! the same limits, records its intent, and *stores* the new head (release) instead of

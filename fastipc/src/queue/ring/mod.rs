@@ -308,7 +308,7 @@ impl Ring {
         }
     }
 
-    /// Registers the single producer of a single-producer queue (endpoints.rs "Single
+    /// Registers the single producer of a single-producer queue (endpoints/mod.rs "Single
     /// producer"): its entry, or [`OpenError::NotSingleProducer`],
     /// [`OpenError::SingleProducerInUse`] or [`OpenError::EndpointsFull`].
     pub(crate) fn register_single_producer(&self) -> Result<(Table, usize), OpenError> {

@@ -5,7 +5,7 @@
 //!
 //! The plain stores are correct only while no other claimant exists, and this type is how
 //! that is enforced:
-//! - in other processes and other handles: its registration (queue/endpoints.rs, "Single
+//! - in other processes and other handles: its registration (queue/endpoints/mod.rs, "Single
 //!   producer") refuses a second one while it lives; ordinary producers, byte-level sends
 //!   and producer registrations are refused on such a queue whatever its state;
 //! - in this process: it is neither `Clone` nor `Sync`, so one thread at a time uses it,

@@ -72,7 +72,7 @@ fn every_other_claimant_is_refused_on_a_single_producer_queue() {
 }
 
 /// Threads of separate mappings race for the single producer over and over: never two
-/// at once (the registration's check after registering, endpoints.rs "Single producer").
+/// at once (the registration's check after registering, endpoints/mod.rs "Single producer").
 #[test]
 #[cfg_attr(miri, ignore = "creates a shared-memory segment: Miri cannot map one")]
 fn racing_registrants_never_hold_the_single_producer_together() {
