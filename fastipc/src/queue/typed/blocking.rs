@@ -101,12 +101,21 @@ pub trait Receive<T> {
 /// ```
 #[derive(Debug)]
 pub struct Iter<'a, C, T> {
-    pub(super) rx: &'a mut C,
-    pub(super) error: Option<RecvError>,
-    pub(super) _marker: PhantomData<fn() -> T>,
+    rx: &'a mut C,
+    error: Option<RecvError>,
+    _marker: PhantomData<fn() -> T>,
 }
 
-impl<C, T> Iter<'_, C, T> {
+impl<'a, C, T> Iter<'a, C, T> {
+    /// An iterator over `rx`'s messages.
+    pub(super) fn new(rx: &'a mut C) -> Self {
+        Iter {
+            rx,
+            error: None,
+            _marker: PhantomData,
+        }
+    }
+
     /// The error that ended the iteration, if it was not a disconnect.
     pub fn error(&self) -> Option<RecvError> {
         self.error
@@ -135,12 +144,21 @@ impl<C: Receive<T>, T> Iterator for Iter<'_, C, T> {
 /// first other error, which [`TryIter::error`] then returns.
 #[derive(Debug)]
 pub struct TryIter<'a, C, T> {
-    pub(super) rx: &'a mut C,
-    pub(super) error: Option<TryRecvError>,
-    pub(super) _marker: PhantomData<fn() -> T>,
+    rx: &'a mut C,
+    error: Option<TryRecvError>,
+    _marker: PhantomData<fn() -> T>,
 }
 
-impl<C, T> TryIter<'_, C, T> {
+impl<'a, C, T> TryIter<'a, C, T> {
+    /// An iterator over `rx`'s messages.
+    pub(super) fn new(rx: &'a mut C) -> Self {
+        TryIter {
+            rx,
+            error: None,
+            _marker: PhantomData,
+        }
+    }
+
     /// The error that ended the iteration, if it was not `Empty` or a disconnect.
     pub fn error(&self) -> Option<TryRecvError> {
         self.error

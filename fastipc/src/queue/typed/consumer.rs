@@ -307,21 +307,13 @@ impl<T: IpcMessage> Consumer<T> {
     /// other error (`Lagged`, `Abandoned`, `Corrupt`), which the iterator then holds
     /// ([`Iter::error`]); call `iter()` again to go on past it.
     pub fn iter(&mut self) -> Iter<'_, Self, T> {
-        Iter {
-            rx: self,
-            error: None,
-            _marker: PhantomData,
-        }
+        Iter::new(self)
     }
 
     /// An iterator over the messages published now, without blocking: ends when the
     /// queue is empty or at the first error, which it then holds ([`TryIter::error`]).
     pub fn try_iter(&mut self) -> TryIter<'_, Self, T> {
-        TryIter {
-            rx: self,
-            error: None,
-            _marker: PhantomData,
-        }
+        TryIter::new(self)
     }
 
     /// Waits (until `deadline`) for at least one message, then copies as many as are

@@ -1,7 +1,6 @@
 //! [`SharedConsumer<T>`]: a member of a work-stealing group, sharing a [`SharedCursor`]
 //! with the others (every message goes to exactly one of them).
 
-use core::marker::PhantomData;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -249,21 +248,13 @@ impl<T: IpcMessage> SharedConsumer<T> {
     /// other error (`Lagged`, `Abandoned`, `Corrupt`), which the iterator then holds
     /// ([`Iter::error`]); call `iter()` again to go on past it.
     pub fn iter(&mut self) -> Iter<'_, Self, T> {
-        Iter {
-            rx: self,
-            error: None,
-            _marker: PhantomData,
-        }
+        Iter::new(self)
     }
 
     /// An iterator over the messages published now, without blocking: ends when the
     /// queue is empty or at the first error, which it then holds ([`TryIter::error`]).
     pub fn try_iter(&mut self) -> TryIter<'_, Self, T> {
-        TryIter {
-            rx: self,
-            error: None,
-            _marker: PhantomData,
-        }
+        TryIter::new(self)
     }
 
     /// Claims up to `buf.len()` messages without blocking; `Err(Empty)` when none.
