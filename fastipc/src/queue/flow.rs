@@ -9,7 +9,8 @@
 //! [`Flow`] and rescans the table only when a claim is refused, so a send that has room
 //! costs one more relaxed load of a process-local word.
 //!
-//! When the rescan does not make room, the producer spins a little, yields, then sleeps on
+//! When the rescan does not make room, the producer spins a little (giving the CPU away
+//! every 64 rounds), yields, then sleeps on
 //! the table's producer wake word (set flag, rescan, sleep: the protocol of raw.rs "Wake
 //! protocol", with consumers as the wakers: they check the flag each time they publish
 //! their position, every few messages and before they sleep). Each sleep lasts at most
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use super::endpoints::Table;
 use super::lease::Leases;
 use super::raw::{self, RawRing};
+use super::wait::SPINS_PER_YIELD;
 use crate::sys::clock::Deadline;
 
 /// The longest a producer blocked on a full lossless queue sleeps between two rescans.
@@ -33,9 +35,18 @@ pub const PRODUCER_POLL: Duration = Duration::from_millis(10);
 pub const DEAD_CHECK_EVERY: Duration = Duration::from_millis(10);
 
 /// Spins (with a CPU hint) before a blocked producer starts yielding, then yields before
-/// it sleeps.
+/// it sleeps. While it spins it yields every [`SPINS_PER_YIELD`] rounds: a consumer on
+/// the producer's own CPU cannot make room until the producer gives the CPU away (2000
+/// rounds, each a rescan of the table, were ~170 µs lost per full ring there).
 const SPINS: u32 = 2000;
 const YIELDS: u32 = 16;
+
+#[cfg(test)]
+thread_local! {
+    /// This thread's claims that had to wait for room, and the spin rounds they made
+    /// (what a test of the yields in the spin phase counts).
+    pub(crate) static WAITED: core::cell::Cell<(u64, u64)> = const { core::cell::Cell::new((0, 0)) };
+}
 
 /// The process-local cache of the lossless floor (one per mapping).
 #[derive(Debug, Default)]
@@ -160,6 +171,8 @@ impl Flow {
         refused: (u64, u64),
         mut attempt: impl FnMut(u64) -> Result<R, raw::Refused>,
     ) -> Result<R, Refused> {
+        #[cfg(test)]
+        WAITED.with(|w| w.set((w.get().0 + 1, w.get().1)));
         let mut round = 0u32;
         // Read the clock only once the claim has to wait: a send with room must not pay
         // for a clock read (the common case of every lossless send).
@@ -196,7 +209,14 @@ impl Flow {
             }
             round += 1;
             if round <= SPINS {
+                #[cfg(test)]
+                WAITED.with(|w| w.set((w.get().0, w.get().1 + 1)));
                 core::hint::spin_loop();
+                // Not near the deadline: under load a yield may not come back for a
+                // scheduler slice (`Deadline::allows_yield`).
+                if round.is_multiple_of(SPINS_PER_YIELD) && deadline.allows_yield() {
+                    std::thread::yield_now();
+                }
                 continue;
             }
             if round <= SPINS + YIELDS {
