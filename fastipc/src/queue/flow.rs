@@ -10,7 +10,8 @@
 //! costs one more relaxed load of a process-local word.
 //!
 //! When the rescan does not make room, the producer spins a little (giving the CPU away
-//! every 64 rounds), yields, then sleeps on
+//! every [`SPINS_PER_YIELD`] rounds, or at every round once its mapping has learnt that
+//! its consumers share its CPU), yields, then sleeps on
 //! the table's producer wake word (set flag, rescan, sleep: the protocol of raw.rs "Wake
 //! protocol", with consumers as the wakers: they check the flag each time they publish
 //! their position, every few messages and before they sleep). Each sleep lasts at most
@@ -19,14 +20,14 @@
 //! holds producers back stops doing so within about `PRODUCER_POLL + DEAD_CHECK_EVERY`
 //! (20 ms) of the producer's next check.
 
-use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::{Duration, Instant};
 
 use super::endpoints::Table;
 use super::lease::Leases;
 use super::raw::{self, RawRing};
-use super::wait::SPINS_PER_YIELD;
+use super::wait::{Before, YIELD_SWITCHED};
 use crate::sys::clock::Deadline;
 
 /// The longest a producer blocked on a full lossless queue sleeps between two rescans.
@@ -35,11 +36,17 @@ pub const PRODUCER_POLL: Duration = Duration::from_millis(10);
 pub const DEAD_CHECK_EVERY: Duration = Duration::from_millis(10);
 
 /// Spins (with a CPU hint) before a blocked producer starts yielding, then yields before
-/// it sleeps. While it spins it yields every [`SPINS_PER_YIELD`] rounds: a consumer on
-/// the producer's own CPU cannot make room until the producer gives the CPU away (2000
-/// rounds, each a rescan of the table, were ~170 µs lost per full ring there).
+/// it sleeps.
 const SPINS: u32 = 2000;
 const YIELDS: u32 = 16;
+/// While it spins a blocked producer gives the CPU away every this many rounds (each
+/// round a rescan of the table, ~90 ns here), or at every round once its mapping has
+/// learnt that its consumers run on its CPU (the rule of `queue::wait::Pace`, kept in
+/// [`Flow`]): a consumer on the producer's own CPU cannot make room until the producer
+/// yields (the whole spin phase, 2000 rounds, was ~170 µs lost per full ring there). Not
+/// fewer: a consumer on another CPU publishes its position every `capacity / 8` messages,
+/// and a producer that waited about 64 rounds for it would often pay a yield.
+const SPINS_PER_YIELD: u32 = 256;
 
 #[cfg(test)]
 thread_local! {
@@ -48,10 +55,15 @@ thread_local! {
     pub(crate) static WAITED: core::cell::Cell<(u64, u64)> = const { core::cell::Cell::new((0, 0)) };
 }
 
-/// The process-local cache of the lossless floor (one per mapping).
+/// The process-local cache of the lossless floor (one per mapping), and how often its
+/// blocked producers yield while they spin.
 #[derive(Debug, Default)]
 pub(crate) struct Flow {
     cache: AtomicU64,
+    /// Spin rounds between two yields, learnt from how the last wait for room ended: 1,
+    /// or (any other value, 0 at first) [`SPINS_PER_YIELD`]. Relaxed: a hint the
+    /// mapping's producers share; any value is safe.
+    every: AtomicU32,
 }
 
 /// What one non-blocking step of the lossless wait ([`Flow::step`]) came to.
@@ -178,13 +190,24 @@ impl Flow {
         // for a clock read (the common case of every lossless send).
         let mut next_dead_check: Option<Instant> = None;
         let mut first = Some(refused);
+        let every = match self.every.load(Relaxed) {
+            1 => 1,
+            _ => SPINS_PER_YIELD,
+        };
+        let mut before = Before::Start;
+        let mut idle_yields = 0;
         loop {
             let (cached, held) = match first.take() {
                 Some(refused) => refused,
                 None => {
                     let cached = self.cached();
                     match attempt(cached) {
-                        Ok(r) => return Ok(r),
+                        Ok(r) => {
+                            if let Some(e) = before.teaches(SPINS_PER_YIELD) {
+                                self.every.store(e, Relaxed);
+                            }
+                            return Ok(r);
+                        }
                         Err(raw::Refused::Held(held)) => (cached, held),
                         Err(raw::Refused::Exhausted) => return Err(Refused::Exhausted),
                     }
@@ -212,14 +235,23 @@ impl Flow {
                 #[cfg(test)]
                 WAITED.with(|w| w.set((w.get().0, w.get().1 + 1)));
                 core::hint::spin_loop();
+                before = Before::Spin;
                 // Not near the deadline: under load a yield may not come back for a
                 // scheduler slice (`Deadline::allows_yield`).
-                if round.is_multiple_of(SPINS_PER_YIELD) && deadline.allows_yield() {
+                if round.is_multiple_of(every) && deadline.allows_yield() {
+                    let start = Instant::now();
                     std::thread::yield_now();
+                    before = Before::Yield {
+                        switched: start.elapsed() >= YIELD_SWITCHED,
+                    };
+                    // A yield counts as the rounds it replaces: as many yields either way.
+                    round += SPINS_PER_YIELD - every;
                 }
                 continue;
             }
-            if round <= SPINS + YIELDS {
+            before = Before::Idle;
+            if idle_yields < YIELDS {
+                idle_yields += 1;
                 std::thread::yield_now();
                 continue;
             }

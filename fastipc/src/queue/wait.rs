@@ -169,13 +169,25 @@ pub(crate) enum Before {
     Idle,
 }
 
+impl Before {
+    /// What a wait that found its message (or its room) right after `self` teaches
+    /// ([`Pace`]'s table): yield at every spin round (`Some(1)`), every `spacing` rounds,
+    /// or nothing new (`None`). The lossless producers' wait for room (`flow`) learns by
+    /// the same rule.
+    pub(crate) fn teaches(self, spacing: u32) -> Option<u32> {
+        match self {
+            Before::Start | Before::Idle => None,
+            Before::Spin | Before::Yield { switched: false } => Some(spacing),
+            Before::Yield { switched: true } => Some(1),
+        }
+    }
+}
+
 impl Pace {
     /// Adjusts to how a wait ended (the table above).
     pub(crate) fn learn(&mut self, before: Before) {
-        match before {
-            Before::Start | Before::Idle => {}
-            Before::Spin | Before::Yield { switched: false } => self.every = SPINS_PER_YIELD,
-            Before::Yield { switched: true } => self.every = 1,
+        if let Some(every) = before.teaches(SPINS_PER_YIELD) {
+            self.every = every;
         }
     }
 
