@@ -474,13 +474,7 @@ fn a_lossless_send_waits_for_a_paced_recv_and_inspect_lists_both() {
             .starts_with("received 3000 of 3000, lost 0, corrupt 0, out of order 0"),
         "{got:?}"
     );
-    let ls = w.run(&["ls"]);
-    let line = ls
-        .ok()
-        .lines()
-        .find(|l| l.contains(&q))
-        .unwrap_or_default()
-        .to_owned();
+    let line = ls_line(&w, &q);
     assert!(line.contains("lossless"), "{line}");
 }
 
@@ -513,12 +507,16 @@ fn send_refuses_a_single_producer_queue() {
     assert_eq!(v["queue_mode"], "lossy", "{v}");
     let text = w.run(&["inspect", &q]).ok().to_owned();
     assert!(text.contains("lossy, single producer"), "{text}");
-    let ls = w.run(&["ls"]);
-    let line = ls
-        .ok()
-        .lines()
-        .find(|l| l.contains(&q))
-        .unwrap_or_default()
-        .to_owned();
+    let line = ls_line(&w, &q);
     assert!(line.contains("lossy, single producer"), "{line}");
+}
+
+/// The line `fastipc ls` prints for `name` (empty when it prints none).
+fn ls_line(w: &World, name: &str) -> String {
+    let ls = w.run(&["ls"]);
+    ls.ok()
+        .lines()
+        .find(|l| l.contains(name))
+        .unwrap_or_default()
+        .to_owned()
 }
