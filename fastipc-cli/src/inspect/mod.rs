@@ -143,6 +143,17 @@ pub struct QueueDetails {
     pub valid: bool,
 }
 
+impl QueueDetails {
+    /// The mode in words: "lossy" or "lossless", and ", single producer" when declared.
+    pub fn mode_words(&self) -> String {
+        if self.single_producer {
+            format!("{}, single producer", self.queue_mode)
+        } else {
+            self.queue_mode.to_owned()
+        }
+    }
+}
+
 /// A mutex header.
 #[derive(Clone, Debug, Serialize)]
 pub struct MutexDetails {

@@ -85,15 +85,10 @@ impl Report {
         let mut s = match &self.details {
             Details::Queue(q) => {
                 let mut s = format!(
-                    "{} x {} B, {}{}, next index {}",
+                    "{} x {} B, {}, next index {}",
                     q.capacity,
                     q.element_size,
-                    q.queue_mode,
-                    if q.single_producer {
-                        ", single producer"
-                    } else {
-                        ""
-                    },
+                    q.mode_words(),
                     q.next_index
                 );
                 if let Some(t) = &q.type_name {
@@ -162,10 +157,8 @@ impl Report {
                 l.push(("last published", opt(q.last_published, "none")));
                 l.push((
                     "mode",
-                    if q.single_producer {
-                        format!("{}, single producer", q.queue_mode)
-                    } else if q.has_endpoints {
-                        q.queue_mode.to_owned()
+                    if q.has_endpoints {
+                        q.mode_words()
                     } else {
                         "lossy (no endpoint table: made by a C++/Python peer)".into()
                     },

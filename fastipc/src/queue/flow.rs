@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use super::endpoints::Table;
 use super::lease::Leases;
 use super::raw::{self, RawRing};
-use super::wait::{Before, YIELD_SWITCHED};
+use super::wait::{Before, timed_yield};
 use crate::sys::clock::Deadline;
 
 /// The longest a producer blocked on a full lossless queue sleeps between two rescans.
@@ -190,6 +190,7 @@ impl Flow {
         // for a clock read (the common case of every lossless send).
         let mut next_dead_check: Option<Instant> = None;
         let mut first = Some(refused);
+        // Relaxed, here and at the store below: a hint, no other memory depends on it.
         let every = match self.every.load(Relaxed) {
             1 => 1,
             _ => SPINS_PER_YIELD,
@@ -239,11 +240,7 @@ impl Flow {
                 // Not near the deadline: under load a yield may not come back for a
                 // scheduler slice (`Deadline::allows_yield`).
                 if round.is_multiple_of(every) && deadline.allows_yield() {
-                    let start = Instant::now();
-                    std::thread::yield_now();
-                    before = Before::Yield {
-                        switched: start.elapsed() >= YIELD_SWITCHED,
-                    };
+                    before = timed_yield();
                     // A yield counts as the rounds it replaces: as many yields either way.
                     round += SPINS_PER_YIELD - every;
                 }

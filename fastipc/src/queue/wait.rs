@@ -204,6 +204,17 @@ impl Pace {
     }
 }
 
+/// Yields the CPU, timed: what a wait that finds its message (or its room) right after
+/// it learns ([`Before::Yield`], `switched` when the yield lasted [`YIELD_SWITCHED`] or
+/// more, that is, ran another task on this CPU).
+pub(crate) fn timed_yield() -> Before {
+    let start = Instant::now();
+    std::thread::yield_now();
+    Before::Yield {
+        switched: start.elapsed() >= YIELD_SWITCHED,
+    }
+}
+
 /// Calls `attempt` until it returns anything but `Err(Empty)` or `deadline` passes
 /// (`Err(Timeout)`), waiting between attempts as `strategy` says, yielding while it
 /// spins as `pace` has learnt (and teaching it how this wait ended). `attempt(true)` is
@@ -251,11 +262,7 @@ pub(crate) fn wait_for<R>(
                 // Not near the deadline: under load a yield may not come back for a
                 // scheduler slice (see `Deadline::allows_yield`).
                 if deadline.allows_yield() {
-                    let start = Instant::now();
-                    std::thread::yield_now();
-                    before = Before::Yield {
-                        switched: start.elapsed() >= YIELD_SWITCHED,
-                    };
+                    before = timed_yield();
                     round += u64::from(SPINS_PER_YIELD) - every;
                 }
             }
