@@ -84,7 +84,9 @@ fn hand_off(
             pin_to(publisher_cpu);
             let mut done = 0;
             while done < rounds && Instant::now() < give_up {
-                // Acquire/Release: only the counters themselves are shared.
+                // Acquire pairs with the waiter's Release store of `armed`, as the
+                // waiter's Acquire load of `published` with the Release store below;
+                // the counters are all these threads share.
                 let want = armed.load(Ordering::Acquire);
                 if want > done {
                     let start = Instant::now();
